@@ -1,0 +1,42 @@
+# The book's entry points. Each target works on a fresh machine with only Python installed:
+# it creates .venv if missing and installs requirements.txt (re-installs when it changes).
+PYTHON ?= python3
+VENV   := .venv
+VPY    := $(VENV)/bin/python
+SCALE  ?= book
+
+# MuJoCo (vision-action chapter) renders offscreen through EGL on CPU machines.
+export MUJOCO_GL ?= egl
+export PYOPENGL_PLATFORM ?= egl
+
+.PHONY: setup book chapters html test bench clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	test -x $(VPY) || $(PYTHON) -m venv $(VENV)
+	$(VPY) -m pip install --upgrade pip
+	$(VPY) -m pip install -r requirements.txt
+	$(VPY) -m pip install --no-deps -e .
+	touch $@
+
+## make book: execute every chapter at `book` scale (SCALE=... to change), then build _build/html
+book: chapters html
+
+chapters: setup
+	$(VPY) -m helpers.run --scale $(SCALE)
+
+html: setup
+	rm -rf _build/html
+	$(VENV)/bin/jupyter-book build --all -W -n --keep-going .
+
+## make test: unit tests, every chapter at `smoke` scale, a -W book build of those outputs, the browser check
+test: setup
+	$(VPY) -m pytest
+
+## make bench: the alignment-kernel benchmark (prints a table, writes benchmarks/results/alignment.json)
+bench: setup
+	$(VPY) benchmarks/bench_alignment.py
+
+clean:
+	rm -rf _build book/*.ipynb .pytest_cache

@@ -1,0 +1,179 @@
+"""The chapter runner: jupytext source -> papermill execution at a scale -> executed notebook.
+
+Usage::
+
+    python -m helpers.run --scale smoke|book|full [chapter ...]
+
+Each chapter is a jupytext percent-format file ``book/<stem>.py`` with a ``parameters`` cell
+holding its ``book``-scale values. ``book/scales.yaml`` holds the ``smoke`` and ``full``
+overrides per chapter. The runner injects ``scale`` plus those overrides, executes the
+notebook with its working directory in ``book/``, writes ``book/<stem>.ipynb`` next to its
+source, and prints a per-chapter time table. Unknown parameter names are an error (papermill
+alone only warns). A failing chapter is reported with the chapter and the failing cell.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+BOOK_DIR = REPO_ROOT / "book"
+SCALES = ("smoke", "book", "full")
+
+# Reading order; also the order of `_toc.yml`.
+CHAPTERS = ("primer", "prh_ood", "random_images", "superposition_llc", "reprpo_dpo", "vision_action")
+
+
+@dataclass
+class ChapterResult:
+    """Outcome of executing one chapter."""
+
+    chapter: str
+    seconds: float
+    ok: bool
+    error: str = ""
+
+
+class ChapterError(RuntimeError):
+    """A chapter failed to execute; the message names the chapter and the cell."""
+
+
+def chapter_source(chapter: str) -> Path:
+    """The jupytext source of ``chapter`` (a stem such as ``"primer"``)."""
+    path = BOOK_DIR / f"{chapter}.py"
+    if not path.exists():
+        known = ", ".join(c for c in CHAPTERS if (BOOK_DIR / f"{c}.py").exists())
+        raise ValueError(f"unknown chapter {chapter!r}: no file {path}. Known chapters: {known}")
+    return path
+
+
+def load_overrides(chapter: str, scale: str, scales_file: Path | None = None) -> dict[str, Any]:
+    """The parameters to inject for ``chapter`` at ``scale`` (``scale`` itself included)."""
+    if scale not in SCALES:
+        raise ValueError(f"unknown scale {scale!r}; expected one of {SCALES}")
+    scales_file = scales_file or BOOK_DIR / "scales.yaml"
+    table = yaml.safe_load(scales_file.read_text()) or {}
+    per_scale = table.get(chapter) or {}
+    unknown_scales = set(per_scale) - {"smoke", "full"}
+    if unknown_scales:
+        raise ValueError(
+            f"{scales_file.name}: chapter {chapter!r} has scales {sorted(unknown_scales)}; only "
+            "'smoke' and 'full' belong there (the 'book' values live in the parameters cell)"
+        )
+    overrides = dict(per_scale.get(scale) or {}) if scale != "book" else {}
+    return {"scale": scale, **overrides}
+
+
+def parameter_names(notebook: Any) -> list[str]:
+    """Names assigned in the notebook's ``parameters`` cell."""
+    import ast
+
+    for cell in notebook.cells:
+        if cell.cell_type == "code" and "parameters" in cell.metadata.get("tags", []):
+            tree = ast.parse(cell.source)
+            names = []
+            for node in tree.body:
+                targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
+                names += [t.id for t in targets if isinstance(t, ast.Name)]
+            return names
+    raise ValueError("the chapter has no cell tagged 'parameters'; add `# %% tags=[\"parameters\"]`")
+
+
+def check_parameters(chapter: str, notebook: Any, parameters: dict[str, Any]) -> None:
+    """Reject parameters the chapter does not declare (papermill would only warn)."""
+    declared = parameter_names(notebook)
+    unknown = sorted(set(parameters) - set(declared))
+    if unknown:
+        raise ValueError(
+            f"chapter {chapter!r}: unknown parameter(s) {unknown}; its parameters cell declares {declared}"
+        )
+
+
+def execute_chapter(
+    chapter: str,
+    scale: str = "book",
+    extra: dict[str, Any] | None = None,
+    output: Path | None = None,
+    timeout: int | None = None,
+) -> ChapterResult:
+    """Execute one chapter at ``scale`` (plus ``extra`` overrides) into ``output``.
+
+    Returns a :class:`ChapterResult`; a failure is reported in it (``ok=False``) with the
+    chapter and the failing cell, not raised, so a run over several chapters goes on.
+    """
+    import jupytext
+    import papermill as pm
+
+    source = chapter_source(chapter)
+    notebook = jupytext.read(source)
+    parameters = {**load_overrides(chapter, scale), **(extra or {})}
+    check_parameters(chapter, notebook, parameters)
+    output = output or source.with_suffix(".ipynb")
+    # The kernel imports `helpers` from the repository even without an editable install.
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        p for p in [str(REPO_ROOT), os.environ.get("PYTHONPATH", "")] if p
+    )
+    start = time.perf_counter()
+    try:
+        pm.execute_notebook(
+            notebook,
+            str(output),
+            parameters=parameters,
+            cwd=str(BOOK_DIR),
+            kernel_name="python3",
+            progress_bar=False,
+            execution_timeout=timeout,
+        )
+    except pm.PapermillExecutionError as err:
+        message = (
+            f"chapter {chapter!r} failed at cell {err.exec_count} (index {err.cell_index}): "
+            f"{err.ename}: {err.evalue}"
+        )
+        return ChapterResult(chapter, time.perf_counter() - start, False, message)
+    return ChapterResult(chapter, time.perf_counter() - start, True)
+
+
+def time_table(results: list[ChapterResult]) -> str:
+    """A plain-text table of per-chapter wall times and status."""
+    width = max([len(r.chapter) for r in results] + [len("chapter")])
+    lines = [f"{'chapter':<{width}}  {'seconds':>8}  status", f"{'-' * width}  {'-' * 8}  ------"]
+    for r in results:
+        lines.append(f"{r.chapter:<{width}}  {r.seconds:8.1f}  {'ok' if r.ok else 'FAILED'}")
+    lines.append(f"{'total':<{width}}  {sum(r.seconds for r in results):8.1f}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m helpers.run", description=__doc__.splitlines()[0])
+    parser.add_argument("chapters", nargs="*", help=f"chapter stems (default: all of {', '.join(CHAPTERS)})")
+    parser.add_argument("--scale", default="book", choices=SCALES)
+    parser.add_argument(
+        "-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "YAML_VALUE"),
+        help="override one parameter, e.g. -p n_seeds 3 (value parsed as YAML)",
+    )
+    parser.add_argument("--timeout", type=int, default=None, help="per-cell timeout in seconds")
+    args = parser.parse_args(argv)
+    chapters = args.chapters or [c for c in CHAPTERS if (BOOK_DIR / f"{c}.py").exists()]
+    extra = {name: yaml.safe_load(value) for name, value in args.parameter}
+    results = []
+    for chapter in chapters:
+        print(f"[helpers.run] {chapter} at scale {args.scale} ...", flush=True)
+        result = execute_chapter(chapter, args.scale, extra, timeout=args.timeout)
+        print(f"[helpers.run] {chapter}: {'ok' if result.ok else result.error} ({result.seconds:.1f} s)", flush=True)
+        results.append(result)
+    print(time_table(results))
+    failed = [r for r in results if not r.ok]
+    for r in failed:
+        print(f"FAILED: {r.error}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
