@@ -141,7 +141,7 @@ ax.axhline(topk / (n_samples - 1), color=NULL_COLOR, ls="--", label=f"mutual kNN
 ax.set_xscale("symlog", linthresh=0.25)
 ax.set_xlabel("noise standard deviation / signal standard deviation")
 ax.set_ylabel("alignment score")
-ax.legend(ncol=2)
+ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5))
 show(fig)
 
 # %% [markdown]

@@ -73,9 +73,14 @@ def test_chapter_html_has_title_and_existing_images(built_book, chapter):
         assert marker not in text, f"{chapter}: error output on the page ({marker!r})"
 
 
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):  # keep the test log readable
+        pass
+
+
 @pytest.fixture(scope="module")
 def served_book(built_book):
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(built_book.html))
+    handler = functools.partial(_QuietHandler, directory=str(built_book.html))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_address[1]}"

@@ -1,0 +1,164 @@
+"""Loading models from the hub (the ``full`` scale) or from local folders (offline), with clear errors.
+
+Hub names need network access; offline they fail with :class:`ModelUnavailableError`, which names
+the model and says to use a network or a local folder. Local folders (``save_pretrained`` or
+:func:`save_timm_model`) always load offline; the tests use tiny models saved that way.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+
+class ModelUnavailableError(OSError):
+    """A hub model could not be loaded: it needs network access (or pass a local folder)."""
+
+
+def resolve_device(device: str | torch.device | None = None) -> torch.device:
+    """``device`` as a torch.device; ``None`` means CUDA if available, else CPU."""
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def _offline_error(kind: str, name: str, err: BaseException) -> ModelUnavailableError:
+    return ModelUnavailableError(
+        f"Could not load the {kind} model {name!r}: it needs network access to download from the hub "
+        f"(the `full` scale), or pass a local path (a save_pretrained / save_timm_model folder). Underlying error: "
+        f"{type(err).__name__}: {err}")
+
+
+def _hub_offline() -> bool:
+    flags = (os.environ.get("HF_HUB_OFFLINE", ""), os.environ.get("TRANSFORMERS_OFFLINE", ""))
+    return any(f.strip().lower() in ("1", "true", "yes", "on") for f in flags)
+
+
+@contextlib.contextmanager
+def _offline_env_respected():
+    """huggingface_hub reads HF_HUB_OFFLINE once at import; honour a value set later (hub
+    weights already in the local HF cache still load, anything else fails fast)."""
+    try:
+        from huggingface_hub import constants
+    except ImportError:  # pragma: no cover - transformers and timm depend on it
+        yield
+        return
+    old = constants.HF_HUB_OFFLINE
+    constants.HF_HUB_OFFLINE = old or _hub_offline()
+    try:
+        yield
+    finally:
+        constants.HF_HUB_OFFLINE = old
+
+
+def _looks_like_path(name: str) -> bool:
+    return name.startswith((".", "/", "~")) or Path(name).expanduser().exists()
+
+
+def save_timm_model(model: torch.nn.Module, directory: str | Path, model_args: dict | None = None) -> Path:
+    """Save a timm model to ``directory`` (``config.json`` + ``model.safetensors``), loadable offline
+    with :func:`load_timm_model`. ``model_args`` are the ``create_model`` kwargs (e.g. depth)."""
+    from timm.models import save_for_hf
+
+    directory = Path(directory)
+    save_for_hf(model, str(directory), model_args=model_args, safe_serialization=True)
+    return directory
+
+
+def load_timm_model(name_or_path: str | Path, pretrained: bool = True, **kwargs: Any) -> torch.nn.Module:
+    """A timm model in eval mode, from a hub name or a local folder.
+
+    Args:
+        name_or_path: a timm name (``"vit_base_patch16_224.augreg_in21k"``; with ``pretrained``
+            this downloads weights, so it needs network access) or a folder written by
+            :func:`save_timm_model` / ``timm.models.save_for_hf`` (works offline).
+        pretrained: load pretrained weights (ignored for a folder, which always has weights).
+        **kwargs: passed to ``timm.create_model`` (e.g. ``num_classes=0``).
+
+    Raises:
+        ValueError: unknown architecture name, or a path that is not a model folder.
+        ModelUnavailableError: (an OSError) the weights could not be fetched (no network).
+    """
+    import timm
+
+    name = str(name_or_path)
+    path = Path(name).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise ValueError(f"{path} is not a timm model folder (no config.json); save one with save_timm_model.")
+        return timm.create_model(f"local-dir:{path.resolve()}", pretrained=True, **kwargs).eval()
+    if _looks_like_path(name):
+        raise ValueError(f"No model folder at {name!r}; pass an existing folder or a timm model name.")
+    arch = name.split(".")[0].removeprefix("hf-hub:").removeprefix("hf_hub:")
+    if not name.startswith(("hf-hub:", "hf_hub:")) and not timm.is_model(arch):
+        raise ValueError(f"Unknown timm model {name!r}; see timm.list_models('{arch[:8]}*').")
+    if not pretrained:
+        return timm.create_model(name, pretrained=False, **kwargs).eval()
+    try:
+        with _offline_env_respected():
+            return timm.create_model(name, pretrained=True, **kwargs).eval()
+    except (OSError, ConnectionError, RuntimeError, ValueError) as err:
+        if isinstance(err, ModelUnavailableError):
+            raise
+        if isinstance(err, (RuntimeError, ValueError)) and not _is_network_error(err):
+            raise
+        raise _offline_error("timm", name, err) from err
+
+
+def _is_network_error(err: BaseException) -> bool:
+    """True if ``err`` (or its cause chain) looks like a download/connection failure."""
+    seen = 0
+    while err is not None and seen < 10:
+        text = f"{type(err).__name__} {err}".lower()
+        if any(w in text for w in ("connect", "offline", "network", "resolve", "timeout", "hub", "download",
+                                   "localentrynotfound", "max retries", "name or service")):
+            return True
+        err, seen = err.__cause__ or err.__context__, seen + 1
+    return False
+
+
+def load_language_model(
+    name_or_path: str | Path,
+    dtype: torch.dtype | None = None,
+    device: str | torch.device | None = None,
+):
+    """A Hugging Face model (``AutoModel``, no LM head) and its tokenizer, from a hub name or folder.
+
+    Args:
+        name_or_path: a hub id (``"gpt2"``, ``"huggyllama/llama-7b"``: needs network access, the
+            ``full`` scale) or a ``save_pretrained`` folder holding model and tokenizer (offline).
+        dtype: weight dtype (None: as stored).
+        device: where to put the model (None: CUDA if available, else CPU).
+
+    Returns:
+        ``(model, tokenizer)``, the model in eval mode; a missing pad token is set to EOS.
+
+    Raises:
+        ValueError: a path-like name that is not a folder.
+        ModelUnavailableError: (an OSError) a hub model could not be fetched (no network).
+    """
+    from transformers import AutoModel, AutoTokenizer
+
+    name = str(name_or_path)
+    path = Path(name).expanduser()
+    kwargs: dict[str, Any] = {} if dtype is None else {"dtype": dtype}
+    if path.is_dir():
+        model = AutoModel.from_pretrained(path, local_files_only=True, **kwargs)
+        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    else:
+        if _looks_like_path(name):
+            raise ValueError(f"No model folder at {name!r}; pass an existing save_pretrained folder or a hub id.")
+        try:
+            with _offline_env_respected():
+                model = AutoModel.from_pretrained(name, **kwargs)
+                tokenizer = AutoTokenizer.from_pretrained(name)
+        except (OSError, ConnectionError, ValueError) as err:
+            if isinstance(err, ValueError) and not _is_network_error(err):
+                raise
+            raise _offline_error("language", name, err) from err
+    if tokenizer.pad_token is None and tokenizer.eos_token is not None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return model.to(resolve_device(device)).eval(), tokenizer
