@@ -1,0 +1,185 @@
+"""Do alignment metrics agree? Scores of many model pairs under many metric configurations.
+
+A **metric configuration** is a (metric, k) pair such as ``("mutual_knn", 10)``. For a set of
+models, :func:`score_pairs` scores every model pair under every configuration, both raw and
+chance-corrected against a permutation null, and :func:`agreement` Spearman-correlates the
+configurations with model pairs as observations (the blog's 20x20 heatmap). Per-model scores
+are the max over layer pairs (PRH's layer search), and the null takes the same max over
+layer pairs for each shuffled pairing, so layer search cannot inflate the corrected score.
+
+All layers of all models go through the batched kernels of :mod:`helpers.alignment` in one
+call per configuration, so each layer's kNN lists and Grams are built once.
+
+Example:
+    >>> import torch
+    >>> from helpers import alignment
+    >>> g = torch.Generator().manual_seed(0)
+    >>> base = torch.randn(80, 8, generator=g)
+    >>> feats = {m: alignment.prepare([base @ torch.randn(8, 16, generator=g)]) for m in "abc"}
+    >>> table = score_pairs(feats, [("mutual_knn", 5), ("cka", 5)], n_perm=3)
+    >>> sorted(set(table["config"])), len(table)
+    (['cka', 'mutual_knn@5'], 6)
+"""
+from __future__ import annotations
+
+import itertools
+from typing import Sequence
+
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from . import alignment
+
+KNN_LIKE = ("mutual_knn", "cycle_knn", "lcs_knn", "edit_distance_knn", "cknna")
+"""Metrics whose value depends on k (the others ignore it)."""
+
+
+def config_name(metric: str, k: int) -> str:
+    """``"mutual_knn@10"`` for k-dependent metrics, the bare metric name otherwise."""
+    return f"{metric}@{k}" if metric in KNN_LIKE else metric
+
+
+def _check(feats: dict, configs: Sequence[tuple[str, int]], min_models: int = 2) -> list[str]:
+    if not isinstance(feats, dict) or len(feats) < min_models:
+        raise ValueError(f"feats must be a dict {{model name: list of prepared [N, D_l] tensors}} with at least "
+                         f"{min_models} model(s)")
+    ns = {name: [int(t.shape[0]) for t in layers] for name, layers in feats.items()}
+    flat = {n for v in ns.values() for n in v}
+    if len(flat) != 1:
+        raise ValueError(f"every layer of every model must have the same number of rows N, got {ns}")
+    if not configs:
+        raise ValueError("configs must be a non-empty list of (metric, k) pairs, e.g. [('mutual_knn', 10)]")
+    for metric, k in configs:
+        if metric not in alignment.METRICS:
+            raise ValueError(f"unknown metric {metric!r} in configs; use one of {alignment.METRICS}")
+    return list(feats)
+
+
+def _layers(feats: dict) -> tuple[list[torch.Tensor], dict[str, tuple[int, int]]]:
+    layers, bounds, start = [], {}, 0
+    for name, ls in feats.items():
+        layers += list(ls)
+        bounds[name] = (start, start + len(ls))
+        start += len(ls)
+    return layers, bounds
+
+
+def block_scores(
+    feats_a: dict[str, list[torch.Tensor]],
+    feats_b: dict[str, list[torch.Tensor]],
+    metric: str = "mutual_knn",
+    k: int = 10,
+    n_perm: int = 20,
+    seed: int = 0,
+    pairs: Sequence[tuple[str, str]] | None = None,
+) -> pd.DataFrame:
+    """Layer-pair-max score of every (model in ``feats_a``, model in ``feats_b``) pair, with its null.
+
+    All layers of all models are scored in one batched call (each layer's kNN lists or Gram are
+    built once); a model pair's score is the max over its block of layer pairs, and each shuffled
+    pairing gives one null draw of that same max, so layer search is calibrated.
+
+    Args:
+        feats_a, feats_b: model name -> list of prepared layers ``[N, D_l]`` (same N, same rows).
+        metric, k: the configuration (k ignored by metrics outside :data:`KNN_LIKE`).
+        n_perm: shuffled pairings (0: raw scores only, NaN null columns).
+        seed: seed of the permutations.
+        pairs: which (a, b) pairs to keep (default: the full product).
+
+    Returns:
+        One row per pair: ``model_a``, ``model_b``, ``config``, ``metric``, ``k``, ``raw``,
+        ``layer_a``, ``layer_b`` (argmax layer indices), ``null_mean``, ``null_std``, ``p_value``,
+        ``corrected`` = (raw - null_mean) / (1 - null_mean) (0 at chance, 1 at a perfect score).
+    """
+    _check(feats_a, [(metric, k)], min_models=1)
+    _check(feats_b, [(metric, k)], min_models=1)
+    if n_perm < 0:
+        raise ValueError(f"n_perm must be >= 0, got {n_perm}")
+    pairs = list(itertools.product(feats_a, feats_b)) if pairs is None else list(pairs)
+    unknown = {a for a, _ in pairs} - set(feats_a) | {b for _, b in pairs} - set(feats_b)
+    if unknown:
+        raise ValueError(f"pairs name models not in feats: {sorted(unknown)}")
+    xa, ba = _layers(feats_a)
+    xb, bb = _layers(feats_b)
+    if n_perm > 0:
+        res = alignment.permutation_null(xa, xb, metric, topk=k, n_perm=n_perm, seed=seed, reduce=None)
+        obs, null = res.observed, res.null  # [La, Lb], [n_perm, La, Lb]
+    else:
+        obs, null = alignment.layer_scores(xa, xb, metric, topk=k), None
+    rows = []
+    for a, b in pairs:
+        (a0, a1), (b0, b1) = ba[a], bb[b]
+        raw, (i, j) = alignment.best(obs[a0:a1, b0:b1])
+        row = {"model_a": a, "model_b": b, "config": config_name(metric, k), "metric": metric, "k": k,
+               "raw": raw, "layer_a": i, "layer_b": j}
+        if null is not None:
+            draws = null[:, a0:a1, b0:b1].flatten(1).amax(1).double()  # layer-pair max per shuffle
+            mean = float(draws.mean())
+            row.update(null_mean=mean, null_std=float(draws.std()) if n_perm > 1 else float("nan"),
+                       p_value=float((1 + (draws >= raw).sum()) / (1 + n_perm)),
+                       corrected=(raw - mean) / (1 - mean))
+        else:
+            row.update(null_mean=float("nan"), null_std=float("nan"), p_value=float("nan"), corrected=float("nan"))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def score_pairs(
+    feats: dict[str, list[torch.Tensor]],
+    configs: Sequence[tuple[str, int]],
+    n_perm: int = 20,
+    seed: int = 0,
+    pairs: Sequence[tuple[str, str]] | None = None,
+    progress: bool = False,
+) -> pd.DataFrame:
+    """Score every unordered model pair under every configuration, raw and chance-corrected.
+
+    Args:
+        feats: model name -> list of prepared layers ``[N, D_l]`` (see :func:`helpers.alignment.prepare`);
+            pass a one-element list to score a single chosen layer (no layer search).
+        configs: (metric, k) pairs; k is ignored by metrics outside :data:`KNN_LIKE`.
+        n_perm: shuffled pairings per configuration (0: raw scores only, NaN corrections).
+        seed: seed of the permutations.
+        pairs: which (model_a, model_b) pairs to keep (default: all unordered pairs, in order).
+        progress: tqdm bar over configurations.
+
+    Returns:
+        The rows of :func:`block_scores` for every configuration, stacked.
+    """
+    names = _check(feats, configs)
+    pairs = list(itertools.combinations(names, 2)) if pairs is None else list(pairs)
+    tables = [block_scores(feats, feats, metric, k, n_perm, seed, pairs)
+              for metric, k in tqdm(configs, desc="metric configs", disable=not progress)]
+    return pd.concat(tables, ignore_index=True)
+
+
+def agreement(table: pd.DataFrame, value: str = "raw", method: str = "spearman") -> pd.DataFrame:
+    """Correlation between configurations ``[C, C]``, with model pairs as the observations.
+
+    Args:
+        table: the output of :func:`score_pairs`.
+        value: "raw" or "corrected".
+        method: "spearman" (the blog's), "pearson" or "kendall".
+
+    A configuration that is constant over pairs (e.g. mutual kNN at k = N - 1) gives NaN rows,
+    as in the blog's heatmap.
+    """
+    if value not in ("raw", "corrected"):
+        raise ValueError(f"value must be 'raw' or 'corrected', got {value!r}")
+    missing = {"model_a", "model_b", "config", value} - set(table.columns)
+    if missing:
+        raise ValueError(f"table lacks columns {sorted(missing)}; pass the output of score_pairs")
+    order = list(dict.fromkeys(table["config"]))
+    wide = table.pivot_table(index=["model_a", "model_b"], columns="config", values=value)[order]
+    if len(wide) < 3:
+        raise ValueError(f"need at least 3 model pairs to correlate configurations, got {len(wide)}")
+    return wide.corr(method=method)
+
+
+def mean_off_diagonal(corr: pd.DataFrame) -> float:
+    """Mean of the off-diagonal entries of a correlation matrix (NaNs skipped)."""
+    c = torch.tensor(corr.to_numpy(dtype=float))
+    mask = ~torch.eye(len(c), dtype=torch.bool)
+    v = c[mask]
+    return float(v[~torch.isnan(v)].mean())

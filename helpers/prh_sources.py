@@ -1,0 +1,145 @@
+"""Data and model sources of the PRH out-of-distribution chapter at ``full`` scale.
+
+One function per source; each takes a hub name *or* a local path, so the same code runs on the
+published models and data (with network access) and on local fixtures (offline, in tests):
+
+* :func:`load_wit` - the PRH image-caption set (``minhuh/prh``, revision ``wit_1024``), the
+  in-distribution side; a local image folder with ``metadata.jsonl`` (``file_name``, ``text``) works too.
+* :func:`load_imagenet_o` - ImageNet-O (``cais/imagenet-o``, split ``test``), the OOD side,
+  captioned from its labels ("a photo of a <label>"); a local folder of class sub-folders works too.
+* :func:`vit_features` - per-block CLS features ``[N, L, D]`` of a timm ViT with its own preprocessing.
+* :func:`language_features` - per-layer token-mean features ``[N, L+1, D]`` of a Hugging Face model.
+
+The model lists are PRH's ``val`` sets (``tasks.py``).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+PRH_VISION_MODELS = (
+    "vit_tiny_patch16_224.augreg_in21k", "vit_small_patch16_224.augreg_in21k",
+    "vit_base_patch16_224.augreg_in21k", "vit_large_patch16_224.augreg_in21k",
+    "vit_base_patch16_224.mae", "vit_large_patch16_224.mae", "vit_huge_patch14_224.mae",
+    "vit_small_patch14_dinov2.lvd142m", "vit_base_patch14_dinov2.lvd142m",
+    "vit_large_patch14_dinov2.lvd142m", "vit_giant_patch14_dinov2.lvd142m",
+    "vit_base_patch16_clip_224.laion2b", "vit_large_patch14_clip_224.laion2b", "vit_huge_patch14_clip_224.laion2b",
+    "vit_base_patch16_clip_224.laion2b_ft_in12k", "vit_large_patch14_clip_224.laion2b_ft_in12k",
+    "vit_huge_patch14_clip_224.laion2b_ft_in12k",
+)
+"""The 17 ViTs of PRH's ``val`` set."""
+PRH_LANGUAGE_MODELS = (
+    "bigscience/bloomz-560m", "bigscience/bloomz-1b1", "bigscience/bloomz-1b7", "bigscience/bloomz-3b",
+    "bigscience/bloomz-7b1", "openlm-research/open_llama_3b", "openlm-research/open_llama_7b",
+    "openlm-research/open_llama_13b", "huggyllama/llama-7b", "huggyllama/llama-13b",
+    "huggyllama/llama-30b", "huggyllama/llama-65b",
+)
+"""The 12 language models of PRH's ``val`` set."""
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+
+
+class DatasetUnavailableError(OSError):
+    """A hub dataset could not be loaded: it needs network access (or pass a local folder)."""
+
+
+def _hub_dataset(name: str, **kwargs):
+    try:
+        from datasets import load_dataset
+
+        return load_dataset(name, **kwargs)
+    except Exception as err:  # datasets raises many types when offline
+        raise DatasetUnavailableError(
+            f"Could not load the dataset {name!r} ({kwargs}): it needs network access to the Hugging Face hub "
+            f"(the `full` scale), or pass a local folder instead. Underlying error: {type(err).__name__}: {err}"
+        ) from err
+
+
+def _check_n(n: int | None, available: int, what: str) -> int:
+    if n is None:
+        return available
+    if not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a positive integer or None (all), got {n!r}")
+    if n > available:
+        raise ValueError(f"asked for n={n} {what} images but only {available} exist; lower n")
+    return n
+
+
+def load_image_folder(path: str | Path, n: int | None = None) -> list:
+    """The first ``n`` images (sorted by relative path) under ``path``, as RGB PIL images."""
+    from PIL import Image
+
+    root = Path(path)
+    if not root.is_dir():
+        raise ValueError(f"No image folder at {str(path)!r}; pass an existing folder")
+    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise ValueError(f"{root} holds no images with suffixes {IMAGE_SUFFIXES}")
+    n = _check_n(n, len(files), str(root))
+    return [Image.open(f).convert("RGB") for f in files[:n]]
+
+
+def load_wit(source: str | Path = "minhuh/prh", n: int | None = None, revision: str = "wit_1024") -> tuple[list, list[str]]:
+    """PRH's WIT images and captions (caption = ``text[0]``): ``(images, captions)``.
+
+    ``source`` is the hub dataset (with ``revision``, a git branch) or a local folder of images
+    plus ``metadata.jsonl`` lines ``{"file_name": ..., "text": [caption, ...]}``.
+    """
+    from PIL import Image
+
+    path = Path(source)
+    if path.is_dir():
+        meta = path / "metadata.jsonl"
+        if not meta.is_file():
+            raise ValueError(f"{path} has no metadata.jsonl with file_name and text; write one or pass the hub name")
+        rows = [json.loads(line) for line in meta.read_text().splitlines() if line.strip()]
+        n = _check_n(n, len(rows), str(path))
+        images = [Image.open(path / r["file_name"]).convert("RGB") for r in rows[:n]]
+        texts = [r["text"][0] if isinstance(r["text"], list) else r["text"] for r in rows[:n]]
+        return images, texts
+    ds = _hub_dataset(str(source), revision=revision, split="train")
+    n = _check_n(n, len(ds), str(source))
+    ds = ds.select(range(n))
+    return [im.convert("RGB") for im in ds["image"]], [t[0] for t in ds["text"]]
+
+
+def load_imagenet_o(source: str | Path = "cais/imagenet-o", n: int | None = None) -> tuple[list, list[str]]:
+    """ImageNet-O images and label captions ``("a photo of a <label>")``: ``(images, captions)``.
+
+    ``source`` is the hub dataset (split ``test``) or a local folder whose sub-folders are labels.
+    """
+    path = Path(source)
+    if path.is_dir():
+        from PIL import Image
+
+        files = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            raise ValueError(f"{path} holds no images with suffixes {IMAGE_SUFFIXES}")
+        n = _check_n(n, len(files), str(path))
+        caps = [f"a photo of a {f.parent.name.replace('_', ' ')}" for f in files[:n]]
+        return [Image.open(f).convert("RGB") for f in files[:n]], caps
+    ds = _hub_dataset(str(source), split="test")
+    n = _check_n(n, len(ds), str(source))
+    ds = ds.select(range(n))
+    names = getattr(ds.features.get("label"), "names", None)
+    caps = [f"a photo of a {names[y] if names else y}" for y in ds["label"]]
+    return [im.convert("RGB") for im in ds["image"]], caps
+
+
+def vit_features(name_or_path: str | Path, images: Sequence, batch_size: int = 32, device=None) -> torch.Tensor:
+    """Per-block CLS features ``[N, L, D]`` of a timm ViT, with the model's own preprocessing."""
+    from .features import extract_vision_features, load_timm_model
+
+    model = load_timm_model(name_or_path, pretrained=True)
+    return extract_vision_features(model, images, pool="cls", batch_size=batch_size, device=device,
+                                   transform=None, progress=False)
+
+
+def language_features(name_or_path: str | Path, texts: Sequence[str], batch_size: int = 16, device=None) -> torch.Tensor:
+    """Per-layer token-mean features ``[N, L+1, D]`` of a Hugging Face language model."""
+    from .features import extract_language_features, load_language_model
+
+    model, tok = load_language_model(name_or_path, device=device)
+    return extract_language_features(model, tok, list(texts), batch_size=batch_size, device=device, progress=False)

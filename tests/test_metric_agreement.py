@@ -1,0 +1,80 @@
+"""Tests of helpers/metric_agreement.py: block-max scores with a null, and Spearman agreement."""
+import pandas as pd
+import pytest
+import torch
+
+from helpers import alignment
+from helpers import metric_agreement as ma
+
+
+def _planted(n=120, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    base = torch.randn(n, 8, generator=g)
+    noise = lambda d: torch.randn(n, d, generator=g)
+    return {
+        # model a: layer 1 carries the shared structure; model b: layer 0 does; c is unrelated noise
+        "a": alignment.prepare([noise(16), base @ torch.randn(8, 16, generator=g)]),
+        "b": alignment.prepare([base @ torch.randn(8, 24, generator=g) + 0.1 * noise(24), noise(24)]),
+        "c": alignment.prepare([noise(12), noise(12)]),
+    }
+
+
+def test_block_scores_find_planted_layer_and_calibrate():
+    feats = _planted()
+    t = ma.block_scores(feats, feats, "mutual_knn", k=5, n_perm=20, pairs=[("a", "b"), ("a", "c")])
+    ab, ac = t.set_index("model_b").loc["b"], t.set_index("model_b").loc["c"]
+    assert (ab.layer_a, ab.layer_b) == (1, 0)
+    assert ab.corrected > 0.3 and ab.p_value <= 1 / 21 + 1e-9
+    assert abs(ac.corrected) < 0.1 and ac.p_value > 0.05
+    # the null of the layer-pair max sits above the single-pair chance level k / (N - 1)
+    assert ac.null_mean > 5 / 119
+    # same numbers as alignment.permutation_null on the pair alone (same seed, same permutations)
+    r = alignment.permutation_null(feats["a"], feats["b"], "mutual_knn", topk=5, n_perm=20, seed=0)
+    assert ab.raw == pytest.approx(r.observed) and ab.null_mean == pytest.approx(r.null_mean)
+
+
+def test_score_pairs_and_agreement():
+    feats = _planted()
+    feats["d"] = [torch.cat([f, f], 1) / 2**0.5 for f in feats["a"]]  # a copy of a, wider, still unit norm
+    configs = [("mutual_knn", 5), ("mutual_knn", 10), ("cka", 0)]
+    t = ma.score_pairs(feats, configs, n_perm=3)
+    assert len(t) == 6 * len(configs) and set(t.config) == {"mutual_knn@5", "mutual_knn@10", "cka"}
+    raw = t.set_index(["model_a", "model_b", "config"]).raw
+    assert raw[("a", "d", "mutual_knn@5")] == pytest.approx(1.0)
+    c = ma.agreement(t, "raw")
+    assert list(c.columns) == ["mutual_knn@5", "mutual_knn@10", "cka"]
+    assert c.loc["mutual_knn@5", "mutual_knn@5"] == pytest.approx(1.0)
+    assert c.loc["mutual_knn@5", "mutual_knn@10"] > 0.5
+    assert -1 <= ma.mean_off_diagonal(c) <= 1
+    assert ma.agreement(t, "corrected").shape == (3, 3)
+    # no permutations: raw only, NaN corrections
+    t0 = ma.score_pairs(feats, configs[:1], n_perm=0)
+    assert t0.corrected.isna().all() and t0.raw.notna().all()
+
+
+def test_mean_off_diagonal():
+    c = pd.DataFrame([[1.0, 0.5, float("nan")], [0.5, 1.0, -0.5], [float("nan"), -0.5, 1.0]])
+    assert ma.mean_off_diagonal(c) == pytest.approx(0.0)
+
+
+def test_errors():
+    feats = _planted()
+    with pytest.raises(ValueError, match="at least 2 model"):
+        ma.score_pairs({"a": feats["a"]}, [("mutual_knn", 5)])
+    with pytest.raises(ValueError, match="unknown metric"):
+        ma.score_pairs(feats, [("jaccard", 5)])
+    with pytest.raises(ValueError, match="non-empty list"):
+        ma.score_pairs(feats, [])
+    with pytest.raises(ValueError, match="same number of rows"):
+        ma.score_pairs({**feats, "e": [torch.randn(7, 3)]}, [("cka", 0)])
+    with pytest.raises(ValueError, match="pairs name models not in feats"):
+        ma.block_scores(feats, feats, pairs=[("a", "zz")])
+    with pytest.raises(ValueError, match="n_perm must be >= 0"):
+        ma.block_scores(feats, feats, n_perm=-1)
+    t = ma.score_pairs(feats, [("cka", 0)], n_perm=0)
+    with pytest.raises(ValueError, match="value must be 'raw' or 'corrected'"):
+        ma.agreement(t, "z")
+    with pytest.raises(ValueError, match="at least 3 model pairs"):
+        ma.agreement(t.iloc[:2], "raw")
+    with pytest.raises(ValueError, match="lacks columns"):
+        ma.agreement(t.drop(columns="raw"), "raw")
