@@ -1,0 +1,122 @@
+"""Full-scale data and model loaders for the ReprPO chapter: GENIES preference sets and a causal LM.
+
+The reference's table-era runs used ``wassname/genie_dpo`` (one config per GENIES
+distribution, string columns ``prompt``/``chosen``/``rejected``, splits ``train``/``test``):
+train on ``us_history_textbook``, evaluate on its test split, on ``us_history_fiction`` (the
+out-of-sample context shift) and on ``code_hard`` (the unrelated split). Everything here also
+reads a local copy (``local_dir/<config>/<split>.{json,jsonl,parquet}``), which is what the
+tests use; without network access and without a local copy the loaders raise an error
+naming the dataset (``RuntimeError``) or model (``helpers.hub.ModelUnavailableError``).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+GENIES_DATASET = "wassname/genie_dpo"
+TABLE_ERA_SPLITS = {
+    "train": ("us_history_textbook", "train"),
+    "test": ("us_history_textbook", "test"),
+    "context": ("us_history_fiction", "test"),
+    "unrelated": ("code_hard", "test"),
+}
+"""Split name -> (GENIES config, hub split) behind the reference README table (see the notes)."""
+
+COLUMNS = ("prompt", "chosen", "rejected")
+
+
+def _read_local(local_dir: Path, config: str, split: str) -> list[dict]:
+    import pandas as pd
+
+    for suffix, reader in ((".parquet", pd.read_parquet), (".jsonl", lambda p: pd.read_json(p, lines=True)),
+                           (".json", pd.read_json)):
+        path = local_dir / config / f"{split}{suffix}"
+        if path.exists():
+            return reader(path).to_dict("records")
+    raise FileNotFoundError(f"No local copy of {config}/{split} under {local_dir}; expected "
+                            f"{local_dir}/{config}/{split}.parquet, .jsonl or .json.")
+
+
+def load_preference_records(config: str, split: str, n: int | None = None, dataset: str = GENIES_DATASET,
+                            local_dir: str | Path | None = None) -> list[dict[str, str]]:
+    """Up to ``n`` ``{"prompt", "chosen", "rejected"}`` records of one GENIES distribution.
+
+    Args:
+        config: GENIES distribution, e.g. ``"us_history_textbook"``.
+        split: ``"train"`` or ``"test"``.
+        n: keep the first ``n`` records (``None``: all).
+        dataset: hub dataset id.
+        local_dir: read ``<local_dir>/<config>/<split>.{parquet,jsonl,json}`` instead of the hub.
+
+    Raises:
+        RuntimeError: the hub cannot be reached and no ``local_dir`` was given.
+        ValueError: the records lack the ``prompt``/``chosen``/``rejected`` columns.
+    """
+    if local_dir is not None:
+        rows = _read_local(Path(local_dir), config, split)
+    else:
+        try:
+            import datasets
+
+            rows = datasets.load_dataset(dataset, config, split=split).to_list()
+        except Exception as e:  # offline, missing config, ...: say what is needed
+            raise RuntimeError(
+                f"Could not load the hub dataset {dataset!r} (config {config!r}, split {split!r}): {type(e).__name__}: "
+                f"{str(e)[:200]}. The full scale needs network access to the Hugging Face Hub, or a local copy "
+                f"passed as local_dir=<folder with {config}/{split}.parquet>.") from e
+    if rows and not set(COLUMNS) <= set(rows[0]):
+        raise ValueError(f"{dataset}/{config}/{split} records need columns {COLUMNS}; got {sorted(rows[0])}.")
+    rows = [{k: str(r[k]) for k in COLUMNS} for r in rows]
+    return rows[:n] if n is not None else rows
+
+
+def load_causal_lm(name_or_path: str, dtype=None, device: str | None = None):
+    """``(model, tokenizer)`` from a hub id or a local ``save_pretrained`` folder; the tokenizer gets a pad token.
+
+    Raises:
+        helpers.hub.ModelUnavailableError: (an ``OSError``) the model cannot be loaded (offline and not a local path).
+    """
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    try:
+        tok = AutoTokenizer.from_pretrained(name_or_path)
+        model = AutoModelForCausalLM.from_pretrained(name_or_path, dtype=dtype or torch.float32)
+    except Exception as e:
+        from helpers.hub import ModelUnavailableError
+
+        raise ModelUnavailableError(
+            f"Could not load the model {name_or_path!r}: {type(e).__name__}: {str(e)[:200]}. The full scale needs "
+            "network access to the Hugging Face Hub, or a local path to a save_pretrained folder.") from e
+    if tok.pad_token_id is None:
+        tok.pad_token = tok.eos_token
+    if device:
+        model.to(device)
+    model.eval()
+    return model, tok
+
+
+def hf_encoders(tokenizer):
+    """``(encode_prompt, encode_completion, pad_id)`` for :func:`helpers.reprpo.tokenize_pairs`:
+    the prompt gets the tokenizer's special tokens (BOS), the completion none plus a final EOS."""
+    def encode_prompt(text: str) -> list[int]:
+        return tokenizer(text, add_special_tokens=True)["input_ids"]
+
+    def encode_completion(text: str) -> list[int]:
+        ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+        return ids + ([tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else [])
+
+    return encode_prompt, encode_completion, tokenizer.pad_token_id
+
+
+def load_table_era_splits(n_train: int, n_val: int, n_eval: int,
+                          local_dir: str | Path | None = None) -> dict[str, list[dict[str, str]]]:
+    """The reference table's splits (:data:`TABLE_ERA_SPLITS`): ``train`` is the first ``n_train``
+    training records, ``val`` the next ``n_val`` (held out from training), the others ``n_eval`` each."""
+    full_train = load_preference_records(*TABLE_ERA_SPLITS["train"], n=n_train + n_val, local_dir=local_dir)
+    if len(full_train) < n_train + n_val:
+        raise ValueError(f"Only {len(full_train)} training records; lower n_train + n_val "
+                         f"(now {n_train} + {n_val}).")
+    out = {"train": full_train[:n_train], "val": full_train[n_train:]}
+    for name in ("test", "context", "unrelated"):
+        out[name] = load_preference_records(*TABLE_ERA_SPLITS[name], n=n_eval, local_dir=local_dir)
+    return out
