@@ -1,0 +1,82 @@
+"""Tests for helpers.libero_data: LIBERO-layout HDF5 round trip and reading a raw LIBERO-style file."""
+import json
+from types import SimpleNamespace
+
+import h5py
+import numpy as np
+import pytest
+
+from helpers import libero_data as ld
+
+
+def _episode(t, seed, size=8):
+    rng = np.random.default_rng(seed)
+    frames = rng.integers(0, 255, (t, size, size, 3), dtype=np.uint8)
+    return SimpleNamespace(
+        actions=rng.uniform(-1, 1, (t, 7)).astype(np.float32), agentview_rgb=frames,
+        eye_in_hand_rgb=frames[:, ::-1].copy(), states=rng.normal(size=(t, 20)),
+        robot_states=rng.normal(size=(t, 9)).astype(np.float32), ee_states=rng.normal(size=(t, 6)),
+        gripper_states=rng.normal(size=(t, 2)), joint_states=rng.normal(size=(t, 7)),
+        rewards=np.r_[np.zeros(t - 1), 1.0], dones=np.r_[np.zeros(t - 1), 1].astype(np.uint8),
+        success=True, init_state=rng.normal(size=20))
+
+
+def test_round_trip_keeps_layout_and_flips_frames(tmp_path):
+    eps = [_episode(5, 0), _episode(3, 1)]
+    path = ld.write_demos(tmp_path / "task_demo.hdf5", eps, language="pick up the bowl", task_name="t")
+    with h5py.File(path) as f:
+        g = f["data"]
+        assert g.attrs["num_demos"] == 2 and g.attrs["total"] == 8
+        assert json.loads(g.attrs["problem_info"])["language_instruction"] == "pick up the bowl"
+        for key in ("actions", "states", "robot_states", "rewards", "dones", "obs/agentview_rgb",
+                    "obs/eye_in_hand_rgb", "obs/gripper_states", "obs/joint_states", "obs/ee_states"):
+            assert key in g["demo_0"], key
+        assert g["demo_1"].attrs["num_samples"] == 3
+    d = ld.read_demos(path)
+    assert len(d) == 8 and d.n_episodes == 2 and d.language == "pick up the bowl"
+    np.testing.assert_array_equal(d.episode, [0] * 5 + [1] * 3)
+    np.testing.assert_array_equal(d.step, [0, 1, 2, 3, 4, 0, 1, 2])
+    np.testing.assert_allclose(d.actions[5:], eps[1].actions, atol=1e-6)
+    np.testing.assert_array_equal(d.agentview[0], eps[0].agentview_rgb[0][::-1])  # upright
+    raw = ld.read_demos(path, upright=False, max_demos=1)
+    assert len(raw) == 5
+    np.testing.assert_array_equal(raw.agentview[0], eps[0].agentview_rgb[0])
+
+
+def test_reads_minimal_real_libero_file(tmp_path):
+    """Real LIBERO files order demos as demo_0, demo_1, ..., demo_10 and may lack wrist/robot states."""
+    path = tmp_path / "real_demo.hdf5"
+    with h5py.File(path, "w") as f:
+        g = f.create_group("data")
+        g.attrs["problem_info"] = json.dumps({"language_instruction": "open the drawer"})
+        for i in (0, 1, 10, 2):
+            d = g.create_group(f"demo_{i}")
+            d.create_dataset("actions", data=np.full((2, 7), i, np.float64))
+            d.create_dataset("obs/agentview_rgb", data=np.zeros((2, 4, 4, 3), np.uint8))
+    d = ld.read_demos(path)
+    assert d.wrist is None and d.robot_states is None and d.language == "open the drawer"
+    np.testing.assert_array_equal(d.actions[::2, 0], [0, 1, 2, 10])
+
+
+def test_errors(tmp_path):
+    with pytest.raises(ValueError, match="at least one episode"):
+        ld.write_demos(tmp_path / "x.hdf5", [], language="")
+    bad = _episode(4, 0)
+    bad.states = bad.states[:3]
+    with pytest.raises(ValueError, match="states has 3 steps"):
+        ld.write_demos(tmp_path / "x.hdf5", [bad], language="")
+    assert not (tmp_path / "x.hdf5").exists()
+    with pytest.raises(FileNotFoundError, match="No LIBERO demo file"):
+        ld.read_demos(tmp_path / "missing.hdf5")
+    with h5py.File(tmp_path / "empty.hdf5", "w") as f:
+        f.create_group("other")
+    with pytest.raises(ValueError, match="no 'data' group"):
+        ld.read_demos(tmp_path / "empty.hdf5")
+    with h5py.File(tmp_path / "nodemo.hdf5", "w") as f:
+        f.create_group("data")
+    with pytest.raises(ValueError, match="no data/demo_i groups"):
+        ld.read_demos(tmp_path / "nodemo.hdf5")
+    with h5py.File(tmp_path / "noobs.hdf5", "w") as f:
+        f.create_dataset("data/demo_0/actions", data=np.zeros((2, 7)))
+    with pytest.raises(ValueError, match="lacks actions or obs/agentview_rgb"):
+        ld.read_demos(tmp_path / "noobs.hdf5")
