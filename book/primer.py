@@ -108,7 +108,7 @@ for metric in alignment.METRICS:
         }
     )
 planted = pd.DataFrame(rows).set_index("metric")
-glue("primer_mknn_clean", planted.loc["mutual_knn", "same latent (x vs y)"], display=False)
+glue("primer_mknn_clean", float(planted.loc["mutual_knn", "same latent (x vs y)"]), display=False)
 planted.round(3)
 
 # %% [markdown]
@@ -165,7 +165,7 @@ xn, yn = alignment.prepare(noisy.x), alignment.prepare(noisy.y)
 null_independent = alignment.permutation_null(x, x_other, metric="mutual_knn", topk=topk, n_perm=n_perm, seed=0)
 null_noisy = alignment.permutation_null(xn, yn, metric="mutual_knn", topk=topk, n_perm=n_perm, seed=0)
 glue("primer_chance", topk / (n_samples - 1), display=False)
-glue("primer_null_mean", null_independent.null_mean, display=False)
+glue("primer_null_mean", float(null_independent.null_mean), display=False)
 pd.DataFrame(
     {
         "independent latents": [null_independent.observed, null_independent.null_mean, null_independent.null_std,
@@ -251,8 +251,8 @@ inflation = pd.DataFrame(rows)
 inflation_summary = inflation.groupby("layers per side")[["best raw", "corrected", "p-value"]].agg(["mean", "std"])
 top = inflation[inflation["layers per side"] == max(layer_counts)]
 glue("primer_max_layers", max(layer_counts), display=False)
-glue("primer_inflated", top["best raw"].mean(), display=False)
-glue("primer_inflated_corrected", top["corrected"].mean(), display=False)
+glue("primer_inflated", float(top["best raw"].mean()), display=False)
+glue("primer_inflated_corrected", float(top["corrected"].mean()), display=False)
 inflation_summary.round(4)
 
 # %% mystnb={"figure": {"caption": "Two models made of pure-noise layers. Left: the best raw mutual kNN over all L x L layer pairs grows with L above the single-pair chance level (dashed). Right: corrected against a null that also takes the best pair, the score stays at 0. Points are independent draws.", "name": "fig-primer-layer-max"}}
@@ -286,5 +286,4 @@ show(fig)
 # pretrained text encoders.
 
 # %%
-glue("primer_seconds", time.perf_counter() - chapter_start, display=False)
 print(f"chapter ran in {time.perf_counter() - chapter_start:.1f} s at scale {scale!r}")

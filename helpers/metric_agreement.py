@@ -73,6 +73,7 @@ def block_scores(
     n_perm: int = 20,
     seed: int = 0,
     pairs: Sequence[tuple[str, str]] | None = None,
+    keep_null: bool = False,
 ) -> pd.DataFrame:
     """Layer-pair-max score of every (model in ``feats_a``, model in ``feats_b``) pair, with its null.
 
@@ -86,6 +87,8 @@ def block_scores(
         n_perm: shuffled pairings (0: raw scores only, NaN null columns).
         seed: seed of the permutations.
         pairs: which (a, b) pairs to keep (default: the full product).
+        keep_null: add a ``null`` column holding each pair's null draws ``[n_perm]`` (float64);
+            draw j uses the same shuffle for every pair, so draws can be pooled over pairs.
 
     Returns:
         One row per pair: ``model_a``, ``model_b``, ``config``, ``metric``, ``k``, ``raw``,
@@ -119,6 +122,8 @@ def block_scores(
             row.update(null_mean=mean, null_std=float(draws.std()) if n_perm > 1 else float("nan"),
                        p_value=float((1 + (draws >= raw).sum()) / (1 + n_perm)),
                        corrected=(raw - mean) / (1 - mean))
+            if keep_null:
+                row["null"] = draws
         else:
             row.update(null_mean=float("nan"), null_std=float("nan"), p_value=float("nan"), corrected=float("nan"))
         rows.append(row)
@@ -132,6 +137,7 @@ def score_pairs(
     seed: int = 0,
     pairs: Sequence[tuple[str, str]] | None = None,
     progress: bool = False,
+    keep_null: bool = False,
 ) -> pd.DataFrame:
     """Score every unordered model pair under every configuration, raw and chance-corrected.
 
@@ -143,13 +149,14 @@ def score_pairs(
         seed: seed of the permutations.
         pairs: which (model_a, model_b) pairs to keep (default: all unordered pairs, in order).
         progress: tqdm bar over configurations.
+        keep_null: keep each pair's null draws in a ``null`` column (see :func:`block_scores`).
 
     Returns:
         The rows of :func:`block_scores` for every configuration, stacked.
     """
     names = _check(feats, configs)
     pairs = list(itertools.combinations(names, 2)) if pairs is None else list(pairs)
-    tables = [block_scores(feats, feats, metric, k, n_perm, seed, pairs)
+    tables = [block_scores(feats, feats, metric, k, n_perm, seed, pairs, keep_null)
               for metric, k in tqdm(configs, desc="metric configs", disable=not progress)]
     return pd.concat(tables, ignore_index=True)
 
@@ -175,6 +182,33 @@ def agreement(table: pd.DataFrame, value: str = "raw", method: str = "spearman")
     if len(wide) < 3:
         raise ValueError(f"need at least 3 model pairs to correlate configurations, got {len(wide)}")
     return wide.corr(method=method)
+
+
+def parse_config(name: str, default_k: int = 10) -> tuple[str, int]:
+    """``"mutual_knn@10"`` -> ``("mutual_knn", 10)``; a bare name gets ``default_k``."""
+    metric, _, k = name.partition("@")
+    if metric not in alignment.METRICS:
+        raise ValueError(f"unknown metric {metric!r} in configuration {name!r}; use one of {alignment.METRICS}")
+    if k and not k.isdigit():
+        raise ValueError(f"configuration {name!r} must look like 'metric@k' with an integer k")
+    return metric, int(k) if k else default_k
+
+
+def null_agreement(table: pd.DataFrame, method: str = "spearman") -> "np.ndarray":
+    """Correlations between configurations under the permutation null ``[n_perm, C, C]``.
+
+    Draw j of every configuration and pair is scored as if it were the observed score, and the
+    configurations are correlated over pairs: the correlations that chance alone produces.
+    ``table`` is the output of :func:`score_pairs` with ``keep_null=True``.
+    """
+    import numpy as np
+
+    if "null" not in table.columns:
+        raise ValueError("table has no null draws; call score_pairs(..., keep_null=True)")
+    n_perm = len(table["null"].iloc[0])
+    draws = torch.stack([torch.as_tensor(d) for d in table["null"]])  # [rows, n_perm]
+    return np.stack([agreement(table.assign(raw=draws[:, j].numpy()), "raw", method).to_numpy()
+                     for j in range(n_perm)])
 
 
 def mean_off_diagonal(corr: pd.DataFrame) -> float:

@@ -16,6 +16,7 @@ weights need network access, and :func:`load_openvla` says so offline.
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,6 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from helpers.features import extract_vision_features
+from helpers.libero_data import Demos, read_demos
 from helpers.hub import ModelUnavailableError, _is_network_error, _offline_env_respected, _offline_error, _looks_like_path
 
 USED_BLOCK = -2  # OpenVLA reads both towers at the second-to-last block (no final norm, prefix dropped)
@@ -182,3 +184,41 @@ def load_openvla(name_or_path: str = "openvla/openvla-7b", device=None, dtype=to
     if device is not None:
         vla = vla.to(device)
     return vla.eval(), processor
+
+
+def libero_folder_features(folder: str | Path, towers: tuple | None = None, model: str = "openvla/openvla-7b",
+                           max_demos: int | None = None, size: int = 224, batch_size: int = 16, device=None,
+                           progress: bool = True) -> tuple[list[Demos], dict[str, list[torch.Tensor]]]:
+    """Per-block tower features of every frame of every LIBERO ``*.hdf5`` file in ``folder``.
+
+    Frames are read raw (``upright=False``), rotated 180 degrees and normalised per tower
+    (:func:`preprocess`), then run through both towers (:func:`tower_features`).
+
+    Args:
+        folder: a folder of LIBERO demo files (one task each, e.g. ``libero_spatial/*.hdf5``).
+        towers: ``(featurizer, fused_featurizer)`` timm ViTs; None loads ``model`` with
+            :func:`load_openvla` and takes ``vla.vision_backbone.featurizer`` / ``.fused_featurizer``.
+        max_demos: first demos per file (None: all).
+
+    Returns:
+        (one :class:`Demos` per file, sorted by name; ``{"dinov2_cls", "dinov2_mean",
+        "siglip_mean"}`` -> one ``[N_t, L, D]`` tensor per file).
+    """
+    folder = Path(folder)
+    files = sorted(folder.glob("*.hdf5")) if folder.is_dir() else []
+    if not files:
+        raise ValueError(f"No LIBERO *.hdf5 files in {str(folder)!r}; set `libero_dir` to a folder of LIBERO "
+                         "demo files (e.g. libero_spatial from HF yifengzhu-hf/LIBERO-datasets).")
+    if towers is None:
+        vla, _ = load_openvla(model, device=device)
+        # fp32 towers: the frames go in as float32, and per-block features are compared in fp32 anyway
+        towers = (vla.vision_backbone.featurizer.float(), vla.vision_backbone.fused_featurizer.float())
+    demos, feats = [], {}
+    for path in files:
+        d = read_demos(path, max_demos=max_demos, upright=False)
+        f = tower_features(towers[0], towers[1], preprocess(d.agentview, size=size), batch_size=batch_size,
+                           device=device, progress=progress)
+        demos.append(d)
+        for name, x in f.items():
+            feats.setdefault(name, []).append(x)
+    return demos, feats

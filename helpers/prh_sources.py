@@ -8,6 +8,8 @@ published models and data (with network access) and on local fixtures (offline, 
 * :func:`load_imagenet_o` - ImageNet-O (``cais/imagenet-o``, split ``test``), the OOD side,
   captioned from its labels ("a photo of a <label>"); a local folder of class sub-folders works too.
 * :func:`vit_features` - per-block CLS features ``[N, L, D]`` of a timm ViT with its own preprocessing.
+* :func:`random_init_copy` - the same architecture with fresh random weights (the random-init control).
+* :func:`param_count` - parameters of a model, the competence proxy at ``full`` scale.
 * :func:`language_features` - per-layer token-mean features ``[N, L+1, D]`` of a Hugging Face model.
 
 The model lists are PRH's ``val`` sets (``tasks.py``).
@@ -128,13 +130,41 @@ def load_imagenet_o(source: str | Path = "cais/imagenet-o", n: int | None = None
     return [im.convert("RGB") for im in ds["image"]], caps
 
 
-def vit_features(name_or_path: str | Path, images: Sequence, batch_size: int = 32, device=None) -> torch.Tensor:
-    """Per-block CLS features ``[N, L, D]`` of a timm ViT, with the model's own preprocessing."""
+def vit_features(model_or_name: torch.nn.Module | str | Path, images: Sequence, batch_size: int = 32,
+                 device=None) -> torch.Tensor:
+    """Per-block CLS features ``[N, L, D]`` of a timm ViT (a model, hub name or local folder),
+    with the model's own preprocessing."""
     from .features import extract_vision_features, load_timm_model
 
-    model = load_timm_model(name_or_path, pretrained=True)
+    model = model_or_name if isinstance(model_or_name, torch.nn.Module) else load_timm_model(model_or_name, pretrained=True)
     return extract_vision_features(model, images, pool="cls", batch_size=batch_size, device=device,
                                    transform=None, progress=False)
+
+
+def random_init_copy(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
+    """A deep copy of ``model`` with freshly initialised weights: the random-init control.
+
+    Uses the model's own ``init_weights`` (timm ViTs) when it has one, else every submodule's
+    ``reset_parameters``; preprocessing config (``pretrained_cfg``) is kept, so the control sees the
+    same inputs as the trained model.
+    """
+    import copy
+
+    ctrl = copy.deepcopy(model)
+    torch.manual_seed(seed)
+    if hasattr(ctrl, "init_weights"):
+        ctrl.init_weights()
+    else:
+        for mod in ctrl.modules():
+            if hasattr(mod, "reset_parameters"):
+                mod.reset_parameters()
+    return ctrl.eval()
+
+
+def param_count(model: torch.nn.Module) -> int:
+    """Number of parameters of ``model`` (the ``full``-scale competence proxy: PRH's models get
+    better with size within each family)."""
+    return int(sum(p.numel() for p in model.parameters()))
 
 
 def language_features(name_or_path: str | Path, texts: Sequence[str], batch_size: int = 16, device=None) -> torch.Tensor:

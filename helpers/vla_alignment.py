@@ -289,3 +289,46 @@ def neighbour_label_agreement(feats, labels, episode=None, step=None, exclude=No
     _, counts = torch.unique(lab, return_counts=True)
     p = counts.double() / counts.sum()
     return agree, float((p ** 2).sum())
+
+
+def mean_result(results: list[AlignmentResult]) -> AlignmentResult:
+    """Average per-task results (observed ``[L]`` and null ``[n_perm, L]``) into one."""
+    if not results:
+        raise ValueError("mean_result needs at least one AlignmentResult; pass one per task.")
+    return AlignmentResult(torch.stack([r.observed for r in results]).mean(0),
+                           torch.stack([r.null for r in results]).mean(0))
+
+
+def encoder_alignment(feats: dict[str, list[torch.Tensor]], actions: list[np.ndarray], episodes: list[np.ndarray],
+                      steps: list[np.ndarray], *, topk: int = 10, n_perm: int = 50,
+                      seed: int = 0) -> dict[str, dict[str, AlignmentResult]]:
+    """The chapter's two scores for several encoders on several tasks (the ``full`` scale path).
+
+    Actions are OpenVLA-normalised with q01/q99 pooled over tasks, and scored on dims 0-5 with
+    Euclidean neighbours, per task, then averaged over tasks:
+
+    * ``"plain"``: only self excluded, against a row shuffle (``mode="rows"``);
+    * ``"masked"``: same-episode neighbours excluded, against the episode null.
+
+    Args:
+        feats: encoder name -> one ``[N_t, L, D]`` tensor per task.
+        actions: one raw ``[N_t, 7]`` action array per task.
+        episodes, steps: one ``[N_t]`` array per task.
+
+    Returns:
+        encoder name -> {"plain": AlignmentResult, "masked": AlignmentResult}.
+    """
+    n_tasks = len(actions)
+    if not (len(episodes) == len(steps) == n_tasks) or any(len(f) != n_tasks for f in feats.values()):
+        raise ValueError("feats (per encoder), actions, episodes and steps need one entry per task each.")
+    q01, q99 = action_quantiles(np.concatenate(actions))
+    norm = [normalize_actions(a, q01, q99)[:, :6] for a in actions]
+    out = {}
+    for name, fs in feats.items():
+        res = {}
+        for label, mode, exclude in (("plain", "rows", None), ("masked", "episodes", "episode")):
+            res[label] = mean_result([alignment_null(f, a, ep, st, mode=mode, exclude=exclude, topk=topk,
+                                                     n_perm=n_perm, seed=seed)
+                                      for f, a, ep, st in zip(fs, norm, episodes, steps)])
+        out[name] = res
+    return out

@@ -293,6 +293,14 @@ class ZooMember:
         return net.eval()
 
 
+def weights_key(config: ZooConfig) -> str:
+    """A digest naming the trained weights of ``config``: every knob plus the training-code version.
+
+    Key caches derived from the zoo (features) with it, so they are recomputed when the zoo is.
+    """
+    return cache.key_digest({"version": _VERSION, **dataclasses.asdict(config)})
+
+
 def _member_key(arch: str, objective: str, seed: int, cfg: ZooConfig) -> dict[str, Any]:
     knobs = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("archs", "objectives", "seeds")}
     return {"version": _VERSION, "arch": arch, "objective": objective, "seed": seed, **knobs}

@@ -98,3 +98,33 @@ def test_load_openvla_offline_error(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(ModelUnavailableError, match="openvla/openvla-7b.*network access"):
         openvla.load_openvla("openvla/openvla-7b")
+
+
+def test_full_scale_path_on_libero_folder(tmp_path):
+    """The chapter's full branch: a folder of LIBERO files -> both towers' per-block features ->
+    the same per-task alignment scores and nulls as the book scale."""
+    from helpers.vla_alignment import encoder_alignment
+
+    for i in range(2):
+        _libero_file(tmp_path / f"task{i}_demo.hdf5", n_ep=3, t=6)
+    (tmp_path / "notes.txt").write_text("not a demo file")
+    towers = _towers()
+    demos, feats = openvla.libero_folder_features(tmp_path, towers=towers, max_demos=2, size=28, progress=False)
+    assert len(demos) == 2 and all(len(d) == 12 and d.n_episodes == 2 for d in demos)
+    assert set(feats) == {"dinov2_cls", "dinov2_mean", "siglip_mean"}
+    assert feats["dinov2_cls"][0].shape == (12, 3, 16) and feats["siglip_mean"][1].shape == (12, 4, 24)
+    # frames were read raw and rotated 180 degrees, as OpenVLA does
+    raw = libero_data.read_demos(tmp_path / "task0_demo.hdf5", max_demos=2, upright=False)
+    ref = openvla.tower_features(*towers, openvla.preprocess(raw.agentview, size=28), progress=False)
+    torch.testing.assert_close(feats["siglip_mean"][0], ref["siglip_mean"])
+    res = encoder_alignment(feats, [d.actions for d in demos], [d.episode for d in demos],
+                            [d.step for d in demos], topk=2, n_perm=4, seed=0)
+    assert set(res) == set(feats)
+    for r in res.values():
+        assert r["plain"].observed.shape == (len(r["plain"].observed),) and r["masked"].null.shape[0] == 4
+        assert torch.all((r["masked"].observed >= 0) & (r["masked"].observed <= 1))
+        assert 0 < r["plain"].p_best <= 1
+    with pytest.raises(ValueError, match="No LIBERO \\*.hdf5 files.*libero_dir"):
+        openvla.libero_folder_features(tmp_path / "empty", towers=towers)
+    with pytest.raises(ValueError, match="one entry per task"):
+        encoder_alignment(feats, [demos[0].actions], [demos[0].episode], [demos[0].step])

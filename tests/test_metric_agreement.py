@@ -78,3 +78,23 @@ def test_errors():
         ma.agreement(t.iloc[:2], "raw")
     with pytest.raises(ValueError, match="lacks columns"):
         ma.agreement(t.drop(columns="raw"), "raw")
+
+
+def test_keep_null_and_null_agreement():
+    feats = _planted()
+    t = ma.score_pairs(feats, [("mutual_knn", 5), ("cka", 0)], n_perm=4, keep_null=True)
+    assert all(len(d) == 4 for d in t["null"])
+    row = t.iloc[0]
+    assert row.null_mean == pytest.approx(float(row.null.mean()))
+    # the same shuffle j for every pair: a pair's draws match a direct block_scores call
+    direct = ma.block_scores(feats, feats, "mutual_knn", 5, n_perm=4, pairs=[("a", "b")], keep_null=True)
+    torch.testing.assert_close(direct.null[0], t.set_index(["config", "model_a", "model_b"]).loc[("mutual_knn@5", "a", "b")].null)
+    null = ma.null_agreement(t)
+    assert null.shape == (4, 2, 2)
+    assert ma.parse_config("cknna@50") == ("cknna", 50) and ma.parse_config("cka", 7) == ("cka", 7)
+    with pytest.raises(ValueError, match="unknown metric 'foo'"):
+        ma.parse_config("foo@3")
+    with pytest.raises(ValueError, match="integer k"):
+        ma.parse_config("mutual_knn@x")
+    with pytest.raises(ValueError, match="keep_null=True"):
+        ma.null_agreement(t.drop(columns="null"))

@@ -173,3 +173,13 @@ def test_gripper_label_agreement():
     assert agree[1] > 0.95 and abs(agree[0] - chance) < 0.1
     with pytest.raises(ValueError, match="labels \\[N\\]"):
         va.neighbour_label_agreement(feats, lab[:5], ep, st)
+
+
+def test_mean_result_averages_tasks():
+    a = va.AlignmentResult(torch.tensor([0.2, 0.4]), torch.zeros(3, 2))
+    b = va.AlignmentResult(torch.tensor([0.4, 0.6]), torch.full((3, 2), 0.2))
+    m = va.mean_result([a, b])
+    torch.testing.assert_close(m.observed, torch.tensor([0.3, 0.5]))
+    torch.testing.assert_close(m.null_mean, torch.tensor([0.1, 0.1]))
+    with pytest.raises(ValueError, match="at least one"):
+        va.mean_result([])

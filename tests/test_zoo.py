@@ -160,3 +160,10 @@ def test_full_sources_errors(tmp_path, monkeypatch):
     _write_images(tmp_path / "few", 2)
     with pytest.raises(ValueError, match="only 2 exist"):
         ps.load_image_folder(tmp_path / "few", n=5)
+
+
+def test_weights_key_tracks_every_knob():
+    a, b = zoo.ZooConfig.for_scale("book"), zoo.ZooConfig.for_scale("smoke")
+    assert zoo.weights_key(a) == zoo.weights_key(zoo.ZooConfig.for_scale("full"))
+    assert zoo.weights_key(a) != zoo.weights_key(b)
+    assert zoo.weights_key(a) != zoo.weights_key(zoo.ZooConfig(lr=1e-3))
