@@ -25,6 +25,7 @@ from __future__ import annotations
 import itertools
 from typing import Sequence
 
+import numpy as np
 import pandas as pd
 import torch
 from tqdm.auto import tqdm

@@ -15,7 +15,7 @@ import timm
 import torch
 from PIL import Image
 
-from helpers import cache, features, text_encoders
+from helpers import cache, text_encoders
 from helpers.features import (
     ModelUnavailableError,
     cached_features,

@@ -6,24 +6,12 @@ these folders, so the chapter's full-scale code path (helpers.prh_sources) is ex
 import json
 
 import nbformat
-import pytest
 import torch
 
-from helpers.shapes_world import make_dataset
+from image_folders import write_image_folder
 
 
-def _write_images(folder, n, labels=("jellyfish", "goose", "volcano")):
-    from PIL import Image
-
-    imgs = make_dataset(n, "ood", seed=0, size=32).images
-    files = []
-    for i in range(n):
-        sub = folder / labels[i % len(labels)]
-        sub.mkdir(parents=True, exist_ok=True)
-        f = sub / f"{i:03d}.png"
-        Image.fromarray((imgs[i].permute(1, 2, 0).numpy() * 255).astype("uint8")).save(f)
-        files.append(f)
-    return files
+LABELS = ("jellyfish", "goose", "volcano")  # ImageNet-O-style class folders
 
 
 def _tiny_text_model(folder):
@@ -72,7 +60,7 @@ def test_prh_ood_full_scale_on_fixtures(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     vits = _tiny_vits(tmp_path)
     n = 24
-    files = _write_images(tmp_path / "imagenet_o", n)
+    files = write_image_folder(tmp_path / "imagenet_o", n, LABELS)
     wit = tmp_path / "wit"
     wit.mkdir()
     with open(wit / "metadata.jsonl", "w") as fh:
@@ -101,7 +89,7 @@ def test_random_images_full_scale_on_fixtures(tmp_path, monkeypatch):
     monkeypatch.setenv("BOOK_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     vits = _tiny_vits(tmp_path)
-    _write_images(tmp_path / "photos", 24)
+    write_image_folder(tmp_path / "photos", 24, LABELS)
     extra = dict(vit_models=vits, blend_images=str(tmp_path / "photos"), n_images=24, families=["uniform", "collage"],
                  family_metrics=["mutual_knn"], topk=3, n_perm=5, heatmap_configs=["mutual_knn@3", "mutual_knn@5", "cka"],
                  heatmap_perm=3, blend_levels=3, blend_metrics=["mutual_knn"], noise_seeds=2, batch_size=8)

@@ -4,6 +4,7 @@ import torch
 
 from helpers import zoo
 from helpers.shapes_world import make_dataset
+from image_folders import write_image_folder
 
 TINY = dict(seeds=(0,), n_train=64, batch_size=32, epochs=1, n_checkpoints=2, vit_dim=32, vit_depth=2,
             vit_heads=2, cnn_channels=(8, 8, 16, 16), mlp_hidden=(64, 32))
@@ -96,18 +97,6 @@ def test_config_and_member_errors(tmp_cache):
 
 
 # ----------------------------------------------------------------------------- full-scale sources
-def _write_images(folder, n, labels=("jellyfish", "goose")):
-    from PIL import Image
-
-    imgs = make_dataset(n, "ood", seed=0, size=32).images
-    files = []
-    for i in range(n):
-        sub = folder / labels[i % len(labels)]
-        sub.mkdir(parents=True, exist_ok=True)
-        f = sub / f"{i:03d}.png"
-        Image.fromarray((imgs[i].permute(1, 2, 0).numpy() * 255).astype("uint8")).save(f)
-        files.append(f)
-    return files
 
 
 def test_full_sources_on_local_fixtures(tmp_path):
@@ -121,7 +110,7 @@ def test_full_sources_on_local_fixtures(tmp_path):
     args = dict(img_size=32, patch_size=8, embed_dim=32, depth=2, num_heads=2, num_classes=0)
     vit = timm.create_model("vit_tiny_patch16_224", pretrained=False, **args)
     folder = save_timm_model(vit, tmp_path / "tiny_vit", model_args=args)
-    files = _write_images(tmp_path / "imagenet_o", 6)
+    files = write_image_folder(tmp_path / "imagenet_o", 6)
     images, caps = ps.load_imagenet_o(tmp_path / "imagenet_o", n=4)
     assert len(images) == 4 and caps[0].startswith("a photo of a ") and "goose" in " ".join(caps + ["goose"])
     feats = ps.vit_features(folder, images, batch_size=2)
@@ -157,7 +146,7 @@ def test_full_sources_errors(tmp_path, monkeypatch):
         ps.load_image_folder(tmp_path / "empty")
     with pytest.raises(ValueError, match="no metadata.jsonl"):
         ps.load_wit(tmp_path / "empty")
-    _write_images(tmp_path / "few", 2)
+    write_image_folder(tmp_path / "few", 2)
     with pytest.raises(ValueError, match="only 2 exist"):
         ps.load_image_folder(tmp_path / "few", n=5)
 
