@@ -207,7 +207,7 @@ def _build_cache(
     elif cache.grams is not None:
         scale = n * (n - 3) if metric == "unbiased_cka" else 1
         flat = cache.grams.flatten(1)
-        cache.selfsim = (flat * flat).sum(dim=1).double() / scale
+        cache.selfsim = torch.linalg.vector_norm(flat, dim=1).double().square() / scale  # no N^2 temporary
     return cache
 
 
