@@ -463,7 +463,9 @@ elif p_p < 0.05:
 else:
     success_verdict = "alignment does not detectably track progress here"
 glue("success_verdict", success_verdict, display=False)
-print(f"alignment vs progress: rho = {rho_p:.2f} (p = {p_p:.3f});  vs success: rho = {rho_s:.2f} (p = {p_s:.3f})")
+success_text = (f"rho = {rho_s:.2f} (p = {p_s:.3f})" if np.isfinite(rho_s)
+                else "undefined (every checkpoint has the same success rate)")
+print(f"alignment vs progress: rho = {rho_p:.2f} (p = {p_p:.3f}); vs success: {success_text}")
 pts.round(3)
 
 # %% mystnb={"figure": {"caption": "Episode-masked alignment (best block of the final encoder) against closed-loop progress (left) and success rate (right), one point per checkpoint and task; colour = training epoch.", "name": "fig-vision_action-success"}}

@@ -30,6 +30,16 @@ def pytest_collection_modifyitems(config, items):
                 item.add_marker(skip_gpu)
 
 
+_SMOKE_TABLE: list[str] = []
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Print the per-chapter smoke time table (captured during the fixture) at the end of the run."""
+    if _SMOKE_TABLE:
+        terminalreporter.write_sep("-", "chapters at smoke scale")
+        terminalreporter.write_line(_SMOKE_TABLE[0])
+
+
 @dataclass
 class SmokeBook:
     root: Path  # a copy of the book sources holding the executed smoke notebooks
@@ -52,7 +62,7 @@ def smoke_book(tmp_path_factory) -> SmokeBook:
     for chapter in CHAPTERS:
         results[chapter] = execute_chapter(chapter, "smoke", output=root / "book" / f"{chapter}.ipynb")
         print(f"[smoke] {chapter}: {'ok' if results[chapter].ok else results[chapter].error}", flush=True)
-    print(time_table(list(results.values())), flush=True)
+    _SMOKE_TABLE.append(time_table(list(results.values())))
     return SmokeBook(root, results)
 
 
