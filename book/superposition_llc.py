@@ -154,10 +154,12 @@ crit = pd.DataFrame(
     },
     index=["6-gon", "5-gon"],
 )
+glue("hex_radius", float(crit.loc["6-gon", "radius"]), display=False)
+glue("hex_bias", float(crit.loc["6-gon", "bias"]), display=False)
 crit
 
 # %% [markdown]
-# The hexagon's radius 1.3205 and bias −0.6182 match the values the reference project quotes from the paper.
+# Our fitted hexagon has radius {glue:text}`hex_radius:.4f` and bias {glue:text}`hex_bias:.4f`; the reference project quotes 1.3205 and −0.6182 from the paper.
 # The theory learning coefficients (rank of the Hessian over 2) come from the project notes and were not checked against the paper's table.
 #
 # ## Calibrating the LLC estimator
