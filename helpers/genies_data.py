@@ -70,29 +70,17 @@ def load_preference_records(config: str, split: str, n: int | None = None, datas
 
 
 def load_causal_lm(name_or_path: str, dtype=None, device: str | None = None):
-    """``(model, tokenizer)`` from a hub id or a local ``save_pretrained`` folder; the tokenizer gets a pad token.
+    """``(model, tokenizer)`` with the LM head, float32 on the CPU unless told otherwise, from a hub
+    id or a local ``save_pretrained`` folder; the tokenizer gets a pad token.
 
     Raises:
         helpers.hub.ModelUnavailableError: (an ``OSError``) the model cannot be loaded (offline and not a local path).
     """
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    try:
-        tok = AutoTokenizer.from_pretrained(name_or_path)
-        model = AutoModelForCausalLM.from_pretrained(name_or_path, dtype=dtype or torch.float32)
-    except Exception as e:
-        from helpers.hub import ModelUnavailableError
+    from helpers.hub import load_language_model
 
-        raise ModelUnavailableError(
-            f"Could not load the model {name_or_path!r}: {type(e).__name__}: {str(e)[:200]}. The full scale needs "
-            "network access to the Hugging Face Hub, or a local path to a save_pretrained folder.") from e
-    if tok.pad_token_id is None:
-        tok.pad_token = tok.eos_token
-    if device:
-        model.to(device)
-    model.eval()
-    return model, tok
+    return load_language_model(name_or_path, dtype=dtype or torch.float32, device=device or "cpu", causal_lm=True)
 
 
 def hf_encoders(tokenizer):

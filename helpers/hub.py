@@ -124,6 +124,7 @@ def load_language_model(
     name_or_path: str | Path,
     dtype: torch.dtype | None = None,
     device: str | torch.device | None = None,
+    causal_lm: bool = False,
 ):
     """A Hugging Face model (``AutoModel``, no LM head) and its tokenizer, from a hub name or folder.
 
@@ -132,6 +133,8 @@ def load_language_model(
             ``full`` scale) or a ``save_pretrained`` folder holding model and tokenizer (offline).
         dtype: weight dtype (None: as stored).
         device: where to put the model (None: CUDA if available, else CPU).
+        causal_lm: load ``AutoModelForCausalLM`` (with its LM head, for training and
+            log-probabilities) instead of the bare ``AutoModel``.
 
     Returns:
         ``(model, tokenizer)``, the model in eval mode; a missing pad token is set to EOS.
@@ -140,20 +143,21 @@ def load_language_model(
         ValueError: a path-like name that is not a folder.
         ModelUnavailableError: (an OSError) a hub model could not be fetched (no network).
     """
-    from transformers import AutoModel, AutoTokenizer
+    from transformers import AutoModel, AutoModelForCausalLM, AutoTokenizer
 
+    model_class = AutoModelForCausalLM if causal_lm else AutoModel
     name = str(name_or_path)
     path = Path(name).expanduser()
     kwargs: dict[str, Any] = {} if dtype is None else {"dtype": dtype}
     if path.is_dir():
-        model = AutoModel.from_pretrained(path, local_files_only=True, **kwargs)
+        model = model_class.from_pretrained(path, local_files_only=True, **kwargs)
         tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
     else:
         if _looks_like_path(name):
             raise ValueError(f"No model folder at {name!r}; pass an existing save_pretrained folder or a hub id.")
         try:
             with _offline_env_respected():
-                model = AutoModel.from_pretrained(name, **kwargs)
+                model = model_class.from_pretrained(name, **kwargs)
                 tokenizer = AutoTokenizer.from_pretrained(name)
         except (OSError, ConnectionError, ValueError) as err:
             if isinstance(err, ValueError) and not _is_network_error(err):

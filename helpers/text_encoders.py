@@ -230,8 +230,9 @@ def load_text_encoder(name: str, device: "str | torch.device | None" = None, dty
         ValueError: unknown name.
         TextEncoderNotInstalledError: the pip package is missing (the message names it).
     """
-    import torch
     from transformers import AutoModel, AutoTokenizer
+
+    from .hub import resolve_device
 
     folder = text_encoder_dir(name)
     kwargs = {"local_files_only": True}
@@ -239,5 +240,4 @@ def load_text_encoder(name: str, device: "str | torch.device | None" = None, dty
         kwargs["dtype"] = dtype
     model = AutoModel.from_pretrained(folder, **kwargs)
     tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
-    device = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return model.to(device).eval(), tokenizer
+    return model.to(resolve_device(device)).eval(), tokenizer
