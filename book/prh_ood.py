@@ -49,6 +49,7 @@ from helpers import alignment
 from helpers import metric_agreement as ma
 from helpers import prh_sources as ps
 from helpers import shapes_world as sw
+from helpers import stats
 from helpers import zoo as zoo_lib
 from helpers.cache import cached
 from helpers.features import cached_features, extract_language_features, load_text_encoder, load_timm_model
@@ -326,16 +327,8 @@ vv_all["kind"] = np.where(vv_all.model_a.str.contains("init") | vv_all.model_b.s
 vv_all.loc[vv_all.model_a.str.contains("init") & vv_all.model_b.str.contains("init"), "kind"] = "init-init"
 
 
-def boot_ci(values: np.ndarray, n_boot: int = n_boot, seed: int = 0) -> tuple[float, float, float]:
-    """Mean and 95% bootstrap interval of ``values`` (resampling the entries)."""
-    values = np.asarray(values, dtype=float)
-    rng = np.random.default_rng(seed)
-    means = rng.choice(values, (n_boot, len(values))).mean(1)
-    return float(values.mean()), float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975))
-
-
 vv_summary = (vv_all.groupby(["split", "kind"])
-              .apply(lambda d: pd.Series(dict(zip(["corrected", "ci_low", "ci_high"], boot_ci(d.corrected)),
+              .apply(lambda d: pd.Series(dict(zip(["corrected", "ci_low", "ci_high"], stats.mean_ci(d.corrected, n_boot)),
                                               raw=d.raw.mean(), null_mean=d.null_mean.mean(),
                                               frac_p_below_05=(d.p_value < 0.05).mean(), pairs=len(d))),
                      include_groups=False))
@@ -439,11 +432,11 @@ for split in ("id", "ood"):
     d = vl_mean[(vl_mean.split == split) & vl_mean.competence.notna()]
     rho[split] = spearmanr(d.competence, d.corrected).statistic
     glue(f"comp_rho_{split}", float(rho[split]), display=False)
-    rng = np.random.default_rng(0)
-    boots = [spearmanr(*d.iloc[rng.integers(0, len(d), len(d))][["competence", "corrected"]].T.values).statistic
-             for _ in range(200)]
+    boots = stats.bootstrap(lambda a, b: spearmanr(a, b).statistic, d.competence.to_numpy(),
+                            d.corrected.to_numpy(), n_boot=n_boot)
+    rho_lo, rho_hi = stats.interval(boots)
     print(f"{split}: Spearman(competence, corrected alignment to language) = {rho[split]:.3f} "
-          f"[95% bootstrap {np.nanquantile(boots, 0.025):.3f}, {np.nanquantile(boots, 0.975):.3f}] "
+          f"[95% bootstrap {rho_lo:.3f}, {rho_hi:.3f}] "
           f"over {len(d)} model checkpoints; mean null {d.null_mean.mean():.3f} (raw scale)")
     d_all = vl_mean[vl_mean.split == split]
     last_step = d_all.model.map(final)
@@ -600,12 +593,13 @@ protocol_table
 
 # %%
 tp = trained.pivot_table(index=["model_a", "model_b"], columns="split", values="corrected")
-gap, gap_lo, gap_hi = boot_ci((tp["ood"] - tp["id"]).to_numpy())
+gap, gap_lo, gap_hi = stats.mean_ci((tp["ood"] - tp["id"]).to_numpy(), n_boot)
 init_ood = vv_all[(vv_all.split == "ood") & (vv_all.kind == "init-init")].corrected.to_numpy()
 tr_ood = tp["ood"].to_numpy()
-rng = np.random.default_rng(1)
-diff_boot = [rng.choice(tr_ood, len(tr_ood)).mean() - rng.choice(init_ood, len(init_ood)).mean() for _ in range(n_boot)]
-above_lo, above_hi = np.quantile(diff_boot, [0.025, 0.975])
+# the two groups are independent, so each is resampled on its own
+diff_boot = (stats.bootstrap(np.mean, tr_ood, n_boot=n_boot, seed=1)
+             - stats.bootstrap(np.mean, init_ood, n_boot=n_boot, seed=2))
+above_lo, above_hi = stats.interval(diff_boot)
 glue("vv_gap", gap, display=False)
 glue("vv_gap_ci", f"[{gap_lo:+.3f}, {gap_hi:+.3f}]", display=False)
 glue("vv_above_init", f"{tr_ood.mean() - init_ood.mean():+.3f} [{above_lo:+.3f}, {above_hi:+.3f}]", display=False)

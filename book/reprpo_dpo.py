@@ -46,6 +46,7 @@ from myst_nb import glue
 from tqdm.auto import tqdm
 
 from helpers import reprpo as rp
+from helpers import stats
 from helpers import toy_genies as tg
 from helpers.plotting import NULL_COLOR, PALETTE, show, use_style
 
@@ -436,12 +437,12 @@ def with_shift_mean(d: dict) -> dict:
 
 
 COLS = EVAL_NAMES + ["shift mean"]
-draws = {s: rp.bootstrap_accuracy({m: correct[m][s] for m in all_methods}, n_boot=n_boot, seed=1) for s in EVAL_NAMES}
+draws = {s: stats.hierarchical_means({m: correct[m][s] for m in all_methods}, n_boot=n_boot, seed=1) for s in EVAL_NAMES}
 draws = {m: with_shift_mean({s: draws[s][m] for s in EVAL_NAMES}) for m in all_methods}
 
 
 def fmt(x: np.ndarray) -> str:
-    lo, hi = rp.interval(x)
+    lo, hi = stats.interval(x)
     return f"{x.mean():.3f} [{lo:.3f}, {hi:.3f}]"
 
 
@@ -463,7 +464,7 @@ fig, ax = plt.subplots(figsize=(8, 4))
 width = 0.8 / len(all_methods)
 for i, m in enumerate(all_methods):
     means = [draws[m][c].mean() for c in COLS]
-    lo, hi = zip(*(rp.interval(draws[m][c]) for c in COLS))
+    lo, hi = zip(*(stats.interval(draws[m][c]) for c in COLS))
     x = np.arange(len(COLS)) + (i - len(all_methods) / 2) * width
     color = NULL_COLOR if m in ("base", "dpo-shuffled") else PALETTE[(i - 1) % len(PALETTE)]
     ax.errorbar(x, means, yerr=[np.subtract(means, lo), np.subtract(hi, means)], fmt="o" if m != "dpo-shuffled" else "x",
@@ -501,7 +502,7 @@ fig, axes = plt.subplots(1, 2, figsize=(8, 0.35 * len(others) + 1.2), sharey=Tru
 for ax, col in zip(axes, ["shift mean", "unrelated"]):
     for j, m in enumerate(others):
         d = draws[m][col] - draws["dpo"][col]
-        lo, hi = rp.interval(d)
+        lo, hi = stats.interval(d)
         color = NULL_COLOR if m in ("base", "dpo-shuffled") else PALETTE[0]
         ax.errorbar(d.mean(), j, xerr=[[d.mean() - lo], [hi - d.mean()]], fmt="o", ms=4, color=color)
     ax.axvline(0, color="k", lw=0.8)
@@ -557,12 +558,12 @@ pd.DataFrame({"DPO ratio range over our seeds": seed_range,
 
 # %%
 def ci_text(x: np.ndarray) -> str:
-    lo, hi = rp.interval(x)
+    lo, hi = stats.interval(x)
     return f"{lo:.3f} to {hi:.3f}"
 
 
 d_shift = draws[best_reprpo]["shift mean"] - draws["dpo"]["shift mean"]
-lo, hi = rp.interval(d_shift)
+lo, hi = stats.interval(d_shift)
 verdict = ("generalised better than DPO here" if lo > 0 else
            "generalised worse than DPO here" if hi < 0 else
            "did not generalise measurably better than DPO here (the interval includes zero)")
@@ -572,10 +573,10 @@ for name, val in {"base_shift": draws["base"]["shift mean"].mean(), "dpo_shift":
                   "base_unrel": draws["base"]["unrelated"].mean()}.items():
     glue(name, float(val), display=False)
 oh = draws["hs-ortho-mse"]["shift mean"] - draws["hs-hra-mse"]["shift mean"]
-glue("ortho_hra_diff", f"{oh.mean():+.3f} [{rp.interval(oh)[0]:+.3f}, {rp.interval(oh)[1]:+.3f}]", display=False)
+glue("ortho_hra_diff", f"{oh.mean():+.3f} [{stats.interval(oh)[0]:+.3f}, {stats.interval(oh)[1]:+.3f}]", display=False)
 ds = draws["dpo"]["shift mean"] - draws["dpo-shuffled"]["shift mean"]
-glue("dpo_vs_shuffled", f"{ds.mean():+.3f} [{rp.interval(ds)[0]:+.3f}, {rp.interval(ds)[1]:+.3f}]", display=False)
-damaging = [m for m in methods if rp.interval(draws[m]["unrelated"] - draws["base"]["unrelated"])[1] < 0]
+glue("dpo_vs_shuffled", f"{ds.mean():+.3f} [{stats.interval(ds)[0]:+.3f}, {stats.interval(ds)[1]:+.3f}]", display=False)
+damaging = [m for m in methods if stats.interval(draws[m]["unrelated"] - draws["base"]["unrelated"])[1] < 0]
 glue("damaging", ", ".join(damaging) or "none", display=False)
 glue("n_damaging", f"{len(damaging)} of {len(methods)}", display=False)
 glue("dpo_shift_ci", ci_text(draws["dpo"]["shift mean"]), display=False)

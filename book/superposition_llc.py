@@ -35,7 +35,7 @@ import torch
 from IPython.display import HTML, Markdown, display
 from myst_nb import glue
 
-from helpers import llc, tms
+from helpers import llc, stats, tms
 from helpers.cache import cached
 from helpers.plotting import NULL_COLOR, PALETTE, show, use_style
 
@@ -473,24 +473,19 @@ show(fig)
 # Because a negative LLC marks a model that is not at a minimum, we also recompute the correlation on the models with a positive LLC (`r_llc_pos`) and on those with a gradient norm below `grad_tol` (`r_flat`).
 
 # %%
-def boot_r(x, y, n_boot, rng):
-    if np.std(x) == 0 or np.std(y) == 0:
-        return np.nan, np.nan, np.nan
-    idx = rng.integers(0, len(x), (n_boot, len(x)))
-    xs, ys = x[idx], y[idx]
-    xs, ys = xs - xs.mean(1, keepdims=True), ys - ys.mean(1, keepdims=True)
-    den = np.sqrt((xs**2).sum(1) * (ys**2).sum(1))
-    rs = np.where(den > 0, (xs * ys).sum(1) / np.where(den > 0, den, 1), np.nan)
-    lo, hi = np.nanpercentile(rs, [2.5, 97.5])
-    return float(np.corrcoef(x, y)[0, 1]), float(lo), float(hi)
+def boot_r(x, y) -> tuple[float, float, float]:
+    """Pearson r and its 95% bootstrap interval over the seeds (all NaN when r is undefined)."""
+    r = pearson(x, y)
+    if np.isnan(r):
+        return r, np.nan, np.nan
+    return (r, *stats.interval(stats.bootstrap(pearson, np.asarray(x), np.asarray(y), n_boot=n_boot)))
 
 
-rng = np.random.default_rng(0)
 final = long[long.step == ckpt_steps[-1]]
 rows = []
 for (init, S), d in final.groupby(["init", "sparsity"]):
     noise_var = d.chain_var.mean() / llc_chains
-    r, lo, hi = boot_r(d.llc.values, d.loss.values, n_boot, rng)
+    r, lo, hi = boot_r(d.llc.values, d.loss.values)
     pos, flat = d[d.llc > 0], d[d.grad_norm < grad_tol]
     rows.append(dict(init=init, sparsity=S, llc_mean=d.llc.mean(), between_seed_var=d.llc.var(), chain_noise_var=noise_var,
                      var_ratio=d.llc.var() / noise_var, r=r, r_lo=lo, r_hi=hi, n_neg=int((d.llc <= 0).sum()),
@@ -596,7 +591,7 @@ with timed("LLC, reference protocol"):
     R = cached("tms_llc_ref", dict(v=2, grid=grid.values[:, :4].tolist(), steps=steps, n=n_train, lr=ref_lr, rn=ref_n, c=ref_chains, d=ref_draws, lrt=lr), llc_reference_protocol)
 ref_rows = []
 for (init, S), d in grid.assign(llc_ref=R["mean"].numpy(), var_ref=R["var"].numpy()).groupby(["init", "sparsity"]):
-    r, lo, hi = boot_r(d.llc_ref.values, d.final_loss.values, n_boot, rng)
+    r, lo, hi = boot_r(d.llc_ref.values, d.final_loss.values)
     ref_rows.append(dict(init=init, sparsity=S, llc_mean=d.llc_ref.mean(), var_ratio=d.llc_ref.var() / (d.var_ref.mean() / ref_chains), r=r, r_lo=lo, r_hi=hi))
 ref_puzzle = pd.DataFrame(ref_rows)
 ours_med, ref_med = float(puzzle.llc_mean.median()), float(ref_puzzle.llc_mean.median())

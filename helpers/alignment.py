@@ -2,16 +2,19 @@
 
 The eight metrics of the Platonic Representation Hypothesis code
 (``minyoungg/platonic-rep``, ``metrics.py``) give the same numbers here for the same prepared
-inputs, but all layer pairs of two models are scored together. Each layer's kNN lists, centred
-Gram or SVCCA basis is computed once, not once per layer pair. Pair scores then come from
-cheap products of those cached structures (see ``helpers/_knn.py`` and ``helpers/_kernels.py``).
-A permutation of one side's samples only relabels its cached structures. The null therefore
-costs no new kNN searches and no new Grams.
+inputs, but all layer pairs of two models are scored together. Each layer's kNN lists, Gram
+(its lower block triangle, of centred features) or SVCCA basis is computed once, not once per
+layer pair. Pair scores then come from cheap products of those cached structures (see
+``helpers/_knn.py`` and ``helpers/_kernels.py``). A permutation of one side's samples relabels
+its kNN lists and bases, so the null costs no new kNN searches; kernel metrics rebuild the
+shuffled side's Gram blocks (one pass of GEMMs per permutation).
 
 Conventions (the same as the reference):
 
 * Inputs are **prepared** features (:func:`prepare`). The kernel is the raw inner product,
-  and no metric centres or normalises its inputs.
+  and no metric centres or normalises its inputs in a way that changes a score (``cka`` and
+  ``unbiased_cka`` centre features internally, which leaves both HSIC estimators unchanged
+  and keeps float32 accurate).
 * The kNN lists exclude the sample itself. Ties are broken by ``torch.topk``, which is
   implementation-defined (the reference's ``argsort`` is no better). Use continuous features,
   and compare float32 and float64 runs rather than expecting the same sets under heavy ties.
@@ -147,7 +150,7 @@ class _Cache:
     idx: Tensor | None = None  # [L, N, k] kNN lists, most similar first
     vals: Tensor | None = None  # [L, N, k] their inner products (cknna)
     mut: Tensor | None = None  # [L, N, k] mutual-neighbour flags (cknna)
-    grams: Tensor | None = None  # [L, N, N] centred Grams (cka, unbiased_cka)
+    grams: _kernels.GramSide | None = None  # Gram block triangles (cka, unbiased_cka)
     selfsim: Tensor | None = None  # [L] HSIC of each layer with itself (cka, unbiased_cka, cknna)
     basis: Tensor | None = None  # [L, N, c] SVCCA bases
 
@@ -161,7 +164,7 @@ class _Cache:
             if self.vals is not None:
                 out.vals, out.mut = moved[1], moved[2]
         if self.grams is not None:
-            out.grams = _kernels.permute_grams(self.grams, perm)
+            out.grams = self.grams.permuted(perm)
         if self.basis is not None:
             out.basis = self.basis[:, perm]
         return out
@@ -179,7 +182,7 @@ def _build_cache(
             cache.vals = torch.empty(nl, n, topk, **kw)
             cache.mut = torch.empty(nl, n, topk, dtype=torch.bool, device=device)
     elif metric in ("cka", "unbiased_cka"):
-        cache.grams = torch.empty(nl, n, n, **kw)
+        cache.grams = _kernels.GramSide(n, nl, torch.device(device), dtype)
     else:
         cache.basis = torch.empty(nl, n, cca_dim, **kw)
     for a, b in tqdm(_layer_groups(layers, n, dtype), desc=f"{metric} layer groups", disable=not progress):
@@ -199,15 +202,13 @@ def _build_cache(
                 cache.vals[a:b] = vals
                 cache.mut[a:b] = _knn.mutual_flags(idx)
         elif cache.grams is not None:
-            _kernels.centred_gram(x, metric == "unbiased_cka", out=cache.grams[a:b])
+            cache.grams.add(a, b, x)
         else:
             cache.basis[a:b] = _kernels.svcca_basis(x, cca_dim)
     if metric == "cknna":
         cache.selfsim = _knn.masked_hsic_self(cache.idx, cache.vals, cache.mut)
     elif cache.grams is not None:
-        scale = n * (n - 3) if metric == "unbiased_cka" else 1
-        flat = cache.grams.flatten(1)
-        cache.selfsim = torch.linalg.vector_norm(flat, dim=1).double().square() / scale  # no N^2 temporary
+        cache.selfsim = _kernels.hsic_self(cache.grams, metric == "unbiased_cka")
     return cache
 
 
@@ -244,8 +245,7 @@ def _cross(cx: _Cache, cy: _Cache, metric: str) -> Tensor:
     if metric == "cknna":
         num = _knn.masked_hsic_cross(cx.idx, cx.vals, cx.mut, cy.idx, cy.vals, cy.mut)
     else:
-        scale = n * (n - 3) if metric == "unbiased_cka" else 1
-        num = _kernels.hsic_all_pairs(cx.grams, cy.grams).double() / scale
+        num = _kernels.hsic_pairs(cx.grams, cy.grams, metric == "unbiased_cka")
     # The reference's ratio, +1e-6 included (a negative product gives NaN there too).
     return num / (torch.sqrt(cx.selfsim[:, None] * cy.selfsim[None, :]) + 1e-6)
 
@@ -331,12 +331,12 @@ def layer_scores(
 ) -> Tensor:
     """Scores for every layer pair of two models, exactly as a per-pair loop would give.
 
-    Each layer's kNN lists, centred Gram or SVCCA basis is computed once, and all pairs are
+    Each layer's kNN lists, Gram or SVCCA basis is computed once, and all pairs are
     then scored from those (for mutual kNN, ``O(N k)`` per pair). Above ``N`` of about 4,000
     the neighbour search works in square blocks and keeps only ``[L, N, k]`` index lists, so
     ``N = 20,000`` needs about 100 MB beyond the inputs. Kernel metrics (``cka``,
-    ``unbiased_cka``) hold one ``[N, N]`` centred Gram per layer: keep ``N`` in the low
-    thousands for them.
+    ``unbiased_cka``) hold the lower block triangle of an ``[N, N]`` Gram per layer (10/16 of
+    it for ``N >= 1024``): keep ``N`` in the low thousands for them.
 
     Args:
         xs: prepared ``[N, Lx, Dx]`` or ``[N, Dx]`` tensor, or a list of ``[N, D_l]`` tensors
@@ -445,8 +445,9 @@ def permutation_null(
     """Calibrate an alignment score against shuffled pairings of the samples.
 
     Each permutation shuffles ``ys``'s rows, breaking the pairing while keeping both
-    models' geometry. Shuffling only relabels the cached kNN lists, Grams and bases, so each
-    permutation costs one cross-scoring pass and no new searches. With multi-layer inputs
+    models' geometry. Shuffling relabels the cached kNN lists and bases, so each
+    permutation costs one cross-scoring pass and no new searches; for ``cka`` and
+    ``unbiased_cka`` it rebuilds the shuffled side's Gram blocks. With multi-layer inputs
     and ``reduce="max"``, both the observed value and each null draw are the max over all
     layer pairs. The layer-search inflation is therefore calibrated too.
 

@@ -15,8 +15,8 @@ data, budget and optimizer; the only variable is the loss or the gradient hook:
 
 Reference semantics (what each formula follows, and where we deviate): ``shared/notes/reprpo.md``.
 Evaluation is preference accuracy with length-normalised completion log-probabilities
-(:func:`preference_correct`), and :func:`bootstrap_accuracy` gives paired hierarchical
-bootstrap draws over seeds and pairs.
+(:func:`preference_correct`); the chapter's intervals come from
+:func:`helpers.stats.hierarchical_means` (seeds, then pairs).
 """
 from __future__ import annotations
 
@@ -530,33 +530,6 @@ def preference_correct(model: nn.Module, data: dict[str, torch.Tensor], batch_si
         B = b["chosen_ids"].shape[0]
         out.append((score[:B] > score[B:]).cpu().numpy())
     return np.concatenate(out)
-
-
-def bootstrap_accuracy(correct: dict[str, np.ndarray], n_boot: int = 2000, seed: int = 0) -> dict[str, np.ndarray]:
-    """Paired hierarchical bootstrap of mean accuracy.
-
-    Args:
-        correct: name -> bool array ``[S, N]`` (seeds x pairs); every entry must have the same
-            shape and the same pairs, so differences and ratios between names are paired.
-
-    Returns:
-        name -> ``[n_boot]`` bootstrap means: each draw resamples seeds, then pairs within each
-        drawn seed, with the same indices for every name.
-    """
-    shapes = {k: np.shape(v) for k, v in correct.items()}
-    if len(set(shapes.values())) != 1 or len(next(iter(shapes.values()))) != 2:
-        raise ValueError(f"bootstrap_accuracy needs [seeds, pairs] arrays of one shape; got {shapes}.")
-    S, N = next(iter(shapes.values()))
-    rng = np.random.default_rng(seed)
-    si = rng.integers(0, S, (n_boot, S))
-    pi = rng.integers(0, N, (n_boot, S, N))
-    return {k: np.asarray(v, dtype=float)[si[..., None], pi].mean(axis=(1, 2)) for k, v in correct.items()}
-
-
-def interval(draws: np.ndarray, level: float = 0.95) -> tuple[float, float]:
-    """Percentile interval of bootstrap draws."""
-    a = (1 - level) / 2
-    return float(np.quantile(draws, a)), float(np.quantile(draws, 1 - a))
 
 
 def select_lr(scores: dict[float, float], tol: float = 0.0) -> float:

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import reference_alignment as ref
-from helpers import _knn, alignment
+from helpers import _kernels, _knn, alignment
 from helpers.alignment import METRICS, best, layer_scores, permutation_null, prepare, score
 
 TOL = {torch.float32: 1e-5, torch.float64: 1e-9}
@@ -69,6 +69,33 @@ def test_row_chunked_paths_agree(metric, models64, monkeypatch):
     monkeypatch.setattr(_knn, "FULL_GRAM_BYTES", 0)
     chunked = layer_scores(xs, ys, metric, topk=5, dtype=torch.float64)
     torch.testing.assert_close(chunked, whole, atol=1e-12, rtol=0)
+
+
+@pytest.mark.parametrize("metric", ["cka", "unbiased_cka"])
+def test_kernel_block_triangle_with_shared_offset(metric):
+    """Uneven Gram row blocks (N = 777 gives 3) and features dominated by a common offset.
+
+    Every raw Gram entry is then close to 1 while the centred signal is small: a float32
+    formula that subtracted uncentred sums would miss the float64 reference by far more
+    than 1e-5. The shuffled-pairing path rebuilds the same blocks.
+    """
+    assert len(_kernels.block_edges(777)) - 1 == 3
+    g = torch.Generator().manual_seed(3)
+    base = torch.randn(777, 8, generator=g, dtype=torch.float64)
+    offset = 6.0 * torch.randn(1, 1, 40, generator=g, dtype=torch.float64)
+    xs = prepare(offset + torch.stack([base @ torch.randn(8, 40, generator=g, dtype=torch.float64)
+                                       + torch.randn(777, 40, generator=g, dtype=torch.float64)
+                                       for _ in range(2)], dim=1))
+    ys = prepare(offset[:, 0, :30] + base @ torch.randn(8, 30, generator=g, dtype=torch.float64))
+    want = ref.layer_scores(xs, ys[:, None], metric)
+    assert float((xs[:, 0] @ xs[:, 0].T).mean()) > 0.8  # the offset dominates every Gram entry
+    for dtype in (torch.float32, torch.float64):
+        got = layer_scores(xs.to(dtype), ys.to(dtype), metric, dtype=dtype)
+        torch.testing.assert_close(got.double(), want, atol=TOL[dtype], rtol=0)
+    r = permutation_null(xs, ys, metric, n_perm=1, seed=5, reduce=None, dtype=torch.float64)
+    perm = torch.randperm(777, generator=torch.Generator().manual_seed(5))
+    torch.testing.assert_close(r.null[0], layer_scores(xs, ys[perm], metric, dtype=torch.float64),
+                               atol=1e-12, rtol=0)
 
 
 def test_block_gram_equals_matmul():

@@ -167,16 +167,7 @@ def test_method_names():
         rp.Method.parse("hs-svd-mse")
 
 
-def test_bootstrap_and_select_lr():
-    a = np.ones((3, 10), dtype=bool)
-    b = np.zeros((3, 10), dtype=bool)
-    b[:, :5] = True
-    d = rp.bootstrap_accuracy({"a": a, "b": b}, n_boot=200)
-    assert np.all(d["a"] == 1.0) and 0.2 < d["b"].mean() < 0.8
-    lo, hi = rp.interval(d["b"])
-    assert lo <= d["b"].mean() <= hi
-    with pytest.raises(ValueError, match="one shape"):
-        rp.bootstrap_accuracy({"a": a, "b": b[:2]})
+def test_select_lr():
     assert rp.select_lr({1e-3: 0.9, 1e-2: 0.9, 1e-1: 0.5}) == 1e-3
     with pytest.raises(ValueError, match="no scores"):
         rp.select_lr({})

@@ -1,0 +1,88 @@
+"""Tests for helpers.stats: bootstrap draws and intervals."""
+
+from __future__ import annotations
+
+import doctest
+
+import numpy as np
+import pytest
+
+from helpers import stats
+
+
+def test_mean_ci_covers_the_true_mean_at_about_the_nominal_rate():
+    """95% intervals of normal samples of 40 cover the true mean in roughly 95% of 200 trials."""
+    rng = np.random.default_rng(0)
+    hits = 0
+    for trial in range(200):
+        x = rng.normal(3.0, 2.0, 40)
+        mean, lo, hi = stats.mean_ci(x, n_boot=400, seed=trial)
+        assert lo <= mean <= hi and mean == pytest.approx(x.mean())
+        hits += lo <= 3.0 <= hi
+    assert 0.88 <= hits / 200 <= 0.99  # percentile intervals undercover a little at n = 40
+
+
+def test_interval_shrinks_like_one_over_sqrt_n():
+    rng = np.random.default_rng(1)
+    widths = []
+    for n in (25, 400):
+        lo, hi = stats.mean_ci(rng.normal(size=n), n_boot=1000)[1:]
+        widths.append(hi - lo)
+    assert 2.5 < widths[0] / widths[1] < 6.5  # sqrt(400 / 25) = 4
+
+
+def test_bootstrap_keeps_pairs_together_and_is_seeded():
+    x = np.random.default_rng(2).normal(size=30)
+    diffs = stats.bootstrap(lambda a, b: float(np.mean(a - b)), x, x + 1.0, n_boot=50)
+    np.testing.assert_allclose(diffs, -1.0)  # a paired difference has no resampling spread
+    a = stats.bootstrap(np.mean, x, n_boot=50, seed=7)
+    np.testing.assert_array_equal(a, stats.bootstrap(np.mean, x, n_boot=50, seed=7))
+    assert not np.array_equal(a, stats.bootstrap(np.mean, x, n_boot=50, seed=8))
+
+
+def test_interval_ignores_degenerate_draws():
+    draws = np.array([np.nan, 0.0, 1.0, 2.0, np.nan])
+    assert stats.interval(draws, level=0.5) == pytest.approx((0.5, 1.5))
+    with pytest.raises(ValueError, match="no finite"):
+        stats.interval([np.nan, np.nan])
+    with pytest.raises(ValueError, match="level"):
+        stats.interval([1.0, 2.0], level=95)
+
+
+def test_hierarchical_means_are_paired_over_seeds_and_items():
+    a = np.ones((3, 10))
+    b = np.zeros((3, 10))
+    b[:, :5] = 1
+    d = stats.hierarchical_means({"a": a, "b": b}, n_boot=300)
+    assert np.all(d["a"] == 1.0) and 0.3 < d["b"].mean() < 0.7
+    # same indices for every name: the difference of a name with itself plus 1 is exactly 1
+    d2 = stats.hierarchical_means({"b": b, "b+1": b + 1}, n_boot=100)
+    np.testing.assert_allclose(d2["b+1"] - d2["b"], 1.0)
+    # seeds are a level: a seed-level effect widens the interval beyond item noise alone
+    rng = np.random.default_rng(3)
+    items = rng.normal(size=(4, 50))
+    with_seed_effect = items + np.array([[-2.0], [-1.0], [1.0], [2.0]])
+    narrow = np.subtract(*stats.interval(stats.hierarchical_means({"x": items})["x"])[::-1])
+    wide = np.subtract(*stats.interval(stats.hierarchical_means({"x": with_seed_effect})["x"])[::-1])
+    assert wide > 3 * narrow
+
+
+def test_errors_name_the_problem():
+    with pytest.raises(ValueError, match="one length"):
+        stats.bootstrap(np.mean, np.ones(3), np.ones(4))
+    with pytest.raises(ValueError, match="empty"):
+        stats.bootstrap(np.mean, np.array([]))
+    with pytest.raises(ValueError, match="at least one"):
+        stats.bootstrap(np.mean)
+    with pytest.raises(ValueError, match="n_boot"):
+        stats.mean_ci(np.ones(3), n_boot=0)
+    with pytest.raises(ValueError, match="one shape"):
+        stats.hierarchical_means({"a": np.ones((3, 10)), "b": np.ones((2, 10))})
+    with pytest.raises(ValueError, match="one shape"):
+        stats.hierarchical_means({"a": np.ones(10)})
+    with pytest.raises(ValueError, match="empty"):
+        stats.hierarchical_means({"a": np.ones((0, 10))})
+
+
+def test_docstring_examples_run():
+    assert doctest.testmod(stats).failed == 0
