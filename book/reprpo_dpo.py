@@ -209,8 +209,11 @@ else:
 # If the two context columns differ little (largest gap here {glue:text}`persona_gap:.2f`), the
 # base model has not learned to infer the persona, and preference training has to teach the
 # tasks' correct answers rather than select a persona the model already represents. That makes
-# this a harder and different test of generalisation than the one the design intended; more
-# pretraining (`pretrain_steps`) is the knob.
+# this a harder and different test of generalisation than the one the design intended.
+# Length of pretraining alone does not fix it: with `-p pretrain_steps 4000` (four times this
+# budget; final loss 1.19 instead of 1.41 nats, 15 minutes on one core) the addition probe
+# stayed at 0.45 after honest and 0.46 after trickster lines (sorting: 0.72 against 0.53), so
+# the model still cannot tell a sum from sum + 1 well enough to infer who is writing.
 
 # %% [markdown]
 # ## One training loop, four families of methods
@@ -618,8 +621,9 @@ pd.Series(timings).round(1).rename("seconds").to_frame()
 #   on the shifted splits.
 # - **Open.** The toy base model infers the persona in context only weakly (largest probe gap
 #   {glue:text}`persona_gap:.2f`), so preference training here must teach the answers rather
-#   than select an existing "honest" latent; a longer pretraining (`pretrain_steps`, cached once)
-#   is the first thing to try. The toy has one pretrained base (seeds vary data, LoRA
+#   than select an existing "honest" latent; four times longer pretraining did not change that
+#   on addition (see the probe above), so a base model that can add, or a task it can already
+#   solve, comes first. The toy has one pretrained base (seeds vary data, LoRA
 #   initialisation and order, not pretraining); the `prefvec` loss changed many times upstream and we pin one version
 #   (commit `0700063`); the full scale (`TinyLlama-1.1B-Chat` on GENIES from the hub, with the
 #   reference's splits) runs this same notebook on a GPU and is tested here only on local fixtures.
