@@ -565,6 +565,11 @@ def ci_text(x: np.ndarray) -> str:
     return f"{lo:.3f} to {hi:.3f}"
 
 
+def signed_ci(x: np.ndarray) -> str:
+    lo, hi = stats.interval(x)
+    return f"{x.mean():+.3f} [{lo:+.3f}, {hi:+.3f}]"
+
+
 d_shift = draws[best_reprpo]["shift mean"] - draws["dpo"]["shift mean"]
 lo, hi = stats.interval(d_shift)
 verdict = ("generalised better than DPO here" if lo > 0 else
@@ -575,10 +580,8 @@ for name, val in {"base_shift": draws["base"]["shift mean"].mean(), "dpo_shift":
                   "dpo_unrel": draws["dpo"]["unrelated"].mean(), "reprpo_unrel": draws[best_reprpo]["unrelated"].mean(),
                   "base_unrel": draws["base"]["unrelated"].mean()}.items():
     glue(name, float(val), display=False)
-oh = draws["hs-ortho-mse"]["shift mean"] - draws["hs-hra-mse"]["shift mean"]
-glue("ortho_hra_diff", f"{oh.mean():+.3f} [{stats.interval(oh)[0]:+.3f}, {stats.interval(oh)[1]:+.3f}]", display=False)
-ds = draws["dpo"]["shift mean"] - draws["dpo-shuffled"]["shift mean"]
-glue("dpo_vs_shuffled", f"{ds.mean():+.3f} [{stats.interval(ds)[0]:+.3f}, {stats.interval(ds)[1]:+.3f}]", display=False)
+glue("ortho_hra_diff", signed_ci(draws["hs-ortho-mse"]["shift mean"] - draws["hs-hra-mse"]["shift mean"]), display=False)
+glue("dpo_vs_shuffled", signed_ci(draws["dpo"]["shift mean"] - draws["dpo-shuffled"]["shift mean"]), display=False)
 damaging = [m for m in methods if stats.interval(draws[m]["unrelated"] - draws["base"]["unrelated"])[1] < 0]
 glue("damaging", ", ".join(damaging) or "none", display=False)
 glue("n_damaging", f"{len(damaging)} of {len(methods)}", display=False)
