@@ -585,6 +585,12 @@ glue("dpo_vs_shuffled", signed_ci(draws["dpo"]["shift mean"] - draws["dpo-shuffl
 damaging = [m for m in methods if stats.interval(draws[m]["unrelated"] - draws["base"]["unrelated"])[1] < 0]
 glue("damaging", ", ".join(damaging) or "none", display=False)
 glue("n_damaging", f"{len(damaging)} of {len(methods)}", display=False)
+rivals = [m for m in methods if m != "dpo"]
+beats_dpo = [m for m in rivals if stats.interval(draws[m]["shift mean"] - draws["dpo"]["shift mean"])[0] > 0]
+glue("beats_dpo", ", ".join(beats_dpo) or "none", display=False)
+glue("n_beats_dpo", f"{len(beats_dpo)} of {len(rivals)}", display=False)
+# a 95% interval's lower end is above zero with probability 0.025 when nothing differs
+glue("chance_beats_dpo", 0.025 * len(rivals), display=False)
 glue("dpo_shift_ci", ci_text(draws["dpo"]["shift mean"]), display=False)
 glue("reprpo_shift_ci", ci_text(draws[best_reprpo]["shift mean"]), display=False)
 glue("diff_shift_ci", ci_text(d_shift), display=False)
@@ -611,7 +617,10 @@ pd.Series(timings).round(1).rename("seconds").to_frame()
 #   {glue:text}`best_reprpo` {glue:text}`reprpo_unrel:.3f`, base {glue:text}`base_unrel:.3f`.
 #   {glue:text}`n_damaging` trained methods lowered it with an interval excluding zero
 #   ({glue:text}`damaging`). A method that looks better than DPO on the shifts can pay for it
-#   here, so the two columns must be read together.
+#   here, so the two columns must be read together: {glue:text}`n_beats_dpo` methods other than
+#   DPO beat it on the shifted mean with an interval above zero ({glue:text}`beats_dpo`),
+#   where chance alone would give about {glue:text}`chance_beats_dpo:.2f` such methods, and
+#   each has to be read with its unrelated-split cost.
 # - **The reference's table.** Its numbers come from `us_history_textbook`, not the datasets its
 #   caption names; "increase" is a ratio to the base model, from one seed without matched
 #   learning rates. Two seeds of the *same* method differ here by up to
