@@ -29,9 +29,8 @@ import numpy as np
 import pandas as pd
 import torch
 from myst_nb import glue
-from scipy.stats import spearmanr
 
-from helpers import alignment, libero_data, libero_sim, openvla, policy as bc, vla_alignment as va
+from helpers import alignment, libero_data, libero_sim, openvla, policy as bc, stats, vla_alignment as va
 from helpers.cache import cached
 from helpers.features import extract_vision_features
 from helpers.plotting import NULL_COLOR, PALETTE, show, use_style
@@ -438,18 +437,8 @@ for c, e in enumerate(checkpoints):
 pts = pd.DataFrame(pts)
 
 
-def spearman_perm(x, y, n=2000, seed=seed):
-    """Spearman rho and a two-sided permutation p-value (few points: no asymptotics)."""
-    if np.ptp(np.asarray(x)) == 0 or np.ptp(np.asarray(y)) == 0:  # constant: rho undefined
-        return float("nan"), float("nan")
-    rho = spearmanr(x, y).statistic
-    rng = np.random.default_rng(seed)
-    null = np.array([spearmanr(x, rng.permutation(y)).statistic for _ in range(n)])
-    return float(rho), float((1 + np.sum(np.abs(np.nan_to_num(null)) >= abs(rho))) / (1 + n))
-
-
-rho_p, p_p = spearman_perm(pts.alignment, pts.progress)
-rho_s, p_s = spearman_perm(pts.alignment, pts.success)
+rho_p, p_p = stats.spearman_permutation(pts.alignment, pts.progress, seed=seed)
+rho_s, p_s = stats.spearman_permutation(pts.alignment, pts.success, seed=seed)
 glue("rho_progress", rho_p, display=False)
 glue("rho_progress_p", p_p, display=False)
 glue("rho_success", f"{rho_s:.2f}" if np.isfinite(rho_s) else "undefined (no checkpoint succeeded, so success is constant)", display=False)

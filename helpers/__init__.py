@@ -9,7 +9,7 @@ Modules:
     alignment   mutual-kNN, CKA, CKNNA, ... for all layer pairs at once, and the permutation null
     features    per-layer features from timm ViTs and Hugging Face models; pretrained text encoders
     cache       atomic on-disk cache shared by every chapter
-    stats       bootstrap draws and intervals, the one place chapters resample
+    stats       bootstrap intervals and a Spearman permutation test, the one place chapters resample
     plotting    the book's one figure style
     run         the chapter runner (jupytext -> papermill at a scale)
 """

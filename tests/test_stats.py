@@ -1,4 +1,4 @@
-"""Tests for helpers.stats: bootstrap draws and intervals."""
+"""Tests for helpers.stats: bootstrap draws and intervals, the Spearman permutation test."""
 
 from __future__ import annotations
 
@@ -86,3 +86,27 @@ def test_errors_name_the_problem():
 
 def test_docstring_examples_run():
     assert doctest.testmod(stats).failed == 0
+
+
+def test_spearman_permutation_detects_monotone_and_not_noise():
+    x = np.arange(12.0)
+    rho, p = stats.spearman_permutation(x, x ** 3, n_perm=999, seed=0)
+    assert rho == pytest.approx(1.0)
+    assert p == pytest.approx(1 / 1000)  # no shuffle of 12 points reaches |rho| = 1 in 999 tries
+    rho, p = stats.spearman_permutation(x, -x, n_perm=999, seed=0)
+    assert rho == pytest.approx(-1.0) and p == pytest.approx(1 / 1000)  # two-sided
+    rng = np.random.default_rng(3)
+    ps = [stats.spearman_permutation(rng.normal(size=12), rng.normal(size=12), n_perm=199, seed=s)[1]
+          for s in range(60)]
+    assert np.mean(np.array(ps) < 0.05) <= 0.15  # false positives near the 5% level
+    assert 0.35 < np.mean(ps) < 0.65  # p-values of independent data are about uniform
+
+
+def test_spearman_permutation_constant_and_bad_input():
+    assert all(np.isnan(stats.spearman_permutation(np.zeros(5), np.arange(5.0))))
+    with pytest.raises(ValueError, match="one length"):
+        stats.spearman_permutation(np.arange(4.0), np.arange(5.0))
+    with pytest.raises(ValueError, match="at least 2 points"):
+        stats.spearman_permutation([1.0], [2.0])
+    with pytest.raises(ValueError, match="n_perm must be a positive integer"):
+        stats.spearman_permutation(np.arange(4.0), np.arange(4.0), n_perm=0)
