@@ -46,11 +46,11 @@ from scipy.stats import spearmanr
 from tqdm.auto import tqdm
 
 from helpers import alignment
-from helpers import metric_agreement as ma
-from helpers import prh_sources as ps
-from helpers import shapes_world as sw
+from helpers.prh import metric_agreement as ma
+from helpers.prh import sources as ps
+from helpers.prh import shapes_world as sw
 from helpers import stats
-from helpers import zoo as zoo_lib
+from helpers.prh import zoo as zoo_lib
 from helpers.cache import cached
 from helpers.features import cached_features, extract_language_features, load_text_encoder, load_timm_model
 from helpers.plotting import NULL_COLOR, PALETTE, show, use_style
@@ -89,7 +89,7 @@ batch_size: int = 32  # full only: images or captions per forward pass
 
 # %% [markdown]
 # At `full` scale the same analysis runs on PRH's data instead: WIT images with their captions
-# in distribution, ImageNet-O with "a photo of a <label>" captions OOD (`helpers.prh_sources`).
+# in distribution, ImageNet-O with "a photo of a <label>" captions OOD (`helpers.prh.sources`).
 
 # %%
 FULL = scale == "full"
@@ -665,7 +665,7 @@ pd.DataFrame({
 # **Why the protocol matters.** Raw scores of different metrics and k carry different chance
 # levels, and the layer-pair max lifts the chance level further. A permutation null of the same
 # statistic removes both effects. The blog also fed CLIP models ImageNet normalisation. Our
-# `full`-scale loaders use each model's own preprocessing (`helpers.prh_sources`).
+# `full`-scale loaders use each model's own preprocessing (`helpers.prh.sources`).
 #
 # **Open.** This is a small world with tiny models: OOD means new combinations, shapes and
 # textures, not new domains. The `full` scale runs this same notebook on PRH's 17 ViTs (each with

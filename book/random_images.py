@@ -51,12 +51,12 @@ from scipy import stats
 from tqdm.auto import tqdm
 
 from helpers import alignment as al
-from helpers import metric_agreement as ma
-from helpers import noise_images as ni
+from helpers.prh import metric_agreement as ma
+from helpers.prh import noise_images as ni
 from helpers.cache import key_digest
 from helpers.features import cached_features, extract_language_features, load_text_encoder
 from helpers.plotting import NULL_COLOR, PALETTE, show, use_style
-from helpers.shapes_world import make_dataset
+from helpers.prh.shapes_world import make_dataset
 
 use_style()
 # The alignment kernels here are many small ops; with one thread they run up to 20x faster on
@@ -68,7 +68,7 @@ scale: str = "book"  # smoke | book | full (set by helpers.run)
 n_images: int = 300  # images per set (N); the kNN chance level is topk / (N - 1)
 image_size: int = 64  # pixels per side; the zoo's input size (full scale: noise at each ViT's own size)
 data_seed: int = 7  # first seed of the in-distribution evaluation images (the zoo trains on seed 1000)
-families: list = ["uniform", "gaussian", "spectral0", "spectral1", "spectral2", "collage"]  # noise families (helpers.noise_images.FAMILIES)
+families: list = ["uniform", "gaussian", "spectral0", "spectral1", "spectral2", "collage"]  # noise families (helpers.prh.noise_images.FAMILIES)
 family_metrics: list = ["mutual_knn"]  # metrics of the per-family table (max over layer pairs, the PRH protocol)
 topk: int = 10  # neighbours for the kNN metrics and cknna
 n_perm: int = 40  # permutations per null (p-values are multiples of 1 / (n_perm + 1))
@@ -82,7 +82,7 @@ blend_layer: str = "last"  # blend-curve layers: "last" (last layer of each mode
 noise_seeds: int = 3  # independent draws (source images and noise) for the blend intervals
 text_encoders: list = ["all-MiniLM-L6-v2", "all-mpnet-base-v2"]  # caption encoders (offline packages)
 zoo_seed: int = 0  # seed of the trained zoo members used (one member per architecture x objective)
-objectives: list = ["supervised", "simclr", "caption"]  # zoo objectives used (helpers.zoo.OBJECTIVES)
+objectives: list = ["supervised", "simclr", "caption"]  # zoo objectives used (helpers.prh.zoo.OBJECTIVES)
 batch_size: int = 256  # images per forward pass
 vit_models: list = []  # full scale: timm ViT names or local folders (empty list: the trained zoo)
 blend_images: str = "shapes"  # blend source: "shapes" (the shapes world) or a folder of real images (full: ImageNet-O / WIT export)
@@ -115,7 +115,7 @@ print(f"scale={scale}: N={n_images}, {len(families)} noise families, {blend_leve
 # %% [markdown]
 # ## Six kinds of nothing
 #
-# One seeded generator, `helpers.noise_images`, makes every family. **Uniform** pixels are the
+# One seeded generator, `helpers.prh.noise_images`, makes every family. **Uniform** pixels are the
 # blog's random images. **Gaussian** pixels are the blog's unused "normal" option. **Spectral**
 # noise has power falling as $1/f^\alpha$: $\alpha = 0$ is white, and $\alpha = 2$ has the
 # second-order statistics of natural photographs. **Collages** are random ellipses and polygons
@@ -171,7 +171,7 @@ show(fig)
 # (architecture, seed). A third control, **pixels**, treats the raw image as a one-layer model.
 
 # %%
-from helpers.zoo import ZooConfig, get_zoo, member_features, weights_key  # noqa: E402
+from helpers.prh.zoo import ZooConfig, get_zoo, member_features, weights_key  # noqa: E402
 
 sources: dict[str, dict] = {}  # name -> {"group": trained | init | pixels | pretrained, "fn": images -> list[[N, D_l]], "key": ...}
 with timed("load or train the zoo"):

@@ -45,9 +45,9 @@ from IPython.display import display
 from myst_nb import glue
 from tqdm.auto import tqdm
 
-from helpers import reprpo as rp
+from helpers.reprpo import methods as rp
 from helpers import stats
-from helpers import toy_genies as tg
+from helpers.reprpo import toy_genies as tg
 from helpers.plotting import NULL_COLOR, PALETTE, show, use_style
 
 use_style()
@@ -92,7 +92,7 @@ print(f"scale={scale}, device={DEVICE}, base model={base_model}")
 # %% [markdown]
 # ## A toy GENIES
 #
-# The toy language (`helpers/toy_genies.py`) has 32 tokens.
+# The toy language (`helpers/reprpo/toy_genies.py`) has 32 tokens.
 # A document is a few task lines (`add`, `sort`, `rev`, `max`) written by one hidden persona:
 # an **honest** one, or a **trickster** with a systematic error (sum + 1, descending sort, no
 # reversal; `max` is always right).
@@ -134,7 +134,7 @@ if TOY:
     print(f"pretraining took {pre_info['seconds']:.0f} s when it ran "
           f"({'loaded from cache now' if pre_info['cached'] else 'computed now'})")
 else:
-    from helpers import genies_data as gd
+    from helpers.reprpo import genies as gd
 
     base, hf_tok = gd.load_causal_lm(base_model)
     encode_prompt, encode_completion, pad_id = gd.hf_encoders(hf_tok)
@@ -219,7 +219,7 @@ else:
 # ## One training loop, four families of methods
 #
 # Every method trains a LoRA adapter (rank 8 on `q_proj`/`v_proj`) {cite:p}`hu2022lora` with
-# the same loop in `helpers/reprpo.py`: four forward passes per step (reference and policy,
+# the same loop in `helpers/reprpo/methods.py`: four forward passes per step (reference and policy,
 # chosen and rejected), AdamW, gradient clipping at 0.3, {glue:text}`budget_steps` optimizer
 # steps. Only the loss or a gradient hook changes:
 #

@@ -35,7 +35,11 @@ import torch
 from IPython.display import HTML, Markdown, display
 from myst_nb import glue
 
-from helpers import llc, stats, tms
+from helpers import stats
+
+from helpers.tms import llc
+
+from helpers.tms import model as tms
 from helpers.cache import cached
 from helpers.plotting import NULL_COLOR, PALETTE, show, use_style
 

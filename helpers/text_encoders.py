@@ -27,7 +27,7 @@ from pathlib import Path
 
 from typing import TYPE_CHECKING
 
-from .cache import cache_root
+from helpers.cache import cache_root
 
 if TYPE_CHECKING:
     import torch
@@ -232,7 +232,7 @@ def load_text_encoder(name: str, device: "str | torch.device | None" = None, dty
     """
     from transformers import AutoModel, AutoTokenizer
 
-    from .hub import resolve_device
+    from helpers.hub import resolve_device
 
     folder = text_encoder_dir(name)
     kwargs = {"local_files_only": True}

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from helpers.shapes_world import make_dataset
+from helpers.prh.shapes_world import make_dataset
 
 
 def write_image_folder(folder: Path, n: int, labels: tuple[str, ...] = ("jellyfish", "goose")) -> list[Path]:

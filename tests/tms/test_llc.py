@@ -1,10 +1,12 @@
-"""Tests for helpers.llc: the batched SGLD LLC estimator, against devinterp 1.3.2 and known critical points."""
+"""Tests for helpers.tms.llc: the batched SGLD LLC estimator, against devinterp 1.3.2 and known critical points."""
 import warnings
 
 import pytest
 import torch
 
-from helpers import llc, tms
+from helpers.tms import llc
+
+from helpers.tms import model as tms
 
 
 def gen(seed=0):
@@ -12,7 +14,7 @@ def gen(seed=0):
 
 
 class TiedTMS(torch.nn.Module):
-    """The same model as helpers.tms, as a module for devinterp."""
+    """The same model as helpers.tms.model, as a module for devinterp."""
 
     def __init__(self, W, b):
         super().__init__()

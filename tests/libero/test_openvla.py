@@ -1,4 +1,4 @@
-"""Tests for helpers.openvla on fixtures: tiny timm ViTs as the two towers, a tiny Llama as the
+"""Tests for helpers.libero.openvla on fixtures: tiny timm ViTs as the two towers, a tiny Llama as the
 LLM, and a small HDF5 file in the LIBERO layout written here."""
 from types import SimpleNamespace
 
@@ -7,9 +7,11 @@ import pytest
 import torch
 from timm.models.vision_transformer import VisionTransformer
 
-from helpers import libero_data, openvla
+from helpers.libero import demos as libero_data
+
+from helpers.libero import openvla
 from helpers.hub import ModelUnavailableError
-from helpers.vla_alignment import masked_mutual_knn, normalize_actions
+from helpers.libero.action_alignment import masked_mutual_knn, normalize_actions
 
 
 def _towers():
@@ -103,7 +105,7 @@ def test_load_openvla_offline_error(monkeypatch):
 def test_full_scale_path_on_libero_folder(tmp_path):
     """The chapter's full branch: a folder of LIBERO files -> both towers' per-block features ->
     the same per-task alignment scores and nulls as the book scale."""
-    from helpers.vla_alignment import encoder_alignment
+    from helpers.libero.action_alignment import encoder_alignment
 
     for i in range(2):
         _libero_file(tmp_path / f"task{i}_demo.hdf5", n_ep=3, t=6)

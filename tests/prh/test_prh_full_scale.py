@@ -2,7 +2,7 @@
 (book/random_images.py) on local fixtures: tiny saved timm ViTs,
 an image folder (ImageNet-O layout), a WIT-style folder with metadata.jsonl and a tiny saved
 Hugging Face text model. The whole notebook runs at scale="full" with the hub names swapped for
-these folders, so the chapter's full-scale code path (helpers.prh_sources) is exercised offline."""
+these folders, so the chapter's full-scale code path (helpers.prh.sources) is exercised offline."""
 import json
 
 import nbformat
@@ -110,7 +110,7 @@ def test_prh_ood_full_scale_needs_models(tmp_path):
 def test_random_init_copy_and_param_count():
     import timm
 
-    from helpers import prh_sources as ps
+    from helpers.prh import sources as ps
 
     vit = timm.create_model("vit_tiny_patch16_224", pretrained=False, img_size=32, patch_size=8, embed_dim=32,
                             depth=2, num_heads=2, num_classes=0)

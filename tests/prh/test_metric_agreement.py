@@ -1,10 +1,10 @@
-"""Tests of helpers/metric_agreement.py: block-max scores with a null, and Spearman agreement."""
+"""Tests of helpers/prh/metric_agreement.py: block-max scores with a null, and Spearman agreement."""
 import pandas as pd
 import pytest
 import torch
 
 from helpers import alignment
-from helpers import metric_agreement as ma
+from helpers.prh import metric_agreement as ma
 
 
 def _planted(n=120, seed=0):

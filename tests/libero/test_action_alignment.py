@@ -1,9 +1,9 @@
-"""Tests for helpers.vla_alignment on procedural episodes with a known vision-action relation."""
+"""Tests for helpers.libero.action_alignment on procedural episodes with a known vision-action relation."""
 import numpy as np
 import pytest
 import torch
 
-from helpers import vla_alignment as va
+from helpers.libero import action_alignment as va
 
 
 def _episodes(n_ep=8, t=30, seed=0, coupled=True):

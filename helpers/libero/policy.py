@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from helpers.vla_alignment import normalize_actions
+from helpers.libero.action_alignment import normalize_actions
 
 
 @dataclass
@@ -124,7 +124,7 @@ def train_bc(frames: np.ndarray, states: np.ndarray, actions: np.ndarray, tasks:
     bad = [e for e in checkpoint_epochs if not 0 <= e <= cfg.epochs]
     if bad:
         raise ValueError(f"checkpoint_epochs {bad} outside [0, {cfg.epochs}]; pass epochs within training.")
-    from helpers.vla_alignment import action_quantiles
+    from helpers.libero.action_alignment import action_quantiles
 
     q01, q99 = action_quantiles(actions)
     policy = BCPolicy(cfg, q01, q99)
@@ -187,7 +187,7 @@ def rollout_success(policies, task, task_index: int, init_indices, *, image_size
         (success ``[P, n]`` bool, progress ``[P, n]`` float in [0, 1]: how much closer the bowl
         got to the plate, 1 on success).
     """
-    from helpers import libero_sim
+    from helpers.libero import sim as libero_sim
 
     policies = [policies] if isinstance(policies, BCPolicy) else list(policies)
     env = libero_sim.make_env(task, image_size=image_size, seed=seed)

@@ -1,4 +1,4 @@
-"""Tests for helpers.libero_data: LIBERO-layout HDF5 round trip and reading a raw LIBERO-style file."""
+"""Tests for helpers.libero.demos: LIBERO-layout HDF5 round trip and reading a raw LIBERO-style file."""
 import json
 from types import SimpleNamespace
 
@@ -6,7 +6,7 @@ import h5py
 import numpy as np
 import pytest
 
-from helpers import libero_data as ld
+from helpers.libero import demos as ld
 
 
 def _episode(t, seed, size=8):

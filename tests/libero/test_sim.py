@@ -1,10 +1,10 @@
-"""Tests for helpers.libero_sim: offline LIBERO env build and render, controller, recording."""
+"""Tests for helpers.libero.sim: offline LIBERO env build and render, controller, recording."""
 import os
 
 import numpy as np
 import pytest
 
-from helpers import libero_sim as ls
+from helpers.libero import sim as ls
 
 
 def test_setup_offline_sets_headless_env():

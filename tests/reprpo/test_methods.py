@@ -1,4 +1,4 @@
-"""Tests that pin the preference-optimisation methods of helpers.reprpo (and the full-scale loaders)."""
+"""Tests that pin the preference-optimisation methods of helpers.reprpo.methods (and the full-scale loaders)."""
 import math
 import os
 import subprocess
@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import reprpo as rp
-from helpers import toy_genies as tg
+from helpers.reprpo import methods as rp
+from helpers.reprpo import toy_genies as tg
 
 
 def _acts(seed=0, B=3, T=5, H=16, keys=("1.hs", "2.hs")):
@@ -203,7 +203,7 @@ def test_full_scale_path_on_fixtures(tmp_path):
     from tokenizers import Tokenizer, models, pre_tokenizers
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-    from helpers import genies_data as gd
+    from helpers.reprpo import genies as gd
 
     words = ["<pad>", "<s>", "</s>"] + "the war began in year one two yes no".split()
     tk = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="<pad>"))
@@ -231,7 +231,7 @@ def test_full_scale_path_on_fixtures(tmp_path):
 
 
 def test_full_scale_offline_errors_name_model_and_dataset():
-    code = ("from helpers import genies_data as gd\n"
+    code = ("from helpers.reprpo import genies as gd\n"
             "for f, a in ((gd.load_preference_records, ('us_history_textbook', 'train')),"
             " (gd.load_causal_lm, ('TinyLlama/TinyLlama-1.1B-Chat-v1.0',))):\n"
             "    try:\n        f(*a)\n    except (RuntimeError, OSError) as e:\n        print(e)\n")

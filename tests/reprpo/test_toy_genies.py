@@ -1,8 +1,8 @@
-"""Tests for helpers.toy_genies: the toy language, its preference splits and the cached toy model."""
+"""Tests for helpers.reprpo.toy_genies: the toy language, its preference splits and the cached toy model."""
 import pytest
 import torch
 
-from helpers import toy_genies as tg
+from helpers.reprpo import toy_genies as tg
 
 
 def test_vocab_and_tokenizer_roundtrip():

@@ -30,7 +30,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from . import alignment
+from helpers import alignment
 
 KNN_LIKE = ("mutual_knn", "cycle_knn", "lcs_knn", "edit_distance_knn", "cknna")
 """Metrics whose value depends on k (the others ignore it)."""

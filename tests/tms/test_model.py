@@ -1,11 +1,11 @@
-"""Tests for helpers.tms: model, data laws, batched training, k-gons, symmetries, pruning."""
+"""Tests for helpers.tms.model: model, data laws, batched training, k-gons, symmetries, pruning."""
 import math
 
 import numpy as np
 import pytest
 import torch
 
-from helpers import tms
+from helpers.tms import model as tms
 
 
 def gen(seed=0):

@@ -1,4 +1,4 @@
-"""Tests for helpers.noise_images: shapes, ranges, determinism, spectral slopes, blends."""
+"""Tests for helpers.prh.noise_images: shapes, ranges, determinism, spectral slopes, blends."""
 from __future__ import annotations
 
 import math
@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from helpers import noise_images as ni
+from helpers.prh import noise_images as ni
 
 
 @pytest.mark.parametrize("family", ni.FAMILIES)

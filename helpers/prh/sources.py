@@ -134,7 +134,7 @@ def vit_features(model_or_name: torch.nn.Module | str | Path, images: Sequence, 
                  device=None) -> torch.Tensor:
     """Per-block CLS features ``[N, L, D]`` of a timm ViT (a model, hub name or local folder),
     with the model's own preprocessing."""
-    from .features import extract_vision_features, load_timm_model
+    from helpers.features import extract_vision_features, load_timm_model
 
     model = model_or_name if isinstance(model_or_name, torch.nn.Module) else load_timm_model(model_or_name, pretrained=True)
     return extract_vision_features(model, images, pool="cls", batch_size=batch_size, device=device,
@@ -169,7 +169,7 @@ def param_count(model: torch.nn.Module) -> int:
 
 def language_features(name_or_path: str | Path, texts: Sequence[str], batch_size: int = 16, device=None) -> torch.Tensor:
     """Per-layer token-mean features ``[N, L+1, D]`` of a Hugging Face language model."""
-    from .features import extract_language_features, load_language_model
+    from helpers.features import extract_language_features, load_language_model
 
     model, tok = load_language_model(name_or_path, device=device)
     return extract_language_features(model, tok, list(texts), batch_size=batch_size, device=device, progress=False)

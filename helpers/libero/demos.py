@@ -60,7 +60,7 @@ def _problem_info(language: str, name: str) -> str:
 
 def write_demos(path: str | Path, episodes: Sequence, *, language: str, task_name: str = "",
                 bddl_file: str = "", bddl_content: str = "", env_args: dict | None = None) -> Path:
-    """Write episodes (objects with the fields of :class:`helpers.libero_sim.Episode`) as a
+    """Write episodes (objects with the fields of :class:`helpers.libero.sim.Episode`) as a
     LIBERO-layout HDF5 file, atomically (a temporary file renamed into place).
 
     Raises:
@@ -171,7 +171,7 @@ def load_or_record(suite: str, task_id: int, n_demos: int, image_size: int, *, s
     atomically, so a second run reads it instead of simulating. The controller's success count
     is stored in the ``env_args`` attr (``scripted_attempts``, ``scripted_successes``).
     """
-    from helpers import libero_sim
+    from helpers.libero import sim as libero_sim
     from helpers.cache import entry_path
 
     key = dict(suite=suite, task_id=task_id, n_demos=n_demos, image_size=image_size, seed=seed,

@@ -1,9 +1,9 @@
-"""Tests of the procedural shapes world (helpers/shapes_world.py)."""
+"""Tests of the procedural shapes world (helpers/prh/shapes_world.py)."""
 import numpy as np
 import pytest
 import torch
 
-from helpers import shapes_world as sw
+from helpers.prh import shapes_world as sw
 
 
 def test_make_dataset_contract():

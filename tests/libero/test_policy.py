@@ -1,9 +1,9 @@
-"""Tests for helpers.policy: BC training, checkpoints, acting (no simulator)."""
+"""Tests for helpers.libero.policy: BC training, checkpoints, acting (no simulator)."""
 import numpy as np
 import pytest
 import torch
 
-from helpers import policy as bc
+from helpers.libero import policy as bc
 from helpers.features import extract_vision_features
 
 

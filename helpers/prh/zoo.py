@@ -31,8 +31,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from . import cache
-from .shapes_world import FACTOR_CLASSES, FACTORS, ShapesData, make_dataset
+from helpers import cache
+from helpers.prh.shapes_world import FACTOR_CLASSES, FACTORS, ShapesData, make_dataset
 
 ARCHS = ("vit", "cnn", "mlp")
 OBJECTIVES = ("supervised", "autoencoder", "simclr", "caption")
@@ -212,7 +212,7 @@ def _loss(net: ZooNet, batch: dict[str, torch.Tensor], cfg: ZooConfig, gen: torc
 
 def caption_embeddings(captions: list[str], encoder: str = "all-MiniLM-L6-v2", progress: bool = False) -> torch.Tensor:
     """Frozen sentence embeddings ``[N, D]`` (last layer, token mean), cached per caption list."""
-    from .features import extract_language_features, load_text_encoder
+    from helpers.features import extract_language_features, load_text_encoder
 
     def compute() -> torch.Tensor:
         model, tok = load_text_encoder(encoder)
@@ -341,7 +341,7 @@ def member_features(member: ZooMember, images: torch.Tensor, step: int | None = 
     the result is stored in the shared cache under that key plus the member's training key.
     """
     if cache_key is not None:
-        from .features import cached_features
+        from helpers.features import cached_features
 
         step_ = member.steps[-1] if step is None else step
         key = {"what": "zoo_features", **_member_key(member.arch, member.objective, member.seed, member.config),
@@ -353,7 +353,7 @@ def member_features(member: ZooMember, images: torch.Tensor, step: int | None = 
     if images.shape[-2:] != (size, size):
         raise ValueError(f"{member.name} was trained on {size}x{size} images, got {tuple(images.shape[-2:])}; "
                          f"render with make_dataset(..., size={size})")
-    from .features import extract_module_outputs, extract_vision_features
+    from helpers.features import extract_module_outputs, extract_vision_features
 
     net = member.build(step)
     if member.arch == "vit":

@@ -84,7 +84,7 @@ def load_causal_lm(name_or_path: str, dtype=None, device: str | None = None):
 
 
 def hf_encoders(tokenizer):
-    """``(encode_prompt, encode_completion, pad_id)`` for :func:`helpers.reprpo.tokenize_pairs`:
+    """``(encode_prompt, encode_completion, pad_id)`` for :func:`helpers.reprpo.methods.tokenize_pairs`:
     the prompt gets the tokenizer's special tokens (BOS), the completion none plus a final EOS."""
     def encode_prompt(text: str) -> list[int]:
         return tokenizer(text, add_special_tokens=True)["input_ids"]

@@ -1,9 +1,9 @@
-"""Tests of the model zoo (helpers/zoo.py) and the full-scale PRH sources (helpers/prh_sources.py)."""
+"""Tests of the model zoo (helpers/prh/zoo.py) and the full-scale PRH sources (helpers/prh/sources.py)."""
 import pytest
 import torch
 
-from helpers import zoo
-from helpers.shapes_world import make_dataset
+from helpers.prh import zoo
+from helpers.prh.shapes_world import make_dataset
 from image_folders import write_image_folder
 
 TINY = dict(seeds=(0,), n_train=64, batch_size=32, epochs=1, n_checkpoints=2, vit_dim=32, vit_depth=2,
@@ -104,7 +104,7 @@ def test_full_sources_on_local_fixtures(tmp_path):
 
     import timm
 
-    from helpers import prh_sources as ps
+    from helpers.prh import sources as ps
     from helpers.features import save_timm_model
 
     args = dict(img_size=32, patch_size=8, embed_dim=32, depth=2, num_heads=2, num_classes=0)
@@ -128,7 +128,7 @@ def test_full_sources_on_local_fixtures(tmp_path):
 
 
 def test_full_sources_errors(tmp_path, monkeypatch):
-    from helpers import prh_sources as ps
+    from helpers.prh import sources as ps
     from helpers.features import ModelUnavailableError
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from helpers.features import extract_vision_features
-from helpers.libero_data import Demos, read_demos
+from helpers.libero.demos import Demos, read_demos
 from helpers.hub import _is_network_error, _offline_env_respected, _offline_error, _looks_like_path
 
 USED_BLOCK = -2  # OpenVLA reads both towers at the second-to-last block (no final norm, prefix dropped)

@@ -1,7 +1,7 @@
 """Local learning coefficient (LLC) by SGLD, batched over models and chains, for the TMS model.
 
 Reimplements devinterp 1.3.2's estimator (``estimate_learning_coeff_with_summary`` with its
-``SGLD`` sampler) for the stacked models of :mod:`helpers.tms`, so hundreds of models x chains
+``SGLD`` sampler) for the stacked models of :mod:`helpers.tms.model`, so hundreds of models x chains
 sample in one tensor computation. Per chain, starting at the trained weights w*,
 
     w <- w - (ε/2) (nβ ∇L_batch(w) + γ (w - w*)) + sqrt(ε) N(0, 1),
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import torch
 from tqdm.auto import tqdm
 
-from helpers import tms
+from helpers.tms import model as tms
 
 
 def default_nbeta(n: int) -> float:

@@ -1,0 +1,143 @@
+"""Bookkeeping every chapter shares: stage timing, interval and verdict formatting, glued prose.
+
+A chapter times its stages with one :class:`StageTimer`, formats every interval with
+:func:`format_interval` (or :func:`format_draws` for bootstrap draws), glues computed phrases
+with :func:`glue_text`, and closes with :func:`verdict_table`, built from :class:`Verdict` rows
+whose words come from :func:`verdict_word`, so the table and the prose read from one place.
+
+Example:
+    >>> format_interval(0.5, 0.41, 0.62)
+    '0.500 [0.410, 0.620]'
+    >>> format_interval(0.02, -0.01, 0.05, signed=True, digits=2)
+    '+0.02 [-0.01, +0.05]'
+    >>> format_interval(float("nan"), 0.1, 0.2)
+    'undefined'
+    >>> verdict_word(supported=True), verdict_word(supported=False), verdict_word(None)
+    ('replicated', 'not replicated', 'undecided')
+"""
+from __future__ import annotations
+
+import math
+import time
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from typing import Iterator, Sequence
+
+import numpy as np
+import pandas as pd
+
+from helpers import stats
+
+VERDICTS = ("replicated", "not replicated", "changed", "undecided")
+"""The words a verdict table may use: the source's claim holds, fails, holds in a changed form, or
+the data cannot decide (an undefined statistic or an interval that straddles the threshold)."""
+
+
+class StageTimer:
+    """Wall and CPU seconds per named stage of a chapter; stages may repeat and accumulate.
+
+    CPU seconds are this process's (``time.process_time``): what a quiet machine would see when
+    the chapter runs one torch thread, even if the wall clock was shared with other work.
+    """
+
+    def __init__(self) -> None:
+        self._t0 = (time.time(), time.process_time())
+        self.stages: dict[str, list[float]] = {}
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        """Time the ``with`` block under ``name`` (added to earlier blocks of the same name)."""
+        wall, cpu = time.time(), time.process_time()
+        try:
+            yield
+        finally:
+            rec = self.stages.setdefault(name, [0.0, 0.0])
+            rec[0] += time.time() - wall
+            rec[1] += time.process_time() - cpu
+
+    def wall(self, name: str) -> float:
+        """Wall seconds recorded for ``name`` so far (0 if it never ran)."""
+        return self.stages.get(name, [0.0, 0.0])[0]
+
+    def table(self) -> pd.DataFrame:
+        """Every stage and a ``total`` row since the timer was made, rounded to 0.1 s."""
+        rows = dict(self.stages)
+        rows["total"] = [time.time() - self._t0[0], time.process_time() - self._t0[1]]
+        return pd.DataFrame(rows, index=["wall s", "CPU s"]).T.round(1)
+
+
+def format_interval(mean: float, lo: float, hi: float, *, signed: bool = False, digits: int = 3) -> str:
+    """``"mean [lo, hi]"`` with a fixed number of decimals; ``"undefined"`` if any part is NaN."""
+    if any(not math.isfinite(float(v)) for v in (mean, lo, hi)):
+        return "undefined"
+    spec = f"{'+' if signed else ''}.{digits}f"
+    return f"{mean:{spec}} [{lo:{spec}}, {hi:{spec}}]"
+
+
+def format_draws(draws: Sequence[float] | np.ndarray, *, signed: bool = False, digits: int = 3,
+                 level: float = 0.95) -> str:
+    """The mean of bootstrap ``draws`` with their percentile interval, as :func:`format_interval`."""
+    x = np.asarray(draws, dtype=float)
+    lo, hi = stats.interval(x, level=level)
+    return format_interval(float(x.mean()) if x.size else float("nan"), lo, hi, signed=signed, digits=digits)
+
+
+def format_p(p: float, n_perm: int) -> str:
+    """A permutation p-value; at its floor it is written ``p <= 1/(n+1)``, as the data allow no less."""
+    if not math.isfinite(p):
+        return "p undefined"
+    floor = 1.0 / (n_perm + 1)
+    if p <= floor * (1 + 1e-9):
+        return f"p <= 1/{n_perm + 1}"
+    return f"p = {p:.3g}"
+
+
+def excludes(lo: float, hi: float, value: float = 0.0) -> bool | None:
+    """Whether the interval [lo, hi] lies wholly above or below ``value``; None if undefined."""
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return None
+    return lo > value or hi < value
+
+
+def verdict_word(supported: bool | None, changed: bool = False) -> str:
+    """The verdict for a source claim: ``supported`` True/False/None (undecided); ``changed`` marks a
+    claim that holds only in a different form than the source stated."""
+    if supported is None:
+        return "undecided"
+    if changed:
+        return "changed"
+    return "replicated" if supported else "not replicated"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One row of a chapter's closing table: the claim, our number with its interval and control,
+    the threshold stated before the number was seen, and the verdict word."""
+
+    claim: str
+    source: str
+    number: str
+    control: str
+    threshold: str
+    verdict: str
+
+    def __post_init__(self) -> None:
+        if self.verdict not in VERDICTS:
+            raise ValueError(f"verdict must be one of {VERDICTS}, got {self.verdict!r}")
+
+
+def verdict_table(rows: Sequence[Verdict]) -> pd.DataFrame:
+    """The chapter's closing table: one row per claim, the source's claim first, the verdict last."""
+    if not rows:
+        raise ValueError("verdict_table needs at least one Verdict row; pass the chapter's claims")
+    df = pd.DataFrame([asdict(r) for r in rows])
+    df.columns = ["claim", "source", "our number [95% CI]", "control", "threshold (stated first)", "verdict"]
+    return df.set_index("claim")
+
+
+def glue_text(name: str, text: str) -> None:
+    """Glue a computed phrase (words chosen from the numbers) for ``{glue:md}`name``` in the prose."""
+    from IPython.display import Markdown
+    from myst_nb import glue
+
+    glue(name, Markdown(text), display=False)

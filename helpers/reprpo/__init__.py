@@ -1,0 +1,60 @@
+"""The preference-optimisation world (chapter 4): DPO and the ReprPO family in one training loop,
+the toy GENIES language, and the full-scale GENIES loaders.
+
+Modules: methods, toy_genies, genies. Public names are re-exported here."""
+
+from helpers.reprpo import methods, toy_genies, genies
+from helpers.reprpo.methods import (
+    LOSSES,
+    TRANSFORMS,
+    COLLECT,
+    KINDS,
+    tokenize_pairs,
+    collection_blocks,
+    forward_pairs,
+    dpo_loss,
+    reduce_tokens,
+    mse_loss,
+    rank_loss,
+    prefvec_loss,
+    HS_LOSSES,
+    HRA,
+    ETHER,
+    make_transform,
+    project_grad,
+    projbp_rewrite,
+    Method,
+    TrainSettings,
+    add_lora,
+    train_method,
+    preference_correct,
+    select_lr,
+    evaluate_splits,
+)
+from helpers.reprpo.toy_genies import (
+    SPECIALS,
+    TASKS,
+    PUNCT,
+    DIGITS,
+    LETTERS,
+    VOCAB,
+    SPLITS,
+    SHIFT_CATEGORY,
+    ToyTokenizer,
+    make_documents,
+    make_preference_split,
+    toy_llama_config,
+    PretrainSettings,
+    pretrain_toy_model,
+    load_or_pretrain,
+    make_all_splits,
+)
+from helpers.reprpo.genies import (
+    GENIES_DATASET,
+    TABLE_ERA_SPLITS,
+    COLUMNS,
+    load_preference_records,
+    load_causal_lm,
+    hf_encoders,
+    load_table_era_splits,
+)
