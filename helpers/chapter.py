@@ -76,10 +76,13 @@ def format_interval(mean: float, lo: float, hi: float, *, signed: bool = False, 
 
 def format_draws(draws: Sequence[float] | np.ndarray, *, signed: bool = False, digits: int = 3,
                  level: float = 0.95) -> str:
-    """The mean of bootstrap ``draws`` with their percentile interval, as :func:`format_interval`."""
+    """The mean of bootstrap ``draws`` with their percentile interval, as :func:`format_interval`;
+    ``"undefined"`` when there are no draws or any draw is NaN (a degenerate resample)."""
     x = np.asarray(draws, dtype=float)
+    if x.size == 0 or not np.isfinite(x).all():
+        return "undefined"
     lo, hi = stats.interval(x, level=level)
-    return format_interval(float(x.mean()) if x.size else float("nan"), lo, hi, signed=signed, digits=digits)
+    return format_interval(float(x.mean()), lo, hi, signed=signed, digits=digits)
 
 
 def format_p(p: float, n_perm: int) -> str:

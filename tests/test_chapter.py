@@ -1,0 +1,64 @@
+"""Tests for helpers.chapter: the bookkeeping every chapter shares."""
+from __future__ import annotations
+
+import doctest
+import time
+
+import numpy as np
+import pytest
+
+from helpers import chapter
+
+
+def test_doctests():
+    assert doctest.testmod(chapter).failed == 0
+
+
+def test_stage_timer_accumulates_repeated_stages_and_adds_a_total():
+    timer = chapter.StageTimer()
+    for _ in range(2):
+        with timer.stage("a"):
+            time.sleep(0.01)
+    table = timer.table()
+    assert list(table.index) == ["a", "total"]
+    assert timer.wall("a") >= 0.02 and timer.wall("never") == 0.0
+    assert table.loc["total", "wall s"] >= table.loc["a", "wall s"]
+
+
+def test_stage_timer_records_a_stage_that_raised():
+    timer = chapter.StageTimer()
+    with pytest.raises(RuntimeError):
+        with timer.stage("boom"):
+            raise RuntimeError("x")
+    assert "boom" in timer.stages
+
+
+def test_format_draws_and_undefined_values():
+    draws = np.linspace(0.0, 1.0, 1001)
+    assert chapter.format_draws(draws, digits=2) == "0.50 [0.03, 0.97]"
+    assert chapter.format_draws([]) == "undefined"
+    assert chapter.format_draws([0.1, float("nan")]) == "undefined"
+
+
+def test_format_p_writes_the_permutation_floor():
+    assert chapter.format_p(1 / 1000, 999) == "p <= 1/1000"
+    assert chapter.format_p(0.0312, 999) == "p = 0.0312"
+    assert chapter.format_p(float("nan"), 999) == "p undefined"
+
+
+def test_excludes_and_verdict_words():
+    assert chapter.excludes(0.1, 0.3) is True
+    assert chapter.excludes(-0.3, -0.1) is True
+    assert chapter.excludes(-0.1, 0.3) is False
+    assert chapter.excludes(float("nan"), 0.3) is None
+    assert chapter.verdict_word(True, changed=True) == "changed"
+
+
+def test_verdict_table_rejects_unknown_words_and_empty_tables():
+    with pytest.raises(ValueError, match="verdict must be one of"):
+        chapter.Verdict("c", "s", "1", "ctrl", "t", "probably")
+    with pytest.raises(ValueError, match="at least one Verdict"):
+        chapter.verdict_table([])
+    row = chapter.Verdict("PRH holds OOD", "blog", "0.10 [0.05, 0.15]", "random init", "CI > 0", "replicated")
+    table = chapter.verdict_table([row])
+    assert table.loc["PRH holds OOD", "verdict"] == "replicated"
