@@ -13,9 +13,13 @@ Library:
     features       per-layer features from timm ViTs and Hugging Face models; a feature cache
     hub            hub loaders that fail offline with a message naming the model
     text_encoders  the pretrained sentence encoders that install from the package registry
+    pretrained_lm  causal LMs shipped as GGUF inside registry packages, dequantised and cached
     stats          bootstrap intervals and permutation tests, the one place chapters resample
     cache          atomic on-disk cache shared by every chapter
     plotting       the book's one figure style
+    interactive    plotly figures (sliders, menus over precomputed values) that work in the static,
+                   offline book; ipywidgets controls for live notebooks
+    book_site      the book's Sphinx extension: plotly.js, MathJax and the favicon served by the site
     chapter        chapter bookkeeping: stage timing, interval and verdict formatting, glued prose
     toy_views      planted two-view data for the primer's calibration of the metrics
     run            the chapter runner (jupytext -> papermill at a scale)
@@ -23,7 +27,8 @@ Library:
 Worlds (one per chapter or pair of chapters):
     prh     chapters 1-2: shapes world, its model zoo, random images, metric agreement, PRH sources
     tms     chapter 3: the toy model of superposition, k-gons, the local learning coefficient
-    reprpo  chapter 4: DPO and the ReprPO family, toy GENIES, GENIES loaders
+    reprpo  chapter 4: DPO and the ReprPO family, checkable-task preference data, toy GENIES,
+            GENIES loaders
     libero  chapter 5: LIBERO demonstrations, simulation, behaviour cloning, vision-action
             alignment, OpenVLA features
 """
