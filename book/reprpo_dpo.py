@@ -26,37 +26,38 @@
 # {glue:text}`reprpo_shift:.3f` ({glue:text}`reprpo_shift_ci`); its difference to DPO is
 # {glue:text}`diff_shift:+.3f` ({glue:text}`diff_shift_ci`), so hidden-state alignment
 # {glue:text}`verdict`. As a control, DPO on shuffled labels: real minus shuffled DPO on the
-# shifted splits is {glue:text}`dpo_vs_shuffled`. On the unrelated split (collateral damage) DPO scores
-# {glue:text}`dpo_unrel:.3f` and {glue:text}`best_reprpo` {glue:text}`reprpo_unrel:.3f`
+# shifted splits is {glue:text}`dpo_vs_shuffled`. On the unrelated split (collateral damage) DPO
+# scores {glue:text}`dpo_unrel:.3f` and {glue:text}`best_reprpo` {glue:text}`reprpo_unrel:.3f`
 # (base {glue:text}`base_unrel:.3f`). The reference's "ortho" and "hra" rows are the same method:
 # both transforms are isometries, so the distance loss and its gradient cannot see them (they
 # agree to {glue:text}`iso_grad_gap:.0e`), and the two trained rows differ on the shifted
 # splits by {glue:text}`ortho_hra_diff` (95% CI), i.e. by seed noise.
 
-# %%
-import time
+# %% tags=["hide-input"]
 import warnings
 
 import numpy as np
 import pandas as pd
 import torch
-from matplotlib import pyplot as plt
 from IPython.display import display
+from matplotlib import pyplot as plt
 from myst_nb import glue
 from tqdm.auto import tqdm
 
-from helpers.reprpo import methods as rp
 from helpers import stats
-from helpers.reprpo import toy_genies as tg
+from helpers.chapter import StageTimer, Verdict, format_draws, verdict_table, verdict_word
 from helpers.plotting import NULL_COLOR, PALETTE, show, use_style
+from helpers.reprpo import experiment as ex
+from helpers.reprpo import methods as rp
+from helpers.reprpo import toy_genies as tg
 
 use_style()
 warnings.filterwarnings("ignore", message=".*torch_dtype.*")
-T_START = time.perf_counter()
+timer = StageTimer()
 
 # %% tags=["parameters"]
 scale: str = "book"  # smoke | book | full (set by helpers.run)
-base_model: str = "toy"  # "toy" (pretrained in this chapter) or a hub id / local folder (full scale)
+base_model: str = "toy"  # "toy" (pretrained here) or a hub id / local folder (full scale)
 genies_local_dir: str = ""  # full scale: folder with <config>/<split>.parquet; "" reads the hub
 toy_hidden: int = 128  # toy Llama width (128 -> about 1.05M parameters)
 toy_layers: int = 4  # toy Llama blocks
@@ -71,7 +72,8 @@ batch_size: int = 16  # pairs per optimizer step
 max_prompt_len: int = 96  # tokens; the prompt is left-truncated (reference: 96)
 max_len: int = 196  # tokens; the completion is right-truncated (reference: 196)
 lr_grid: list = [3e-4, 1e-3, 3e-3, 1e-2, 3e-2]  # AdamW learning rates searched for every method
-fixed_methods: list = ["dpo", "projgrad", "projbp", "side-none-mse", "hs-ortho-mse", "hs-hra-mse"]  # always compared
+# always compared:
+fixed_methods: list = ["dpo", "projgrad", "projbp", "side-none-mse", "hs-ortho-mse", "hs-hra-mse"]
 n_best_variants: int = 2  # extra ReprPO variants: the best of the coverage grid on validation
 grid_steps: int = 30  # optimizer steps per variant in the coverage grid (a reduced budget)
 grid_lr: float = 1e-2  # learning rate of the coverage grid
@@ -82,11 +84,10 @@ torch_threads: int = 1  # CPU threads (1 is fastest on a shared 2-core machine)
 # %% [markdown]
 # The device and thread count are fixed once; everything else reads the parameters above.
 
-# %%
+# %% tags=["hide-input"]
 torch.set_num_threads(torch_threads)
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 TOY = base_model == "toy"
-timings: dict[str, float] = {}
 print(f"scale={scale}, device={DEVICE}, base model={base_model}")
 
 # %% [markdown]
@@ -99,7 +100,7 @@ print(f"scale={scale}, device={DEVICE}, base model={base_model}")
 # A model that predicts documents well must infer the persona from context, so "being correct"
 # becomes a latent direction that preference training can push on.
 
-# %%
+# %% tags=["hide-input"]
 for doc in tg.make_documents(3, seed=1):
     print(doc)
 
@@ -110,11 +111,11 @@ for doc in tg.make_documents(3, seed=1):
 # (digits as letters), **skill** (sorting, reversal), plus an **unrelated** split (`max` against
 # a wrong element) where any change is collateral damage.
 
-# %%
+# %% tags=["hide-input"]
 if TOY:
     example = tg.make_all_splits(seed=0, n_train=1, n_val=1, n_eval=1)
-    print(pd.DataFrame([{"split": s, "category": tg.SHIFT_CATEGORY[s], **r[0]} for s, r in example.items()])
-          .to_string(index=False))
+    print(pd.DataFrame([{"split": s, "category": tg.SHIFT_CATEGORY[s], **r[0]}
+                        for s, r in example.items()]).to_string(index=False))
 
 # %% [markdown]
 # ## The base model
@@ -122,30 +123,29 @@ if TOY:
 # We pretrain a Llama-architecture model (`transformers.LlamaConfig`) on persona documents.
 # The weights are cached, so only the first run pays; the printed time is that first run's.
 
-# %%
-t0 = time.perf_counter()
-if TOY:
-    tok = tg.ToyTokenizer()
-    model_kwargs = dict(hidden=toy_hidden, layers=toy_layers, heads=toy_heads)
-    base, pre_info = tg.load_or_pretrain(
-        model_kwargs, tg.PretrainSettings(steps=pretrain_steps, batch=pretrain_batch))
-    encode_prompt = encode_completion = tok.encode
-    pad_id = tok.pad_id
-    print(f"pretraining took {pre_info['seconds']:.0f} s when it ran "
-          f"({'loaded from cache now' if pre_info['cached'] else 'computed now'})")
-else:
-    from helpers.reprpo import genies as gd
+# %% tags=["hide-input"]
+with timer.stage("load or pretrain base"):
+    if TOY:
+        tok = tg.ToyTokenizer()
+        base, pre_info = tg.load_or_pretrain(
+            dict(hidden=toy_hidden, layers=toy_layers, heads=toy_heads),
+            tg.PretrainSettings(steps=pretrain_steps, batch=pretrain_batch))
+        encode_prompt = encode_completion = tok.encode
+        pad_id = tok.pad_id
+        print(f"pretraining took {pre_info['seconds']:.0f} s when it ran "
+              f"({'loaded from cache now' if pre_info['cached'] else 'computed now'})")
+    else:
+        from helpers.reprpo import genies as gd
 
-    base, hf_tok = gd.load_causal_lm(base_model)
-    encode_prompt, encode_completion, pad_id = gd.hf_encoders(hf_tok)
-    pre_info = {"seconds": float("nan"), "cached": False, "losses": []}
-base.to(DEVICE).eval()
-n_params = sum(p.numel() for p in base.parameters())
-timings["load or pretrain base"] = time.perf_counter() - t0
-print(f"{n_params / 1e6:.2f}M parameters, {len(rp._layers(base))} blocks; "
-      f"ReprPO collects blocks {rp.collection_blocks(len(rp._layers(base)))}")
+        base, hf_tok = gd.load_causal_lm(base_model)
+        encode_prompt, encode_completion, pad_id = gd.hf_encoders(hf_tok)
+        pre_info = {"seconds": float("nan"), "cached": False, "losses": []}
+    base.to(DEVICE).eval()
+n_blocks = len(rp._layers(base))
+print(f"{sum(p.numel() for p in base.parameters()) / 1e6:.2f}M parameters, {n_blocks} blocks; "
+      f"ReprPO collects blocks {rp.collection_blocks(n_blocks)}")
 
-# %% mystnb={"figure": {"caption": "Pretraining loss of the toy Llama on persona documents (next-token cross-entropy, smoothed over 20 steps). The floor is set by the unpredictable task arguments and the persona, which must be inferred from earlier lines.", "name": "fig-reprpo_dpo-pretrain"}}
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "Pretraining loss of the toy Llama on persona documents (next-token cross-entropy, smoothed over 20 steps). The floor is set by the unpredictable task arguments and the persona, which must be inferred from earlier lines.", "name": "fig-reprpo_dpo-pretrain"}}
 fig, ax = plt.subplots(figsize=(6, 3))
 if pre_info["losses"]:
     losses = pd.Series(pre_info["losses"])
@@ -159,20 +159,19 @@ show(fig)
 # arguments, and the persona while it is still ambiguous early in a document.
 # The next cell turns the records of one seed into token tensors.
 
-# %%
+# %% tags=["hide-input"]
 def make_splits(seed: int) -> dict[str, dict[str, torch.Tensor]]:
     """Tokenised preference splits for one seed (toy: a fresh sample; full: the hub splits)."""
-    if TOY:
-        recs = tg.make_all_splits(seed, n_train, n_val, n_eval)
-    else:
-        recs = gd.load_table_era_splits(n_train, n_val, n_eval, local_dir=genies_local_dir or None)
-    return {s: rp.tokenize_pairs(r, encode_prompt, encode_completion, pad_id, max_prompt_len, max_len)
-            for s, r in recs.items()}
+    recs = (tg.make_all_splits(seed, n_train, n_val, n_eval) if TOY else gd.load_table_era_splits(
+        n_train, n_val, n_eval, local_dir=genies_local_dir or None))
+    return {s: rp.tokenize_pairs(r, encode_prompt, encode_completion, pad_id, max_prompt_len,
+                                 max_len) for s, r in recs.items()}
 
 
 splits0 = make_splits(0)
 SPLIT_NAMES = list(splits0)
-SHIFTS = [s for s in SPLIT_NAMES if tg.SHIFT_CATEGORY.get(s, s) not in ("in-distribution", "unrelated")]
+SHIFTS = [s for s in SPLIT_NAMES
+          if tg.SHIFT_CATEGORY.get(s, s) not in ("in-distribution", "unrelated")]
 EVAL_NAMES = [s for s in SPLIT_NAMES if s != "val"]
 print("splits:", SPLIT_NAMES, "| shifts:", SHIFTS)
 
@@ -180,7 +179,7 @@ print("splits:", SPLIT_NAMES, "| shifts:", SHIFTS)
 # Before training anything, the base model's accuracy on each split is the control every
 # method is measured against (0.5 would be a coin flip; the toy's prior differs by split).
 
-# %%
+# %% tags=["hide-input"]
 base_acc0 = rp.evaluate_splits(base, splits0)
 pd.DataFrame({"base accuracy": {s: a.mean() for s, a in base_acc0.items()},
               "pairs": {s: len(a) for s, a in base_acc0.items()}}).round(3)
@@ -190,14 +189,17 @@ pd.DataFrame({"base accuracy": {s: a.mean() for s, a in base_acc0.items()},
 # prompt with three solved lines by one persona. A model that infers the persona in context
 # should prefer the honest answer after honest lines and the trickster's after trickster lines.
 
-# %%
+# %% tags=["hide-input"]
 if TOY:
     probe = {}
     for split in ("val", "skill_sort", "skill_rev"):
         for k, persona in ((0, "honest"), (3, "honest"), (3, "trickster")):
-            recs = tg.make_preference_split(split, n_eval, seed=99, context_lines=k, context_persona=persona)
-            data = rp.tokenize_pairs(recs, encode_prompt, encode_completion, pad_id, max_prompt_len, max_len)
-            probe[(split, "zero-shot" if k == 0 else f"after 3 {persona} lines")] = rp.preference_correct(base, data).mean()
+            recs = tg.make_preference_split(split, n_eval, seed=99, context_lines=k,
+                                            context_persona=persona)
+            data = rp.tokenize_pairs(recs, encode_prompt, encode_completion, pad_id,
+                                     max_prompt_len, max_len)
+            col = "zero-shot" if k == 0 else f"after 3 {persona} lines"
+            probe[(split, col)] = rp.preference_correct(base, data).mean()
     probe = pd.Series(probe).unstack()
     persona_gap = float((probe["after 3 honest lines"] - probe["after 3 trickster lines"]).max())
     glue("persona_gap", persona_gap, display=False)
@@ -223,30 +225,25 @@ else:
 # chosen and rejected), AdamW, gradient clipping at 0.3, {glue:text}`budget_steps` optimizer
 # steps. Only the loss or a gradient hook changes:
 #
-# - **DPO**: $-\log\sigma(\beta[(\log\pi_c-\log\pi^{\mathrm{ref}}_c)-(\log\pi_r-\log\pi^{\mathrm{ref}}_r)])$, $\beta=0.1$ (a unit test checks it equals `trl`'s `DPOTrainer` loss).
-# - **ProjGrad / ProjBP**: DPO whose gradient is split along the preference direction of the `q`/`v` outputs, after backward (ProjGrad) or during it (ProjBP).
-# - **ReprPO** `{collect}-{transform}-{loss}`: activations from the residual stream (`hs`) or the inputs of `o_proj`/`down_proj` (`side`), a learned map (`none`, `ortho`, `hra`, `ether`), and a hidden-state loss (`mse`, `rank`, `prefvec`).
+# - **DPO**:
+#  $-\log\sigma(\beta[(\log\pi_c-\log\pi^{\mathrm{ref}}_c)-(\log\pi_r-\log\pi^{\mathrm{ref}}_r)])$,
+#   $\beta=0.1$ (a unit test checks it equals `trl`'s `DPOTrainer` loss).
+# - **ProjGrad / ProjBP**: DPO whose gradient is split along the preference direction of the
+#   `q`/`v` outputs, after backward (ProjGrad) or during it (ProjBP).
+# - **ReprPO** `{collect}-{transform}-{loss}`: activations from the residual stream (`hs`) or
+#   the inputs of `o_proj`/`down_proj` (`side`), a learned map (`none`, `ortho`, `hra`,
+#   `ether`), and a hidden-state loss (`mse`, `rank`, `prefvec`).
 
-# %%
+# %% tags=["hide-input"]
 budget = rp.TrainSettings(epochs=epochs, batch=batch_size)
-budget_steps = epochs * int(np.ceil(n_train / batch_size))
-glue("budget_steps", budget_steps, display=False)
-
-
-def for_eval(splits: dict, names: list) -> dict:
-    """The splits to evaluate; ``train`` is scored on its first ``n_eval`` pairs (seen in training)."""
-    return {n: ({k: v[:n_eval] for k, v in splits[n].items()} if n == "train" else splits[n]) for n in names}
+glue("budget_steps", epochs * int(np.ceil(n_train / batch_size)), display=False)
 
 
 def run(method: str, lr: float, seed: int, splits: dict, settings: rp.TrainSettings = budget,
         names: list | None = None) -> dict:
-    """Train ``method`` at ``lr`` on ``splits['train']`` and evaluate it on ``names`` (default: all)."""
-    s = rp.TrainSettings(**{**settings.__dict__, "lr": lr})
-    model, hist = rp.train_method(base, rp.Method.parse(method), splits["train"], s, seed=seed)
-    out = rp.evaluate_splits(model, for_eval(splits, names or SPLIT_NAMES))
-    out["_final_loss"] = hist[-1]["loss"]
-    out["_model"] = model
-    return out
+    """:func:`helpers.reprpo.experiment.train_and_evaluate` with this chapter's base and sizes."""
+    return ex.train_and_evaluate(base, method, lr, seed, splits, settings,
+                                 names or SPLIT_NAMES, n_eval)
 
 # %% [markdown]
 # ### An isometry check
@@ -256,29 +253,14 @@ def run(method: str, lr: float, seed: int, splits: dict, settings: rp.TrainSetti
 # the adapter cannot depend on the map; we compare them on one batch for a fresh adapter whose
 # LoRA weights are all non-zero.
 
-# %%
-t0 = time.perf_counter()
-batch0 = {k: v[:batch_size].to(DEVICE) for k, v in splits0["train"].items()}
-blocks = rp.collection_blocks(len(rp._layers(base)))
-iso = {}
-for tname in ("none", "ortho", "hra"):
-    model = rp.add_lora(base, budget.lora_r, seed=0)
-    with torch.no_grad():  # a non-zero adapter, identical for every transform (same seed)
-        g = torch.Generator().manual_seed(0)
-        for n, p in model.named_parameters():
-            if "lora_" in n:
-                p.copy_(torch.randn(p.shape, generator=g) * 0.05)
-    tf = torch.nn.ModuleDict({rp._tkey(f"{b}.hs"): rp.make_transform(tname, base.config.hidden_size, seed=b) for b in blocks})
-    with torch.no_grad(), model.disable_adapter():
-        ref = rp.forward_pairs(model, batch0, "hs", blocks)
-    loss = rp.mse_loss(rp.forward_pairs(model, batch0, "hs", blocks), ref, tf.to(DEVICE))
-    loss.backward()
-    iso[tname] = (loss.item(), torch.cat([p.grad.flatten() for n, p in model.named_parameters() if "lora_" in n and p.grad is not None]))
-iso_grad_gap = max(float((iso[t][1] - iso["none"][1]).abs().max() / iso["none"][1].abs().max()) for t in ("ortho", "hra"))
+# %% tags=["hide-input"]
+with timer.stage("isometry check"):
+    batch0 = {k: v[:batch_size].to(DEVICE) for k, v in splits0["train"].items()}
+    iso = ex.isometry_gradients(base, batch0, budget.lora_r)
+iso_grad_gap = max(iso[t]["grad_gap"] for t in ("ortho", "hra"))
 glue("iso_grad_gap", iso_grad_gap, display=False)
-timings["isometry check"] = time.perf_counter() - t0
-pd.DataFrame({t: {"mse loss": v[0], "max |grad - grad(none)| / max |grad(none)|": float((v[1] - iso["none"][1]).abs().max() / iso["none"][1].abs().max())}
-              for t, v in iso.items()}).T
+pd.DataFrame(iso).T.rename(columns={"loss": "mse loss",
+                                    "grad_gap": "max |grad - grad(none)| / max |grad(none)|"})
 
 # %% [markdown]
 # Loss and gradient agree to float32 rounding. Training is chaotic enough that the rounding
@@ -293,39 +275,39 @@ pd.DataFrame({t: {"mse loss": v[0], "max |grad - grad(none)| / max |grad(none)|"
 # checks that every variant trains, and picks the {glue:text}`n_best_variants` with the best
 # *validation* accuracy for the full comparison (the shifted splits play no part in the choice).
 
-# %%
-t0 = time.perf_counter()
+# %% tags=["hide-input"]
 glue("grid_steps", grid_steps, display=False)
 glue("grid_lr", grid_lr, display=False)
 glue("n_best_variants", n_best_variants, display=False)
 grid_settings = rp.TrainSettings(**{**budget.__dict__, "max_steps": grid_steps})
 variants = [f"{c}-{t}-{l}" for l in rp.LOSSES for c in rp.COLLECT for t in rp.TRANSFORMS]
 grid_rows = []
-for v in tqdm(variants, desc="coverage grid"):
-    try:
-        r = run(v, grid_lr, 0, splits0, grid_settings)
-        row = {s: r[s].mean() for s in SPLIT_NAMES}
-        row["final loss"] = r["_final_loss"]
-    except FloatingPointError as e:  # a diverged variant is a result, not a crash
-        row = {"final loss": np.nan}
-        print(e)
-    grid_rows.append({"variant": v, **row})
+with timer.stage("coverage grid"):
+    for v in tqdm(variants, desc="coverage grid"):
+        try:
+            r = run(v, grid_lr, 0, splits0, grid_settings)
+            row = {**{s: r[s].mean() for s in SPLIT_NAMES}, "final loss": r["_final_loss"]}
+        except FloatingPointError as e:  # a diverged variant is a result, not a crash
+            row = {"final loss": np.nan}
+            print(e)
+        grid_rows.append({"variant": v, **row})
 grid = pd.DataFrame(grid_rows).set_index("variant")
 grid["shift mean"] = grid[SHIFTS].mean(axis=1)
-timings["coverage grid"] = time.perf_counter() - t0
 grid[["val", "shift mean", "unrelated", "final loss"]].round(3).sort_values("val", ascending=False)
 
-# %% mystnb={"figure": {"caption": "Coverage grid of all 24 ReprPO variants at a reduced budget, one seed. Left: in-distribution validation accuracy; right: mean accuracy over the shifted splits. Rows: loss; columns: collection site and transform. The base model's values are in the colour-bar titles.", "name": "fig-reprpo_dpo-grid"}}
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "Coverage grid of all 24 ReprPO variants at a reduced budget, one seed. Left: in-distribution validation accuracy; right: mean accuracy over the shifted splits. Rows: loss; columns: collection site and transform. The base model's values are in the colour-bar titles.", "name": "fig-reprpo_dpo-grid"}}
 fig, axes = plt.subplots(1, 2, figsize=(9, 2.8))
 base_val, base_shift0 = base_acc0["val"].mean(), np.mean([base_acc0[s].mean() for s in SHIFTS])
+xlabels = [f"{c}\n{t}" for c in rp.COLLECT for t in rp.TRANSFORMS]
 for ax, col, ref in zip(axes, ["val", "shift mean"], [base_val, base_shift0]):
-    mat = grid[col].to_numpy().reshape(len(rp.LOSSES), len(rp.COLLECT) * len(rp.TRANSFORMS))
+    mat = grid[col].to_numpy().reshape(len(rp.LOSSES), len(xlabels))
     im = ax.imshow(mat, vmin=0, vmax=1, cmap="viridis", aspect="auto")
-    ax.set_xticks(range(mat.shape[1]), [f"{c}\n{t}" for c in rp.COLLECT for t in rp.TRANSFORMS], fontsize=7)
+    ax.set_xticks(range(mat.shape[1]), xlabels, fontsize=7)
     ax.set_yticks(range(len(rp.LOSSES)), rp.LOSSES)
     ax.grid(False)
     for (i, j), v in np.ndenumerate(mat):
-        ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7, color="w" if v < 0.6 else "k")
+        ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7,
+                color="w" if v < 0.6 else "k")
     ax.set_title(f"{col} accuracy")
     fig.colorbar(im, ax=ax, shrink=0.8).ax.set_title(f"base\n{ref:.2f}", fontsize=7)
 show(fig)
@@ -337,11 +319,12 @@ show(fig)
 # Several variants move the unrelated split far from the base model's, so a single validation
 # number does not describe a variant. The best variants on validation join the main comparison.
 
-# %%
+# %% tags=["hide-input"]
 methods = list(fixed_methods)
 seen = {rp.Method.parse(m).canonical for m in methods}
-for v in grid["val"].sort_values(ascending=False, kind="stable").index:  # skip exact duplicates (isometries)
-    if len(methods) < len(fixed_methods) + n_best_variants and rp.Method.parse(v).canonical not in seen:
+for v in grid["val"].sort_values(ascending=False, kind="stable").index:  # skip isometric twins
+    full = len(methods) >= len(fixed_methods) + n_best_variants
+    if not full and rp.Method.parse(v).canonical not in seen:
         methods.append(v)
         seen.add(rp.Method.parse(v).canonical)
 print("compared methods:", methods)
@@ -352,23 +335,24 @@ print("compared methods:", methods)
 # Each method gets the same budget and its own learning rate, chosen on the in-distribution
 # validation split from {glue:text}`lr_grid` (ties go to the smaller rate).
 
-# %%
-t0 = time.perf_counter()
+# %% tags=["hide-input"]
 glue("lr_grid", ", ".join(f"{x:g}" for x in lr_grid), display=False)
 lr_rows = []
-for m in tqdm(methods, desc="lr search"):
-    for lr in lr_grid:
-        try:
-            acc = run(m, lr, 0, splits0, names=["val"])["val"].mean()
-        except FloatingPointError:
-            acc = np.nan
-        lr_rows.append({"method": m, "lr": lr, "val accuracy": acc})
-lr_table = pd.DataFrame(lr_rows).pivot(index="method", columns="lr", values="val accuracy").loc[methods]
-best_lr = {m: rp.select_lr({lr: a for lr, a in lr_table.loc[m].items() if np.isfinite(a)}) for m in methods}
-timings["learning-rate search"] = time.perf_counter() - t0
+with timer.stage("learning-rate search"):
+    for m in tqdm(methods, desc="lr search"):
+        for lr in lr_grid:
+            try:
+                acc = run(m, lr, 0, splits0, names=["val"])["val"].mean()
+            except FloatingPointError:
+                acc = np.nan
+            lr_rows.append({"method": m, "lr": lr, "val accuracy": acc})
+lr_table = (pd.DataFrame(lr_rows).pivot(index="method", columns="lr", values="val accuracy")
+            .loc[methods])
+best_lr = {m: rp.select_lr({lr: a for lr, a in lr_table.loc[m].items() if np.isfinite(a)})
+           for m in methods}
 lr_table.assign(chosen=pd.Series(best_lr)).round(3)
 
-# %% mystnb={"figure": {"caption": "Validation accuracy (in-distribution, held-out pairs) after the full budget as a function of learning rate, one seed. The grey line is the base model. The chosen rate of each method is its maximum.", "name": "fig-reprpo_dpo-lr"}}
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "Validation accuracy (in-distribution, held-out pairs) after the full budget as a function of learning rate, one seed. The grey line is the base model. The chosen rate of each method is its maximum.", "name": "fig-reprpo_dpo-lr"}}
 fig, ax = plt.subplots(figsize=(6.4, 3.6))
 for i, m in enumerate(methods):
     ax.plot(lr_table.columns, lr_table.loc[m], marker="o", color=PALETTE[i % len(PALETTE)],
@@ -387,10 +371,11 @@ show(fig)
 # base model except at the largest rates. A best rate at the edge of the grid means that
 # method's tuning is incomplete; the next cell lists them.
 
-# %%
+# %% tags=["hide-input"]
 edge = [m for m in methods if best_lr[m] in (min(lr_grid), max(lr_grid))]
 print("best learning rate at the edge of the grid:", edge or "none")
-#
+
+# %% [markdown]
 # ## The main comparison
 #
 # Each method now trains with its chosen rate on {glue:text}`n_seeds` fresh seeds (a new data
@@ -398,58 +383,34 @@ print("best learning rate at the edge of the grid:", edge or "none")
 # moves the shifted splits", DPO is also trained with chosen and rejected swapped at random
 # (`dpo-shuffled`, at DPO's rate): it sees the same texts but no preference.
 
-# %%
-def shuffled(splits: dict, seed: int) -> dict:
-    """A copy of ``splits`` whose training pairs have chosen/rejected swapped with probability 1/2."""
-    tr = splits["train"]
-    swap = torch.rand(tr["chosen_ids"].shape[0], generator=torch.Generator().manual_seed(seed)) < 0.5
-    new = dict(tr)
-    for k in ("ids", "attn", "cmask"):
-        c, r = tr[f"chosen_{k}"], tr[f"rejected_{k}"]
-        new[f"chosen_{k}"] = torch.where(swap[:, None], r, c)
-        new[f"rejected_{k}"] = torch.where(swap[:, None], c, r)
-    return {**splits, "train": new}
-
-
-t0 = time.perf_counter()
+# %% tags=["hide-input"]
 glue("n_seeds", n_seeds, display=False)
 all_methods = ["base"] + methods + ["dpo-shuffled"]
 correct = {m: {s: [] for s in EVAL_NAMES} for m in all_methods}
-for seed in tqdm(range(1, n_seeds + 1), desc="seeds"):
-    sp = make_splits(seed)
-    jobs = [("base", None, sp)] + [(m, best_lr[m], sp) for m in methods] + [("dpo-shuffled", best_lr["dpo"], shuffled(sp, seed))]
-    for m, lr, data in jobs:
-        if m == "base":
-            res = rp.evaluate_splits(base, for_eval(sp, EVAL_NAMES))
-        else:
-            res = run("dpo" if m == "dpo-shuffled" else m, lr, seed, data, names=EVAL_NAMES)
-        for s in EVAL_NAMES:
-            correct[m][s].append(res[s])
+with timer.stage("main comparison"):
+    for seed in tqdm(range(1, n_seeds + 1), desc="seeds"):
+        sp = make_splits(seed)
+        correct["base"] = {s: correct["base"][s] + [a] for s, a in rp.evaluate_splits(
+            base, ex.eval_view(sp, EVAL_NAMES, n_eval)).items()}
+        jobs = [(m, m, best_lr[m], sp) for m in methods]
+        jobs.append(("dpo-shuffled", "dpo", best_lr["dpo"], ex.shuffle_labels(sp, seed)))
+        for name, m, lr, data in jobs:
+            res = run(m, lr, seed, data, names=EVAL_NAMES)
+            for s in EVAL_NAMES:
+                correct[name][s].append(res[s])
 correct = {m: {s: np.stack(v) for s, v in d.items()} for m, d in correct.items()}
-timings["main comparison"] = time.perf_counter() - t0
-print(f"{len(all_methods) - 1} trained methods x {n_seeds} seeds in {timings['main comparison']:.0f} s")
+print(f"{len(all_methods) - 1} trained methods x {n_seeds} seeds in "
+      f"{timer.wall('main comparison'):.0f} s")
 
 # %% [markdown]
 # A paired hierarchical bootstrap (resample seeds, then pairs within each seed, with the same
 # draws for every method) gives intervals for accuracies, ratios to the base model and
 # differences to DPO. The shift summary is the mean over the shifted splits.
 
-# %%
-def with_shift_mean(d: dict) -> dict:
-    return {**d, "shift mean": np.mean([d[s] for s in SHIFTS], axis=0)}
-
-
+# %% tags=["hide-input"]
 COLS = EVAL_NAMES + ["shift mean"]
-draws = {s: stats.hierarchical_means({m: correct[m][s] for m in all_methods}, n_boot=n_boot, seed=1) for s in EVAL_NAMES}
-draws = {m: with_shift_mean({s: draws[s][m] for s in EVAL_NAMES}) for m in all_methods}
-
-
-def fmt(x: np.ndarray) -> str:
-    lo, hi = stats.interval(x)
-    return f"{x.mean():.3f} [{lo:.3f}, {hi:.3f}]"
-
-
-absolute = pd.DataFrame({m: {c: fmt(draws[m][c]) for c in COLS} for m in all_methods}).T
+draws = ex.bootstrap_splits(correct, SHIFTS, n_boot)
+absolute = pd.DataFrame({m: {c: format_draws(draws[m][c]) for c in COLS} for m in all_methods}).T
 absolute.index.name = "accuracy [95% CI]"
 absolute
 
@@ -457,20 +418,21 @@ absolute
 # The table above is absolute preference accuracy. The reference reported instead the ratio of
 # adapter to base accuracy per split ("increase"); here is that format, with intervals.
 
-# %%
-ratio = pd.DataFrame({m: {c: fmt(draws[m][c] / draws["base"][c]) for c in COLS} for m in all_methods if m != "base"}).T
+# %% tags=["hide-input"]
+ratio = pd.DataFrame({m: {c: format_draws(draws[m][c] / draws["base"][c]) for c in COLS}
+                      for m in all_methods if m != "base"}).T
 ratio.index.name = "acc / base acc [95% CI]"
 ratio
 
-# %% mystnb={"figure": {"caption": "Preference accuracy per split (mean over seeds and pairs, 95% paired bootstrap interval). Grey: the base model; dashed grey: the shuffled-label DPO control. Left of the dotted line: in-distribution; right: shifted and unrelated splits.", "name": "fig-reprpo_dpo-main"}}
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "Preference accuracy per split (mean over seeds and pairs, 95% paired bootstrap interval). Grey: the base model; dashed grey: the shuffled-label DPO control. Left of the dotted line: in-distribution; right: shifted and unrelated splits.", "name": "fig-reprpo_dpo-main"}}
 fig, ax = plt.subplots(figsize=(8, 4))
 width = 0.8 / len(all_methods)
 for i, m in enumerate(all_methods):
-    means = [draws[m][c].mean() for c in COLS]
-    lo, hi = zip(*(stats.interval(draws[m][c]) for c in COLS))
+    means = np.array([draws[m][c].mean() for c in COLS])
+    lo, hi = np.array([stats.interval(draws[m][c]) for c in COLS]).T
     x = np.arange(len(COLS)) + (i - len(all_methods) / 2) * width
     color = NULL_COLOR if m in ("base", "dpo-shuffled") else PALETTE[(i - 1) % len(PALETTE)]
-    ax.errorbar(x, means, yerr=[np.subtract(means, lo), np.subtract(hi, means)], fmt="o" if m != "dpo-shuffled" else "x",
+    ax.errorbar(x, means, yerr=[means - lo, hi - means], fmt="x" if m == "dpo-shuffled" else "o",
                 ms=3, lw=1, color=color, label=m)
 ax.axvline(EVAL_NAMES.index(SHIFTS[0]) - 0.5, color="k", ls=":", lw=0.8)
 ax.set_xticks(range(len(COLS)), COLS, rotation=30)
@@ -489,17 +451,16 @@ show(fig)
 #
 # The question is a difference, so we bootstrap the difference to DPO directly (paired draws).
 
-# %%
+# %% tags=["hide-input"]
 reprpo_methods = [m for m in methods if m not in ("dpo", "projgrad", "projbp")]
-best_reprpo = max(reprpo_methods, key=lambda m: lr_table.loc[m, best_lr[m]])  # chosen on validation only
-diff_rows = {}
-for m in [x for x in all_methods if x not in ("dpo", "base")]:
-    diff_rows[m] = {c: fmt(draws[m][c] - draws["dpo"][c]) for c in SHIFTS + ["shift mean", "unrelated"]}
-diffs = pd.DataFrame(diff_rows).T
+best_reprpo = max(reprpo_methods, key=lambda m: lr_table.loc[m, best_lr[m]])  # validation only
+diffs = pd.DataFrame({m: {c: format_draws(draws[m][c] - draws["dpo"][c])
+                          for c in SHIFTS + ["shift mean", "unrelated"]}
+                      for m in all_methods if m not in ("dpo", "base")}).T
 diffs.index.name = "acc - DPO acc [95% CI]"
 diffs
 
-# %% mystnb={"figure": {"caption": "Accuracy difference to DPO (95% paired bootstrap interval) on the mean of the shifted splits and on the unrelated split. Right of zero: better than DPO. Grey: the base model and the shuffled-label control.", "name": "fig-reprpo_dpo-diff"}}
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "Accuracy difference to DPO (95% paired bootstrap interval) on the mean of the shifted splits and on the unrelated split. Right of zero: better than DPO. Grey: the base model and the shuffled-label control.", "name": "fig-reprpo_dpo-diff"}}
 others = [m for m in all_methods if m != "dpo"]
 fig, axes = plt.subplots(1, 2, figsize=(8, 0.35 * len(others) + 1.2), sharey=True)
 for ax, col in zip(axes, ["shift mean", "unrelated"]):
@@ -507,7 +468,8 @@ for ax, col in zip(axes, ["shift mean", "unrelated"]):
         d = draws[m][col] - draws["dpo"][col]
         lo, hi = stats.interval(d)
         color = NULL_COLOR if m in ("base", "dpo-shuffled") else PALETTE[0]
-        ax.errorbar(d.mean(), j, xerr=[[d.mean() - lo], [hi - d.mean()]], fmt="o", ms=4, color=color)
+        ax.errorbar(d.mean(), j, xerr=[[d.mean() - lo], [hi - d.mean()]], fmt="o", ms=4,
+                    color=color)
     ax.axvline(0, color="k", lw=0.8)
     ax.set_yticks(range(len(others)), others)
     ax.set_xlabel(f"{col}: accuracy minus DPO's (fraction)")
@@ -521,17 +483,18 @@ show(fig)
 # The reference's table has one run per method. The spread of a *single* method across our
 # seeds shows how far two runs of the same method can land apart on each split.
 
-# %%
-per_seed = pd.DataFrame({c: [correct["dpo"][c][i].mean() / correct["base"][c][i].mean() for i in range(n_seeds)]
+# %% tags=["hide-input"]
+per_seed = pd.DataFrame({c: correct["dpo"][c].mean(1) / correct["base"][c].mean(1)
                          for c in EVAL_NAMES}, index=[f"seed {i + 1}" for i in range(n_seeds)])
 spread = (per_seed.max() - per_seed.min()).rename("DPO ratio range over seeds")
 glue("dpo_ratio_range_shift", float(spread[SHIFTS].max()), display=False)
 per_seed.round(3)
 
-# %% mystnb={"figure": {"caption": "DPO's ratio to the base model (the reference's 'increase') for each seed, per split. Each dot is one single-seed table entry that the reference could have reported; the grey line is ratio 1 (no change).", "name": "fig-reprpo_dpo-seeds"}}
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "DPO's ratio to the base model (the reference's 'increase') for each seed, per split. Each dot is one single-seed table entry that the reference could have reported; the grey line is ratio 1 (no change).", "name": "fig-reprpo_dpo-seeds"}}
 fig, ax = plt.subplots(figsize=(6.4, 3.2))
 for i, c in enumerate(EVAL_NAMES):
-    ax.scatter(np.full(n_seeds, i) + np.linspace(-0.15, 0.15, n_seeds), per_seed[c], s=14, color=PALETTE[0])
+    ax.scatter(np.full(n_seeds, i) + np.linspace(-0.15, 0.15, n_seeds), per_seed[c], s=14,
+               color=PALETTE[0])
 ax.axhline(1, color=NULL_COLOR, ls="--")
 ax.set_xticks(range(len(EVAL_NAMES)), EVAL_NAMES, rotation=30)
 ax.set_ylabel("DPO accuracy / base accuracy")
@@ -544,8 +507,8 @@ show(fig)
 # DPO run gave 1.030). We compare that gap with how far a single method's ratio moves between
 # our seeds.
 
-# %%
-REF_OOS = {"base": 0.675, "dpo": 0.679, "ortho": 0.732}  # reference research_journal.md at dfe6ed6 (see notes)
+# %% tags=["hide-input"]
+REF_OOS = {"base": 0.675, "dpo": 0.679, "ortho": 0.732}  # research_journal.md at dfe6ed6 (notes)
 ref_gap = REF_OOS["ortho"] / REF_OOS["base"] - REF_OOS["dpo"] / REF_OOS["base"]
 seed_range = spread[SHIFTS]
 glue("ref_gap", ref_gap, display=False)
@@ -559,46 +522,52 @@ pd.DataFrame({"DPO ratio range over our seeds": seed_range,
 # against the reference's row gap of {glue:text}`ref_gap:.3f`: a single run per method cannot
 # rank methods unless their gap is well outside this seed-to-seed spread.
 
-# %%
-def ci_text(x: np.ndarray) -> str:
-    lo, hi = stats.interval(x)
-    return f"{lo:.3f} to {hi:.3f}"
-
-
-def signed_ci(x: np.ndarray) -> str:
-    lo, hi = stats.interval(x)
-    return f"{x.mean():+.3f} [{lo:+.3f}, {hi:+.3f}]"
-
-
+# %% tags=["hide-input"]
 d_shift = draws[best_reprpo]["shift mean"] - draws["dpo"]["shift mean"]
 lo, hi = stats.interval(d_shift)
 verdict = ("generalised better than DPO here" if lo > 0 else
            "generalised worse than DPO here" if hi < 0 else
            "did not generalise measurably better than DPO here (the interval includes zero)")
-for name, val in {"base_shift": draws["base"]["shift mean"].mean(), "dpo_shift": draws["dpo"]["shift mean"].mean(),
-                  "reprpo_shift": draws[best_reprpo]["shift mean"].mean(), "diff_shift": d_shift.mean(),
-                  "dpo_unrel": draws["dpo"]["unrelated"].mean(), "reprpo_unrel": draws[best_reprpo]["unrelated"].mean(),
-                  "base_unrel": draws["base"]["unrelated"].mean()}.items():
-    glue(name, float(val), display=False)
-glue("ortho_hra_diff", signed_ci(draws["hs-ortho-mse"]["shift mean"] - draws["hs-hra-mse"]["shift mean"]), display=False)
-glue("dpo_vs_shuffled", signed_ci(draws["dpo"]["shift mean"] - draws["dpo-shuffled"]["shift mean"]), display=False)
-damaging = [m for m in methods if stats.interval(draws[m]["unrelated"] - draws["base"]["unrelated"])[1] < 0]
+for name, val in {"base_shift": draws["base"]["shift mean"],
+                  "dpo_shift": draws["dpo"]["shift mean"],
+                  "reprpo_shift": draws[best_reprpo]["shift mean"], "diff_shift": d_shift,
+                  "dpo_unrel": draws["dpo"]["unrelated"],
+                  "reprpo_unrel": draws[best_reprpo]["unrelated"],
+                  "base_unrel": draws["base"]["unrelated"]}.items():
+    glue(name, float(val.mean()), display=False)
+shift = {m: draws[m]["shift mean"] for m in all_methods}
+for name, x in {"ortho_hra_diff": shift["hs-ortho-mse"] - shift["hs-hra-mse"],
+                "dpo_vs_shuffled": shift["dpo"] - shift["dpo-shuffled"]}.items():
+    glue(name, format_draws(x, signed=True), display=False)
+damaging = [m for m in methods
+            if stats.interval(draws[m]["unrelated"] - draws["base"]["unrelated"])[1] < 0]
 glue("damaging", ", ".join(damaging) or "none", display=False)
 glue("n_damaging", f"{len(damaging)} of {len(methods)}", display=False)
 rivals = [m for m in methods if m != "dpo"]
-beats_dpo = [m for m in rivals if stats.interval(draws[m]["shift mean"] - draws["dpo"]["shift mean"])[0] > 0]
+beats_dpo = [m for m in rivals
+             if ex.interval_excludes_zero(draws[m]["shift mean"] - draws["dpo"]["shift mean"])]
 glue("beats_dpo", ", ".join(beats_dpo) or "none", display=False)
 glue("n_beats_dpo", f"{len(beats_dpo)} of {len(rivals)}", display=False)
 # a 95% interval's lower end is above zero with probability 0.025 when nothing differs
 glue("chance_beats_dpo", 0.025 * len(rivals), display=False)
-glue("dpo_shift_ci", ci_text(draws["dpo"]["shift mean"]), display=False)
-glue("reprpo_shift_ci", ci_text(draws[best_reprpo]["shift mean"]), display=False)
-glue("diff_shift_ci", ci_text(d_shift), display=False)
+for name, x in {"dpo_shift_ci": draws["dpo"]["shift mean"],
+                "reprpo_shift_ci": draws[best_reprpo]["shift mean"],
+                "diff_shift_ci": d_shift}.items():
+    glue(name, "{:.3f} to {:.3f}".format(*stats.interval(x)), display=False)
 glue("best_reprpo", best_reprpo, display=False)
 glue("verdict", verdict, display=False)
-timings["total"] = time.perf_counter() - T_START
 print(f"best ReprPO on validation: {best_reprpo} (lr {best_lr[best_reprpo]:g}); {verdict}")
-pd.Series(timings).round(1).rename("seconds").to_frame()
+verdict_table([Verdict(
+    claim="hidden-state alignment generalises better under shift than DPO",
+    source="ReprPO README table (wassname2024reprpo)",
+    number=format_draws(d_shift, signed=True) + f" ({best_reprpo} minus DPO, shift mean)",
+    control="DPO minus shuffled-label DPO: " + format_draws(
+        draws["dpo"]["shift mean"] - draws["dpo-shuffled"]["shift mean"], signed=True),
+    threshold="95% interval of the difference above zero",
+    verdict=verdict_word(True if lo > 0 else False if hi < 0 else None))])
+
+# %% tags=["hide-input"]
+timer.table()
 
 # %% [markdown]
 # ## Conclusion
@@ -627,7 +596,8 @@ pd.Series(timings).round(1).rename("seconds").to_frame()
 #   {glue:text}`dpo_ratio_range_shift:.2f` in that ratio on a shifted split (median
 #   {glue:text}`seed_range_median:.2f`), against a gap of {glue:text}`ref_gap:.3f` between the
 #   reference's DPO and "ortho" rows, and the reference's own two DPO runs differ by 0.024. The
-#   table shows that these methods train; it cannot order them. Its "ortho" and "hra" rows are the same method: orthogonal maps leave the distance
+#   table shows that these methods train; it cannot order them. Its "ortho" and "hra" rows
+#   are the same method: orthogonal maps leave the distance
 #   loss and its gradient unchanged (unit-tested; here the gradients agree to
 #   {glue:text}`iso_grad_gap:.0e`), and their trained rows differ by {glue:text}`ortho_hra_diff`
 #   on the shifted splits.
@@ -636,6 +606,7 @@ pd.Series(timings).round(1).rename("seconds").to_frame()
 #   than select an existing "honest" latent; four times longer pretraining did not change that
 #   on addition (see the probe above), so a base model that can add, or a task it can already
 #   solve, comes first. The toy has one pretrained base (seeds vary data, LoRA
-#   initialisation and order, not pretraining); the `prefvec` loss changed many times upstream and we pin one version
+#   initialisation and order, not pretraining); the `prefvec` loss changed many times upstream
+#   and we pin one version
 #   (commit `0700063`); the full scale (`TinyLlama-1.1B-Chat` on GENIES from the hub, with the
 #   reference's splits) runs this same notebook on a GPU and is tested here only on local fixtures.

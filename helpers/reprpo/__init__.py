@@ -1,9 +1,9 @@
 """The preference-optimisation world (chapter 4): DPO and the ReprPO family in one training loop,
-the toy GENIES language, and the full-scale GENIES loaders.
+the toy GENIES language, the full-scale GENIES loaders, and the chapter's experiment plumbing.
 
-Modules: methods, toy_genies, genies. Public names are re-exported here."""
+Modules: methods, toy_genies, genies, experiment. Public names are re-exported here."""
 
-from helpers.reprpo import methods, toy_genies, genies
+from helpers.reprpo import methods, toy_genies, genies, experiment
 from helpers.reprpo.methods import (
     LOSSES,
     TRANSFORMS,
@@ -57,4 +57,12 @@ from helpers.reprpo.genies import (
     load_causal_lm,
     hf_encoders,
     load_table_era_splits,
+)
+from helpers.reprpo.experiment import (
+    eval_view,
+    train_and_evaluate,
+    shuffle_labels,
+    isometry_gradients,
+    bootstrap_splits,
+    interval_excludes_zero,
 )

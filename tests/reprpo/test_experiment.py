@@ -1,0 +1,63 @@
+"""Tests for helpers.reprpo.experiment: eval views, label shuffling, isometry gradients, bootstrap summaries."""
+import numpy as np
+import pytest
+import torch
+
+from helpers.reprpo import experiment as ex
+from helpers.reprpo import methods as rp
+from helpers.reprpo import toy_genies as tg
+
+
+@pytest.fixture(scope="module")
+def toy():
+    from transformers import LlamaForCausalLM
+
+    torch.manual_seed(0)
+    base = LlamaForCausalLM(tg.toy_llama_config(hidden=16, layers=3, heads=2)).eval()
+    tok = tg.ToyTokenizer()
+    splits = {s: rp.tokenize_pairs(tg.make_preference_split(s, 8), tok.encode, tok.encode, tok.pad_id)
+              for s in ("train", "val", "test")}
+    return base, splits
+
+
+def test_eval_view_cuts_train_only(toy):
+    _, splits = toy
+    view = ex.eval_view(splits, ["train", "test"], n_eval=3)
+    assert view["train"]["chosen_ids"].shape[0] == 3 and view["test"]["chosen_ids"].shape[0] == 8
+    with pytest.raises(ValueError, match="not splits"):
+        ex.eval_view(splits, ["nope"], 3)
+
+
+def test_shuffle_labels_swaps_whole_training_pairs(toy):
+    _, splits = toy
+    sh = ex.shuffle_labels(splits, seed=3)
+    tr, new = splits["train"], sh["train"]
+    swapped = (new["chosen_ids"] != tr["chosen_ids"]).any(1)
+    assert 0 < swapped.sum() < len(swapped)  # some, not all (8 pairs, p = 1/2)
+    for k in ("ids", "attn", "cmask"):
+        torch.testing.assert_close(new[f"chosen_{k}"][swapped], tr[f"rejected_{k}"][swapped])
+        torch.testing.assert_close(new[f"rejected_{k}"][~swapped], tr[f"rejected_{k}"][~swapped])
+    assert sh["val"] is splits["val"]  # evaluation splits untouched
+
+
+def test_isometry_gradients(toy):
+    base, splits = toy
+    batch = {k: v[:4] for k, v in splits["train"].items()}
+    iso = ex.isometry_gradients(base, batch, lora_r=4, transforms=("none", "ortho", "hra", "ether"))
+    assert iso["none"]["grad_gap"] == 0
+    assert iso["ortho"]["grad_gap"] < 1e-4 and iso["hra"]["grad_gap"] < 1e-4
+    assert iso["ether"]["grad_gap"] > 1e-3  # not an isometry: the check can fail
+    assert iso["ortho"]["loss"] == pytest.approx(iso["none"]["loss"], rel=1e-5)
+
+
+def test_train_and_evaluate_and_bootstrap(toy):
+    base, splits = toy
+    res = ex.train_and_evaluate(base, "dpo", 1e-2, 0, splits, rp.TrainSettings(batch=4, epochs=1),
+                                ["train", "test"], n_eval=4)
+    assert res["train"].shape == (4,) and res["test"].shape == (8,) and np.isfinite(res["_final_loss"])
+    correct = {"a": {"x": np.ones((2, 5)), "y": np.zeros((2, 5))},
+               "b": {"x": np.zeros((2, 5)), "y": np.zeros((2, 5))}}
+    draws = ex.bootstrap_splits(correct, ["x", "y"], n_boot=50)
+    np.testing.assert_allclose(draws["a"]["shift mean"], 0.5)
+    assert ex.interval_excludes_zero(draws["a"]["x"] - draws["b"]["x"])
+    assert not ex.interval_excludes_zero(draws["a"]["y"] - draws["b"]["y"])
