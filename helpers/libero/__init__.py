@@ -1,13 +1,17 @@
 """The LIBERO world (chapter 5): demonstration files in LIBERO's HDF5 layout, offline simulation with a
 scripted controller, behaviour-cloned policies, vision-action alignment, and the OpenVLA feature path.
 
-Modules: demos, sim, policy, action_alignment, openvla. Public names are re-exported here."""
+Modules: demos, sim, policy, action_alignment, openvla, pipeline (the chapter's multi-task steps),
+figures. Public names are re-exported here."""
 
-from helpers.libero import demos, sim, policy, action_alignment, openvla
+from helpers.libero import demos, sim, policy, action_alignment, openvla, pipeline, figures
 from helpers.libero.demos import (
     Demos,
+    DemoFileError,
     write_demos,
     read_demos,
+    demo_file,
+    demo_init_states,
     load_or_record,
 )
 from helpers.libero.sim import (
@@ -36,6 +40,7 @@ from helpers.libero.policy import (
     rollout_success,
 )
 from helpers.libero.action_alignment import (
+    ACTION_NAMES,
     action_quantiles,
     normalize_actions,
     action_windows,
@@ -61,4 +66,20 @@ from helpers.libero.openvla import (
     action_hidden_states,
     load_openvla,
     libero_folder_features,
+)
+from helpers.libero.pipeline import (
+    TaskSet,
+    load_task_set,
+    demo_table,
+    action_summary,
+    train_checkpoints,
+    rollout_checkpoints,
+    policy_features,
+    task_alignment,
+)
+from helpers.libero.figures import (
+    plot_demo_frames,
+    plot_action_histograms,
+    null_band,
+    plot_layer_profiles,
 )

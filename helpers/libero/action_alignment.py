@@ -23,6 +23,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+ACTION_NAMES = ("dx", "dy", "dz", "rx", "ry", "rz", "grip")
+"""The 7 LIBERO action dimensions: translation, rotation (axis-angle), gripper."""
+
 
 def action_quantiles(actions: np.ndarray | torch.Tensor, q: tuple[float, float] = (0.01, 0.99)) -> tuple[np.ndarray, np.ndarray]:
     """Per-dimension (q01, q99) of actions ``[N, 7]`` (OpenVLA's BOUNDS_Q99 statistics)."""

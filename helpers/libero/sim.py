@@ -290,7 +290,10 @@ def run_episode(env, task: TaskInfo, init_index: int, policy=None, *, seed: int 
     The policy decides every ``action_repeat`` physics steps (20 Hz / action_repeat) and its
     action is held in between; each decision is one recorded step. ``policy`` is a callable
     ``(frames: dict[camera, uint8 [H, W, 3]], robot_state: [9]) -> action [7]``, or None for
-    :class:`ScriptedPickPlace` (which reads simulator state, not pixels).
+    :class:`ScriptedPickPlace` (which reads simulator state, not pixels). Two optional
+    attributes let other policies share this harness: ``needs_frames()`` returning False skips
+    rendering for that decision (a replayed or chunked action needs no new frame), and
+    ``reads_sim_obs = True`` passes the simulator's observation dict as a third argument.
     """
     if not 0 <= init_index < len(task.init_states):
         raise ValueError(f"Expected init_index in [0, {len(task.init_states) - 1}], but got {init_index}.")
@@ -306,10 +309,17 @@ def run_episode(env, task: TaskInfo, init_index: int, policy=None, *, seed: int 
         scripted = ScriptedPickPlace(obj, target, seed=seed)
     rec: dict[str, list] = {k: [] for k in ("a", "av", "wr", "s", "rs", "ee", "gq", "jq", "r")}
     success = False
+    needs_frames = getattr(policy, "needs_frames", lambda: True)
+    reads_obs = bool(getattr(policy, "reads_sim_obs", False))
     for _ in range(max_steps // action_repeat):
-        frames = render_cameras(env, cameras) if (record or scripted is None) else {}
+        render = record or (scripted is None and needs_frames())
+        frames = render_cameras(env, cameras) if render else {}
         state = robot_state(obs)
-        action = scripted.act(obs) if scripted is not None else np.asarray(policy(frames, state), np.float32)
+        if scripted is not None:
+            action = scripted.act(obs)
+        else:
+            out = policy(frames, state, obs) if reads_obs else policy(frames, state)
+            action = np.asarray(out, np.float32)
         if record:
             rec["a"].append(action)
             rec["av"].append(frames.get("agentview"))
@@ -340,23 +350,31 @@ def run_episode(env, task: TaskInfo, init_index: int, policy=None, *, seed: int 
 
 def record_demos(task: TaskInfo, n_demos: int, image_size: int = 64, *, seed: int = 0,
                  max_steps: int = 300, action_repeat: int = 2, keep_failures: bool = False,
-                 progress: bool = True) -> tuple[list[Episode], int]:
+                 progress: bool = True, n_init: int | None = None) -> tuple[list[Episode], int]:
     """Record ``n_demos`` scripted demonstrations of ``task``.
 
     Episode i starts from init state ``i % n_init`` with controller seed ``seed + i``. Failed
     episodes are dropped unless ``keep_failures`` (as LIBERO keeps only successful demos), and
     attempts continue until ``n_demos`` are kept or ``3 * n_demos`` attempts were made.
 
+    Args:
+        n_init: use only the first ``n_init`` init states (default: all), so the others stay
+            unseen for evaluation; with ``n_demos > n_init`` an init state is visited again
+            with another controller seed (other noise, another path).
+
     Returns:
         (episodes, attempts): the kept episodes and how many episodes were run.
     """
     if n_demos < 1:
         raise ValueError(f"Expected n_demos >= 1, but got {n_demos}.")
+    n_init = len(task.init_states) if n_init is None else n_init
+    if not 1 <= n_init <= len(task.init_states):
+        raise ValueError(f"Expected n_init in [1, {len(task.init_states)}], but got {n_init}.")
     env = make_env(task, image_size=image_size, seed=seed)
     kept, attempts = [], 0
     bar = tqdm(total=n_demos, desc=f"demos task {task.task_id}", disable=not progress)
     while len(kept) < n_demos and attempts < 3 * n_demos:
-        ep = run_episode(env, task, attempts % len(task.init_states), seed=seed + attempts,
+        ep = run_episode(env, task, attempts % n_init, seed=seed + attempts,
                          max_steps=max_steps, action_repeat=action_repeat)
         attempts += 1
         if ep.success or keep_failures:

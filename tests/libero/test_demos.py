@@ -80,3 +80,15 @@ def test_errors(tmp_path):
         f.create_dataset("data/demo_0/actions", data=np.zeros((2, 7)))
     with pytest.raises(ValueError, match="lacks actions or obs/agentview_rgb"):
         ld.read_demos(tmp_path / "noobs.hdf5")
+
+
+def test_demo_file_keys_and_init_states(tmp_path, monkeypatch):
+    monkeypatch.setenv("BOOK_CACHE", str(tmp_path))
+    base = ld.demo_file("libero_spatial", 0, 3, 32, seed=1)
+    assert base == ld.demo_file("libero_spatial", 0, 3, 32, seed=1, n_init=None)
+    assert base != ld.demo_file("libero_spatial", 0, 3, 32, seed=1, n_init=2)
+    eps = [_episode(4, 0), _episode(3, 1)]
+    path = ld.write_demos(tmp_path / "t_demo.hdf5", eps, language="x")
+    inits = ld.demo_init_states(path)
+    assert inits.shape == (2, 20)
+    np.testing.assert_allclose(inits[1], eps[1].init_state)

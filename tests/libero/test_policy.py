@@ -56,3 +56,11 @@ def test_errors():
         bc.train_bc(frames, states, actions, tasks, CFG, (0, 5), progress=False)
     with pytest.raises(ValueError, match=r"\[B, H, W, 3\]"):
         bc.to_input(torch.zeros(2, 3, 16, 16))
+
+
+def test_a_few_batches_train():
+    """Fewer than 10 optimiser steps still train (the warm-up keeps at least 2 steps)."""
+    frames, states, actions, tasks = _data(n=20)
+    cfg = bc.PolicyConfig(**{**bc.config_dict(CFG), "epochs": 1, "batch_size": 16})
+    _, _, hist = bc.train_bc(frames, states, actions, tasks, cfg, progress=False)
+    assert len(hist) == 1 and np.isfinite(hist[0])

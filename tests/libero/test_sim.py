@@ -59,3 +59,5 @@ def test_env_builds_renders_and_records_offline():
         ls.make_env(task, image_size=8)
     with pytest.raises(ValueError, match="n_demos >= 1"):
         ls.record_demos(task, 0)
+    with pytest.raises(ValueError, match=r"n_init in \[1, 50\]"):
+        ls.record_demos(task, 2, n_init=0)

@@ -1,0 +1,79 @@
+"""Figures of the LIBERO chapter: demonstration frames with their actions, per-block alignment
+profiles against their null bands, and success rates with intervals.
+
+Each function returns a matplotlib figure (shown and closed by ``helpers.plotting.show``).
+"""
+from __future__ import annotations
+
+import numpy as np
+import matplotlib.pyplot as plt
+
+from helpers.plotting import NULL_COLOR, PALETTE
+from helpers.libero.action_alignment import ACTION_NAMES, AlignmentResult
+from helpers.libero.demos import Demos
+
+HATCHES = (None, "//", "..", "xx", "\\\\")
+
+
+def plot_demo_frames(demos: Demos, n: int = 4, episode: int = 0):
+    """Agentview and wrist frames at ``n`` evenly spaced steps of one demo, with the raw action
+    at each (translation, rotation, gripper in three colours)."""
+    rows = np.flatnonzero(demos.episode == episode)
+    if len(rows) == 0:
+        raise ValueError(f"episode {episode} not in the demos (0..{demos.n_episodes - 1}).")
+    idx = rows[np.linspace(0, len(rows) - 1, n).astype(int)]
+    size = demos.agentview.shape[1]
+    fig, axes = plt.subplots(3, n, figsize=(2.4 * n, 6.4),
+                             gridspec_kw=dict(height_ratios=[1, 1, 0.7]))
+    colours = [PALETTE[0]] * 3 + [PALETTE[1]] * 3 + [PALETTE[2]]
+    for c, i in enumerate(idx):
+        axes[0, c].imshow(demos.agentview[i])
+        axes[0, c].set_title(f"step {demos.step[i]}")
+        axes[1, c].imshow(demos.wrist[i])
+        axes[2, c].bar(range(7), demos.actions[i], color=colours)
+        axes[2, c].set_xticks(range(7), ACTION_NAMES, rotation=90, fontsize=9)
+        axes[2, c].set_ylim(-1.05, 1.05)
+        for ax in axes[:2, c]:
+            ax.axis("off")
+    axes[0, 0].text(-8, size / 2, "agentview", rotation=90, va="center", ha="right")
+    axes[1, 0].text(-8, size / 2, "wrist", rotation=90, va="center", ha="right")
+    axes[2, 0].set_ylabel("action (raw units)")
+    return fig
+
+
+def plot_action_histograms(norm: dict[int, np.ndarray]):
+    """Histogram of each normalised action dimension, one line colour per task."""
+    fig, axes = plt.subplots(1, 7, figsize=(14, 2.6), sharey=True)
+    for j, name in enumerate(ACTION_NAMES):
+        for c, (k, a) in enumerate(norm.items()):
+            axes[j].hist(a[:, j], bins=21, range=(-1, 1) if j < 6 else (0, 1), histtype="step",
+                         color=PALETTE[c % len(PALETTE)], density=True, label=f"task {k}")
+        axes[j].set_xlabel(name if j < 6 else "grip (1 = open)")
+    axes[0].set_ylabel("density")
+    axes[-1].legend(fontsize=8)
+    return fig
+
+
+def null_band(ax, x, result: AlignmentResult, colour, label: str, hatch=None) -> None:
+    """The observed per-layer curve of ``result`` with its null mean +- 2 sd as a grey band."""
+    ax.plot(x, result.observed, "o-", color=colour, label=label)
+    ax.fill_between(x, result.null_mean - 2 * result.null_std, result.null_mean + 2 * result.null_std,
+                    color=NULL_COLOR, alpha=0.25, hatch=hatch, edgecolor=colour, lw=0,
+                    label=f"null, {label}")
+    ax.plot(x, result.null_mean, "--", color=NULL_COLOR, lw=1)
+
+
+def plot_layer_profiles(panels: list[tuple[str, dict[str, AlignmentResult]]], topk: int,
+                        xlabel: str = "encoder block"):
+    """One panel per (title, {label: result}); each curve over blocks with its null band."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 3.8), squeeze=False)
+    for ax, (title, results) in zip(axes[0], panels):
+        for c, (label, r) in enumerate(results.items()):
+            x = np.arange(len(r.observed))
+            null_band(ax, x, r, PALETTE[c % len(PALETTE)], label, HATCHES[c % len(HATCHES)])
+        ax.set_xticks(x if len(x) <= 12 else x[:: max(1, len(x) // 8)])
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(f"mutual kNN (k = {topk})")
+        ax.set_title(title)
+    axes[0, 0].legend(fontsize=8)
+    return fig

@@ -1,0 +1,73 @@
+"""Tests for helpers.libero.pipeline: pooled task sets, tables, features and per-task alignment
+(synthetic demos; no simulator)."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from helpers.libero import action_alignment as va
+from helpers.libero import pipeline
+from helpers.libero import policy as bc
+from helpers.libero.demos import Demos
+
+
+def _demos(n_ep=4, t=12, size=16, seed=0, attempts=5):
+    rng = np.random.default_rng(seed)
+    n = n_ep * t
+    frames = rng.integers(0, 255, (n, size, size, 3), dtype=np.uint8)
+    actions = rng.uniform(-1, 1, (n, 7)).astype(np.float32)
+    actions[: n // 3, :3] = 0.01  # some near-zero translation steps
+    args = json.dumps(dict(scripted_attempts=attempts, scripted_successes=n_ep))
+    return Demos(actions, frames, frames[:, ::-1].copy(), rng.normal(size=(n, 9)).astype(np.float32),
+                 np.repeat(np.arange(n_ep), t), np.tile(np.arange(t), n_ep), f"task {seed}",
+                 dict(env_args=args))
+
+
+def test_task_set_pools_in_task_order():
+    a, b = _demos(seed=0), _demos(n_ep=3, seed=1)
+    data = pipeline.TaskSet("libero_spatial", {3: a, 1: b})
+    assert data.task_ids == [3, 1]
+    assert data.frames.shape == (len(a) + len(b), 16, 16, 3)
+    np.testing.assert_array_equal(data.task_index, [0] * len(a) + [1] * len(b))
+    assert data.per_task[1] == slice(len(a), len(a) + len(b))
+    np.testing.assert_array_equal(data.frames[data.per_task[1]], b.agentview)
+    q01, q99 = va.action_quantiles(np.concatenate([a.actions, b.actions]))
+    np.testing.assert_allclose(data.q01, q01)
+    np.testing.assert_allclose(data.norm[3], va.normalize_actions(a.actions, q01, q99))
+    assert data.moving[3][: len(a) // 3].sum() == 0 and data.moving[3].any()
+    with pytest.raises(ValueError, match="at least one task"):
+        pipeline.TaskSet("libero_spatial", {})
+
+
+def test_demo_and_action_tables():
+    data = pipeline.TaskSet("libero_spatial", {0: _demos(attempts=5), 2: _demos(seed=2, attempts=4)})
+    t = pipeline.demo_table(data)
+    assert list(t.task) == [0, 2] and list(t.controller_success) == [0.8, 1.0]
+    assert list(t.mean_steps) == [12.0, 12.0]
+    s = pipeline.action_summary(data)
+    assert list(s.index) == list(va.ACTION_NAMES) and (s["std (normalised)"] > 0).all()
+
+
+def test_task_alignment_equals_direct_alignment_null_per_task():
+    data = pipeline.TaskSet("libero_spatial", {0: _demos(seed=0), 1: _demos(seed=1)})
+    feats = torch.randn(len(data.actions), 2, 5, generator=torch.Generator().manual_seed(0))
+    res = pipeline.task_alignment(data, feats, exclude="episode", mode="episodes", topk=3,
+                                  n_perm=4, seed=1)
+    assert len(res) == 2
+    d = data.demos[1]
+    direct = va.alignment_null(feats[data.per_task[1]], data.norm[1][:, :6], d.episode, d.step,
+                               mode="episodes", exclude="episode", topk=3, n_perm=4, seed=1)
+    torch.testing.assert_close(res[1].observed, direct.observed)
+    torch.testing.assert_close(res[1].null, direct.null)
+    # windows, the moving filter and fewer episodes each shrink the rows scored
+    win = pipeline.task_alignment(data, feats, horizon=3, topk=3, n_perm=2, filt=True, episodes=3)
+    assert all(r.observed.shape == (2,) for r in win)
+
+
+def test_policy_features_have_every_block():
+    cfg = bc.PolicyConfig(image_size=16, patch_size=8, embed_dim=16, depth=2, num_heads=2)
+    policy = bc.BCPolicy(cfg, np.zeros(7), np.ones(7))
+    f = pipeline.policy_features(policy, _demos().agentview[:5])
+    assert f["cls"].shape == (5, 2, 16) and f["mean"].shape == (5, 2, 16)
+    assert not torch.allclose(f["cls"], f["mean"])
