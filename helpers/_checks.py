@@ -1,4 +1,4 @@
-"""Input validation for :mod:`helpers.alignment`.
+"""Input validation for :mod:`helpers.alignment` and :mod:`helpers.stats`.
 
 Every check lives here so that each message has one shape: it names the
 argument, says what was expected, what arrived, and how to fix it.
@@ -18,6 +18,40 @@ def check_metric(metric: str, metrics: Sequence[str]) -> None:
     """Raise ``ValueError`` unless ``metric`` is one of ``metrics``."""
     if metric not in metrics:
         raise ValueError(f"unknown metric {metric!r}; choose one of: {', '.join(metrics)}")
+
+
+def check_int(value, name: str, minimum: int | None = None) -> int:
+    """``value`` as an ``int``; ``ValueError`` naming ``name`` unless it is an integer >= ``minimum``.
+
+    Booleans and floats are rejected (``n_perm=2.5`` or ``True`` is a mistake, not a count).
+    """
+    kind = {None: "an integer", 0: "a non-negative integer", 1: "a positive integer"}.get(
+        minimum, f"an integer >= {minimum}")
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{name} must be {kind}; got {value!r} ({type(value).__name__})")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be {kind}; got {value}")
+    return int(value)
+
+
+def check_seed(seed, name: str = "seed") -> int:
+    """A seed for NumPy or torch generators: a non-negative integer."""
+    return check_int(seed, name, minimum=0)
+
+
+def check_no_nan(values: np.ndarray, name: str) -> None:
+    """``ValueError`` naming ``name`` and the first NaN positions if a float array holds NaN.
+
+    A NaN observation must never turn into a confident interval or p-value, so it is rejected
+    where it enters instead of being skipped by the resamples that happen to miss it.
+    """
+    if values.dtype.kind in "fc" and np.isnan(values).any():
+        where = np.argwhere(np.isnan(values))[:3].tolist()
+        count = int(np.isnan(values).sum())
+        raise ValueError(
+            f"{name} contains {count} NaN value(s) (first at index {where}); drop or impute "
+            "those observations first, so the statistic is not computed from garbage"
+        )
 
 
 def _as_tensor(t, name: str) -> Tensor:

@@ -140,17 +140,34 @@ def _song(frob: Tensor, diag_dot: Tensor, rows_dot: Tensor, totals: Tensor, n: i
     return (frob - diag_dot + totals / ((n - 1) * (n - 2)) - 2.0 * rows_dot / (n - 2)) / (n * (n - 3))
 
 
-def svcca_basis(x: Tensor, cca_dim: int) -> Tensor:
+def svcca_basis(x: Tensor, cca_dim: int, *, name: str = "features", first_layer: int = 0) -> Tensor:
     """Orthonormal ``[(G,) N, cca_dim]`` basis of the top singular directions of z-scored ``x``.
 
     As in the reference: centre each feature and divide by its std + 1e-8, then keep the
     top ``cca_dim`` left singular vectors. We use an exact SVD (deterministic, up to sign,
     which CCA ignores) instead of the randomised ``torch.svd_lowrank``, then re-centre and
     re-orthonormalise so the basis spans centred directions only. ``x``: ``[(G,) N, D]``.
+
+    Raises:
+        ValueError: a layer's numerical rank (NumPy's ``matrix_rank`` tolerance) is below
+            ``cca_dim``. Its extra singular directions would be arbitrary (a layer and a rotation
+            of it would score well below 1), so the message names the layer (``name`` and
+            ``first_layer`` + its index in the batch) and its rank.
     """
     z = x - x.mean(dim=-2, keepdim=True)
     z = z / (z.std(dim=-2, keepdim=True) + 1e-8)
-    u = torch.linalg.svd(z, full_matrices=False)[0][..., :cca_dim]
+    u, s, _ = torch.linalg.svd(z, full_matrices=False)
+    tol = s[..., :1] * max(z.shape[-2:]) * torch.finfo(z.dtype).eps
+    ranks = (s > tol).sum(dim=-1).reshape(-1)
+    if bool((ranks < cca_dim).any()):
+        g = int(torch.nonzero(ranks < cca_dim)[0])
+        rank = int(ranks[g])
+        raise ValueError(
+            f"svcca keeps cca_dim = {cca_dim} directions, but {name} layer {first_layer + g} has "
+            f"rank {rank} after z-scoring (its features span only {rank} directions, so the rest "
+            f"would be arbitrary); pass cca_dim <= {rank} or drop that layer"
+        )
+    u = u[..., :cca_dim]
     u = u - u.mean(dim=-2, keepdim=True)
     return torch.linalg.qr(u)[0]
 

@@ -83,6 +83,8 @@ def prepare(feats, q: float = 0.95):
     ``q``-quantile of ``|x|`` over all its layers and dims (``torch.quantile``'s linear
     interpolation), then average over samples. Features are clamped to ``±threshold``, and
     each layer's feature vectors are scaled to unit L2 norm (``F.normalize``, eps 1e-12).
+    Rows whose squared norm overflows (``|x|`` near 1e19 in float32 or 1e154 in float64) are
+    scaled by their largest entry first, so they come back unit-norm instead of all zeros.
     A list of layers shares one threshold, computed over the concatenation. The quantile is
     taken with ``kthvalue`` in row chunks, so there is no 2**24-element limit and no full
     ``|x|`` copy.
@@ -114,7 +116,14 @@ def prepare(feats, q: float = 0.95):
         t = t.to(dtype)
         # clamp (or clone) makes our own copy, so in-place division below never touches the input
         out = t.clamp(-threshold, threshold) if threshold is not None else t.clone()
-        return out.div_(out.norm(dim=-1, keepdim=True).clamp_min(1e-12))
+        norm = out.norm(dim=-1, keepdim=True)
+        if not bool(torch.isfinite(norm).all()):
+            # The sum of squares overflowed: take those rows' norms after scaling by the largest
+            # entry (exact in real arithmetic), instead of dividing by inf into zero rows.
+            peak = out.abs().amax(dim=-1, keepdim=True)
+            rescaled = peak * (out / peak).norm(dim=-1, keepdim=True)
+            norm = torch.where(torch.isfinite(norm), norm, rescaled)
+        return out.div_(norm.clamp_min(1e-12))
 
     if isinstance(feats, (list, tuple)):
         return [_one(t) for t in layers]
@@ -171,7 +180,8 @@ class _Cache:
 
 
 def _build_cache(
-    layers: list[Tensor] | Tensor, metric: str, topk: int, cca_dim: int, device, dtype, progress: bool
+    layers: list[Tensor] | Tensor, metric: str, topk: int, cca_dim: int, device, dtype, progress: bool,
+    name: str = "features",
 ) -> _Cache:
     n, nl = layers[0].shape[0], len(layers)
     cache = _Cache(n=n)
@@ -204,7 +214,7 @@ def _build_cache(
         elif cache.grams is not None:
             cache.grams.add(a, b, x)
         else:
-            cache.basis[a:b] = _kernels.svcca_basis(x, cca_dim)
+            cache.basis[a:b] = _kernels.svcca_basis(x, cca_dim, name=name, first_layer=a)
     if metric == "cknna":
         cache.selfsim = _knn.masked_hsic_self(cache.idx, cache.vals, cache.mut)
     elif cache.grams is not None:
@@ -367,8 +377,8 @@ def layer_scores(
         tensor([1., 1.])
     """
     lx, ly, device, dtype = _setup(xs, ys, metric, topk, cca_dim, device, dtype, _names)
-    cx = _build_cache(lx, metric, topk, cca_dim, device, dtype, progress)
-    cy = _build_cache(ly, metric, topk, cca_dim, device, dtype, progress)
+    cx = _build_cache(lx, metric, topk, cca_dim, device, dtype, progress, _names[0])
+    cy = _build_cache(ly, metric, topk, cca_dim, device, dtype, progress, _names[1])
     return _cross(cx, cy, metric).to(dtype).cpu()
 
 
@@ -401,6 +411,13 @@ def best(scores: Tensor) -> tuple[float, tuple[int, int]]:
     return float(s[i, j]), (i, j)
 
 
+def _max_or_nan(scores: Tensor, dtype: torch.dtype) -> Tensor:
+    """The largest non-NaN layer-pair score, or NaN when every pair is undefined."""
+    if bool(torch.isnan(scores).all()):
+        return torch.tensor(math.nan, dtype=dtype)
+    return torch.tensor(best(scores)[0], dtype=dtype)
+
+
 @dataclass
 class NullResult:
     """Observed score(s) against a permutation null.
@@ -411,7 +428,8 @@ class NullResult:
     Attributes:
         observed: the score (or the max over layer pairs).
         null: the same statistic with ``ys``'s samples shuffled, one per permutation.
-        p_value: ``(1 + #(null >= observed)) / (1 + n_perm)``.
+        p_value: ``(1 + #(null >= observed)) / (1 + n_perm)``; NaN where the observed score is
+            NaN (undefined), never the permutation floor.
         null_mean: mean of ``null``.
         null_std: sample standard deviation of ``null`` (``n - 1``; NaN when ``n_perm = 1``).
         corrected: ``(observed - null_mean) / (1 - null_mean)``, which is 0 at chance and 1 at
@@ -479,9 +497,10 @@ def permutation_null(
         (1.0, 0.05)
     """
     _checks.check_null_args(n_perm, reduce)
+    _checks.check_seed(seed)
     lx, ly, device, dtype = _setup(xs, ys, metric, topk, cca_dim, device, dtype)
-    cx = _build_cache(lx, metric, topk, cca_dim, device, dtype, False)
-    cy = _build_cache(ly, metric, topk, cca_dim, device, dtype, False)
+    cx = _build_cache(lx, metric, topk, cca_dim, device, dtype, False, "xs")
+    cy = _build_cache(ly, metric, topk, cca_dim, device, dtype, False, "ys")
     observed = _cross(cx, cy, metric).to(dtype).cpu()
     gen = torch.Generator().manual_seed(seed)
     draws = []
@@ -490,9 +509,12 @@ def permutation_null(
         draws.append(_cross(cx, cy.permuted(perm), metric).to(dtype).cpu())
     null = torch.stack(draws)  # [n_perm, Lx, Ly]
     if reduce == "max":
-        observed = torch.tensor(best(observed)[0], dtype=dtype)
-        null = torch.stack([torch.tensor(best(d)[0], dtype=dtype) for d in null])
+        observed = _max_or_nan(observed, dtype)
+        null = torch.stack([_max_or_nan(d, dtype) for d in null])
     p = (1 + (null >= observed).sum(dim=0)).double() / (1 + n_perm)
+    # An undefined observed score (e.g. unbiased CKA or cknna on too few samples) has no p-value;
+    # NaN >= nothing, so without this it would read as the permutation floor 1 / (n_perm + 1).
+    p = torch.where(torch.isnan(observed), torch.full_like(p, math.nan), p)
     mean = null.mean(dim=0)
     std = null.std(dim=0) if n_perm > 1 else torch.full_like(mean, math.nan)
     corrected = (observed - mean) / (1 - mean)

@@ -1,15 +1,22 @@
 """Loading models from the hub (the ``full`` scale) or from local folders (offline), with clear errors.
 
 Hub names need network access; offline they fail with :class:`ModelUnavailableError`, which names
-the model and says to use a network or a local folder. Local folders (``save_pretrained`` or
-:func:`save_timm_model`) always load offline; the tests use tiny models saved that way.
+the model and says to use a network or a local folder. Whether the hub is reachable is checked once
+per process (:func:`hub_reachable`, a few seconds at most); without it the loaders run in offline
+mode, so weights already in the local Hugging Face cache still load and anything else fails in
+seconds instead of after the hub client's retries. ``HF_HUB_OFFLINE=1`` skips the check. A name
+that is not a valid hub repo id is a ``ValueError`` saying so. Local folders (``save_pretrained``
+or :func:`save_timm_model`) always load offline; the tests use tiny models saved that way.
 """
 from __future__ import annotations
 
 import contextlib
 import os
+import socket
+import threading
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import torch
 
@@ -25,11 +32,62 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
     return torch.device(device)
 
 
+_REACHABLE: dict[str, bool] = {}  # hub host -> answered, checked once per process
+PROBE_SECONDS = 3.0
+
+
+def hub_reachable(timeout: float = PROBE_SECONDS) -> bool:
+    """Whether the hub's host (``$HF_ENDPOINT`` or huggingface.co) accepts a TCP connection.
+
+    Checked once per process and remembered. The probe runs in a daemon thread, so a hanging
+    DNS resolver costs at most ``timeout`` + 1 seconds. With an HTTP(S) proxy configured the
+    probe cannot see the hub, so the hub counts as reachable and the hub client decides.
+    """
+    endpoint = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    host = endpoint.hostname or "huggingface.co"
+    if any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy")):
+        return True
+    if host not in _REACHABLE:
+        port = endpoint.port or (80 if endpoint.scheme == "http" else 443)
+        answered: list[bool] = []
+
+        def probe() -> None:
+            try:
+                socket.create_connection((host, port), timeout=timeout).close()
+                answered.append(True)
+            except OSError:
+                answered.append(False)
+
+        worker = threading.Thread(target=probe, daemon=True)
+        worker.start()
+        worker.join(timeout + 1.0)
+        _REACHABLE[host] = bool(answered and answered[0])
+    return _REACHABLE[host]
+
+
 def _offline_error(kind: str, name: str, err: BaseException) -> ModelUnavailableError:
+    cause = f"Underlying error: {type(err).__name__}: {str(err)[:300]}"
+    if not _hub_offline() and hub_reachable() and not _is_network_error(err):
+        return ModelUnavailableError(
+            f"Could not load the {kind} model {name!r} from the hub, which is reachable: check that the "
+            f"id exists and is public (gated models need `huggingface-cli login`). {cause}")
+    why = "HF_HUB_OFFLINE is set" if _hub_offline() else "no network connection to the hub was found"
     return ModelUnavailableError(
-        f"Could not load the {kind} model {name!r}: it needs network access to download from the hub "
-        f"(the `full` scale), or pass a local path (a save_pretrained / save_timm_model folder). Underlying error: "
-        f"{type(err).__name__}: {err}")
+        f"Could not load the {kind} model {name!r}: it needs network access to download from the hub, but "
+        f"{why} and it is not in the local Hugging Face cache. Fix: run where the hub is reachable (the "
+        f"`full` scale), download it there once into the cache (`huggingface-cli download {name}`), or pass "
+        f"a local path (a save_pretrained / save_timm_model folder). {cause}")
+
+
+def check_repo_id(name: str) -> None:
+    """``ValueError`` if ``name`` is not a valid hub repo id (``"gpt2"``, ``"org/model"``)."""
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    try:
+        validate_repo_id(name)
+    except HFValidationError as err:
+        raise ValueError(f"{name!r} is not a valid hub repo id ({err}); pass 'name' or 'org/name', "
+                         "or an existing local folder") from None
 
 
 def _hub_offline() -> bool:
@@ -47,7 +105,9 @@ def _offline_env_respected():
         yield
         return
     old = constants.HF_HUB_OFFLINE
-    constants.HF_HUB_OFFLINE = old or _hub_offline()
+    # Without a network, offline mode fails at once (cached weights still load) where the client
+    # would otherwise retry with back-off for tens of seconds.
+    constants.HF_HUB_OFFLINE = old or _hub_offline() or not hub_reachable()
     try:
         yield
     finally:
@@ -93,7 +153,9 @@ def load_timm_model(name_or_path: str | Path, pretrained: bool = True, **kwargs:
     if _looks_like_path(name):
         raise ValueError(f"No model folder at {name!r}; pass an existing folder or a timm model name.")
     arch = name.split(".")[0].removeprefix("hf-hub:").removeprefix("hf_hub:")
-    if not name.startswith(("hf-hub:", "hf_hub:")) and not timm.is_model(arch):
+    if name.startswith(("hf-hub:", "hf_hub:")):
+        check_repo_id(name.split(":", 1)[1].split("@")[0])
+    elif not timm.is_model(arch):
         raise ValueError(f"Unknown timm model {name!r}; see timm.list_models('{arch[:8]}*').")
     if not pretrained:
         return timm.create_model(name, pretrained=False, **kwargs).eval()
@@ -155,6 +217,7 @@ def load_language_model(
     else:
         if _looks_like_path(name):
             raise ValueError(f"No model folder at {name!r}; pass an existing save_pretrained folder or a hub id.")
+        check_repo_id(name)
         try:
             with _offline_env_respected():
                 model = model_class.from_pretrained(name, **kwargs)

@@ -9,7 +9,10 @@ holding its ``book``-scale values. ``book/scales.yaml`` holds the ``smoke`` and 
 overrides per chapter. The runner injects ``scale`` plus those overrides, executes the
 notebook with its working directory in ``book/``, writes ``book/<stem>.ipynb`` next to its
 source, and prints a per-chapter time table. Unknown parameter names are an error (papermill
-alone only warns). A failing chapter is reported with the chapter and the failing cell.
+alone only warns), and so is a value whose type does not match the parameters cell's annotation
+(``n_perm: int = 100`` rejects ``-p n_perm 1.5``). Every chapter and parameter is checked before
+the first chapter runs, so a typo in the last name costs seconds, not the earlier chapters'
+runtime. A failing chapter is reported with the chapter and the failing cell.
 """
 from __future__ import annotations
 
@@ -86,14 +89,115 @@ def parameter_names(notebook: Any) -> list[str]:
     raise ValueError("the chapter has no cell tagged 'parameters'; add `# %% tags=[\"parameters\"]`")
 
 
-def check_parameters(chapter: str, notebook: Any, parameters: dict[str, Any]) -> None:
-    """Reject parameters the chapter does not declare (papermill would only warn)."""
+def parameter_types(notebook: Any) -> dict[str, str]:
+    """The annotation of each annotated name in the ``parameters`` cell (``{"n_perm": "int"}``)."""
+    import ast
+
+    for cell in notebook.cells:
+        if cell.cell_type == "code" and "parameters" in cell.metadata.get("tags", []):
+            return {node.target.id: ast.unparse(node.annotation) for node in ast.parse(cell.source).body
+                    if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)}
+    raise ValueError("the chapter has no cell tagged 'parameters'; add `# %% tags=[\"parameters\"]`")
+
+
+_PLAIN_TYPES = {"int": int, "float": float, "str": str, "bool": bool, "list": list, "dict": dict}
+
+
+def _matches(value: Any, annotation: str) -> tuple[bool, Any]:
+    """``(ok, value)``: whether ``value`` fits ``annotation`` and the value to inject.
+
+    Understands ``int``, ``float`` (an int fits; so does a string such as ``"1e-3"``, which YAML
+    reads as text), ``str``, ``bool``, ``list``/``dict`` (also ``list[int]``-style, elements
+    checked), and ``X | None`` / ``Optional[X]``. Any other annotation is not checked.
+    """
+    a = annotation.replace(" ", "")
+    if a.startswith("Optional[") and a.endswith("]"):
+        a = a[len("Optional["):-1] + "|None"
+    if "|" in a:
+        parts = a.split("|")
+        if value is None and "None" in parts:
+            return True, None
+        for part in parts:
+            if part != "None":
+                ok, out = _matches(value, part)
+                if ok:
+                    return True, out
+        return (False, value) if all(p in _PLAIN_TYPES or p == "None" or "[" in p for p in parts) else (True, value)
+    outer, _, inner = a.partition("[")
+    if outer not in _PLAIN_TYPES:
+        return True, value  # an annotation this check does not understand: papermill decides
+    if outer == "float":
+        if isinstance(value, str):
+            try:
+                return True, float(value)
+            except ValueError:
+                return False, value
+        return (isinstance(value, (int, float)) and not isinstance(value, bool)), value
+    if outer == "int":
+        return (isinstance(value, int) and not isinstance(value, bool)), value
+    if not isinstance(value, _PLAIN_TYPES[outer]):
+        return False, value
+    if outer == "list" and inner.endswith("]") and "," not in inner:
+        results = [_matches(v, inner[:-1]) for v in value]
+        return all(ok for ok, _ in results), [v for _, v in results]
+    return True, value
+
+
+def check_parameters(chapter: str, notebook: Any, parameters: dict[str, Any]) -> dict[str, Any]:
+    """Reject parameters the chapter does not declare (papermill would only warn) or whose value
+    does not fit the annotation in its parameters cell.
+
+    Returns:
+        The parameters to inject (a float parameter given as text such as ``"1e-3"`` becomes a float).
+
+    Raises:
+        ValueError: naming the chapter, the parameter, its annotation and the value.
+    """
     declared = parameter_names(notebook)
     unknown = sorted(set(parameters) - set(declared))
     if unknown:
         raise ValueError(
             f"chapter {chapter!r}: unknown parameter(s) {unknown}; its parameters cell declares {declared}"
         )
+    types = parameter_types(notebook)
+    checked = dict(parameters)
+    for name, value in parameters.items():
+        if name not in types:
+            continue
+        ok, checked[name] = _matches(value, types[name])
+        if not ok:
+            raise ValueError(
+                f"chapter {chapter!r}: parameter {name!r} is declared `{name}: {types[name]}` but got "
+                f"{value!r} ({type(value).__name__}); pass a {types[name]} (e.g. -p {name} ...)"
+            )
+    return checked
+
+
+def parse_parameter(name: str, text: str) -> Any:
+    """The value of ``-p NAME TEXT``, parsed as YAML; a ``ValueError`` naming the parameter if it is not YAML."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        problem = str(err).splitlines()[0]
+        raise ValueError(f"-p {name} {text!r}: the value is not valid YAML ({problem}); quote lists as "
+                         f"-p {name} '[1, 2]' and text as -p {name} \"'some text'\"") from None
+
+
+def check_run(chapters: list[str], scale: str, extra: dict[str, Any]) -> None:
+    """Check every chapter name, its scale overrides and ``extra`` before anything executes.
+
+    Raises:
+        ValueError: an unknown chapter, scale or parameter, a value of the wrong type, or an
+            empty ``BOOK_CACHE`` (all problems of the first failing chapter are named).
+    """
+    import jupytext
+
+    from helpers.cache import cache_root
+
+    cache_root()  # an empty BOOK_CACHE fails here, not in the middle of a chapter
+    for chapter in chapters:
+        notebook = jupytext.read(chapter_source(chapter))
+        check_parameters(chapter, notebook, {**load_overrides(chapter, scale), **extra})
 
 
 def execute_chapter(
@@ -113,8 +217,7 @@ def execute_chapter(
 
     source = chapter_source(chapter)
     notebook = jupytext.read(source)
-    parameters = {**load_overrides(chapter, scale), **(extra or {})}
-    check_parameters(chapter, notebook, parameters)
+    parameters = check_parameters(chapter, notebook, {**load_overrides(chapter, scale), **(extra or {})})
     output = output or source.with_suffix(".ipynb")
     # The kernel imports `helpers` from the repository even without an editable install.
     os.environ["PYTHONPATH"] = os.pathsep.join(
@@ -161,7 +264,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=int, default=None, help="per-cell timeout in seconds")
     args = parser.parse_args(argv)
     chapters = args.chapters or [c for c in CHAPTERS if (BOOK_DIR / f"{c}.py").exists()]
-    extra = {name: yaml.safe_load(value) for name, value in args.parameter}
+    extra = {name: parse_parameter(name, value) for name, value in args.parameter}
+    check_run(chapters, args.scale, extra)  # every name and value, before the first chapter runs
     results = []
     for chapter in chapters:
         print(f"[helpers.run] {chapter} at scale {args.scale} ...", flush=True)

@@ -22,6 +22,8 @@ from typing import Callable
 
 import numpy as np
 
+from helpers._checks import check_int, check_no_nan, check_seed
+
 __all__ = ["bootstrap", "hierarchical_means", "interval", "mean_ci", "spearman_permutation"]
 
 
@@ -34,19 +36,29 @@ def bootstrap(statistic: Callable[..., float], *samples, n_boot: int = 1000, see
     Args:
         statistic: maps resampled arrays to a number; it may return NaN for a degenerate
             draw (e.g. a correlation of a constant), which :func:`interval` ignores.
-        samples: one or more arrays with the same first dimension (at least one row).
+        samples: one or more arrays with the same first dimension (at least one row), without
+            NaN (a NaN row would be skipped by the resamples that miss it and give a finite,
+            wrong interval).
         n_boot: number of draws (>= 1).
-        seed: seeds NumPy's default generator.
+        seed: seeds NumPy's default generator (an integer >= 0).
 
     Returns:
         ``[n_boot]`` float array of the statistic on each resample.
 
     Raises:
-        ValueError: no samples, an empty sample, samples of different lengths, ``n_boot < 1``.
+        ValueError: no samples, an empty or 0-d sample, a sample holding NaN (the message names
+            it), samples of different lengths, ``n_boot < 1``, a bad ``seed``.
     """
     if not samples:
         raise ValueError("bootstrap needs at least one sample array")
+    if not callable(statistic):
+        raise ValueError(f"statistic must be a function of the resampled arrays; got {type(statistic).__name__}")
     arrays = [np.asarray(s) for s in samples]
+    for i, a in enumerate(arrays):
+        label = "samples" if len(arrays) == 1 else f"samples[{i}]"
+        if a.ndim == 0:
+            raise ValueError(f"{label} is a scalar ({a!r}); bootstrap resamples rows of an array")
+        check_no_nan(a, label)
     lengths = {len(a) for a in arrays}
     if len(lengths) != 1:
         raise ValueError(f"bootstrap resamples rows together, so the samples need one length; got {sorted(lengths)}")
@@ -54,6 +66,7 @@ def bootstrap(statistic: Callable[..., float], *samples, n_boot: int = 1000, see
     if n == 0:
         raise ValueError("bootstrap got an empty sample; there is nothing to resample")
     _check_n_boot(n_boot)
+    check_seed(seed)
     idx = np.random.default_rng(seed).integers(0, n, (n_boot, n))
     return np.array([statistic(*(a[i] for a in arrays)) for i in idx], dtype=float)
 
@@ -65,16 +78,19 @@ def hierarchical_means(arrays: dict[str, np.ndarray], n_boot: int = 2000, seed: 
     every name, so differences between names are paired.
 
     Args:
-        arrays: name -> ``[S, N]`` array (seeds x items); all of one shape.
+        arrays: name -> ``[S, N]`` array (seeds x items); all of one shape, without NaN.
         n_boot: number of draws (>= 1).
-        seed: seeds NumPy's default generator.
+        seed: seeds NumPy's default generator (an integer >= 0).
 
     Returns:
         name -> ``[n_boot]`` bootstrap means.
 
     Raises:
-        ValueError: no arrays, arrays that are not 2-d of one non-empty shape, ``n_boot < 1``.
+        ValueError: no arrays, arrays that are not 2-d of one non-empty shape, an array holding
+            NaN (the message names it), ``n_boot < 1``, a bad ``seed``.
     """
+    if not isinstance(arrays, dict):
+        raise ValueError(f"arrays must be a dict of name -> [seeds, items] array; got {type(arrays).__name__}")
     shapes = {k: np.shape(v) for k, v in arrays.items()}
     if not shapes or len(set(shapes.values())) != 1 or len(next(iter(shapes.values()))) != 2:
         raise ValueError(f"hierarchical_means needs [seeds, items] arrays of one shape; got {shapes}")
@@ -82,21 +98,34 @@ def hierarchical_means(arrays: dict[str, np.ndarray], n_boot: int = 2000, seed: 
     if n_seeds == 0 or n_items == 0:
         raise ValueError(f"hierarchical_means got empty [seeds, items] arrays of shape {(n_seeds, n_items)}")
     _check_n_boot(n_boot)
+    check_seed(seed)
+    values = {k: np.asarray(v, dtype=float) for k, v in arrays.items()}
+    for k, v in values.items():
+        check_no_nan(v, f"arrays[{k!r}]")
     rng = np.random.default_rng(seed)
     si = rng.integers(0, n_seeds, (n_boot, n_seeds))
     ii = rng.integers(0, n_items, (n_boot, n_seeds, n_items))
-    return {k: np.asarray(v, dtype=float)[si[..., None], ii].mean(axis=(1, 2)) for k, v in arrays.items()}
+    return {k: v[si[..., None], ii].mean(axis=(1, 2)) for k, v in values.items()}
 
 
 def interval(draws, level: float = 0.95) -> tuple[float, float]:
     """Percentile interval of bootstrap draws, ignoring NaN draws.
 
+    NaN draws are the degenerate resamples of a statistic that can be undefined (a correlation
+    of a resample that is constant); NaN *data* is rejected earlier, by :func:`bootstrap`.
+
     Raises:
-        ValueError: ``level`` outside (0, 1), or no finite draw.
+        ValueError: ``level`` outside (0, 1), draws that are not a 1-d array of numbers, or
+            no finite draw.
     """
-    if not 0 < level < 1:
-        raise ValueError(f"level must be in (0, 1); got {level}")
-    d = np.asarray(draws, dtype=float)
+    if isinstance(level, bool) or not isinstance(level, (int, float, np.floating)) or not 0 < level < 1:
+        raise ValueError(f"level must be a number in (0, 1), e.g. 0.95; got {level!r}")
+    try:
+        d = np.asarray(draws, dtype=float)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"draws must be an array of numbers; got {type(draws).__name__} ({err})") from None
+    if d.ndim != 1:
+        raise ValueError(f"draws must be a 1-d array of bootstrap draws; got shape {d.shape}")
     if not np.isfinite(d).any():
         raise ValueError("interval got no finite bootstrap draw (every resample was degenerate)")
     a = (1 - level) / 2
@@ -105,8 +134,19 @@ def interval(draws, level: float = 0.95) -> tuple[float, float]:
 
 
 def mean_ci(values, n_boot: int = 1000, seed: int = 0, level: float = 0.95) -> tuple[float, float, float]:
-    """``(mean, low, high)``: the mean of ``values`` and its percentile bootstrap interval."""
-    v = np.asarray(values, dtype=float)
+    """``(mean, low, high)``: the mean of ``values`` and its percentile bootstrap interval.
+
+    Raises:
+        ValueError: ``values`` empty, not numbers, or holding NaN (see :func:`bootstrap`), or a
+            bad ``n_boot``, ``seed`` or ``level``.
+    """
+    try:
+        v = np.asarray(values, dtype=float)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"values must be an array of numbers; got {type(values).__name__} ({err})") from None
+    if v.ndim != 1:
+        raise ValueError(f"values must be a 1-d array; got shape {v.shape}")
+    check_no_nan(v, "values")
     draws = bootstrap(np.mean, v, n_boot=n_boot, seed=seed)
     return (float(v.mean()), *interval(draws, level))
 
@@ -122,17 +162,24 @@ def spearman_permutation(x, y, n_perm: int = 2000, seed: int = 0) -> tuple[float
         ``(rho, p)``; both NaN when ``x`` or ``y`` is constant (rho is undefined then).
 
     Raises:
-        ValueError: ``x`` and ``y`` of different lengths, fewer than 2 points, ``n_perm < 1``.
+        ValueError: ``x`` and ``y`` of different lengths, fewer than 2 points, NaN in ``x`` or
+            ``y`` (ranks of NaN are undefined; the message names the input), ``n_perm < 1``, a
+            bad ``seed``.
     """
     from scipy.stats import spearmanr
 
-    xa, ya = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    try:
+        xa, ya = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"x and y must be arrays of numbers ({err})") from None
     if xa.shape != ya.shape or xa.ndim != 1:
         raise ValueError(f"spearman_permutation needs two 1-d arrays of one length; got {xa.shape} and {ya.shape}")
     if len(xa) < 2:
         raise ValueError(f"spearman_permutation needs at least 2 points; got {len(xa)}")
-    if int(n_perm) != n_perm or n_perm < 1:
-        raise ValueError(f"n_perm must be a positive integer; got {n_perm}")
+    check_int(n_perm, "n_perm", minimum=1)
+    check_seed(seed)
+    check_no_nan(xa, "x")
+    check_no_nan(ya, "y")
     if np.ptp(xa) == 0 or np.ptp(ya) == 0:
         return float("nan"), float("nan")
     rho = spearmanr(xa, ya).statistic
@@ -142,5 +189,4 @@ def spearman_permutation(x, y, n_perm: int = 2000, seed: int = 0) -> tuple[float
 
 
 def _check_n_boot(n_boot: int) -> None:
-    if int(n_boot) != n_boot or n_boot < 1:
-        raise ValueError(f"n_boot must be a positive integer; got {n_boot}")
+    check_int(n_boot, "n_boot", minimum=1)

@@ -110,3 +110,34 @@ def test_spearman_permutation_constant_and_bad_input():
         stats.spearman_permutation([1.0], [2.0])
     with pytest.raises(ValueError, match="n_perm must be a positive integer"):
         stats.spearman_permutation(np.arange(4.0), np.arange(4.0), n_perm=0)
+
+
+def test_nan_data_never_gives_a_confident_interval_or_p_value():
+    """A NaN observation is rejected where it enters, naming the input; before, resamples that missed
+    it gave a finite interval, and a Spearman test on NaN data gave the smallest possible p-value."""
+    x = np.arange(20.0)
+    x[7] = np.nan
+    with pytest.raises(ValueError, match=r"values contains 1 NaN value\(s\) \(first at index \[\[7\]\]\)"):
+        stats.mean_ci(x, n_boot=200)
+    with pytest.raises(ValueError, match=r"samples\[1\] contains 1 NaN"):
+        stats.bootstrap(lambda a, b: float(np.mean(a - b)), np.arange(20.0), x, n_boot=50)
+    with pytest.raises(ValueError, match="y contains 1 NaN"):
+        stats.spearman_permutation(np.arange(20.0), x, n_perm=99)
+    with pytest.raises(ValueError, match="x contains 1 NaN"):
+        stats.spearman_permutation(x, np.arange(20.0), n_perm=99)
+    with pytest.raises(ValueError, match=r"arrays\['b'\] contains 1 NaN"):
+        stats.hierarchical_means({"a": np.ones((2, 10)), "b": x.reshape(2, 10)}, n_boot=20)
+
+
+def test_counts_and_seeds_of_the_wrong_type_name_the_argument():
+    x = np.arange(10.0)
+    for kwargs, name in [({"seed": "a"}, "seed"), ({"seed": -1}, "seed"), ({"seed": 1.5}, "seed"),
+                         ({"n_boot": 2.5}, "n_boot"), ({"n_boot": None}, "n_boot"), ({"n_boot": True}, "n_boot")]:
+        with pytest.raises(ValueError, match=name):
+            stats.bootstrap(np.mean, x, **kwargs)
+    with pytest.raises(ValueError, match="n_perm must be a positive integer"):
+        stats.spearman_permutation(x, x, n_perm="9")
+    with pytest.raises(ValueError, match="seed must be a non-negative integer"):
+        stats.spearman_permutation(x, x ** 2, n_perm=9, seed=None)
+    with pytest.raises(ValueError, match="level must be a number in"):
+        stats.mean_ci(x, n_boot=10, level="0.95")

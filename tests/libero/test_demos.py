@@ -92,3 +92,72 @@ def test_demo_file_keys_and_init_states(tmp_path, monkeypatch):
     inits = ld.demo_init_states(path)
     assert inits.shape == (2, 20)
     np.testing.assert_allclose(inits[1], eps[1].init_state)
+
+
+def _raw_file(path, demos, problem_info=None):
+    """A LIBERO-style file from ``{name: {dataset: array}}`` without going through write_demos."""
+    with h5py.File(path, "w") as f:
+        g = f.create_group("data")
+        if problem_info is not None:
+            g.attrs["problem_info"] = problem_info
+        for name, datasets in demos.items():
+            for key, value in datasets.items():
+                g.create_dataset(f"{name}/{key}", data=value)
+    return path
+
+
+def _demo(t=3, frames=None, **extra):
+    return {"actions": np.zeros((t, 7)), "obs/agentview_rgb": np.zeros((t if frames is None else frames, 4, 4, 3),
+                                                                        np.uint8), **extra}
+
+
+def test_inconsistent_demos_are_rejected_naming_the_demo(tmp_path):
+    """Before, a demo with 4 frames and 3 actions, or float frames, was read silently and shifted every
+    later row's frame against its action."""
+    cases = [
+        ({"demo_0": _demo(), "demo_1": _demo(3, frames=4)}, r"data/demo_1: obs/agentview_rgb has 4 frames but actions has 3"),
+        ({"demo_0": _demo(), "demo_1": {**_demo(), "obs/agentview_rgb": np.zeros((3, 4, 4, 3), np.float32)}},
+         r"data/demo_1/obs/agentview_rgb has dtype float32; LIBERO frames are uint8"),
+        ({"demo_0": _demo(), "demo_1": {**_demo(), "obs/eye_in_hand_rgb": np.zeros((2, 4, 4, 3), np.uint8)}},
+         r"data/demo_1: obs/eye_in_hand_rgb has 2 frames but actions has 3"),
+        ({"demo_0": {**_demo(), "robot_states": np.zeros((5, 9))}}, r"data/demo_0: robot_states has shape \(5, 9\)"),
+        ({"demo_0": _demo(), "demo_1": {**_demo(), "obs/agentview_rgb": np.zeros((3, 8, 8, 3), np.uint8)}},
+         r"data/demo_1 has obs/agentview_rgb of shape \[T, 8, 8, 3\] but data/demo_0 has \[T, 4, 4, 3\]"),
+        ({"demo_0": _demo(), "demo_1": {**_demo(), "actions": np.zeros((3, 6))}},
+         r"data/demo_1 has actions of shape \[T, 6\]"),
+        ({"demo_0": {**_demo(), "actions": np.full((3, 7), np.nan)}}, r"data/demo_0/actions holds NaN"),
+        ({"demo_0": {**_demo(), "actions": np.zeros(3)}}, r"data/demo_0/actions has shape \(3,\)"),
+    ]
+    for i, (demos, message) in enumerate(cases):
+        path = _raw_file(tmp_path / f"case{i}_demo.hdf5", demos)
+        with pytest.raises(ld.DemoFileError, match=message) as info:
+            ld.read_demos(path)
+        assert str(path) in str(info.value)
+
+
+def test_malformed_files_give_one_error_type_naming_the_file(tmp_path):
+    empty = tmp_path / "empty_demo.hdf5"
+    empty.write_bytes(b"")
+    text = tmp_path / "text_demo.hdf5"
+    text.write_text("not hdf5")
+    not_group = tmp_path / "data_is_dataset.hdf5"
+    with h5py.File(not_group, "w") as f:
+        f.create_dataset("data", data=np.zeros(3))
+    odd_name = _raw_file(tmp_path / "odd_demo.hdf5", {"demo_0": _demo(), "demo_x": _demo()})
+    bad_json = _raw_file(tmp_path / "json_demo.hdf5", {"demo_0": _demo()}, problem_info="{not json")
+    list_json = _raw_file(tmp_path / "list_demo.hdf5", {"demo_0": _demo()}, problem_info="[1, 2]")
+    good = _raw_file(tmp_path / "good_demo.hdf5", {"demo_0": _demo()})
+    cases = [
+        (empty, {}, r"is not a readable HDF5 file \(0 bytes"), (text, {}, "is not a readable HDF5 file"),
+        (tmp_path, {}, "is not a readable HDF5 file"),
+        (not_group, {}, "has 'data' that is not a group"), (odd_name, {}, "data/demo_x is not named demo_<integer>"),
+        (bad_json, {}, "problem_info is not JSON"), (list_json, {}, "problem_info is a JSON list"),
+        (good, {"max_demos": 0}, "max_demos must be None"), (good, {"max_demos": -1}, "max_demos must be None"),
+        (good, {"max_demos": 1.5}, "max_demos must be None"), (good, {"upright": "yes"}, "upright must be True or False"),
+    ]
+    for path, kwargs, message in cases:
+        with pytest.raises(ld.DemoFileError, match=message) as info:
+            ld.read_demos(path, **kwargs)
+        assert str(path) in str(info.value)
+        assert isinstance(info.value, ValueError)  # callers that catch ValueError keep working
+    assert len(ld.read_demos(good, max_demos=5)) == 3
