@@ -1,7 +1,8 @@
 """The toy model of superposition world (chapter 3): the batched model, its data laws, k-gon solutions
 and symmetries, and the local learning coefficient by SGLD.
 
-Modules: model, llc. Public names are re-exported here."""
+Modules: model, llc, calibration (known-answer checks of the estimator), grid (the chapter's
+experiment grid), analysis (loss-LLC correlations), figures. Public names are re-exported here."""
 
 from helpers.tms import model, llc
 from helpers.tms.model import (
@@ -36,4 +37,21 @@ from helpers.tms.llc import (
     default_nbeta,
     LLCResult,
     estimate_llc,
+)
+from helpers.tms import analysis, calibration, figures, grid
+from helpers.tms.analysis import boot_corr, fmt_r, offby_table, pearson, puzzle_table, spearman
+from helpers.tms.calibration import choose_closest, count_rises, repeat_estimates, sweep
+from helpers.tms.grid import (
+    checkpoint_steps,
+    checkpoint_table,
+    grid_data,
+    init_grid,
+    llc_at_checkpoints,
+    lmc_table,
+    make_grid,
+    prune_grid,
+    prune_table,
+    reference_protocol_llc,
+    seed_pairs,
+    train_grid,
 )

@@ -80,6 +80,8 @@ def estimate_llc(
     init_loss: torch.Tensor | None = None,
     seed: int = 0,
     progress: bool = True,
+    on_divergence: str = "raise",
+    compress: bool | None = False,
 ) -> LLCResult:
     """SGLD estimate of the LLC of every model in a stack, all chains at once.
 
@@ -94,6 +96,12 @@ def estimate_llc(
         batch_size: minibatch size (None: full batch).
         init_loss: ``[M]`` loss at the trained weights; None computes it on all of x.
         seed: seeds the noise and the minibatch order.
+        on_divergence: ``"raise"`` (a ValueError naming the models) or ``"nan"``: a chain whose
+            loss stops being finite is frozen and its model's estimate is NaN (for sweeps that
+            probe where a setting breaks).
+        compress: evaluate each minibatch as counts of binary patterns (the same minibatches and
+            losses up to float rounding, far cheaper for binary data); None does so when x is binary
+            with more rows than patterns.
     Returns: :class:`LLCResult`.
     """
     tms._check_params(W, b)
@@ -108,13 +116,23 @@ def estimate_llc(
             f"Expected num_chains >= 1, num_draws >= 1, num_burnin_steps >= 0, but got "
             f"{num_chains}, {num_draws}, {num_burnin_steps}."
         )
+    if on_divergence not in ("raise", "nan"):
+        raise ValueError(f"Expected on_divergence 'raise' or 'nan', but got {on_divergence!r}.")
     if localization < 0:
         raise ValueError(f"Expected localization >= 0, but got {localization}.")
     dev = W.device
     eps = _per_model(lr, M, "lr").to(dev)
     nb = _per_model(nbeta, M, "nbeta").to(dev)
+    ids = None
+    if tms._should_compress(x, compress):
+        patterns, ids = tms.compress_binary(x)
     with torch.no_grad():
-        L0 = tms.mse(W, b, x) if init_loss is None else torch.as_tensor(init_loss, dtype=W.dtype, device=dev).expand(M)
+        if init_loss is not None:
+            L0 = torch.as_tensor(init_loss, dtype=W.dtype, device=dev).expand(M)
+        elif ids is None:
+            L0 = tms.mse(W, b, x)
+        else:
+            L0 = tms.mse(W, b, patterns, tms.pattern_weights(ids, len(patterns)))
     C = num_chains
     gen = torch.Generator(device=dev).manual_seed(seed)
     # chains live on a flat [M*C] axis; each reads its model's data
@@ -128,6 +146,7 @@ def estimate_llc(
     total = num_burnin_steps + num_draws
     trace = torch.empty(M * C, total, device=dev)
     perm = None
+    alive = torch.ones(M * C, dtype=torch.bool, device=dev)
     with torch.no_grad():
         for t in tqdm(range(total), desc="SGLD", disable=not progress, mininterval=15):
             j = t % n_batches
@@ -138,8 +157,12 @@ def estimate_llc(
                 perm = torch.randperm(n, generator=gen, device=dev)
                 shift = torch.randint(n, (M * C, 1), generator=gen, device=dev)
             idx = (perm[j * bs : (j + 1) * bs][None] + shift) % n  # last batch may be shorter (drop_last=False)
-            xb = x[model_of[:, None], idx]  # [M*C, bs', F]
-            loss, gW, gb = tms.loss_and_grad(Wc, bc, xb)
+            if ids is None:
+                xb = x[model_of[:, None], idx]  # [M*C, bs', F]
+                loss, gW, gb = tms.loss_and_grad(Wc, bc, xb)
+            else:  # the same minibatch as pattern counts
+                wb = tms.pattern_weights(ids[model_of[:, None], idx], len(patterns))
+                loss, gW, gb = tms.loss_and_grad(Wc, bc, patterns, weights=wb)
             trace[:, t] = loss
             # devinterp SGLD: dw = nβ grad + γ (w - w0); w -= ε/2 dw; w += sqrt(ε) noise
             half = (0.5 * eps_c)
@@ -150,11 +173,17 @@ def estimate_llc(
             bc -= half[:, None] * db
             Wc += root[:, None, None] * torch.randn(Wc.shape, generator=gen, device=dev)
             bc += root[:, None] * torch.randn(bc.shape, generator=gen, device=dev)
-            if not torch.isfinite(loss).all():
-                bad = model_of[~torch.isfinite(loss)].unique().tolist()
-                raise ValueError(
-                    f"SGLD diverged (non-finite loss) for models {bad[:10]} at step {t}; lower lr or nbeta for them."
-                )
+            bad_now = ~torch.isfinite(loss) | ~torch.isfinite(Wc).flatten(1).all(1)
+            if bad_now.any():
+                if on_divergence == "raise":
+                    bad = model_of[bad_now].unique().tolist()
+                    raise ValueError(
+                        f"SGLD diverged (non-finite loss) for models {bad[:10]} at step {t}; "
+                        "lower lr or nbeta for them."
+                    )
+                alive &= ~bad_now
+                Wc[~alive], bc[~alive] = W0[~alive], b0[~alive]  # park dead chains (result is NaN)
+    trace[~alive] = float("nan")
     trace = trace.view(M, C, total)
     per_chain = nb[:, None] * (trace[:, :, num_burnin_steps:].mean(-1) - L0[:, None])
     return LLCResult(

@@ -101,18 +101,46 @@ def forward(W: torch.Tensor, b: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return torch.relu(torch.matmul(torch.matmul(x, W.transpose(1, 2)), W) + b.unsqueeze(1))
 
 
-def mse(W: torch.Tensor, b: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """Mean squared reconstruction error per model (``nn.MSELoss``: mean over samples and features): ``[M]``."""
-    out = forward(W, b, x)
-    return ((out - _batched_x(x, W.shape[0])) ** 2).mean(dim=(1, 2))
+def mse(W: torch.Tensor, b: torch.Tensor, x: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean squared reconstruction error per model (``nn.MSELoss``: mean over samples and
+    features): ``[M]``. ``weights`` ``[M, n]`` (rows summing to 1) weight the samples instead,
+    e.g. the counts of distinct patterns from :func:`compress_binary`."""
+    sq = (forward(W, b, x) - _batched_x(x, W.shape[0])) ** 2
+    return sq.mean(dim=(1, 2)) if weights is None else (sq.mean(dim=2) * weights).sum(dim=1)
+
+
+def compress_binary(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Distinct rows of binary data: with F features there are at most 2^F patterns, so a data
+    set of n >> 2^F rows is exactly its pattern counts. Returns the patterns ``[2^F, F]`` (all of
+    them, in binary order) and each row's pattern id (``x``'s shape without the feature axis).
+
+    Raises:
+        ValueError: ``x`` has entries other than 0 and 1.
+    """
+    if not bool(((x == 0) | (x == 1)).all()):
+        raise ValueError("compress_binary needs 0/1 data; pass binary-law inputs or do not compress.")
+    F = x.shape[-1]
+    powers = 2 ** torch.arange(F, device=x.device)
+    ids = (x.long() * powers).sum(-1)
+    patterns = ((torch.arange(2**F, device=x.device)[:, None] // powers) % 2).to(x.dtype)
+    return patterns, ids
+
+
+def pattern_weights(ids: torch.Tensor, n_patterns: int) -> torch.Tensor:
+    """Weights ``[M, n_patterns]`` (each row sums to 1) from pattern ids ``[M, n]``."""
+    counts = torch.zeros(ids.shape[0], n_patterns, device=ids.device)
+    counts.scatter_add_(1, ids, torch.ones_like(ids, dtype=counts.dtype))
+    return counts / ids.shape[1]
 
 
 def loss_and_grad(
-    W: torch.Tensor, b: torch.Tensor, x: torch.Tensor, need_loss: bool = True
+    W: torch.Tensor, b: torch.Tensor, x: torch.Tensor, need_loss: bool = True,
+    weights: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor]:
     """Per-model mean-MSE and its exact gradient, by hand (no autograd).
 
-    Args: W ``[M, H, F]``, b ``[M, F]``, x ``[n, F]`` or ``[M, n, F]``; ``need_loss=False`` skips the loss.
+    Args: W ``[M, H, F]``, b ``[M, F]``, x ``[n, F]`` or ``[M, n, F]``; ``need_loss=False`` skips
+        the loss; ``weights`` ``[M, n]`` (rows summing to 1) replace the mean over samples.
     Returns: loss ``[M]`` (or None), dL/dW ``[M, H, F]``, dL/db ``[M, F]``.
     """
     _check_params(W, b)
@@ -122,12 +150,23 @@ def loss_and_grad(
     err = (z - x).masked_fill_(z <= 0, 0.0)  # relu(z) - x on the active units; dL/dz up to a constant
     loss = None
     if need_loss:
-        loss = torch.where(z > 0, err, -x).pow_(2).mean(dim=(1, 2))
-    scale = 2.0 / (x.shape[1] * x.shape[2])
+        sq = torch.where(z > 0, err, -x).pow_(2)
+        loss = sq.mean(dim=(1, 2)) if weights is None else (sq.mean(2) * weights).sum(1)
+    if weights is None:
+        scale = 2.0 / (x.shape[1] * x.shape[2])
+    else:
+        err = err * weights.unsqueeze(2)
+        scale = 2.0 / x.shape[2]
     gb = err.sum(dim=1) * scale
     # z = (x Wᵀ) W: W appears twice, once as the decoder and once inside h
     gW = (torch.bmm(h.transpose(1, 2), err) + torch.bmm(W, torch.bmm(err.transpose(1, 2), x))) * scale
     return loss, gW, gb
+
+
+def _should_compress(x: torch.Tensor, compress: bool | None) -> bool:
+    if compress is not None:
+        return compress
+    return x.shape[-2] > 2 ** x.shape[-1] and bool(((x == 0) | (x == 1)).all())
 
 
 # ----------------------------------------------------------------------------- initialisation
@@ -214,6 +253,7 @@ def train(
     momentum: float = 0.9,
     mask: torch.Tensor | None = None,
     progress: bool = True,
+    compress: bool | None = False,
 ) -> TrainResult:
     """Full-batch SGD with momentum (``torch.optim.SGD`` semantics) on every model at once.
 
@@ -222,8 +262,19 @@ def train(
         x_train: ``[n, F]`` shared or ``[M, n, F]`` per model; x_test likewise (optional).
         steps: number of SGD steps; log_at: steps (0..steps) at which to snapshot and evaluate.
         mask: optional 0/1 ``[M, 2, F]``; masked weights are held at zero (for pruning).
+        compress: train on the pattern counts of binary data (:func:`compress_binary`), the same
+            loss and gradient at a fraction of the cost (equal up to float rounding); None does so
+            when the data are binary and have more rows than patterns.
     """
     _check_params(W0, b0)
+    M = W0.shape[0]
+    wtr = wte = None
+    if _should_compress(x_train, compress):
+        patterns, ids = compress_binary(_batched_x(x_train, M))
+        x_train, wtr = patterns, pattern_weights(ids, len(patterns))
+        if x_test is not None:
+            p2, ids2 = compress_binary(_batched_x(x_test, M))
+            x_test, wte = p2, pattern_weights(ids2, len(p2))
     if any(not 0 <= s <= steps for s in log_at):
         raise ValueError(f"log_at must lie in [0, steps={steps}], but got {sorted(log_at)}.")
     W, b = W0.clone(), b0.clone()
@@ -236,14 +287,14 @@ def train(
     def snap():
         Ws.append(W.clone())
         bs.append(b.clone())
-        tr.append(mse(W, b, x_train))
-        te.append(mse(W, b, x_test) if x_test is not None else torch.full((W.shape[0],), float("nan")))
+        tr.append(mse(W, b, x_train, wtr))
+        te.append(mse(W, b, x_test, wte) if x_test is not None else torch.full((W.shape[0],), float("nan")))
 
     if 0 in log_set:
         snap()
     with torch.no_grad():
         for step in tqdm(range(1, steps + 1), desc="train", disable=not progress, mininterval=15):
-            _, gW, gb = loss_and_grad(W, b, x_train, need_loss=False)
+            _, gW, gb = loss_and_grad(W, b, x_train, need_loss=False, weights=wtr)
             if mask is not None:
                 gW = gW * mask
             # torch.optim.SGD: v <- mu v + g (plain g on the first step, v starts at 0), p <- p - lr v
@@ -435,6 +486,7 @@ def prune_and_retrain(
     lr: float = 0.005,
     momentum: float = 0.9,
     progress: bool = True,
+    compress: bool | None = False,
 ) -> PruneResult:
     """Prune the ``per_round`` smallest surviving |W| entries of each model, rewind, retrain; repeat.
 
@@ -453,7 +505,8 @@ def prune_and_retrain(
         flat = score.flatten(1)
         drop = flat.argsort(dim=1)[:, : (r + 1) * per_round]
         mask = torch.ones_like(flat).scatter_(1, drop, 0.0).view_as(W_final)
-        res = train(W_rewind, b_rewind, x_train, steps, [steps], lr=lr, momentum=momentum, mask=mask, progress=progress)
+        res = train(W_rewind, b_rewind, x_train, steps, [steps], lr=lr, momentum=momentum, mask=mask,
+                    progress=progress, compress=compress)
         W_cur, b_cur = res.W[:, -1], res.b[:, -1]
         Ws.append(W_cur)
         bs.append(b_cur)
@@ -529,3 +582,57 @@ def animate_run(
 
     anim = FuncAnimation(fig, frame, frames=len(pick), interval=250, blit=False)
     return fig, anim
+
+
+# ----------------------------------------------------------------------------- curvature, features
+def hessian(W: torch.Tensor, b: torch.Tensor, x: torch.Tensor, step: float = 1e-3,
+            weights: torch.Tensor | None = None) -> torch.Tensor:
+    """Hessian of the mean-MSE on ``x`` (optionally ``weights`` ``[M, n]``, as in
+    :func:`loss_and_grad`) in all 3F parameters (W row-major, then b), per model:
+    ``[M, 3F, 3F]``, by central differences of the exact gradient, in float64.
+
+    Differencing the gradient (rather than autograd's second derivative) also sees curvature
+    that comes from ReLUs switching on inside the data, e.g. under the one-hot uniform law.
+    """
+    _check_params(W, b)
+    M, H, F = W.shape
+    W, b, x = W.double(), b.double(), x.double()
+    weights = None if weights is None else weights.double()
+    P = H * F + F
+    rows = []
+    for k in range(P):
+        e = torch.zeros(P, dtype=torch.float64, device=W.device)
+        e[k] = step
+        eW, eb = e[: H * F].view(H, F), e[H * F :]
+        _, gWp, gbp = loss_and_grad(W + eW, b + eb, x, need_loss=False, weights=weights)
+        _, gWm, gbm = loss_and_grad(W - eW, b - eb, x, need_loss=False, weights=weights)
+        rows.append(torch.cat([(gWp - gWm).flatten(1), gbp - gbm], 1) / (2 * step))
+    Hm = torch.stack(rows, 1)
+    return 0.5 * (Hm + Hm.transpose(1, 2))
+
+
+def hessian_rank(H: torch.Tensor, rel_tol: float = 1e-3) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Rank of each Hessian ``[M, P, P]`` (eigenvalues above ``rel_tol`` x the largest) and its
+    smallest eigenvalue (negative: a saddle, not a minimum). Returns rank ``[M]``, min eig
+    ``[M]`` and all eigenvalues ``[M, P]`` (ascending). rank / 2 is the learning coefficient of a
+    minimum whose flat directions are exactly flat (minimally singular), a lower bound otherwise."""
+    ev = torch.linalg.eigvalsh(H)
+    top = ev.abs().max(dim=1, keepdim=True).values.clamp_min(1e-300)
+    return (ev > rel_tol * top).sum(1), ev[:, 0], ev
+
+
+def feature_dimensionality(W: torch.Tensor, min_norm: float = 0.5) -> torch.Tensor:
+    """Elhage et al.'s dimensions per feature, D_i = |W_i|² / Σ_j (Ŵ_i · W_j)², per column:
+    ``[M, F]``; NaN for features not represented (norm below ``min_norm``). D = 1 for a feature
+    with a direction to itself, 1/3 on a regular hexagon (its neighbours and its antipode
+    interfere), 2/k on a regular k-gon."""
+    if W.dim() != 3:
+        raise ValueError(f"Expected a stack W [M, hidden, features], but got {tuple(W.shape)}.")
+    Wd = W.double()
+    norms = Wd.norm(dim=1)  # [M, F]
+    unit = Wd / norms.clamp_min(1e-12)[:, None, :]
+    proj = torch.matmul(unit.transpose(1, 2), Wd)  # [M, F, F]: Ŵ_i · W_j
+    rep = norms >= min_norm
+    proj = proj * rep[:, None, :]  # only represented features interfere
+    D = norms**2 / proj.pow(2).sum(-1).clamp_min(1e-12)
+    return torch.where(rep, D, torch.full_like(D, float("nan"))).to(W.dtype)

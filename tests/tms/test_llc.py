@@ -112,3 +112,26 @@ def test_errors():
         llc.estimate_llc(W, b, x, lr=10.0, nbeta=1e6, num_draws=50, progress=False)
     with pytest.raises(ValueError, match="n > 1"):
         llc.default_nbeta(1)
+
+
+def test_compressed_minibatches_give_the_same_estimate():
+    g = gen(4)
+    W = torch.randn(3, 2, 6, generator=g) * 0.5
+    b = torch.randn(3, 6, generator=g) * 0.1
+    x = tms.make_data(400, 0.7, "binary", generator=g)
+    kw = dict(lr=1e-4, nbeta=50.0, num_chains=2, num_draws=20, num_burnin_steps=5, batch_size=100, seed=2,
+              progress=False)
+    a = llc.estimate_llc(W, b, x, compress=False, **kw)
+    c = llc.estimate_llc(W, b, x, compress=True, **kw)
+    assert torch.allclose(a.llc_mean, c.llc_mean, atol=1e-2, rtol=1e-3)
+
+
+def test_divergence_raises_or_gives_nan():
+    W, b, _ = tms.fit_regular_kgon(6, iters=30)
+    x = tms.make_data(200, None, "onehot_uniform", generator=gen(0))
+    kw = dict(lr=1.0, nbeta=5000.0, num_chains=2, num_draws=20, progress=False)
+    with pytest.raises(ValueError, match="diverged"):
+        llc.estimate_llc(W[None], b[None], x, **kw)
+    res = llc.estimate_llc(torch.stack([W, W]), torch.stack([b, b]), x, on_divergence="nan",
+                           **{**kw, "lr": torch.tensor([1e-4, 1.0])})
+    assert torch.isfinite(res.llc_mean[0]) and torch.isnan(res.llc_mean[1])

@@ -218,3 +218,51 @@ def test_prune_and_retrain_masks_smallest_weights():
     assert (pr.masks[1].flatten(1).gather(1, first) == 0).all()
     with pytest.raises(ValueError, match="would prune all"):
         tms.prune_and_retrain(res.W[:, 0], res.b[:, 0], res.W[:, -1], res.b[:, -1], x, steps=5, rounds=6)
+
+
+def test_compressed_binary_data_give_the_same_loss_gradient_and_training():
+    g = torch.Generator().manual_seed(3)
+    W = torch.randn(4, 2, 6, generator=g) * 0.6
+    b = torch.randn(4, 6, generator=g) * 0.2
+    x = tms.make_data(300, 0.6, "binary", generator=g).expand(4, -1, -1).contiguous()
+    patterns, ids = tms.compress_binary(x)
+    w = tms.pattern_weights(ids, len(patterns))
+    assert patterns.shape == (64, 6) and torch.allclose(w.sum(1), torch.ones(4))
+    assert torch.equal(patterns[ids], x)
+    l1, gW1, gb1 = tms.loss_and_grad(W, b, x)
+    l2, gW2, gb2 = tms.loss_and_grad(W, b, patterns, weights=w)
+    assert torch.allclose(l1, l2, atol=1e-6) and torch.allclose(gW1, gW2, atol=1e-5)
+    assert torch.allclose(gb1, gb2, atol=1e-6)
+    assert torch.allclose(tms.mse(W, b, x), tms.mse(W, b, patterns, w), atol=1e-6)
+    a = tms.train(W, b, x, 50, [50], compress=False, progress=False)
+    c = tms.train(W, b, x, 50, [50], compress=True, progress=False)
+    assert torch.allclose(a.W, c.W, atol=1e-4) and torch.allclose(a.train_loss, c.train_loss, atol=1e-5)
+    with pytest.raises(ValueError, match="0/1 data"):
+        tms.compress_binary(torch.rand(5, 6))
+
+
+def test_hessian_rank_of_chen_et_al_kgons_is_17_and_14():
+    """Rotation is the hexagon's one flat direction; the pentagon adds its dead feature's w (2) and b."""
+    W6, b6, _ = tms.fit_regular_kgon(6)
+    W5, b5, _ = tms.fit_regular_kgon(5)
+    n = 2000
+    mu = (torch.arange(n, dtype=torch.float64) + 0.5) / n
+    x = (torch.eye(6, dtype=torch.float64)[:, None, :] * mu[None, :, None]).reshape(6 * n, 6)
+    H = tms.hessian(torch.stack([W6, W5]), torch.stack([b6, b5]), x)
+    rank, min_eig, ev = tms.hessian_rank(H)
+    assert rank.tolist() == [17, 14]
+    assert (min_eig > -1e-3 * ev[:, -1]).all()  # minima, not saddles (to the rank tolerance)
+    # a saddle: the origin with zero bias has negative curvature along W
+    _, m0, _ = tms.hessian_rank(tms.hessian(torch.zeros(1, 2, 6), torch.full((1, 6), 0.3), x))
+    assert m0.item() < 0
+
+
+def test_feature_dimensionality_of_regular_polygons():
+    square_half = tms.kgon(4, 1.0)
+    square_half[:, 2:] = 0  # features 0 and 1 at right angles, the rest off
+    W = torch.stack([tms.kgon(6, 1.0), tms.kgon(5, 1.0), square_half, tms.kgon(2, 1.0)])
+    D = tms.feature_dimensionality(W)
+    assert torch.allclose(D[0], torch.full((6,), 1 / 3), atol=1e-5)
+    assert torch.allclose(D[1, :5], torch.full((5,), 0.4), atol=1e-5) and torch.isnan(D[1, 5])
+    assert torch.allclose(D[2, :2], torch.ones(2), atol=1e-5)  # orthogonal features: a dimension each
+    assert torch.allclose(D[3, :2], torch.full((2,), 0.5), atol=1e-5)  # antipodal pair shares one
