@@ -178,3 +178,21 @@ def load_packaged_lm(spec: PackagedGGUF = SMOLLM2_135M_INSTRUCT, dtype: torch.dt
         ModelUnavailableError: the package is missing (the message says how to install it).
     """
     return load_language_model(converted_folder(spec), dtype=dtype, device=device, causal_lm=True)
+
+
+def load_packaged_tokenizer(spec: PackagedGGUF = SMOLLM2_135M_INSTRUCT):
+    """The tokenizer stored in a packaged GGUF (read from its metadata; no weights are loaded),
+    with a pad token; what a randomly initialised stand-in model of the same vocabulary needs.
+
+    Raises:
+        ModelUnavailableError: the package is missing (the message says how to install it).
+    """
+    from transformers import AutoTokenizer
+
+    path = find_packaged_gguf(spec)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tok = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name, local_files_only=True)
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    return tok

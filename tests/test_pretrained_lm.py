@@ -158,3 +158,10 @@ def test_atomic_write_dir_leaves_nothing_on_failure(tmp_path):
     assert (target / "ok.txt").read_text() == "1"
     plm.atomic_write_dir(target, lambda tmp: (tmp / "ok.txt").write_text("2"))  # loser discarded
     assert (target / "ok.txt").read_text() == "1" and len(list(tmp_path.iterdir())) == 1
+
+
+def test_tokenizer_only(fake_package):
+    spec, _ = fake_package
+    tok = plm.load_packaged_tokenizer(spec)
+    assert tok.pad_token is not None and len(tok) == len(SPECIAL) + len(CHARS)
+    assert not (Path(plm.cache.cache_root()) / plm.CACHE_NAMESPACE).exists()  # nothing converted

@@ -1,9 +1,12 @@
 """The preference-optimisation world (chapter 4): DPO and the ReprPO family in one training loop,
-the toy GENIES language, the full-scale GENIES loaders, and the chapter's experiment plumbing.
+preference pairs from checkable tasks with GENIES-style shifts, training only the top blocks on
+cached outputs of the frozen lower ones, the toy GENIES language, the full-scale GENIES loaders,
+and the chapter's experiment plumbing.
 
-Modules: methods, toy_genies, genies, experiment. Public names are re-exported here."""
+Modules: methods, checkable_tasks, stem, toy_genies, genies, experiment. Public names are
+re-exported here."""
 
-from helpers.reprpo import methods, toy_genies, genies, experiment
+from helpers.reprpo import methods, checkable_tasks, stem, toy_genies, genies, experiment
 from helpers.reprpo.methods import (
     LOSSES,
     TRANSFORMS,
@@ -65,4 +68,15 @@ from helpers.reprpo.experiment import (
     isometry_gradients,
     bootstrap_splits,
     interval_excludes_zero,
+    search_lr,
+    adapter_state,
+    restore_adapter,
+    normalised_score,
 )
+from helpers.reprpo.checkable_tasks import (
+    TASK_SPLITS,
+    make_task_split,
+    make_task_splits,
+    chat_encoders,
+)
+from helpers.reprpo.stem import split_top, stem_embeddings

@@ -46,10 +46,11 @@ def shuffle_labels(splits: Splits, seed: int) -> Splits:
     gen = torch.Generator().manual_seed(seed)
     swap = torch.rand(tr["chosen_ids"].shape[0], generator=gen) < 0.5
     new = dict(tr)
-    for k in ("ids", "attn", "cmask"):
+    for k in [k.removeprefix("chosen_") for k in tr if k.startswith("chosen_")]:
         c, r = tr[f"chosen_{k}"], tr[f"rejected_{k}"]
-        new[f"chosen_{k}"] = torch.where(swap[:, None], r, c)
-        new[f"rejected_{k}"] = torch.where(swap[:, None], c, r)
+        mask = swap.view(-1, *([1] * (c.dim() - 1)))  # ids/masks [N, T]; stem embeds [N, T, H]
+        new[f"chosen_{k}"] = torch.where(mask, r, c)
+        new[f"rejected_{k}"] = torch.where(mask, c, r)
     return {**splits, "train": new}
 
 
@@ -113,3 +114,76 @@ def interval_excludes_zero(draws: np.ndarray, side: Callable[[float, float], boo
     """Whether the 95% percentile interval of ``draws`` lies above zero (or satisfies ``side``)."""
     lo, hi = stats.interval(draws)
     return side(lo, hi) if side is not None else lo > 0
+
+
+def search_lr(evaluate: Callable[[float], float], grid: Sequence[float], factor: float = 3.0,
+              max_extra: int = 2) -> tuple[float, dict[float, float], bool]:
+    """The learning rate with the best ``evaluate(lr)`` (validation accuracy), widening the grid
+    by ``factor`` past whichever edge wins, up to ``max_extra`` more rates.
+
+    Args:
+        evaluate: lr -> validation score (higher is better; NaN for a diverged run).
+        grid: the starting rates (>= 3 distinct positive values).
+        factor: the step of each widening.
+        max_extra: the most rates added beyond ``grid``.
+
+    Returns:
+        ``(best, scores, interior)``: the chosen rate (ties go to the smaller), every rate tried
+        with its score, and whether the choice is inside the tried range (not at its edge).
+
+    Raises:
+        ValueError: fewer than 3 distinct positive rates, ``factor <= 1``, or every score NaN.
+    """
+    rates = sorted({float(x) for x in grid})
+    if len(rates) < 3 or rates[0] <= 0:
+        raise ValueError(f"grid needs >= 3 distinct positive learning rates; got {list(grid)}")
+    if factor <= 1:
+        raise ValueError(f"factor must be > 1 (the widening step); got {factor}")
+    scores = {lr: float(evaluate(lr)) for lr in rates}
+
+    def best_rate() -> float:
+        finite = {lr: s for lr, s in scores.items() if np.isfinite(s)}
+        if not finite:
+            raise ValueError("every learning rate diverged (NaN score); lower the grid")
+        return rp.select_lr(finite)
+
+    for _ in range(max_extra):
+        best, tried = best_rate(), sorted(scores)
+        if tried[0] < best < tried[-1]:
+            break
+        new = tried[0] / factor if best == tried[0] else tried[-1] * factor
+        scores[new] = float(evaluate(new))
+    best, tried = best_rate(), sorted(scores)
+    return best, dict(sorted(scores.items())), bool(tried[0] < best < tried[-1])
+
+
+def adapter_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The trainable (LoRA) weights of a trained peft model, copied: a run's result in kilobytes,
+    so many runs can be kept and re-evaluated later with :func:`restore_adapter`."""
+    from peft import get_peft_model_state_dict
+
+    return {k: v.detach().clone() for k, v in get_peft_model_state_dict(model).items()}
+
+
+def restore_adapter(base: torch.nn.Module, state: dict[str, torch.Tensor], lora_r: int) -> torch.nn.Module:
+    """``base`` with a LoRA adapter of rank ``lora_r`` holding ``state`` (from :func:`adapter_state`)."""
+    from peft import set_peft_model_state_dict
+
+    model = rp.add_lora(base, lora_r, seed=0)
+    result = set_peft_model_state_dict(model, state)
+    if getattr(result, "unexpected_keys", None):
+        raise ValueError(f"adapter state does not fit this base: unexpected {result.unexpected_keys[:3]}")
+    return model.eval()
+
+
+def normalised_score(method: np.ndarray, base: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """GENIES-style normalised generalisation per draw: ``(method - base) / (target - base)``,
+    where ``target`` is the same adapter trained on the target split itself.
+
+    A draw whose target-tuned gain is not positive gives NaN (the ratio has no meaning when
+    training on the target did not help), never a confident number.
+    """
+    gain = np.asarray(target, dtype=float) - np.asarray(base, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = (np.asarray(method, dtype=float) - np.asarray(base, dtype=float)) / gain
+    return np.where(gain > 0, out, np.nan)

@@ -10,6 +10,7 @@ naming the dataset (``RuntimeError``) or model (``helpers.hub.ModelUnavailableEr
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 GENIES_DATASET = "wassname/genie_dpo"
@@ -31,7 +32,11 @@ def _read_local(local_dir: Path, config: str, split: str) -> list[dict]:
                            (".json", pd.read_json)):
         path = local_dir / config / f"{split}{suffix}"
         if path.exists():
-            return reader(path).to_dict("records")
+            try:
+                return reader(path).to_dict("records")
+            except ValueError as err:  # malformed JSON or parquet: say which file
+                raise ValueError(f"{path} could not be read as {suffix[1:]} records ({err}); fix or "
+                                 "re-export the file") from err
     raise FileNotFoundError(f"No local copy of {config}/{split} under {local_dir}; expected "
                             f"{local_dir}/{config}/{split}.parquet, .jsonl or .json.")
 
@@ -49,8 +54,18 @@ def load_preference_records(config: str, split: str, n: int | None = None, datas
 
     Raises:
         RuntimeError: the hub cannot be reached and no ``local_dir`` was given.
-        ValueError: the records lack the ``prompt``/``chosen``/``rejected`` columns.
+        ValueError: the records lack the ``prompt``/``chosen``/``rejected`` columns or a record lacks
+            one of those texts (None/NaN), a local file is malformed (named), or ``config``,
+            ``split``, ``n`` or ``local_dir`` is of the wrong type.
+        FileNotFoundError: ``local_dir`` holds no ``<config>/<split>`` file.
     """
+    for name, value in (("config", config), ("split", split)):
+        if not isinstance(value, str) or not value:
+            raise ValueError(f"{name} must be a non-empty string; got {value!r}")
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 0):
+        raise ValueError(f"n must be None (all records) or an integer >= 0; got {n!r}")
+    if local_dir is not None and not isinstance(local_dir, (str, os.PathLike)):
+        raise ValueError(f"local_dir must be a folder path (str or Path) or None; got {type(local_dir).__name__}")
     if local_dir is not None:
         rows = _read_local(Path(local_dir), config, split)
     else:
@@ -65,6 +80,10 @@ def load_preference_records(config: str, split: str, n: int | None = None, datas
                 f"passed as local_dir=<folder with {config}/{split}.parquet>.") from e
     if rows and not set(COLUMNS) <= set(rows[0]):
         raise ValueError(f"{dataset}/{config}/{split} records need columns {COLUMNS}; got {sorted(rows[0])}.")
+    missing = [i for i, r in enumerate(rows) if any(r[k] is None or r[k] != r[k] for k in COLUMNS)]
+    if missing:  # None or NaN would become the text "None"/"nan" and be trained on
+        raise ValueError(f"{dataset}/{config}/{split}: {len(missing)} record(s) lack a prompt, chosen or rejected "
+                         f"text (first at row {missing[0]}); drop them first")
     rows = [{k: str(r[k]) for k in COLUMNS} for r in rows]
     return rows[:n] if n is not None else rows
 

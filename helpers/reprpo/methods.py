@@ -128,18 +128,26 @@ def forward_pairs(model, batch: dict[str, torch.Tensor], collect: str | None = N
     ids = torch.cat([batch["chosen_ids"], batch["rejected_ids"]])
     attn = torch.cat([batch["chosen_attn"], batch["rejected_attn"]])
     cmask = torch.cat([batch["chosen_cmask"], batch["rejected_cmask"]])
+    # logits only where some row predicts a completion token: the LM head is the costliest
+    # matrix of a small model with a large vocabulary, and the prompt positions are not scored
+    keep = torch.nonzero(cmask[:, 1:].any(0)).squeeze(1)
+    if "chosen_embeds" in batch:  # cached outputs of frozen lower blocks (see helpers.reprpo.stem)
+        inputs = {"inputs_embeds": torch.cat([batch["chosen_embeds"], batch["rejected_embeds"]])}
+    else:
+        inputs = {"input_ids": ids}
     store: dict = {}
     if collect == "side":
         with _side_hooks(model, blocks, store):
-            out = model(input_ids=ids, attention_mask=attn)
+            out = model(**inputs, attention_mask=attn, logits_to_keep=keep)
     else:
-        out = model(input_ids=ids, attention_mask=attn, output_hidden_states=collect == "hs")
+        out = model(**inputs, attention_mask=attn, output_hidden_states=collect == "hs",
+                    logits_to_keep=keep)
         if collect == "hs":
             store = {f"{b}.hs": out.hidden_states[b + 1] for b in blocks}
-    logits = out.logits[:, :-1].float()
-    tgt = ids[:, 1:]
+    logits = out.logits.float()
+    tgt = ids[:, keep + 1]
     tok_logp = torch.gather(logits.log_softmax(-1), 2, tgt.unsqueeze(-1)).squeeze(-1)
-    m = cmask[:, 1:].to(tok_logp.dtype)
+    m = cmask[:, keep + 1].to(tok_logp.dtype)
     return {"logp": (tok_logp * m).sum(1), "n_tok": m.sum(1), "attn": attn, "acts": store}
 
 

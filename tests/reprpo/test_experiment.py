@@ -61,3 +61,43 @@ def test_train_and_evaluate_and_bootstrap(toy):
     np.testing.assert_allclose(draws["a"]["shift mean"], 0.5)
     assert ex.interval_excludes_zero(draws["a"]["x"] - draws["b"]["x"])
     assert not ex.interval_excludes_zero(draws["a"]["y"] - draws["b"]["y"])
+
+
+def test_search_lr_widens_until_interior():
+    calls = []
+
+    def peak_at(lr, at=1e-4):
+        calls.append(lr)
+        return -abs(np.log10(lr) - np.log10(at))
+
+    best, scores, interior = ex.search_lr(peak_at, [1e-3, 3e-3, 1e-2], factor=10 ** 0.5, max_extra=4)
+    assert interior and best == pytest.approx(1e-4, rel=1e-6) and len(scores) == len(calls) > 3
+    best, scores, interior = ex.search_lr(lambda lr: lr, [1e-3, 2e-3, 3e-3], max_extra=1)
+    assert not interior and best == pytest.approx(9e-3) and len(scores) == 4
+    best, _, interior = ex.search_lr(lambda lr: -abs(lr - 2e-3), [1e-3, 2e-3, 3e-3])
+    assert interior and best == 2e-3
+    with pytest.raises(ValueError, match=">= 3 distinct"):
+        ex.search_lr(lambda lr: 0.0, [1e-3, 1e-3, 2e-3])
+    with pytest.raises(ValueError, match="every learning rate diverged"):
+        ex.search_lr(lambda lr: float("nan"), [1e-3, 2e-3, 3e-3])
+
+
+def test_adapter_state_roundtrip(toy):
+    base, splits = toy
+    res = ex.train_and_evaluate(base, "dpo", 3e-2, 0, splits, rp.TrainSettings(batch=4, epochs=1),
+                                ["test"], n_eval=8)
+    state = ex.adapter_state(res["_model"])
+    assert state and all("lora" in k for k in state)
+    again = ex.restore_adapter(base, state, lora_r=8)
+    np.testing.assert_array_equal(rp.preference_correct(again, splits["test"]), res["test"])
+    with torch.no_grad():
+        a = rp.forward_pairs(again, splits["test"])["logp"]
+        b = rp.forward_pairs(res["_model"], splits["test"])["logp"]
+    torch.testing.assert_close(a, b)
+
+
+def test_normalised_score():
+    out = ex.normalised_score(np.array([0.7, 0.6, 0.5]), np.array([0.5, 0.5, 0.5]),
+                              np.array([0.9, 0.5, 0.4]))
+    np.testing.assert_allclose(out[:1], [0.5])
+    assert np.isnan(out[1]) and np.isnan(out[2])  # no target gain: undefined, not a number
