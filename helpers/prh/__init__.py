@@ -1,9 +1,10 @@
 """The PRH world (chapters 1 and 2): a procedural shapes world with known factors, a zoo of small
 models trained on it, random-image families, metric agreement, and the full-scale PRH data sources.
 
-Modules: shapes_world, zoo, noise_images, metric_agreement, sources. Public names are re-exported here."""
+Modules: shapes_world, zoo, noise_images, metric_agreement, model_sets, noise_figures, sources. Public names are re-exported here."""
 
 from helpers.prh import shapes_world, zoo, noise_images, metric_agreement, sources
+from helpers.prh import model_sets, noise_figures
 from helpers.prh.shapes_world import (
     SHAPES,
     NOVEL_SHAPES,
@@ -57,6 +58,10 @@ from helpers.prh.noise_images import (
     first_level_where,
     noise_for_model,
     images_from_folder,
+    evaluation_images,
+    pool_pairs,
+    null_frontiers,
+    group_contrast,
 )
 from helpers.prh.metric_agreement import (
     KNN_LIKE,
@@ -67,6 +72,29 @@ from helpers.prh.metric_agreement import (
     parse_config,
     null_agreement,
     mean_off_diagonal,
+    pair_rows,
+    off_diagonal,
+    agreement_maps,
+    agreement_summary,
+)
+from helpers.prh.model_sets import (
+    Source,
+    pixel_source,
+    zoo_sources,
+    timm_sources,
+    names_in,
+    group_pairs,
+    prepared_features,
+    caption_features,
+)
+from helpers.prh.noise_figures import (
+    GROUP_ORDER,
+    group_color,
+    plot_families,
+    plot_pair_scores,
+    plot_null_distance,
+    plot_agreement,
+    plot_blend,
 )
 from helpers.prh.sources import (
     PRH_VISION_MODELS,

@@ -218,3 +218,60 @@ def mean_off_diagonal(corr: pd.DataFrame) -> float:
     mask = ~torch.eye(len(c), dtype=torch.bool)
     v = c[mask]
     return float(v[~torch.isnan(v)].mean())
+
+
+def pair_rows(feats: dict[str, list[torch.Tensor]], pairs: Sequence[tuple[str, str]], metric: str,
+              k: int, n_perm: int, layer: str = "max", perm_seed: int = 0, **extra
+              ) -> pd.DataFrame:
+    """One row per pair with its permutation null: the table the noise and blend sections pool.
+
+    Args:
+        feats: model name -> prepared layers.
+        pairs: (a, b) model pairs.
+        metric, k, n_perm: as :func:`block_scores` (draw j is the same shuffle for all pairs).
+        perm_seed: seed of the permutations (``seed`` stays free as an extra column).
+        layer: ``"max"`` scores the max over layer pairs (the null takes the same max);
+            ``"last"`` scores the last layers only (the source blog's protocol).
+        extra: constant columns to add (e.g. ``group="trained"``, ``family="uniform"``).
+
+    Returns:
+        :func:`block_scores` rows renamed ``a``, ``b``, ``observed``, with ``null`` draws kept.
+    """
+    if layer not in ("max", "last"):
+        raise ValueError(f"layer must be 'max' or 'last', got {layer!r}")
+    pick = (lambda ls: ls) if layer == "max" else (lambda ls: ls[-1:])
+    t = block_scores({a: pick(feats[a]) for a, _ in pairs}, {b: pick(feats[b]) for _, b in pairs},
+                     metric, k, n_perm=n_perm, seed=perm_seed, pairs=pairs, keep_null=True)
+    return t.rename(columns={"model_a": "a", "model_b": "b", "raw": "observed"}).assign(**extra)
+
+
+def off_diagonal(matrix) -> np.ndarray:
+    """The off-diagonal entries of a square matrix (array or DataFrame), flattened."""
+    v = np.asarray(matrix, dtype=float)
+    if v.ndim != 2 or v.shape[0] != v.shape[1]:
+        raise ValueError(f"matrix must be square, got shape {v.shape}")
+    return v[~np.eye(len(v), dtype=bool)]
+
+
+def agreement_maps(table: pd.DataFrame) -> dict:
+    """Raw, chance-corrected and null agreement of a :func:`score_pairs` table (``keep_null=True``).
+
+    Returns:
+        ``raw`` and ``calibrated`` ``[C, C]`` DataFrames, ``null`` ``[n_perm, C, C]`` and
+        ``spread``: per configuration, the std over pairs of the raw score over the mean null std.
+    """
+    spread = table.groupby("config", sort=False).apply(
+        lambda d: d.raw.std() / d.null_std.mean(), include_groups=False)
+    return {"raw": agreement(table, "raw"), "calibrated": agreement(table, "corrected"),
+            "null": null_agreement(table), "spread": spread}
+
+
+def agreement_summary(maps: dict) -> pd.Series:
+    """Medians of :func:`agreement_maps`: raw and calibrated rho, the null's |rho|, spread ratio."""
+    null_abs = np.abs(np.stack([off_diagonal(m) for m in maps["null"]]))
+    return pd.Series({
+        "median rho, raw": np.nanmedian(off_diagonal(maps["raw"])),
+        "median rho, calibrated": np.nanmedian(off_diagonal(maps["calibrated"])),
+        "median |rho| under the null": np.nanmedian(null_abs),
+        "95th pct |rho| under the null": np.nanpercentile(null_abs, 95),
+        "median spread ratio (raw std over pairs / null std)": float(maps["spread"].median())})

@@ -324,6 +324,75 @@ def pooled_null(observed: torch.Tensor, null: torch.Tensor) -> dict[str, float]:
     }
 
 
+def pool_pairs(rows: "pd.DataFrame", alpha: float = 0.05) -> "pd.Series":
+    """Pool one group's pair rows (from :func:`helpers.prh.metric_agreement.pair_rows`).
+
+    Args:
+        rows: one row per pair with ``observed``, ``null`` (the pair's ``[n_perm]`` draws, the
+            same shuffles for every pair) and ``p_value``.
+        alpha: level for the share of pairs that pass on their own.
+
+    Returns:
+        ``pairs``, ``mean observed``, ``mean null``, ``pooled p`` (:func:`pooled_null`),
+        ``mean corrected`` and ``pairs with p <= alpha``.
+    """
+    import pandas as pd
+
+    missing = {"observed", "null", "p_value"} - set(rows.columns)
+    if missing:
+        raise ValueError(f"rows lack columns {sorted(missing)}; pass pair_rows(...) output")
+    p = pooled_null(torch.tensor(rows.observed.values), torch.stack(list(rows.null)))
+    return pd.Series({"pairs": len(rows), "mean observed": p["observed"],
+                      "mean null": p["null_mean"], "pooled p": p["p_value"],
+                      "mean corrected": p["corrected"],
+                      "pairs with p <= alpha": float((rows.p_value <= alpha).mean())})
+
+
+def null_frontiers(curve: "pd.DataFrame", alpha: float, by: Sequence[str] = ("metric", "group", "seed"),
+                   p_column: str = "pooled p") -> "pd.DataFrame":
+    """The **null frontier** of every sweep: the first ``t`` whose p-value exceeds ``alpha``.
+
+    Args:
+        curve: one row per (``by`` ..., ``t``) with a p-value column.
+        alpha: the threshold (use ``alpha / levels`` to correct for scanning every level).
+        by: columns naming one sweep.
+        p_column: the p-value column.
+
+    Returns:
+        One row per sweep: the ``by`` columns and ``t*`` (NaN: distinguishable up to t = 1).
+    """
+    import pandas as pd
+
+    rows = []
+    for keys, c in curve.groupby(list(by), sort=False):
+        c = c.sort_values("t")
+        rows.append({**dict(zip(by, keys)), "t*": first_level_where(c.t, c[p_column] > alpha)})
+    return pd.DataFrame(rows)
+
+
+def group_contrast(table: "pd.DataFrame", by: Sequence[str], group: str, control: str,
+                   value: str = "corrected") -> "pd.DataFrame":
+    """Per ``by`` cell: mean ``value`` of ``group`` and of ``control`` and Welch's one-sided test.
+
+    Returns:
+        Indexed by ``by``: ``<group> mean``, ``<control> mean``, ``difference`` and
+        ``Welch p (<group> > <control>)`` (NaN where either side has fewer than 2 rows).
+    """
+    import pandas as pd
+    from scipy import stats
+
+    rows = []
+    for keys, cell in table.groupby(list(by), sort=False):
+        keys = keys if isinstance(keys, tuple) else (keys,)
+        a = cell[cell.group == group][value]
+        b = cell[cell.group == control][value]
+        p = (stats.ttest_ind(a, b, equal_var=False, alternative="greater").pvalue
+             if len(a) > 1 and len(b) > 1 else float("nan"))
+        rows.append({**dict(zip(by, keys)), f"{group} mean": a.mean(), f"{control} mean": b.mean(),
+                     "difference": a.mean() - b.mean(), f"Welch p ({group} > {control})": p})
+    return pd.DataFrame(rows).set_index(list(by))
+
+
 def first_level_where(levels: Sequence[float], condition: Sequence[bool]) -> float:
     """The first level (in increasing order) at which ``condition`` holds, else ``nan``.
 
@@ -380,3 +449,45 @@ def images_from_folder(folder, n: int, size: int | Sequence[int], seed: int = 0)
         x = TF.resize(x, min(h, w), antialias=True)
         out.append(TF.center_crop(x, [h, w]))
     return torch.stack(out).clamp_(0.0, 1.0)
+
+
+# --------------------------------------------------------------------------------------
+# The chapter's evaluation sets: in-distribution images, noise, and blends between them
+# --------------------------------------------------------------------------------------
+
+
+def evaluation_images(kind: str, n: int, size: int, seed: int, *, source: str = "shapes",
+                      data_seed: int = 7, blend_family: str = "uniform", t: float | None = None,
+                      ) -> tuple[torch.Tensor, list[str] | None, dict]:
+    """One evaluation set of the random-images chapter: images, captions (or None), cache key.
+
+    Args:
+        kind: ``"id"`` (in-distribution images, blended towards noise when ``t`` is given) or a
+            noise family of :data:`FAMILIES`.
+        n, size: number of images and side in pixels.
+        seed: draw index; images use ``data_seed + seed`` and noise ``1000 + seed``.
+        source: ``"shapes"`` (the shapes world, with captions) or a folder of real images.
+        data_seed: first seed of the in-distribution images.
+        blend_family: the noise a blend mixes towards.
+        t: blend level in [0, 1] (``kind="id"`` only).
+
+    Returns:
+        ``(images [n, 3, size, size], captions or None, key)``; ``key`` names the set for caches.
+    """
+    if kind != "id":
+        if t is not None:
+            raise ValueError(f"t is only for kind='id' (blends), got kind={kind!r} and t={t}")
+        return make_noise(kind, n, size=size, seed=1000 + seed), None, {"kind": kind, "seed": seed}
+    if source == "shapes":
+        from helpers.prh.shapes_world import make_dataset
+
+        d = make_dataset(n, split="id", seed=data_seed + seed, size=size)
+        imgs, caps = d.images, d.captions
+    else:
+        imgs, caps = images_from_folder(source, n, size, seed=data_seed + seed), None
+    if t is None:
+        return imgs, caps, {"kind": "id", "seed": seed, "source": source}
+    noise = make_noise(blend_family, n, size=size, seed=1000 + seed)
+    key = {"kind": "blend", "noise": blend_family, "seed": seed, "t": round(float(t), 4),
+           "source": source}
+    return blend(imgs, noise, float(t)), caps, key

@@ -98,3 +98,32 @@ def test_keep_null_and_null_agreement():
         ma.parse_config("mutual_knn@x")
     with pytest.raises(ValueError, match="keep_null=True"):
         ma.null_agreement(t.drop(columns="null"))
+
+
+def test_pair_rows_layers_and_extra_columns():
+    feats = _planted()
+    rows = ma.pair_rows(feats, [("a", "b"), ("a", "c")], "mutual_knn", 5, n_perm=6, group="g",
+                        seed=3)
+    assert list(rows.a) == ["a", "a"] and set(rows.group) == {"g"} and set(rows.seed) == {3}
+    assert rows.set_index("b").loc["b", "corrected"] > 0.3 and all(len(d) == 6 for d in rows.null)
+    last = ma.pair_rows(feats, [("a", "b")], "mutual_knn", 5, n_perm=6, layer="last")
+    # a's structure is in its last layer and b's in its first: the last-layer pair misses it
+    assert last.corrected.iloc[0] < 0.1 and (last.layer_a.iloc[0], last.layer_b.iloc[0]) == (0, 0)
+    with pytest.raises(ValueError, match="layer must be 'max' or 'last'"):
+        ma.pair_rows(feats, [("a", "b")], "mutual_knn", 5, n_perm=2, layer="first")
+
+
+def test_off_diagonal_and_agreement_summary():
+    assert sorted(ma.off_diagonal([[1, 2], [3, 4]])) == [2.0, 3.0]
+    with pytest.raises(ValueError, match="square"):
+        ma.off_diagonal([[1, 2, 3]])
+    feats = _planted()
+    feats["d"] = [torch.cat([f, f], 1) / 2**0.5 for f in feats["a"]]
+    t = ma.score_pairs(feats, [("mutual_knn", 5), ("mutual_knn", 10), ("cka", 0)], n_perm=5,
+                       keep_null=True)
+    maps = ma.agreement_maps(t)
+    assert maps["null"].shape == (5, 3, 3) and list(maps["spread"].index) == list(maps["raw"].index)
+    s = ma.agreement_summary(maps)
+    assert -1 <= s["median rho, raw"] <= 1 and 0 <= s["median |rho| under the null"] <= 1
+    # the pairs differ far more than shuffles do (a-d is a copy, a-c unrelated)
+    assert s["median spread ratio (raw std over pairs / null std)"] > 3

@@ -164,3 +164,62 @@ def test_images_from_folder(tmp_path):
         ni.images_from_folder(tmp_path, 9, size=16)
     with pytest.raises(ValueError, match="does not exist"):
         ni.images_from_folder(tmp_path / "nope", 1, size=16)
+
+
+# ---------------------------------------------------------------- chapter evaluation sets and pooling
+def test_evaluation_images_sets_and_keys():
+    noise, caps, key = ni.evaluation_images("spectral2", 6, 16, seed=1)
+    assert noise.shape == (6, 3, 16, 16) and caps is None
+    assert key == {"kind": "spectral2", "seed": 1}
+    assert torch.equal(noise, ni.make_noise("spectral2", 6, size=16, seed=1001))
+    imgs, caps, key = ni.evaluation_images("id", 6, 16, seed=0, data_seed=3)
+    assert imgs.shape == (6, 3, 16, 16) and len(caps) == 6 and key["kind"] == "id"
+    half, caps_half, key_half = ni.evaluation_images("id", 6, 16, seed=0, data_seed=3, t=0.5)
+    assert caps_half == caps and key_half["t"] == 0.5 and key_half["kind"] == "blend"
+    torch.testing.assert_close(half, 0.5 * imgs + 0.5 * ni.make_noise("uniform", 6, size=16, seed=1000))
+    with pytest.raises(ValueError, match="t is only for kind='id'"):
+        ni.evaluation_images("uniform", 6, 16, seed=0, t=0.5)
+
+
+def _rows(observed, shift=0.0, n_perm=9, seed=0):
+    import pandas as pd
+
+    g = torch.Generator().manual_seed(seed)
+    null = [torch.rand(n_perm, generator=g, dtype=torch.float64) * 0.1 + shift for _ in observed]
+    return pd.DataFrame({"observed": observed, "null": null,
+                         "p_value": [(1 + int((d >= o).sum())) / (n_perm + 1) for o, d in zip(observed, null)]})
+
+
+def test_pool_pairs_matches_pooled_null_and_checks_columns():
+    rows = _rows([0.5, 0.6, 0.55])
+    s = ni.pool_pairs(rows, alpha=0.05)
+    ref = ni.pooled_null(torch.tensor(rows.observed.values), torch.stack(list(rows.null)))
+    assert s["pairs"] == 3 and s["pooled p"] == pytest.approx(ref["p_value"]) == pytest.approx(0.1)
+    assert s["mean corrected"] == pytest.approx(ref["corrected"]) and s["mean corrected"] > 0.4
+    assert s["pairs with p <= alpha"] == 0.0  # 9 draws: the floor 0.1 is above alpha
+    with pytest.raises(ValueError, match="lack columns"):
+        ni.pool_pairs(rows.drop(columns="null"))
+
+
+def test_null_frontiers_first_level_above_alpha():
+    import pandas as pd
+
+    curve = pd.DataFrame({"metric": "m", "group": ["a"] * 4 + ["b"] * 4, "seed": 0,
+                          "t": [0.0, 0.5, 1.0, 0.75] * 2,
+                          "pooled p": [0.01, 0.2, 0.5, 0.01, 0.01, 0.01, 0.01, 0.01]})
+    f = ni.null_frontiers(curve, alpha=0.05).set_index("group")["t*"]
+    assert f["a"] == 0.5  # sorted by t: 0.0 (0.01), 0.5 (0.2) -> first above alpha
+    assert math.isnan(f["b"])  # never reaches the null
+
+
+def test_group_contrast_detects_a_shift():
+    import pandas as pd
+
+    g = torch.Generator().manual_seed(0)
+    hi, lo = (0.5 + 0.01 * torch.randn(8, generator=g)), (0.1 + 0.01 * torch.randn(8, generator=g))
+    t = pd.DataFrame({"family": "x", "group": ["trained"] * 8 + ["init"] * 8,
+                      "corrected": torch.cat([hi, lo]).numpy()})
+    c = ni.group_contrast(t, ["family"], "trained", "init").loc["x"]
+    assert c.difference == pytest.approx(0.4, abs=0.02) and c["Welch p (trained > init)"] < 1e-6
+    back = ni.group_contrast(t, ["family"], "init", "trained").loc["x"]
+    assert back["Welch p (init > trained)"] > 0.99

@@ -1,0 +1,184 @@
+"""Model sets for the random-images chapter: named feature sources in groups, with their controls.
+
+A :class:`Source` is anything that maps images ``[N, 3, H, W]`` in [0, 1] to a list of per-layer
+features ``[[N, D_l], ...]``: a trained network, its random-init copy, a pretrained network, or
+the raw pixels. Sources carry a **group** (``trained``, ``init``, ``pixels``, ``pretrained``,
+``random-init``) and an architecture, so :func:`group_pairs` can pair them within or between
+groups, and :func:`prepared_features` extracts, caches (:func:`helpers.features.cached_features`)
+and prepares (:func:`helpers.alignment.prepare`) every source's layers for one image set.
+
+Example:
+    >>> import torch
+    >>> sources = {"pixels": pixel_source(),
+    ...            "half": Source("trained", "half", lambda x: [x.flatten(1)[:, ::2]], arch="a")}
+    >>> group_pairs(sources, "trained", "pixels")
+    [('half', 'pixels')]
+    >>> feats = prepared_features(sources, list(sources), torch.rand(6, 3, 4, 4), {"kind": "t"},
+    ...                           cache=False)
+    >>> [len(f) for f in feats.values()], tuple(feats["half"][0].shape)
+    ([1, 1], (6, 24))
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import torch
+
+from helpers import alignment
+from helpers.cache import key_digest
+from helpers.features import cached_features, extract_language_features, load_text_encoder
+
+Extract = Callable[[torch.Tensor], list]
+
+
+@dataclass(frozen=True)
+class Source:
+    """One feature source: its group, a cache identity, the extractor and what it is.
+
+    Attributes:
+        group: ``trained`` | ``init`` | ``pixels`` | ``pretrained`` | ``random-init`` (any word).
+        key: what names its weights in the feature cache (e.g. ``"vit-supervised-s0@93"``).
+        extract: images ``[N, 3, H, W]`` -> list of raw per-layer features ``[N, D_l]``.
+        arch: architecture (pairs within a group skip same-architecture pairs when set).
+        objective: training objective, if any.
+        cacheable: False for sources too cheap to cache (pixels).
+    """
+
+    group: str
+    key: str
+    extract: Extract
+    arch: str | None = None
+    objective: str | None = None
+    cacheable: bool = True
+
+
+def pixel_source() -> Source:
+    """The raw image as a one-layer model: the pixel-space baseline."""
+    return Source("pixels", "pixels", lambda x: [x.flatten(1).float()], cacheable=False)
+
+
+def zoo_sources(zoo: Sequence, seed: int, objectives: Sequence[str], batch_size: int = 256
+                ) -> dict[str, Source]:
+    """Trained zoo members of one seed, plus one random-init control per (architecture, seed).
+
+    Members of one architecture and seed start from the same backbone, so the step-0 weights of
+    any of them are that (architecture, seed)'s control.
+
+    Args:
+        zoo: :class:`helpers.prh.zoo.ZooMember` list (``get_zoo``).
+        seed: the seed whose trained members are used.
+        objectives: objectives kept among the trained members.
+        batch_size: images per forward pass.
+
+    Returns:
+        ``{member name: Source(trained)}`` then ``{"<arch>-init-s<seed>": Source(init)}``.
+    """
+    from helpers.prh.zoo import member_features
+
+    if not any(m.seed == seed for m in zoo):
+        raise ValueError(f"seed={seed} is not a trained seed; choose from {sorted({m.seed for m in zoo})}")
+
+    def run(member, step=None) -> Extract:
+        return lambda x: member_features(member, x, step=step, batch_size=batch_size)
+
+    out = {m.name: Source("trained", f"{m.name}@{m.steps[-1]}", run(m), m.arch, m.objective)
+           for m in zoo if m.seed == seed and m.objective in objectives}
+    for arch in dict.fromkeys(m.arch for m in zoo):
+        for s in sorted({m.seed for m in zoo}):
+            m = next(mm for mm in zoo if mm.arch == arch and mm.seed == s)
+            out[f"{arch}-init-s{s}"] = Source("init", f"{m.name}@0", run(m, 0), arch)
+    return out
+
+
+def names_in(sources: dict[str, Source], group: str) -> list[str]:
+    """Names of the sources in ``group``, in insertion order."""
+    return [n for n, s in sources.items() if s.group == group]
+
+
+def group_pairs(sources: dict[str, Source], group_a: str, group_b: str) -> list[tuple[str, str]]:
+    """Model pairs between two groups, or within one.
+
+    Within a group only pairs of *different* architectures are kept (when architectures are
+    known), because same-architecture members can share initial weights and would align partly
+    through their common starting point. Between groups every combination is kept.
+    """
+    a, b = names_in(sources, group_a), names_in(sources, group_b)
+    if not a or not b:
+        raise ValueError(f"no sources in group {group_a!r} or {group_b!r}; groups present: "
+                         f"{sorted({s.group for s in sources.values()})}")
+    if group_a != group_b:
+        return [(x, y) for x in a for y in b]
+    pairs = [(a[i], a[j]) for i in range(len(a)) for j in range(i + 1, len(a))]
+    return [(x, y) for x, y in pairs
+            if sources[x].arch is None or sources[x].arch != sources[y].arch]
+
+
+def prepared_features(sources: dict[str, Source], names: Sequence[str], images: torch.Tensor,
+                      key: dict[str, Any], namespace: str = "random_images", cache: bool = True
+                      ) -> dict[str, list[torch.Tensor]]:
+    """Cached, prepared per-layer features ``{name: [[N, D_l], ...]}`` of the named sources.
+
+    Args:
+        sources: the model set.
+        names: which sources to run.
+        images: ``[N, 3, H, W]`` in [0, 1].
+        key: everything naming ``images`` (kind, seed, size, n...); each source's cache key is
+            ``{"chapter": namespace, "model": source.key, **key}``.
+        namespace: cache folder and the key's ``chapter`` entry.
+        cache: False to skip the cache (tests, cheap sources).
+
+    Returns:
+        Features clamped at the 0.95 quantile of |x| and L2-normalised per layer (PRH's protocol).
+    """
+    unknown = [n for n in names if n not in sources]
+    if unknown:
+        raise ValueError(f"names {unknown} are not in sources; choose from {list(sources)}")
+    out = {}
+    for name in names:
+        src = sources[name]
+        full_key = {"chapter": namespace, "model": src.key, **key}
+        if cache and src.cacheable:
+            raw = cached_features(full_key, lambda: src.extract(images), namespace=namespace)
+        else:
+            raw = src.extract(images)
+        out[name] = alignment.prepare(list(raw))
+    return out
+
+
+def caption_features(encoder: str, captions: Sequence[str], key: dict[str, Any],
+                     namespace: str = "random_images") -> list[torch.Tensor]:
+    """Prepared per-layer features of a caption encoder (embeddings + every layer), cached.
+
+    The cache key holds ``{"chapter": namespace, "text": encoder, "captions": digest, **key}``.
+    """
+    def compute():
+        model, tok = load_text_encoder(encoder)
+        return extract_language_features(model, tok, list(captions), batch_size=64, progress=False)
+
+    full_key = {"chapter": namespace, "text": encoder, **key,
+                "captions": key_digest({"c": list(captions)})}
+    raw = cached_features(full_key, compute, namespace=namespace)
+    return alignment.prepare(list(raw.unbind(1)))
+
+
+def timm_sources(models: Sequence[str], batch_size: int = 256) -> tuple[dict[str, Source], int]:
+    """Full scale: pretrained timm ViTs (hub names or local folders) as ``pretrained`` sources.
+
+    Returns:
+        The sources and the largest input side among the models (noise is generated at it; each
+        model's own transform resizes).
+    """
+    from helpers.features import extract_vision_features, load_timm_model
+    from helpers.prh.noise_images import model_input_size
+
+    def run(model) -> Extract:
+        return lambda x: list(extract_vision_features(model, x, batch_size=batch_size,
+                                                      progress=False).unbind(1))
+
+    out, sizes = {}, []
+    for name in models:
+        model = load_timm_model(name)  # hub name (network) or local folder
+        sizes.append(model_input_size(model)[0])
+        out[str(name)] = Source("pretrained", str(name), run(model))
+    return out, max(sizes)

@@ -1,0 +1,196 @@
+"""Figures of the random-images chapter, one function per figure, one colour per group.
+
+Every function takes the chapter's tables, draws one figure and returns it (the chapter ends the
+cell with :func:`helpers.plotting.show`). Colours come from :func:`group_color`, so a group keeps
+its colour in every figure of the chapter.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from helpers.plotting import NULL_COLOR, PALETTE
+from helpers.prh import noise_images as ni
+
+GROUP_ORDER = ("trained", "init", "trained-pixels", "init-pixels", "trained-text",
+               "pretrained", "random-init", "pretrained-pixels", "random-init-pixels")
+"""Groups in the order of :data:`helpers.plotting.PALETTE`; others follow in order of first use."""
+
+_extra_groups: list[str] = []
+
+
+def group_color(group: str) -> str:
+    """The one colour of ``group`` in every figure of the chapter."""
+    if group not in GROUP_ORDER and group not in _extra_groups:
+        _extra_groups.append(group)
+    i = GROUP_ORDER.index(group) if group in GROUP_ORDER else len(GROUP_ORDER) + _extra_groups.index(group)
+    return PALETTE[i % len(PALETTE)]
+
+
+def _check_columns(table: pd.DataFrame, columns: Sequence[str], name: str) -> None:
+    missing = set(columns) - set(table.columns)
+    if missing:
+        raise ValueError(f"{name} lacks columns {sorted(missing)}; pass the chapter's {name} table")
+
+
+def plot_families(samples: dict, spectra: dict, slopes: pd.Series, reference: str | None = None,
+                  n_show: int = 5) -> plt.Figure:
+    """Sample images of each noise family (rows) and their radially averaged power spectra.
+
+    Args:
+        samples: family -> images ``[>= n_show, 3, H, W]`` to show.
+        spectra: name -> images whose spectrum is drawn (families and a real reference set).
+        slopes: name -> measured spectral slope (legend labels).
+        reference: the key of ``spectra`` drawn as the grey dashed reference (real images).
+        n_show: images per row.
+    """
+    fig = plt.figure(figsize=(9.5, 4.4))
+    grid = fig.add_gridspec(len(samples), n_show + 3)
+    for r, (family, imgs) in enumerate(samples.items()):
+        for c in range(n_show):
+            ax = fig.add_subplot(grid[r, c])
+            ax.imshow(imgs[c].permute(1, 2, 0).numpy())
+            ax.set_xticks([]), ax.set_yticks([])
+            ax.grid(False)
+            if c == 0:
+                ax.set_ylabel(family, rotation=0, ha="right", va="center", fontsize=8)
+    ax = fig.add_subplot(grid[:, n_show:])
+    for i, (name, imgs) in enumerate(spectra.items()):
+        fr, pw = ni.radial_power_spectrum(imgs)
+        style = dict(color=NULL_COLOR, ls="--") if name == reference else dict(color=PALETTE[i % len(PALETTE)])
+        ax.loglog(fr, pw / pw[0], label=f"{name} (slope {float(slopes[name]):.2f})", **style)
+    ax.xaxis.set_minor_formatter(plt.NullFormatter())
+    ax.set_xlabel("spatial frequency (cycles per pixel)")
+    ax.set_ylabel("power (relative to lowest frequency)")
+    ax.legend(fontsize=7, loc="lower left")
+    return fig
+
+
+def plot_pair_scores(table: pd.DataFrame, sets: Sequence[str], metric: str, ax=None,
+                     title: str | None = None) -> plt.Figure:
+    """Chance-corrected score of every pair per image set (dots), group means (black bars).
+
+    Args:
+        table: pair rows with ``group``, ``family``, ``metric``, ``corrected``.
+        sets: image sets on the x axis, in order.
+        metric: which metric's rows to draw.
+        ax: draw into this axis (default: a new figure).
+        title: axis title (default: the metric).
+    """
+    _check_columns(table, ["group", "family", "metric", "corrected"], "pair")
+    sub = table[table.metric == metric]
+    groups = list(dict.fromkeys(sub.group))
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(max(5.0, 0.75 * len(sets) + 2.5), 3.8))
+    fig = ax.figure
+    width = 0.8 / max(len(groups), 1)
+    labelled: set[str] = set()
+    for gi, g in enumerate(groups):
+        for si, s in enumerate(sets):
+            vals = sub[(sub.group == g) & (sub.family == s)].corrected.values
+            if len(vals) == 0:
+                continue
+            xpos = si + (gi - (len(groups) - 1) / 2) * width
+            jitter = (np.random.default_rng(si).random(len(vals)) - 0.5) * width * 0.6
+            ax.scatter(xpos + jitter, vals, s=8, alpha=0.6, color=group_color(g),
+                       label=None if g in labelled else g)
+            labelled.add(g)
+            ax.plot([xpos - width / 2, xpos + width / 2], [np.mean(vals)] * 2, color="k", lw=1)
+    ax.axhline(0, color=NULL_COLOR, lw=1, ls="--")
+    ax.set_xticks(range(len(sets)), sets, rotation=30)
+    ax.set_xlabel("image set")
+    ax.set_ylabel(f"chance-corrected {metric} (0 = null)")
+    ax.set_title(title or metric)
+    ax.legend(fontsize=7, markerscale=2, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    return fig
+
+
+def plot_null_distance(table: pd.DataFrame, sets: Sequence[str], metric: str) -> plt.Figure:
+    """Left: each pair's z-score against its null (symlog); right: group means per image set."""
+    _check_columns(table, ["group", "family", "metric", "corrected", "observed", "null_mean",
+                           "null_std"], "pair")
+    sub = table[table.metric == metric]
+    groups = list(dict.fromkeys(sub.group))
+    fig, axes = plt.subplots(1, 2, figsize=(10.5, 3.8))
+    width = 0.8 / max(len(groups), 1)
+    for gi, g in enumerate(groups):
+        sg = sub[sub.group == g]
+        z = (sg.observed - sg.null_mean) / sg.null_std
+        xpos = np.array([list(sets).index(f) for f in sg.family]) + (gi - (len(groups) - 1) / 2) * width
+        axes[0].scatter(xpos, z, s=8, alpha=0.6, color=group_color(g), label=g)
+    axes[0].set_yscale("symlog", linthresh=2)
+    axes[0].axhline(2, color=NULL_COLOR, ls="--", lw=1)
+    axes[0].set_ylabel("z = (observed - null mean) / null std")
+    axes[0].set_title("distance from the null, per pair")
+    piv = sub.groupby(["family", "group"]).corrected.mean().unstack()[groups].reindex(list(sets))
+    for g in groups:
+        axes[1].plot(range(len(sets)), piv[g].values, marker="o", color=group_color(g), label=g)
+    axes[1].axhline(0, color=NULL_COLOR, ls="--", lw=1)
+    axes[1].set_ylabel(f"mean chance-corrected {metric}")
+    axes[1].set_title("group means per image set")
+    axes[1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    for ax in axes:
+        ax.set_xticks(range(len(sets)), sets, rotation=30)
+        ax.set_xlabel("image set")
+    return fig
+
+
+def plot_agreement(maps: dict, names: Sequence[str], panels: Sequence[tuple[str, str]] | None = None
+                   ) -> plt.Figure:
+    """Heatmaps of configuration-by-configuration Spearman correlation, one row per image set.
+
+    Args:
+        maps: image set -> :func:`helpers.prh.metric_agreement.agreement_maps` output.
+        names: configuration names (tick labels), in matrix order.
+        panels: (key, title) per column; ``"null"`` draws the null's mean |rho|.
+    """
+    panels = panels or [("raw", "raw"), ("calibrated", "chance-corrected"), ("null", "null: mean |rho|")]
+    fig, axes = plt.subplots(len(maps), len(panels), figsize=(3.7 * len(panels), 3.7 * len(maps)),
+                             squeeze=False)
+    im = None
+    for r, (kind, a) in enumerate(maps.items()):
+        for c, (key, title) in enumerate(panels):
+            m = np.abs(a["null"]).mean(0) if key == "null" else np.asarray(a[key], dtype=float)
+            ax = axes[r][c]
+            im = ax.imshow(m, vmin=-1, vmax=1, cmap="RdBu_r")
+            ax.set_xticks(range(len(names)), names, rotation=90, fontsize=7)
+            ax.set_yticks(range(len(names)), names if c == 0 else [], fontsize=7)
+            ax.grid(False)
+            ax.set_title(f"{kind}: {title}", fontsize=9)
+    fig.colorbar(im, ax=axes, shrink=0.6, label="Spearman correlation over model pairs")
+    return fig
+
+
+def plot_blend(curve: pd.DataFrame, fronts: pd.DataFrame, metrics: Sequence[str],
+               frontier_group: str | None = "init", title_prefix: str = "") -> plt.Figure:
+    """Chance-corrected alignment along the blend: mean over seeds (line), seed range (band).
+
+    Args:
+        curve: rows per (metric, group, seed, t) with ``mean corrected`` (pooled over pairs).
+        fronts: :func:`helpers.prh.noise_images.null_frontiers` output (``metric``, ``group``, ``t*``).
+        metrics: one panel per metric.
+        frontier_group: whose median null frontier is drawn as a dotted line (None: none).
+        title_prefix: words before the metric in each panel title.
+    """
+    _check_columns(curve, ["metric", "group", "seed", "t", "mean corrected"], "curve")
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.9 * len(metrics), 3.7), squeeze=False)
+    for ax, metric in zip(axes[0], metrics):
+        sub = curve[curve.metric == metric]
+        for g in dict.fromkeys(sub.group):
+            c = sub[sub.group == g].groupby("t")["mean corrected"]
+            mean, lo, hi = c.mean(), c.min(), c.max()
+            ax.plot(mean.index, mean.values, marker="o", ms=3, color=group_color(g), label=g)
+            ax.fill_between(mean.index, lo.values, hi.values, color=group_color(g), alpha=0.2)
+        ax.axhline(0, color=NULL_COLOR, ls="--", lw=1, label="permutation null")
+        f = fronts[(fronts.metric == metric) & (fronts.group == frontier_group)]["t*"]
+        if frontier_group and f.notna().any():
+            ax.axvline(float(f.median()), color="k", ls=":", lw=1,
+                       label=f"{frontier_group} null frontier")
+        ax.set_xlabel("noise fraction t (0 = image, 1 = noise)")
+        ax.set_ylabel(f"chance-corrected {metric}")
+        ax.set_title(f"{title_prefix}{metric}")
+    axes[0][-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    return fig

@@ -1,0 +1,45 @@
+"""Tests of helpers/prh/model_sets.py: groups, pairs, cached prepared features."""
+import pytest
+import torch
+
+from helpers import alignment
+from helpers.prh import model_sets as ms
+
+
+def _sources():
+    half = lambda x: [x.flatten(1)[:, ::2], x.flatten(1)[:, 1::2]]  # noqa: E731
+    return {
+        "cnn-a": ms.Source("trained", "cnn-a@5", half, arch="cnn"),
+        "cnn-b": ms.Source("trained", "cnn-b@5", half, arch="cnn"),
+        "vit-a": ms.Source("trained", "vit-a@5", half, arch="vit"),
+        "cnn-init": ms.Source("init", "cnn@0", half, arch="cnn"),
+        "pixels": ms.pixel_source(),
+    }
+
+
+def test_group_pairs_skip_same_architecture_within_a_group():
+    s = _sources()
+    assert ms.names_in(s, "trained") == ["cnn-a", "cnn-b", "vit-a"]
+    assert ms.group_pairs(s, "trained", "trained") == [("cnn-a", "vit-a"), ("cnn-b", "vit-a")]
+    assert ms.group_pairs(s, "init", "pixels") == [("cnn-init", "pixels")]
+    with pytest.raises(ValueError, match="no sources in group 'pretrained'"):
+        ms.group_pairs(s, "pretrained", "pretrained")
+
+
+def test_prepared_features_cache_and_prepare(tmp_path, monkeypatch):
+    monkeypatch.setenv("BOOK_CACHE", str(tmp_path))
+    calls = []
+    s = _sources()
+    s["counted"] = ms.Source("trained", "counted", lambda x: calls.append(1) or [x.flatten(1)])
+    images = torch.rand(7, 3, 4, 4, generator=torch.Generator().manual_seed(0))
+    a = ms.prepared_features(s, ["counted", "pixels"], images, {"kind": "t"})
+    b = ms.prepared_features(s, ["counted"], images, {"kind": "t"})
+    assert len(calls) == 1  # the second call read the cache
+    torch.testing.assert_close(a["counted"][0], b["counted"][0])
+    torch.testing.assert_close(a["pixels"][0], alignment.prepare([images.flatten(1)])[0])
+    assert torch.linalg.norm(a["counted"][0], dim=1).sub(1).abs().max() < 1e-5
+    ms.prepared_features(s, ["counted"], images, {"kind": "other"})
+    assert len(calls) == 2  # another image set, another entry
+    assert not any(p.name.startswith(".") for p in (tmp_path / "random_images").iterdir())
+    with pytest.raises(ValueError, match="not in sources"):
+        ms.prepared_features(s, ["nope"], images, {"kind": "t"})

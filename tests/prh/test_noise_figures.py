@@ -1,0 +1,42 @@
+"""Tests of helpers/prh/noise_figures.py: each figure draws from the chapter's tables."""
+import matplotlib
+
+matplotlib.use("Agg")
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+from helpers.prh import noise_figures as nf  # noqa: E402
+from helpers.prh import noise_images as ni  # noqa: E402
+
+
+def _pairs():
+    rng = np.random.default_rng(0)
+    rows = [{"group": g, "family": f, "metric": "mutual_knn", "corrected": rng.random(),
+             "observed": 0.2, "null_mean": 0.1, "null_std": 0.01}
+            for g in ("trained", "init") for f in ("id", "uniform") for _ in range(3)]
+    return pd.DataFrame(rows)
+
+
+def test_group_colours_are_stable_and_distinct():
+    assert nf.group_color("trained") == nf.group_color("trained")
+    assert nf.group_color("trained") != nf.group_color("init")
+    assert nf.group_color("a-new-group") == nf.group_color("a-new-group")
+
+
+def test_figures_draw():
+    fam = _pairs()
+    assert len(nf.plot_pair_scores(fam, ["id", "uniform"], "mutual_knn").axes) == 1
+    assert len(nf.plot_null_distance(fam, ["id", "uniform"], "mutual_knn").axes) == 2
+    samples = {f: ni.make_noise(f, 5, size=16, seed=0) for f in ("uniform", "spectral2")}
+    slopes = pd.Series({f: ni.spectral_slope(x) for f, x in samples.items()})
+    assert len(nf.plot_families(samples, samples, slopes).axes) == 2 * 5 + 1
+    maps = {"id": {"raw": np.eye(3), "calibrated": np.eye(3), "null": np.zeros((4, 3, 3))}}
+    assert len(nf.plot_agreement(maps, ["a", "b", "c"]).axes) == 3 + 1  # and the colour bar
+    curve = pd.DataFrame({"metric": "m", "group": "init", "seed": [0, 0, 1, 1], "t": [0, 1, 0, 1],
+                          "mean corrected": [0.3, 0.0, 0.2, 0.01]})
+    fronts = pd.DataFrame({"metric": ["m"], "group": ["init"], "t*": [1.0]})
+    fig = nf.plot_blend(curve, fronts, ["m"])
+    assert any(line.get_label() == "init null frontier" for line in fig.axes[0].lines)
+    with pytest.raises(ValueError, match="lacks columns"):
+        nf.plot_blend(curve.drop(columns="seed"), fronts, ["m"])
