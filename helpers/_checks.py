@@ -169,6 +169,14 @@ def check_dtype(dtype) -> torch.dtype:
     return dtype
 
 
+def check_device(device) -> torch.device:
+    """``device`` as a ``torch.device``; ``ValueError`` naming it if torch does not know it."""
+    try:
+        return torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise ValueError(f"device must be a torch device such as 'cpu' or 'cuda'; got {device!r} ({err})") from None
+
+
 def check_quantile(q) -> None:
     if isinstance(q, bool) or not isinstance(q, (int, float)) or not (0.0 < q <= 1.0):
         raise ValueError(f"q must be a number in (0, 1]; got {q!r} (use q=1 to skip clamping)")

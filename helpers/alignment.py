@@ -274,7 +274,7 @@ def _setup(xs, ys, metric, topk, cca_dim, device, dtype, names=("xs", "ys")):
     if dtype is None:
         dtype = torch.float64 if torch.float64 in (lx[0].dtype, ly[0].dtype) else torch.float32
     dtype = _checks.check_dtype(dtype)
-    device = torch.device(device) if device is not None else lx[0].device
+    device = _checks.check_device(device) if device is not None else lx[0].device
     return lx, ly, device, dtype
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pickle
 import shutil
 import tempfile
 import time
@@ -54,6 +55,8 @@ def cache_root() -> Path:
             f"unset it to use {REPO_ROOT / '.cache'}, or set it to a folder (e.g. BOOK_CACHE=/tmp/bookcache)"
         )
     root = Path(value) if value is not None else REPO_ROOT / ".cache"
+    if root.exists() and not root.is_dir():
+        raise ValueError(f"the cache root {root} (BOOK_CACHE) is a file, not a folder; point BOOK_CACHE at a folder")
     root.mkdir(parents=True, exist_ok=True)
     return root
 
@@ -115,10 +118,21 @@ def _canonical(value: Any, where: str) -> Any:
 
 
 def entry_path(namespace: str, key: dict[str, Any], suffix: str = ".pt") -> Path:
-    """Where the entry for ``key`` lives: ``<root>/<namespace>/<hash><suffix>``."""
+    """Where the entry for ``key`` lives: ``<root>/<namespace>/<hash><suffix>``.
+
+    Raises:
+        ValueError: ``namespace`` not one plain folder name, ``suffix`` not like ``".pt"``, or a
+            key :func:`key_digest` rejects.
+    """
+    if not isinstance(namespace, str) or not namespace or namespace in (".", "..") or any(
+            c in namespace for c in "/\\\0"):
+        raise ValueError(f"namespace must be one plain folder name such as 'features'; got {namespace!r}")
+    if not isinstance(suffix, str) or not suffix.startswith(".") or any(c in suffix for c in "/\\\0"):
+        raise ValueError(f"suffix must be a file extension such as '.pt'; got {suffix!r}")
+    digest = key_digest(key)
     folder = cache_root() / namespace
     folder.mkdir(parents=True, exist_ok=True)
-    return folder / f"{key_digest(key)}{suffix}"
+    return folder / f"{digest}{suffix}"
 
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
@@ -126,7 +140,11 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
 
     If ``write`` raises, the temporary file is removed and ``path`` is left untouched.
     """
+    if not callable(write):
+        raise ValueError(f"write must be a function of the temporary path; got {type(write).__name__}")
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"path {path} is a folder; atomic_write replaces a file")
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(path.parent)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -170,7 +188,11 @@ def remove_stale_temporaries(folder: Path, older_than: float = STALE_TMP_SECONDS
 def save_entry(namespace: str, key: dict[str, Any], value: Any) -> Path:
     """Store ``value`` (anything ``torch.save`` takes) under ``key``, atomically."""
     path = entry_path(namespace, key)
-    atomic_write(path, lambda tmp: torch.save({"key": _normalise(key), "value": value}, tmp))
+    try:
+        atomic_write(path, lambda tmp: torch.save({"key": _normalise(key), "value": value}, tmp))
+    except (pickle.PicklingError, AttributeError, TypeError) as err:  # nothing was stored
+        raise ValueError(f"value for cache namespace {namespace!r} cannot be saved with torch.save "
+                         f"({type(err).__name__}: {err}); store tensors, numbers, lists or dicts") from err
     return path
 
 
@@ -220,6 +242,10 @@ def cached(namespace: str, key: dict[str, Any], compute: Callable[[], Any],
         ValueError: a key the hash cannot represent, or a freshly computed value that fails
             ``validate``.
     """
+    if not callable(compute):
+        raise ValueError(f"compute must be a function that makes the value; got {type(compute).__name__}")
+    if validate is not None and not callable(validate):
+        raise ValueError(f"validate must be None or a function of the value; got {type(validate).__name__}")
     value = _load(namespace, key, validate)
     if value is _MISSING:
         value = compute()

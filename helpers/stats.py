@@ -50,7 +50,7 @@ def bootstrap(statistic: Callable[..., float], *samples, n_boot: int = 1000, see
             it), samples of different lengths, ``n_boot < 1``, a bad ``seed``.
     """
     if not samples:
-        raise ValueError("bootstrap needs at least one sample array")
+        raise ValueError("samples: bootstrap needs at least one sample array")
     if not callable(statistic):
         raise ValueError(f"statistic must be a function of the resampled arrays; got {type(statistic).__name__}")
     arrays = [np.asarray(s) for s in samples]
@@ -64,7 +64,7 @@ def bootstrap(statistic: Callable[..., float], *samples, n_boot: int = 1000, see
         raise ValueError(f"bootstrap resamples rows together, so the samples need one length; got {sorted(lengths)}")
     n = lengths.pop()
     if n == 0:
-        raise ValueError("bootstrap got an empty sample; there is nothing to resample")
+        raise ValueError("samples are empty (0 rows); there is nothing to resample")
     _check_n_boot(n_boot)
     check_seed(seed)
     idx = np.random.default_rng(seed).integers(0, n, (n_boot, n))
@@ -127,7 +127,8 @@ def interval(draws, level: float = 0.95) -> tuple[float, float]:
     if d.ndim != 1:
         raise ValueError(f"draws must be a 1-d array of bootstrap draws; got shape {d.shape}")
     if not np.isfinite(d).any():
-        raise ValueError("interval got no finite bootstrap draw (every resample was degenerate)")
+        raise ValueError(f"draws hold no finite value ({d.size} draws; every resample was degenerate, or "
+                         "there were none); check the statistic on the full data")
     a = (1 - level) / 2
     lo, hi = np.nanquantile(d, [a, 1 - a])
     return float(lo), float(hi)
@@ -144,8 +145,8 @@ def mean_ci(values, n_boot: int = 1000, seed: int = 0, level: float = 0.95) -> t
         v = np.asarray(values, dtype=float)
     except (TypeError, ValueError) as err:
         raise ValueError(f"values must be an array of numbers; got {type(values).__name__} ({err})") from None
-    if v.ndim != 1:
-        raise ValueError(f"values must be a 1-d array; got shape {v.shape}")
+    if v.ndim != 1 or v.size == 0:
+        raise ValueError(f"values must be a non-empty 1-d array; got shape {v.shape}")
     check_no_nan(v, "values")
     draws = bootstrap(np.mean, v, n_boot=n_boot, seed=seed)
     return (float(v.mean()), *interval(draws, level))
@@ -173,9 +174,9 @@ def spearman_permutation(x, y, n_perm: int = 2000, seed: int = 0) -> tuple[float
     except (TypeError, ValueError) as err:
         raise ValueError(f"x and y must be arrays of numbers ({err})") from None
     if xa.shape != ya.shape or xa.ndim != 1:
-        raise ValueError(f"spearman_permutation needs two 1-d arrays of one length; got {xa.shape} and {ya.shape}")
+        raise ValueError(f"x and y must be two 1-d arrays of one length; got shapes {xa.shape} and {ya.shape}")
     if len(xa) < 2:
-        raise ValueError(f"spearman_permutation needs at least 2 points; got {len(xa)}")
+        raise ValueError(f"x and y need at least 2 points; got {len(xa)}")
     check_int(n_perm, "n_perm", minimum=1)
     check_seed(seed)
     check_no_nan(xa, "x")

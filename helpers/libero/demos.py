@@ -18,6 +18,7 @@ robosuite's OpenGL convention) unless ``upright=False``.
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -228,9 +229,13 @@ def read_demos(path: str | Path, max_demos: int | None = None, upright: bool = T
             demo whose arrays differ in length or dtype, a ``problem_info`` attr that is not JSON,
             or a bad ``max_demos``/``upright``. The message names the file and the demo.
     """
+    if not isinstance(path, (str, os.PathLike)):
+        raise DemoFileError(f"path must be the path of a *_demo.hdf5 file (str or Path); got {type(path).__name__}")
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"No LIBERO demo file at {path}; record demos or download LIBERO's HDF5 files.")
+    if path.is_dir():
+        raise DemoFileError(f"{path} is a folder; pass one *_demo.hdf5 file")
     _check_read_args(path, max_demos, upright)
     acts, av, wr, rs = [], [], [], []
     try:

@@ -17,6 +17,7 @@ The model lists are PRH's ``val`` sets (``tasks.py``).
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Sequence
 
@@ -62,7 +63,7 @@ def _hub_dataset(name: str, **kwargs):
 def _check_n(n: int | None, available: int, what: str) -> int:
     if n is None:
         return available
-    if not isinstance(n, int) or n < 1:
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"n must be a positive integer or None (all), got {n!r}")
     if n > available:
         raise ValueError(f"asked for n={n} {what} images but only {available} exist; lower n")
@@ -70,9 +71,16 @@ def _check_n(n: int | None, available: int, what: str) -> int:
 
 
 def load_image_folder(path: str | Path, n: int | None = None) -> list:
-    """The first ``n`` images (sorted by relative path) under ``path``, as RGB PIL images."""
+    """The first ``n`` images (sorted by relative path) under ``path``, as RGB PIL images.
+
+    Raises:
+        ValueError: ``path`` not an existing folder, no images in it, a bad ``n``, or a file with an
+            image suffix that is not a readable image (the message names the file).
+    """
     from PIL import Image
 
+    if not isinstance(path, (str, os.PathLike)):
+        raise ValueError(f"path must be a folder path (str or Path); got {type(path).__name__}")
     root = Path(path)
     if not root.is_dir():
         raise ValueError(f"No image folder at {str(path)!r}; pass an existing folder")
@@ -80,7 +88,13 @@ def load_image_folder(path: str | Path, n: int | None = None) -> list:
     if not files:
         raise ValueError(f"{root} holds no images with suffixes {IMAGE_SUFFIXES}")
     n = _check_n(n, len(files), str(root))
-    return [Image.open(f).convert("RGB") for f in files[:n]]
+    images = []
+    for f in files[:n]:
+        try:
+            images.append(Image.open(f).convert("RGB"))
+        except (OSError, ValueError) as err:  # truncated or not an image despite its suffix
+            raise ValueError(f"{f} is not a readable image ({type(err).__name__}: {err}); remove or replace it") from err
+    return images
 
 
 def load_wit(source: str | Path = "minhuh/prh", n: int | None = None, revision: str = "wit_1024") -> tuple[list, list[str]]:

@@ -149,7 +149,7 @@ def test_malformed_files_give_one_error_type_naming_the_file(tmp_path):
     good = _raw_file(tmp_path / "good_demo.hdf5", {"demo_0": _demo()})
     cases = [
         (empty, {}, r"is not a readable HDF5 file \(0 bytes"), (text, {}, "is not a readable HDF5 file"),
-        (tmp_path, {}, "is not a readable HDF5 file"),
+        (tmp_path, {}, "is a folder; pass one"),
         (not_group, {}, "has 'data' that is not a group"), (odd_name, {}, "data/demo_x is not named demo_<integer>"),
         (bad_json, {}, "problem_info is not JSON"), (list_json, {}, "problem_info is a JSON list"),
         (good, {"max_demos": 0}, "max_demos must be None"), (good, {"max_demos": -1}, "max_demos must be None"),
