@@ -1,9 +1,10 @@
 """Nearest-neighbour plumbing for :mod:`helpers.alignment`.
 
 * :func:`gram` builds ``X Xᵀ`` from its lower block triangle (about 56% of the flops).
-* :func:`knn` finds each row's ``k`` most similar rows (inner product, self excluded).
-  Above a memory budget it works in square blocks, multiplying each block pair once
-  (about half the flops of ``X Xᵀ``) and merging running top-k lists.
+* :func:`knn` finds each row's ``k`` most similar rows (inner product, self excluded), with a
+  strategy picked by shape and device (:func:`strategy`; described above ``PANEL_BYTES``)
+  under a memory cap on the ``N x N`` working set. Every strategy returns the same lists, in
+  descending similarity with ties broken by the lower index.
 * The ``*_scores`` functions turn cached neighbour lists ``[L, N, k]`` of two models into
   ``[Lx, Ly]`` score tables. They never build an ``N x N`` float matrix per pair: one side's
   neighbour lists are scattered into a small row-chunk buffer (all its layers at once), and
@@ -17,10 +18,12 @@ import torch
 
 Tensor = torch.Tensor
 
-# Largest temporary buffer (bytes) a row chunk may use; N = 20,000 -> ~800 rows per chunk.
-CHUNK_BYTES = 64 * 2**20
-# A full N x N Gram is kept (and built from symmetric blocks) only up to this size.
-FULL_GRAM_BYTES = 256 * 2**20
+# Largest temporary buffer (bytes) a scoring row chunk may use; N = 20,000 with 6 layers on the
+# scattered side -> ~140 rows per chunk.
+CHUNK_BYTES = 16 * 2**20
+# A batch of full N x N Grams (built from symmetric blocks) is kept only up to this size:
+# N <= 2048 in float32 on a CPU; above it the large-N strategies bound the working set.
+FULL_GRAM_BYTES = 16 * 2**20
 
 
 def _rows_per_chunk(n: int, per_row_bytes: int) -> int:
@@ -51,67 +54,265 @@ def gram(x: Tensor, out: Tensor | None = None) -> Tensor:
     return out
 
 
+# ----------------------------------------------------------------------------- neighbour search
+#
+# Every strategy returns the same lists: the ``k`` largest inner products of each row (self
+# excluded), ordered by similarity, **ties broken by the lower index** (see ``_top_rule``).
+# Strategies differ only in which products they form and how they select:
+#
+# * ``gram``: small ``N`` (a batch of full Grams fits ``FULL_GRAM_BYTES``): the symmetric
+#   block-triangle Gram of several layers at once, then one selection.
+# * ``tri`` (large ``N``, CPU): row panels of the lower triangle only, so half the products and
+#   half the selection of a full search; each row's entries above the diagonal are read back
+#   from later panels' columns, only where they can reach the row's k-th value (``_knn_tri``).
+#   For narrow layers the product is cheap and the selection is the cost, so halving the
+#   selection is what matters; for wide layers it is the halved GEMM.
+# * ``panel`` (large ``N``, GPU): full row panels ``[B, N]``; one product and one selection
+#   per panel, no column pass and fewer host syncs.
+#
+# ``PANEL_BYTES`` caps each product block, so the working set above the ``[N, k]`` outputs
+# stays near 10 MB on a CPU at any ``N`` (a full Gram at N = 20,000 would be 1.6 GB).
+#
+# The selection ("partial sort on small blocks"): a panel's columns are cut into chunks of
+# ``CHUNK`` columns; the k-th largest chunk maximum ``t`` is a lower bound of the row's k-th
+# value, and every chunk outside the top-k chunks has maximum ``<= t``. So the top-k lie in the
+# top-k chunks (``k * CHUNK`` candidates instead of ``N``) unless another chunk's maximum equals
+# ``t`` exactly; those rows (ties) are selected over the whole panel row.
+
+# Panel (one product block) budget: bounds the N x N working set of the large-N strategies.
+PANEL_BYTES = 8 * 2**20
+# Columns per selection chunk.
+CHUNK = 32
+# Rows per group when a lower-triangle panel is read column-wise (see ``_knn_tri``).
+GROUP = 8
+# Lower-triangle blocks whose extra candidates are merged together (fewer, larger merges).
+MERGE_EVERY = 8
+
+
+def _budget(device: torch.device, cpu_bytes: int) -> int:
+    """A GPU has the memory and bandwidth for panels 32x larger."""
+    return cpu_bytes * (32 if device.type == "cuda" else 1)
+
+
+def _top_rule(vals: Tensor, idx: Tensor, k: int) -> tuple[Tensor, Tensor]:
+    """Top-``k`` of candidate rows ``vals``/``idx`` ``[R, m]`` by (value desc, index asc).
+
+    ``torch.topk`` orders ties arbitrarily, so rows whose k-th value ties with the next one, or
+    with equal values inside the top-k, are re-selected with two stable sorts.
+    """
+    m = vals.shape[1]
+    k = min(k, m)
+    tv, tp = vals.topk(min(k + 1, m), dim=1)
+    ti = idx.gather(1, tp[:, :k])
+    tied = (tv[:, 1:] == tv[:, :-1]).any(dim=1)  # ties inside the top-k or at its boundary
+    tv = tv[:, :k]
+    if bool(tied.any()):
+        rows = tied.nonzero().squeeze(1)
+        v, i = vals[rows], idx[rows]
+        order = i.argsort(dim=1, stable=True)
+        v, i = v.gather(1, order), i.gather(1, order)
+        order = v.argsort(dim=1, descending=True, stable=True)[:, :k]
+        tv[rows], ti[rows] = v.gather(1, order), i.gather(1, order)
+    return tv, ti
+
+
+def _panel_topk(s: Tensor, cols: Tensor | int, k: int, dim: int = 1) -> tuple[Tensor, Tensor]:
+    """Top-``k`` along ``dim`` of a score panel ``s`` ``[B, C]`` by the chunk-maximum bound.
+
+    Args:
+        s: scores; entries to exclude (self) already ``-inf``.
+        cols: global index of each position along ``dim``: a tensor, or an int offset.
+        k: neighbours kept (fewer when the panel is shorter along ``dim``).
+        dim: 1 selects per row (``[B, k]`` out); 0 per column (``[C, k]`` out), without
+            transposing the panel (chunk maxima run down the rows, contiguous in memory).
+
+    Returns:
+        ``(vals, idx)``, ordered by (value desc, index asc).
+    """
+    length, width = s.shape[dim], s.shape[1 - dim]
+    dev = s.device
+    line = lambda t: t if dim == 1 else t.T  # noqa: E731  [width, length] view
+    col_of = (lambda j: j + cols if cols else j) if isinstance(cols, int) else (lambda j: cols[j])
+    n_chunks = -(-length // CHUNK)
+    if n_chunks <= k + 1 or length <= 2 * k * CHUNK:  # too few chunks to prune: select over all
+        every = col_of(torch.arange(length, device=dev)).expand(width, length)
+        return _top_rule(line(s), every, k)
+    full = length // CHUNK
+    head = s.narrow(dim, 0, full * CHUNK).unflatten(dim, (full, CHUNK)).amax(dim=dim + 1)
+    if full < n_chunks:
+        head = torch.cat([head, s.narrow(dim, full * CHUNK, length - full * CHUNK)
+                          .amax(dim=dim, keepdim=True)], dim=dim)
+    top_max, top_chunk = head.topk(k + 1, dim=dim)
+    top_chunk = top_chunk.narrow(dim, 0, k)
+    within = torch.arange(CHUNK, device=dev)
+    if dim == 1:
+        pos = (top_chunk.unsqueeze(2) * CHUNK + within).flatten(1)  # [B, k * CHUNK]
+    else:
+        pos = (top_chunk.unsqueeze(1) * CHUNK + within.view(1, -1, 1)).flatten(0, 1)
+    pos = pos.clamp_max_(length - 1)  # the short last chunk repeats its last position
+    cand = s.gather(dim, pos)
+    cand, pos = line(cand), line(pos)  # [width, k * CHUNK]
+    if full < n_chunks:  # a repeated position would count twice: push repeats below all
+        cand = cand.clone()
+        cand[:, 1:].masked_fill_(pos[:, 1:] == pos[:, :-1], float("-inf"))
+    vals, idx = _top_rule(cand, col_of(pos), k)
+    # Where the (k+1)-th chunk maximum equals the k-th, a chunk outside the top-k chunks may
+    # hold a tie of the k-th value: select those lines over their whole length.
+    top_max = line(top_max)
+    tied = top_max[:, k] == top_max[:, k - 1]
+    if bool(tied.any()):
+        rows = tied.nonzero().squeeze(1)
+        sub = line(s)[rows]
+        every = col_of(torch.arange(length, device=dev)).expand(len(rows), length)
+        vals[rows], idx[rows] = _top_rule(sub, every, k)
+    return vals, idx
+
+
 def knn(x: Tensor, k: int) -> tuple[Tensor, Tensor]:
     """Top-``k`` neighbours of every row by inner product, self excluded.
 
+    The strategy is picked from ``N``, ``D`` and the device (see the comment above); all give
+    the same lists.
+
     Args:
-        x: ``[N, D]``, or a batch of layers ``[G, N, D]`` (the full-Gram path only; see
-            :func:`fits_full_gram`).
+        x: ``[N, D]`` or a batch of layers ``[G, N, D]``.
+        k: neighbours per row, ``1 <= k < N``.
 
     Returns:
-        ``(idx, vals)``: ``idx`` ``[(G,) N, k]`` int64, neighbours in descending similarity;
-        ``vals`` the matching inner products. Ties are broken by ``torch.topk``
-        (implementation-defined), as the reference's ``argsort`` also leaves them.
+        ``(idx, vals)``: ``idx`` ``[(G,) N, k]`` int64, neighbours in descending similarity,
+        equal similarities in ascending index; ``vals`` the matching inner products.
     """
-    n = x.shape[-2]
-    if fits_full_gram(n, x.element_size()):
-        g = gram(x)
-        g.diagonal(dim1=-2, dim2=-1).fill_(float("-inf"))  # self ranks last (reference: -1e8)
-        vals, idx = g.topk(k, dim=-1)
-        return idx, vals
-    return _knn_blocked(x, k)
+    if x.ndim == 2:
+        idx, vals = knn(x.unsqueeze(0), k)
+        return idx[0], vals[0]
+    g, n, d = x.shape
+    if fits_full_gram(n, x.element_size(), x.device):
+        per = max(1, _budget(x.device, FULL_GRAM_BYTES) // (n * n * x.element_size()))
+        out = [_knn_gram(x[a:a + per], k) for a in range(0, g, per)]
+        return torch.cat([o[0] for o in out]), torch.cat([o[1] for o in out])
+    out = [_knn_large(x[a], k) for a in range(g)]
+    return torch.stack([o[0] for o in out]), torch.stack([o[1] for o in out])
 
 
-def fits_full_gram(n: int, item: int) -> bool:
-    """Whether one ``N x N`` Gram fits the budget (else kNN runs in blocks, one layer at a time)."""
-    return n * n * item <= FULL_GRAM_BYTES
+def strategy(n: int, d: int, item: int = 4, device: torch.device | str = "cpu") -> str:
+    """The neighbour-search strategy :func:`knn` uses for one ``[N, D]`` layer.
+
+    ``"gram"`` while a full Gram fits :data:`FULL_GRAM_BYTES`; above it ``"tri"`` on a CPU
+    (half the products; the selection is the cost for narrow layers and is halved too) and
+    ``"panel"`` on a GPU (products are cheap there; full rows need no column pass). ``d`` is
+    part of the signature because the choice is by shape; all three choices are exact for
+    every width.
+    """
+    device = torch.device(device)
+    if fits_full_gram(n, item, device):
+        return "gram"
+    return "panel" if device.type == "cuda" else "tri"
 
 
-def _merge_topk(vals: Tensor, idx: Tensor, s: Tensor, offset: int, k: int, dim: int) -> None:
-    """Merge candidates ``s`` (rows along ``1 - dim``, columns ``offset..`` along ``dim``)
-    into the running top-k ``vals``/``idx`` ``[B, k]``."""
-    v, i = s.topk(min(k, s.shape[dim]), dim=dim)
-    if dim == 0:
-        v, i = v.T, i.T
-    v = torch.cat([vals, v], dim=1)
-    i = torch.cat([idx, i + offset], dim=1)
-    top_v, pos = v.topk(k, dim=1)
-    vals.copy_(top_v)
-    idx.copy_(i.gather(1, pos))
+def fits_full_gram(n: int, item: int, device: torch.device | str = "cpu") -> bool:
+    """Whether one ``N x N`` Gram fits the budget (else a large-``N`` strategy runs)."""
+    return n * n * item <= _budget(torch.device(device), FULL_GRAM_BYTES)
 
 
-def _knn_blocked(x: Tensor, k: int) -> tuple[Tensor, Tensor]:
-    """Row-blocked kNN for large ``N``: each block pair ``(I, J >= I)`` is multiplied once and
-    feeds the running top-k of both ``I`` (rows) and ``J`` (columns): half the GEMM flops,
-    ``O(block^2)`` memory."""
+def _knn_gram(x: Tensor, k: int) -> tuple[Tensor, Tensor]:
+    g, n, _ = x.shape
+    s = gram(x)
+    s.diagonal(dim1=-2, dim2=-1).fill_(float("-inf"))
+    vals, idx = _panel_topk(s.view(g * n, n), 0, k)
+    return idx.view(g, n, k), vals.view(g, n, k)
+
+
+def _knn_large(x: Tensor, k: int) -> tuple[Tensor, Tensor]:
+    if strategy(x.shape[0], x.shape[1], x.element_size(), x.device) == "tri":
+        return _knn_tri(x, k)
+    return _knn_panel(x, k)
+
+
+def _knn_panel(x: Tensor, k: int) -> tuple[Tensor, Tensor]:
+    """Row panels over all columns: one product and one selection per panel, no merging."""
     n = x.shape[0]
-    block = max(k + 1, int((CHUNK_BYTES / x.element_size()) ** 0.5))
-    vals = torch.full((n, k), float("-inf"), dtype=x.dtype, device=x.device)
-    idx = torch.zeros(n, k, dtype=torch.long, device=x.device)
-    starts = list(range(0, n, block))
-    for a0 in starts:
-        a1 = min(n, a0 + block)
-        for b0 in starts:
-            if b0 < a0:
-                continue
-            b1 = min(n, b0 + block)
-            s = x[a0:a1] @ x[b0:b1].T
-            if a0 == b0:
-                s.fill_diagonal_(float("-inf"))
-            _merge_topk(vals[a0:a1], idx[a0:a1], s, b0, k, dim=1)
-            if b0 != a0:
-                _merge_topk(vals[b0:b1], idx[b0:b1], s, a0, k, dim=0)
+    rows = max(1, min(n, _budget(x.device, PANEL_BYTES) // (n * x.element_size())))
+    idx = torch.empty(n, k, dtype=torch.long, device=x.device)
+    vals = torch.empty(n, k, dtype=x.dtype, device=x.device)
+    buf = torch.empty(rows, n, dtype=x.dtype, device=x.device)
+    xt = x.T
+    for r0 in range(0, n, rows):
+        r1 = min(n, r0 + rows)
+        s = buf[: r1 - r0]
+        torch.mm(x[r0:r1], xt, out=s)
+        s.diagonal(offset=r0).fill_(float("-inf"))
+        vals[r0:r1], idx[r0:r1] = _panel_topk(s, 0, k)
     return idx, vals
+
+
+def _knn_tri(x: Tensor, k: int) -> tuple[Tensor, Tensor]:
+    """Lower-triangle row panels: half the products and half the selection of a full search.
+
+    Row block ``J`` is multiplied with columns ``0 .. end(J)`` only. Its rows get their top-k
+    over those columns (``low``, whose k-th value is a lower bound of the final one). The rest
+    of row ``r``'s columns lie in later blocks, as *column* ``r`` of their panels: there, groups
+    of ``GROUP`` rows whose maximum reaches ``r``'s bound are read out, and entries at or above
+    it are kept as extra candidates for ``r`` (on random data about ``k N ln(N / B)`` of them).
+    Nothing outside ``low`` and these candidates can enter ``r``'s top-k.
+    """
+    n = x.shape[0]
+    dev, dt = x.device, x.dtype
+    rows = max(2 * k + 2, min(n, _budget(dev, PANEL_BYTES) // (n * x.element_size())))
+    rows = -(-rows // GROUP) * GROUP
+    low_v = torch.empty(n, k, dtype=dt, device=dev)
+    low_i = torch.empty(n, k, dtype=torch.long, device=dev)
+    buf = torch.empty(rows * n, dtype=dt, device=dev)
+    hit_r, hit_c, hit_v = [], [], []
+    for r0 in range(0, n, rows):
+        r1 = min(n, r0 + rows)
+        b = r1 - r0
+        p = buf[: b * r1].view(b, r1)
+        torch.mm(x[r0:r1], x[:r1].T, out=p)
+        p.diagonal(offset=r0).fill_(float("-inf"))
+        low_v[r0:r1], low_i[r0:r1] = _panel_topk(p, 0, k)
+        if r0 == 0:
+            continue
+        bound = low_v[:r0, -1]  # final k-th values of the earlier rows are at least this
+        whole = GROUP * (b // GROUP)
+        for g0, g1, size in ((0, whole, GROUP), (whole, b, b - whole)):  # groups, then the rest
+            if g1 == g0:
+                continue
+            q = p[g0:g1, :r0]
+            gmax = q.unflatten(0, (-1, size)).amax(dim=1)  # [groups, r0]
+            grp, col = (gmax >= bound).nonzero(as_tuple=True)
+            if len(grp) == 0:
+                continue
+            row = (g0 + grp * size).unsqueeze(1) + torch.arange(size, device=dev)  # [h, size]
+            v = p[row, col.unsqueeze(1)]
+            keep = v >= bound[col].unsqueeze(1)
+            h, t = keep.nonzero(as_tuple=True)
+            hit_r.append(col[h])
+            hit_c.append(r0 + row[h, t])
+            hit_v.append(v[h, t])
+        last = r1 == n
+        if hit_r and (last or (r0 // rows) % MERGE_EVERY == 0):  # tighter bounds for later blocks
+            _merge_hits(low_v, low_i, torch.cat(hit_r), torch.cat(hit_c), torch.cat(hit_v), k, n)
+            hit_r, hit_c, hit_v = [], [], []
+    return low_i, low_v
+
+
+def _merge_hits(run_v: Tensor, run_i: Tensor, target: Tensor, nbr: Tensor, val: Tensor, k: int,
+                pad: int) -> None:
+    """Merge candidate triples ``(target row, neighbour, value)`` into running lists."""
+    order = target.argsort(stable=True)
+    target, nbr, val = target[order], nbr[order], val[order]
+    rows, counts = torch.unique_consecutive(target, return_counts=True)
+    slot = torch.repeat_interleave(torch.arange(len(rows), device=target.device), counts)
+    start = torch.cumsum(counts, 0) - counts
+    pos = torch.arange(len(target), device=target.device) - start[slot]
+    width = int(counts.max())
+    pv = torch.full((len(rows), width), float("-inf"), dtype=val.dtype, device=val.device)
+    pi = torch.full((len(rows), width), pad, dtype=torch.long, device=val.device)
+    pv[slot, pos] = val
+    pi[slot, pos] = nbr
+    mv, mi = _top_rule(torch.cat([run_v[rows], pv], dim=1), torch.cat([run_i[rows], pi], dim=1), k)
+    run_v[rows] = mv
+    run_i[rows] = mi
 
 
 def mutual_flags(idx: Tensor) -> Tensor:

@@ -200,13 +200,12 @@ def _build_cache(
         # many small ones. The caller's tensors are only read.
         if isinstance(layers, Tensor):  # [L, N, D] view of an [N, L, D] input: no copy
             x = layers[a:b].to(**kw)
+        elif b - a == 1:  # one layer (every layer at large N): a view, not a copy
+            x = layers[a].to(**kw).unsqueeze(0)
         else:
             x = torch.stack([t.to(**kw) for t in layers[a:b]])  # [G, N, D]
         if cache.idx is not None:
-            if b - a == 1 and not _knn.fits_full_gram(n, x.element_size()):
-                idx, vals = (t.unsqueeze(0) for t in _knn.knn(x[0], topk))  # blocked search
-            else:
-                idx, vals = _knn.knn(x, topk)
+            idx, vals = _knn.knn(x, topk)  # picks its strategy by N, D and device
             cache.idx[a:b] = idx
             if cache.vals is not None:
                 cache.vals[a:b] = vals
@@ -435,6 +434,14 @@ class NullResult:
         corrected: ``(observed - null_mean) / (1 - null_mean)``, which is 0 at chance and 1 at
             a perfect score.
         z: ``(observed - null_mean) / null_std`` (inf or NaN when the null has no spread).
+        critical_value: the "Aristotelian" calibration's ``tau`` (Groger, Wen and Brbic, 2026;
+            package ``calibrated-similarity``): the ``ceil((1 - alpha) (n_perm + 1))``-th
+            smallest of observed-plus-null, from the same permutations. NaN if any of those
+            values is NaN.
+        calibrated: their rescaled score ``clip((observed - tau) / (1 - tau), 0, 1)``: 0 unless
+            the score beats the null at level ``alpha``, 1 at a perfect score (the
+            denominator is floored at 1e-12, as in the package).
+        alpha: the level used for ``critical_value``.
     """
 
     observed: float | Tensor
@@ -444,6 +451,9 @@ class NullResult:
     null_std: float | Tensor
     corrected: float | Tensor
     z: float | Tensor
+    critical_value: float | Tensor = math.nan
+    calibrated: float | Tensor = math.nan
+    alpha: float = 0.05
 
 
 def permutation_null(
@@ -459,6 +469,7 @@ def permutation_null(
     dtype: torch.dtype | None = torch.float32,
     cca_dim: int = 10,
     progress: bool = False,
+    alpha: float = 0.05,
 ) -> NullResult:
     """Calibrate an alignment score against shuffled pairings of the samples.
 
@@ -481,13 +492,18 @@ def permutation_null(
         dtype: compute dtype (float32 or float64; ``None`` follows the inputs).
         cca_dim: SVCCA directions (``svcca`` only).
         progress: show a tqdm bar over permutations.
+        alpha: level of the critical value (``NullResult.critical_value``, ``calibrated``),
+            in (0, 1).
 
     Returns:
-        :class:`NullResult`.
+        :class:`NullResult`. Its ``critical_value`` and ``calibrated`` are what
+        ``calibrated_similarity.calibrate_layers(..., agg="max")`` (``calibrate`` for one pair)
+        returns given the same permutations and per-pair score
+        (``tests/test_alignment_calibration.py`` checks this).
 
     Raises:
-        ValueError: everything :func:`layer_scores` rejects, plus ``n_perm < 1`` or an
-            unknown ``reduce``.
+        ValueError: everything :func:`layer_scores` rejects, plus ``n_perm < 1``, an
+            unknown ``reduce``, or ``alpha`` outside (0, 1).
 
     Example:
         >>> g = torch.Generator().manual_seed(0)
@@ -498,6 +514,8 @@ def permutation_null(
     """
     _checks.check_null_args(n_perm, reduce)
     _checks.check_seed(seed)
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
+        raise ValueError(f"alpha must be a number in (0, 1), e.g. 0.05; got {alpha!r}")
     lx, ly, device, dtype = _setup(xs, ys, metric, topk, cca_dim, device, dtype)
     cx = _build_cache(lx, metric, topk, cca_dim, device, dtype, False, "xs")
     cy = _build_cache(ly, metric, topk, cca_dim, device, dtype, False, "ys")
@@ -519,7 +537,24 @@ def permutation_null(
     std = null.std(dim=0) if n_perm > 1 else torch.full_like(mean, math.nan)
     corrected = (observed - mean) / (1 - mean)
     z = (observed - mean) / std
+    tau, calibrated = _critical_value(observed, null, alpha)
     if reduce == "max":
         return NullResult(float(observed), null, float(p), float(mean), float(std),
-                          float(corrected), float(z))
-    return NullResult(observed, null, p, mean, std, corrected, z)
+                          float(corrected), float(z), float(tau), float(calibrated), alpha)
+    return NullResult(observed, null, p, mean, std, corrected, z, tau, calibrated, alpha)
+
+
+def _critical_value(observed: Tensor, null: Tensor, alpha: float) -> tuple[Tensor, Tensor]:
+    """The Aristotelian paper's ``tau`` and calibrated score, elementwise over ``observed``.
+
+    ``tau`` is the ``ceil((1 - alpha)(K + 1))``-th order statistic of observed-plus-null (K
+    permutations); the score is ``clip((s - tau) / max(1 - tau, 1e-12), 0, 1)``, as in
+    ``calibrated_similarity.calibrate`` with ``smax = 1``. NaN anywhere gives NaN, not a rank.
+    """
+    n_perm = null.shape[0]
+    combined = torch.cat([observed.unsqueeze(0), null], dim=0)  # [K + 1, ...]
+    rank = min(max(math.ceil((1.0 - alpha) * (n_perm + 1)) - 1, 0), n_perm)
+    tau = combined.sort(dim=0).values[rank]
+    tau = torch.where(torch.isnan(combined).any(dim=0), torch.full_like(tau, math.nan), tau)
+    calibrated = ((observed - tau) / (1 - tau).clamp_min(1e-12)).clamp(0.0, 1.0)
+    return tau, calibrated

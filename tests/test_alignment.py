@@ -308,3 +308,96 @@ def test_benchmark_grid_runs_at_tiny_scale():
     spec.loader.exec_module(bench)
     res = bench.case_grid(0.03, "cpu")
     assert res["model_table_shape"] == [12, 17] and 0 < res["mean_best_score"] <= 1
+
+
+# --------------------------------------------------------------------------- neighbour search
+
+
+def _rule_knn(x: torch.Tensor, k: int) -> torch.Tensor:
+    """Reference lists: float64 inner products, descending, ties to the lower index."""
+    s = (x.double() @ x.double().T).fill_diagonal_(float("-inf"))
+    return s.argsort(dim=1, descending=True, stable=True)[:, :k]
+
+
+def _force(monkeypatch, kind: str, n: int, rows: int = 40) -> None:
+    """Make :func:`_knn.knn` take strategy ``kind`` at small ``N``, with several panels."""
+    if kind == "gram":
+        return
+    monkeypatch.setattr(_knn, "FULL_GRAM_BYTES", 0)
+    monkeypatch.setattr(_knn, "PANEL_BYTES", rows * n * 8)
+    monkeypatch.setattr(_knn, "strategy", lambda *a, **kw: kind)
+
+
+@pytest.mark.parametrize("kind", ["gram", "tri", "panel"])
+@pytest.mark.parametrize("width", [3, 20, 300])
+def test_knn_strategies_give_the_reference_lists(kind, width, monkeypatch):
+    """Continuous float64 data, N not a multiple of the chunk (32) or group (8) sizes."""
+    n = 997
+    x = torch.randn(n, width, generator=torch.Generator().manual_seed(width), dtype=torch.float64)
+    want = {k: _rule_knn(x, k) for k in (1, 10, 40)}
+    _force(monkeypatch, kind, n)
+    for k, lists in want.items():
+        idx, vals = _knn.knn(x, k)
+        assert torch.equal(idx, lists), (kind, k)
+        torch.testing.assert_close(vals, (x @ x.T).gather(1, lists), atol=1e-12, rtol=0)
+
+
+@pytest.mark.parametrize("kind", ["gram", "tri", "panel"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_knn_ties_go_to_the_lower_index(kind, dtype, monkeypatch):
+    """Few distinct values: integer features have exact (so heavily tied) inner products."""
+    n = 1601  # > 2 k CHUNK, so rows are selected through chunk maxima
+    g = torch.Generator().manual_seed(11)
+    x = torch.randint(-2, 3, (n, 3), generator=g).to(dtype)
+    x[:50] = x[50:100]  # duplicate rows too
+    assert len(torch.unique(x, dim=0)) <= 125
+    want = _rule_knn(x, 10)
+    _force(monkeypatch, kind, n, rows=24)
+    idx, _ = _knn.knn(x, 10)
+    assert torch.equal(idx, want)
+
+
+def test_knn_batches_layers_like_single_calls(monkeypatch):
+    x = torch.randn(3, 500, 16, generator=torch.Generator().manual_seed(2))
+    idx, vals = _knn.knn(x, 7)
+    for g in range(3):
+        assert torch.equal(idx[g], _knn.knn(x[g], 7)[0])
+    _force(monkeypatch, "tri", 500)
+    assert torch.equal(_knn.knn(x, 7)[0], idx)
+
+
+@pytest.mark.parametrize("kind", ["tri", "panel"])
+@pytest.mark.parametrize("metric", ["mutual_knn", "cycle_knn", "lcs_knn", "cknna"])
+def test_layer_scores_match_reference_on_every_strategy(kind, metric, models64, monkeypatch):
+    xs, ys = models64
+    want = ref.layer_scores(xs, ys, metric, topk=6)
+    _force(monkeypatch, kind, xs.shape[0], rows=16)
+    got = layer_scores(xs, ys, metric, topk=6, dtype=torch.float64)
+    torch.testing.assert_close(got, want, atol=TOL[torch.float64], rtol=0)
+
+
+def test_strategy_by_shape_and_device():
+    assert _knn.strategy(1024, 7) == "gram" and _knn.strategy(1024, 1024) == "gram"
+    assert _knn.strategy(4096, 7) == "tri" and _knn.strategy(20000, 1024) == "tri"
+    assert _knn.strategy(4096, 64, device="cuda") == "gram"  # a GPU keeps larger Grams
+    assert _knn.strategy(20000, 7, device="cuda") == "panel"
+
+
+def test_knn_working_set_is_capped(monkeypatch):
+    """No product block of the large-N search exceeds ``PANEL_BYTES`` (plus one row group)."""
+    n, k = 3000, 10
+    x = torch.randn(n, 8, generator=torch.Generator().manual_seed(4))
+    monkeypatch.setattr(_knn, "FULL_GRAM_BYTES", 0)
+    monkeypatch.setattr(_knn, "PANEL_BYTES", 100 * n * 4)
+    sizes = []
+    real_mm = torch.mm
+
+    def spy(a, b, *, out=None):
+        sizes.append(a.shape[0] * b.shape[1] * a.element_size())
+        return real_mm(a, b, out=out)
+
+    monkeypatch.setattr(torch, "mm", spy)
+    idx, _ = _knn.knn(x, k)
+    assert len(sizes) > 10 and max(sizes) <= 104 * n * 4
+    monkeypatch.setattr(torch, "mm", real_mm)
+    assert torch.equal(idx, _rule_knn(x, k))
