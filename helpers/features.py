@@ -503,7 +503,8 @@ def cached_features(key: dict[str, Any], compute: Callable[[], Any], namespace: 
     """
     if not isinstance(key, dict) or not key:
         raise ValueError("key must be a non-empty dict naming the model, data and options.")
-    stored = cache.load_entry(namespace, key)
+    # a stored entry of the wrong structure (validation raises or fails) counts as missing
+    stored = cache.load_entry(namespace, key, validate=lambda v: _validated(v) is not None)
     value = _validated(stored)
     if value is not None:
         return value

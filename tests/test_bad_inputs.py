@@ -558,3 +558,16 @@ def test_invalid_repo_id_says_so():
             load_language_model(bad)
     with pytest.raises(ValueError, match="is not a valid hub repo id"):
         load_timm_model("hf-hub:bad//id")
+
+
+def test_feature_cache_entries_of_the_wrong_structure_are_recomputed(tmp_path, monkeypatch):
+    """Before: a stored features entry whose metadata had the wrong structure raised a TypeError."""
+    from helpers.features import cached_features
+
+    monkeypatch.setenv("BOOK_CACHE", str(tmp_path))
+    key = {"model": "m", "n": 2}
+    for wrong in ({"meta": [1], "value": torch.ones(2)}, {"meta": [[[2], "torch.float32"]], "value": "x"},
+                  {"meta": None, "value": torch.ones(2)}, torch.ones(2)):
+        cache.save_entry("features", key, wrong)
+        assert torch.equal(cached_features(key, lambda: torch.zeros(2)), torch.zeros(2))
+    assert torch.equal(cached_features(key, lambda: torch.ones(2)), torch.zeros(2))  # now a valid entry

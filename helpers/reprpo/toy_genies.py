@@ -247,7 +247,8 @@ def load_or_pretrain(config_kwargs: dict, settings: PretrainSettings, progress: 
         computed.append(True)
         return {"state_dict": model.state_dict(), "losses": losses, "seconds": time.perf_counter() - t0}
 
-    blob = cached("reprpo_toy", key, compute)
+    blob = cached("reprpo_toy", key, compute,  # an entry of another structure is recomputed
+                  validate=lambda b: {"state_dict", "losses", "seconds"} <= b.keys())
     model = LlamaForCausalLM(toy_llama_config(**config_kwargs))
     model.load_state_dict(blob["state_dict"])
     model.eval()
