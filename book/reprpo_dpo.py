@@ -30,12 +30,13 @@ import warnings
 
 import numpy as np
 import pandas as pd
+import plotly.graph_objects as go
 import torch
 from matplotlib import pyplot as plt
 from myst_nb import glue
 from tqdm.auto import tqdm
 
-from helpers import cache, stats
+from helpers import cache, interactive, stats
 from helpers.chapter import (StageTimer, Verdict, excludes, format_draws, glue_text,
                              verdict_table, verdict_word)
 from helpers.plotting import NULL_COLOR, PALETTE, show, use_style
@@ -54,17 +55,18 @@ base_model: str = "smollm2"  # smollm2 (offline package) | random-llama (smoke) 
 genies_local_dir: str = ""  # full scale: folder with <config>/<split>.parquet; "" reads the hub
 random_hidden: int = 32  # random-llama stand-in: width (smoke only)
 random_layers: int = 4  # random-llama stand-in: blocks (smoke only)
-n_top_blocks: int = 4  # blocks with LoRA and hidden-state losses; lower ones frozen, cached
+train_skill: str = "units"  # units | addition: the trained skill (see checkable_tasks)
+n_top_blocks: int = 3  # blocks with LoRA and hidden-state losses; lower ones frozen, cached
 lora_r: int = 8  # LoRA rank on q_proj and v_proj of the top blocks, every method
-n_train: int = 160  # training pairs (two-digit addition)
-n_val: int = 64  # in-distribution validation pairs: learning-rate choice only
+n_train: int = 128  # training pairs
+n_val: int = 48  # in-distribution validation pairs: learning-rate choice only
 n_test: int = 96  # in-distribution test pairs: the gate (DPO vs shuffled DPO)
 n_eval: int = 48  # pairs in each shifted or unrelated split
-n_target: int = 80  # pairs to train the target-tuned adapter of each shift (normalised score)
-epochs: int = 1  # passes over the training pairs: the budget every method gets
+n_target: int = 64  # pairs to train the target-tuned adapter of each shift (normalised score)
+epochs: int = 2  # passes over the training pairs: the budget every method gets
 batch_size: int = 8  # pairs per optimizer step
 methods: list = ["dpo", "hs-ether-prefvec"]  # compared; names as in helpers.reprpo.methods
-lr_grids: dict = {"dpo": [3e-4, 1e-3, 3e-3], "hs-ether-prefvec": [3e-5, 1e-4, 3e-4]}  # start grids
+lr_grids: dict = {"dpo": [3e-4, 1e-3, 3e-3], "hs-ether-prefvec": [3e-4, 1e-3, 3e-3]}  # start grids
 max_extra_lrs: int = 2  # rates the search may add past an edge of its grid (x3 steps)
 n_seeds: int = 3  # seeds per method and rate (LoRA init, transform init, batch order)
 n_boot: int = 2000  # bootstrap draws (seeds, then pairs)
@@ -84,17 +86,20 @@ print(f"scale={scale}, device={DEVICE}, base model={base_model}")
 # ## Preference pairs with named shifts
 #
 # Each record is a question in plain English; **chosen** is the correct answer and **rejected**
-# a plausible slip (a dropped carry, an off-by-one, a wrong power of ten). We train on two-digit
-# addition and evaluate on shifts named after GENIES' categories
-# (`helpers/reprpo/checkable_tasks.py`): harder instances (three digits), a different skill
-# (unit conversion), a different format (a Python expression), persona pressure (the user
-# asserts the wrong answer) and an unrelated task (which number is larger), where any change
-# is collateral damage.
+# a plausible slip. We train on unit conversion ("How many centimetres are in 3 metres?",
+# rejected: a wrong power of ten) and evaluate on shifts named after GENIES' categories
+# (`helpers/reprpo/checkable_tasks.py`): harder instances (quantities 11-99 instead of 2-9), a
+# different skill (two-digit addition, rejected a dropped carry or an off-by-one), a different
+# wording ("Convert 3 metres to centimetres."), persona pressure (the user first asserts the
+# wrong answer) and an unrelated task (which number is larger), where any change is collateral
+# damage. Two-digit addition was the first choice of training skill, but in a pilot at this
+# budget (not part of this run) DPO did not raise its test accuracy above the base model's;
+# `-p train_skill addition` reruns the whole chapter with addition as the trained skill.
 
 # %% tags=["hide-input"]
 if OFFLINE_TASKS:
-    records = ct.make_task_splits(n_train, n_val, n_eval, seed=data_seed)
-    records["test"] = ct.make_task_split("test", n_test, seed=data_seed)
+    records = ct.make_task_splits(n_train, n_val, n_eval, seed=data_seed, skill=train_skill)
+    records["test"] = ct.make_task_split("test", n_test, seed=data_seed, skill=train_skill)
     CATEGORY = ct.SHIFT_CATEGORY
 else:
     from helpers.reprpo import genies as gd
@@ -273,7 +278,8 @@ with timer.stage("controls"):
         target_budget = rp.TrainSettings(**{**budget.__dict__, "max_steps": n_steps,
                                             "epochs": int(np.ceil(n_train / n_target)) * epochs})
         for s in tqdm(SHIFTS, desc="target-tuned DPO"):
-            tdata = tokenised(ct.make_task_split(s, n_target, seed=data_seed + 1))
+            tdata = tokenised(ct.make_task_split(s, n_target, seed=data_seed + 1,
+                                                 skill=train_skill))
             model, _ = rp.train_method(base, rp.Method.parse("dpo"), tdata,
                                        rp.TrainSettings(**{**target_budget.__dict__,
                                                            "lr": best_lr["dpo"]}), seed=0)
@@ -325,6 +331,29 @@ ax.set_ylabel("preference accuracy (fraction)")
 ax.set_xlabel("evaluation split")
 ax.legend(ncol=len(ROWS), fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.3))
 show(fig)
+
+# %% [markdown]
+# The same numbers, one method at a time, with every seed: move the slider to step through the
+# methods (hover a dot for its split, seed and accuracy; grey is the base model).
+
+# %% tags=["hide-input"]
+frames = {}
+for i, m in enumerate(ROWS[1:]):
+    seed_x = [c for c in SPLITS for _ in range(n_seeds)]
+    seed_y = [correct[m][c][k].mean() for c in SPLITS for k in range(n_seeds)]
+    frames[m] = [
+        go.Scatter(x=SPLITS, y=[correct["base"][c].mean() for c in SPLITS], mode="markers",
+                   name="base", marker=dict(color=NULL_COLOR, size=11, symbol="line-ew-open"),
+                   hovertemplate="base, %{x}: %{y:.3f}<extra></extra>"),
+        go.Scatter(x=seed_x, y=seed_y, mode="markers", name=f"{m}, one seed",
+                   marker=dict(color=PALETTE[i % len(PALETTE)], size=7, opacity=0.6),
+                   text=[f"seed {k}" for _ in SPLITS for k in range(n_seeds)],
+                   hovertemplate=m + ", %{x}, %{text}: %{y:.3f}<extra></extra>")]
+fig = interactive.slider_figure(frames, slider_label="method",
+                                title="Preference accuracy per split and seed",
+                                layout=dict(yaxis=dict(title="preference accuracy", range=[0, 1]),
+                                            xaxis=dict(title="evaluation split"), height=420))
+interactive.show(fig, "fig-reprpo_dpo-seeds-interactive")
 
 # %% [markdown]
 # ## The gate: did DPO learn the preference at all?
@@ -421,17 +450,20 @@ table
 # %% tags=["hide-input"]
 timing = timer.table()
 glue("cpu_minutes", float(timing.loc["total", "CPU s"] / 60), display=False)
-say = {True: "replicated", False: "not replicated", None: "undecided"}
+numbers = (f"{rival} minus DPO on the mean of the shifted splits is "
+           f"{format_draws(d_shift, signed=True)}; DPO minus base there is "
+           f"{format_draws(dpo_drop, signed=True)} and {rival} minus base "
+           f"{format_draws(rival_drop, signed=True)}")
 glue_text("answer", (
-    f"On {MODEL_NAME} with LoRA on its top {n_top} blocks, {n_seeds} seeds per method "
-    f"and rate, and rates chosen on in-distribution validation, DPO "
+    f"On {MODEL_NAME} with LoRA on its top {n_top} blocks, {n_seeds} seeds per method and rate, "
+    f"and rates chosen on in-distribution validation, DPO "
     f"{'beats' if gate else 'does not beat'} DPO on shuffled labels in distribution "
-    f"({format_draws(gate_draws, signed=True)}). On the mean of the shifted splits "
-    f"{rival} minus DPO is {format_draws(d_shift, signed=True)}, so the claim that hidden-state "
-    f"alignment generalises better is **{say[claim1]}**; DPO minus base there is "
-    f"{format_draws(dpo_drop, signed=True)} and {rival} minus base "
-    f"{format_draws(rival_drop, signed=True)}, so the claim that DPO falls below the base model "
-    f"while a hidden-state method holds is **{say[claim2]}** (table at the end)."))
+    f"({format_draws(gate_draws, signed=True)}). " + (
+        f"{numbers}. So the claim that hidden-state alignment generalises better is "
+        f"**{verdict_word(claim1)}**, and the claim that DPO falls below the base model while a "
+        f"hidden-state method holds is **{verdict_word(claim2)}** (table at the end)." if gate else
+        f"Without that, no comparison with DPO can decide the reference's claims, and both are "
+        f"**undecided** ({numbers}; table at the end).")))
 timing
 
 # %% [markdown]

@@ -159,7 +159,7 @@ def converted_folder(spec: PackagedGGUF) -> Path:
     gguf_path = find_packaged_gguf(spec)
     key = {"module": spec.module, "version": _package_version(spec), "file": spec.filename,
            "bytes": gguf_path.stat().st_size, "format": "float32-safetensors-v1"}
-    folder = cache.entry_path(CACHE_NAMESPACE, key, suffix="")
+    folder = cache.cache_root() / CACHE_NAMESPACE / cache.key_digest(key)
     if not (folder / "config.json").is_file():
         atomic_write_dir(folder, lambda tmp: convert_gguf(gguf_path, tmp))
     return folder
