@@ -26,10 +26,17 @@ class ModelUnavailableError(OSError):
 
 
 def resolve_device(device: str | torch.device | None = None) -> torch.device:
-    """``device`` as a torch.device; ``None`` means CUDA if available, else CPU."""
+    """``device`` as a torch.device; ``None`` means CUDA if available, else CPU.
+
+    Raises:
+        ValueError: a device torch does not know (the message names it).
+    """
     if device is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    try:
+        return torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise ValueError(f"device must be a torch device such as 'cpu' or 'cuda'; got {device!r} ({err})") from None
 
 
 _REACHABLE: dict[str, bool] = {}  # hub host -> answered, checked once per process

@@ -117,12 +117,12 @@ def _matches(value: Any, annotation: str) -> tuple[bool, Any]:
         parts = a.split("|")
         if value is None and "None" in parts:
             return True, None
-        for part in parts:
+        for part in parts:  # an annotation this check does not understand matches anything
             if part != "None":
                 ok, out = _matches(value, part)
                 if ok:
                     return True, out
-        return (False, value) if all(p in _PLAIN_TYPES or p == "None" or "[" in p for p in parts) else (True, value)
+        return False, value
     outer, _, inner = a.partition("[")
     if outer not in _PLAIN_TYPES:
         return True, value  # an annotation this check does not understand: papermill decides

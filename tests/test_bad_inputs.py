@@ -398,7 +398,67 @@ READERS = [
         "c", "train", n=10, local_dir=c.prefs), lambda r: len(r) == 2 and r[1]["chosen"] == "a2"),
 ]
 
-CASES = ALIGNMENT + STATS + CACHE + READERS
+def _runner_notebook():
+    import jupytext
+
+    return jupytext.reads('# %% tags=["parameters"]\nscale: str = "book"\nn_perm: int = 10\nlr: float = 0.1\n'
+                          'ks: list[int] = [1]\nname: str | None = None\n', fmt="py:percent")
+
+
+def _check(params):
+    from helpers import run
+
+    return run.check_parameters("demo", _runner_notebook(), params)
+
+
+def _run_attr(name):
+    from helpers import run
+
+    return getattr(run, name)
+
+
+RUNNER = [
+    err("run: n_perm = 1.5", lambda c: _check({"n_perm": 1.5}), "n_perm"),
+    err("run: n_perm is text", lambda c: _check({"n_perm": "ten"}), "n_perm"),
+    err("run: n_perm = True", lambda c: _check({"n_perm": True}), "n_perm"),
+    err("run: lr is text", lambda c: _check({"lr": "fast"}), "lr"),
+    err("run: ks is a number", lambda c: _check({"ks": 5}), "ks"),
+    err("run: ks holds text", lambda c: _check({"ks": [1, "a"]}), "ks"),
+    err("run: name is a number", lambda c: _check({"name": 3}), "name"),
+    err("run: scale is a list", lambda c: _check({"scale": ["smoke"]}), "scale"),
+    err("run: unknown parameter", lambda c: _check({"n_prem": 5}), "n_prem"),
+    ok("run: lr given as YAML text 1e-3", lambda c: _check({"lr": "1e-3"}), lambda p: p["lr"] == 0.001),
+    ok("run: name None", lambda c: _check({"name": None}), lambda p: p["name"] is None),
+    err("run: -p with malformed YAML", lambda c: _run_attr("parse_parameter")("ks", "[1,"), "ks"),
+    err("run: -p with an unclosed quote", lambda c: _run_attr("parse_parameter")("name", "'abc"), "name"),
+    err("run: unknown chapter last in the list", lambda c: _run_attr("check_run")(["primer", "nope"], "smoke", {}),
+        "nope"),
+    err("run: unknown scale", lambda c: _run_attr("check_run")(["primer"], "huge", {}), "huge"),
+    err("run: a parameter of the wrong type for one chapter",
+        lambda c: _run_attr("check_run")(["primer"], "smoke", {"n_perm": "many"}), "n_perm"),
+    err("run: BOOK_CACHE empty", lambda c: _env("BOOK_CACHE", "", lambda: _run_attr("check_run")(["primer"], "smoke", {})),
+        "BOOK_CACHE"),
+]
+
+
+def _hub(name):
+    from helpers import hub
+
+    return getattr(hub, name)
+
+
+HUB = [
+    err("hub: repo id with //", lambda c: _hub("load_language_model")("bad//id"), "bad//id"),
+    err("hub: repo id with a space", lambda c: _hub("load_language_model")("a b/c"), "a b/c"),
+    err("hub: repo id with three parts", lambda c: _hub("load_language_model")("org/name/extra"), "org/name/extra"),
+    err("hub: timm hf-hub id with //", lambda c: _hub("load_timm_model")("hf-hub:bad//id"), "bad//id"),
+    err("hub: unknown timm architecture", lambda c: _hub("load_timm_model")("not_a_model_xyz"), "not_a_model_xyz"),
+    err("hub: missing local folder", lambda c: _hub("load_language_model")(str(c.tmp / "nope")), "nope"),
+    err("hub: folder without config.json", lambda c: _hub("load_timm_model")(c.empty_dir), "config.json"),
+    err("hub: unknown device", lambda c: _hub("resolve_device")("gpu0"), "device"),
+]
+
+CASES = ALIGNMENT + STATS + CACHE + READERS + RUNNER + HUB
 
 
 @pytest.fixture(scope="module")

@@ -212,8 +212,9 @@ def test_stale_temporaries_are_removed_on_the_next_write(tmp_path):
 
 
 def test_parameter_values_are_checked_against_the_annotations():
-    notebook = jupytext.reads(NOTEBOOK + 'lr: float = 0.1\nks: list[int] = [1]\nname: str | None = None\n',
-                              fmt="py:percent")
+    notebook = jupytext.reads(NOTEBOOK + 'lr: float = 0.1\nks: list[int] = [1]\nname: str | None = None\n'
+                              'where: Path | None = None\n', fmt="py:percent")
+    assert check_parameters("demo", notebook, {"where": "/x"}) == {"where": "/x"}  # not understood: not checked
     assert check_parameters("demo", notebook, {"n_samples": 3, "lr": "1e-3"}) == {"n_samples": 3, "lr": 0.001}
     assert check_parameters("demo", notebook, {"lr": 1, "ks": [1, 2], "name": None})["ks"] == [1, 2]
     for name, value in [("n_samples", "ten"), ("n_samples", 2.5), ("n_samples", True), ("lr", "fast"),
