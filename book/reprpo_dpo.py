@@ -30,7 +30,6 @@ import warnings
 
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
 import torch
 from matplotlib import pyplot as plt
 from myst_nb import glue
@@ -42,6 +41,7 @@ from helpers.chapter import (StageTimer, Verdict, excludes, format_draws, glue_t
 from helpers.plotting import NULL_COLOR, PALETTE, show, use_style
 from helpers.reprpo import checkable_tasks as ct
 from helpers.reprpo import experiment as ex
+from helpers.reprpo import figures as rf
 from helpers.reprpo import methods as rp
 from helpers.reprpo import stem
 
@@ -62,6 +62,8 @@ n_train: int = 128  # training pairs
 n_val: int = 48  # in-distribution validation pairs: learning-rate choice only
 n_test: int = 96  # in-distribution test pairs: the gate (DPO vs shuffled DPO)
 n_eval: int = 48  # pairs in each shifted or unrelated split
+max_prompt_len: int = 96  # tokens; prompts are left-truncated (the reference: 96)
+max_len: int = 128  # tokens; completions right-truncated (the reference: 196; ours are short)
 n_target: int = 64  # pairs to train the target-tuned adapter of each shift (normalised score)
 epochs: int = 2  # passes over the training pairs: the budget every method gets
 batch_size: int = 8  # pairs per optimizer step
@@ -152,12 +154,13 @@ print(f"{sum(p.numel() for p in full_model.parameters()) / 1e6:.1f}M parameters,
 # %% tags=["hide-input"]
 def tokenised(recs: list[dict]) -> dict[str, torch.Tensor]:
     """Tokenise, then add the cached output of the frozen lower blocks."""
-    data = rp.tokenize_pairs(recs, *encoders, max_prompt_len=96, max_len=128)
+    data = rp.tokenize_pairs(recs, *encoders, max_prompt_len=max_prompt_len, max_len=max_len)
     return stem.stem_embeddings(full_model, data, n_top) if n_top < n_blocks else data
 
 
 with timer.stage("frozen blocks (cached)"):
-    key = {"model": base_model, "n_top": n_top, "records": records, "max_len": 128,
+    key = {"model": base_model, "n_top": n_top, "records": records,
+           "lengths": [max_prompt_len, max_len],
            "random": [random_hidden, random_layers] if base_model == "random-llama" else None}
     splits = cache.cached("reprpo_stem", key, lambda: {s: tokenised(r) for s, r in
                                                        tqdm(records.items(), desc="splits")})
@@ -180,12 +183,8 @@ base_table
 
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "Zero-shot preference accuracy of the base model per split (95% bootstrap interval over pairs). The dashed line is chance; a split near 1 or far below 0.5 leaves little to learn or transfer.", "name": "fig-reprpo_dpo-base"}}
 fig, ax = plt.subplots(figsize=(7, 3))
-names = list(records)
-means = np.array([base_draws[s].mean() for s in names])
-lo, hi = np.array([stats.interval(base_draws[s]) for s in names]).T
-ax.errorbar(range(len(names)), means, yerr=[means - lo, hi - means], fmt="o", color=NULL_COLOR)
+rf.plot_intervals(ax, {"base": [base_draws[s] for s in records]}, list(records), ["base"])
 ax.axhline(0.5, color="k", ls="--", lw=0.8)
-ax.set_xticks(range(len(names)), names, rotation=30)
 ax.set_ylim(0, 1)
 ax.set_ylabel("preference accuracy (fraction)")
 ax.set_xlabel("split")
@@ -317,16 +316,9 @@ raw
 
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "Preference accuracy per split and method (mean over seeds and pairs, 95% paired hierarchical bootstrap interval). Grey circles: the base model; grey crosses: DPO on shuffled labels. Left of the dotted line: in distribution.", "name": "fig-reprpo_dpo-main"}}
 fig, ax = plt.subplots(figsize=(8, 3.8))
-width = 0.8 / len(ROWS)
-for i, m in enumerate(ROWS):
-    mu = np.array([draws[m][c].mean() for c in COLS])
-    lo, hi = np.array([stats.interval(draws[m][c]) for c in COLS]).T
-    x = np.arange(len(COLS)) + (i - (len(ROWS) - 1) / 2) * width
-    color = NULL_COLOR if m in ("base", "dpo-shuffled") else PALETTE[(i - 1) % len(PALETTE)]
-    ax.errorbar(x, mu, yerr=[mu - lo, hi - mu], fmt="x" if m == "dpo-shuffled" else "o", ms=4,
-                lw=1, color=color, label=m)
+rf.plot_intervals(ax, {m: [draws[m][c] for c in COLS] for m in ROWS}, COLS,
+                  controls=("base", "dpo-shuffled"))
 ax.axvline(COLS.index(SHIFTS[0]) - 0.5, color="k", ls=":", lw=0.8)
-ax.set_xticks(range(len(COLS)), COLS, rotation=30)
 ax.set_ylabel("preference accuracy (fraction)")
 ax.set_xlabel("evaluation split")
 ax.legend(ncol=len(ROWS), fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.3))
@@ -337,19 +329,7 @@ show(fig)
 # methods (hover a dot for its split, seed and accuracy; grey is the base model).
 
 # %% tags=["hide-input"]
-frames = {}
-for i, m in enumerate(ROWS[1:]):
-    seed_x = [c for c in SPLITS for _ in range(n_seeds)]
-    seed_y = [correct[m][c][k].mean() for c in SPLITS for k in range(n_seeds)]
-    frames[m] = [
-        go.Scatter(x=SPLITS, y=[correct["base"][c].mean() for c in SPLITS], mode="markers",
-                   name="base", marker=dict(color=NULL_COLOR, size=11, symbol="line-ew-open"),
-                   hovertemplate="base, %{x}: %{y:.3f}<extra></extra>"),
-        go.Scatter(x=seed_x, y=seed_y, mode="markers", name=f"{m}, one seed",
-                   marker=dict(color=PALETTE[i % len(PALETTE)], size=7, opacity=0.6),
-                   text=[f"seed {k}" for _ in SPLITS for k in range(n_seeds)],
-                   hovertemplate=m + ", %{x}, %{text}: %{y:.3f}<extra></extra>")]
-fig = interactive.slider_figure(frames, slider_label="method",
+fig = interactive.slider_figure(rf.seed_frames(correct, ROWS[1:], SPLITS), slider_label="method",
                                 title="Preference accuracy per split and seed",
                                 layout=dict(yaxis=dict(title="preference accuracy", range=[0, 1]),
                                             xaxis=dict(title="evaluation split"), height=420))
@@ -393,23 +373,18 @@ def fmt_or_undefined(x: np.ndarray) -> str:
 norm_table = pd.DataFrame({m: {**{s: fmt_or_undefined(norm[m][s]) for s in norm[m]},
                                "test gain": format_draws(gain[m], signed=True)}
                            for m in ROWS[1:]}).T
-norm_table.loc["target-tuned - base"] = {s: format_draws(
-    draws[f"target:{s}"][s] - draws["base"][s], signed=True) for s in target_correct}
+if target_correct:  # only the offline tasks have target-split training data
+    norm_table.loc["target-tuned - base"] = {s: format_draws(
+        draws[f"target:{s}"][s] - draws["base"][s], signed=True) for s in target_correct}
 norm_table.index.name = "normalised score per shift [95% CI]"
 norm_table.fillna("")
 
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "Gain over the base model (accuracy difference, 95% paired interval) in distribution (test) and on each shifted and unrelated split, per method. Below zero on a shift: the method made the base model worse there.", "name": "fig-reprpo_dpo-gain"}}
 fig, ax = plt.subplots(figsize=(7.5, 3.4))
 gcols = ["test"] + SHIFTS + ["unrelated"]
-for i, m in enumerate(ROWS[1:]):
-    d = [draws[m][c] - draws["base"][c] for c in gcols]
-    mu = np.array([x.mean() for x in d])
-    lo, hi = np.array([stats.interval(x) for x in d]).T
-    x = np.arange(len(gcols)) + (i - (len(ROWS) - 2) / 2) * 0.25
-    ax.errorbar(x, mu, yerr=[mu - lo, hi - mu], fmt="x" if m == "dpo-shuffled" else "o",
-                color=NULL_COLOR if m == "dpo-shuffled" else PALETTE[i], label=m)
+rf.plot_intervals(ax, {m: [draws[m][c] - draws["base"][c] for c in gcols] for m in ROWS[1:]},
+                  gcols, controls=("dpo-shuffled",))
 ax.axhline(0, color="k", lw=0.8)
-ax.set_xticks(range(len(gcols)), gcols, rotation=30)
 ax.set_ylabel("accuracy minus base (fraction)")
 ax.set_xlabel("evaluation split")
 ax.legend(fontsize=8)
