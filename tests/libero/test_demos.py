@@ -115,7 +115,8 @@ def test_inconsistent_demos_are_rejected_naming_the_demo(tmp_path):
     """Before, a demo with 4 frames and 3 actions, or float frames, was read silently and shifted every
     later row's frame against its action."""
     cases = [
-        ({"demo_0": _demo(), "demo_1": _demo(3, frames=4)}, r"data/demo_1: obs/agentview_rgb has 4 frames but actions has 3"),
+        ({"demo_0": _demo(), "demo_1": _demo(3, frames=4)},
+         r"data/demo_1: obs/agentview_rgb has 4 frames but actions has 3"),
         ({"demo_0": _demo(), "demo_1": {**_demo(), "obs/agentview_rgb": np.zeros((3, 4, 4, 3), np.float32)}},
          r"data/demo_1/obs/agentview_rgb has dtype float32; LIBERO frames are uint8"),
         ({"demo_0": _demo(), "demo_1": {**_demo(), "obs/eye_in_hand_rgb": np.zeros((2, 4, 4, 3), np.uint8)}},
@@ -153,7 +154,8 @@ def test_malformed_files_give_one_error_type_naming_the_file(tmp_path):
         (not_group, {}, "has 'data' that is not a group"), (odd_name, {}, "data/demo_x is not named demo_<integer>"),
         (bad_json, {}, "problem_info is not JSON"), (list_json, {}, "problem_info is a JSON list"),
         (good, {"max_demos": 0}, "max_demos must be None"), (good, {"max_demos": -1}, "max_demos must be None"),
-        (good, {"max_demos": 1.5}, "max_demos must be None"), (good, {"upright": "yes"}, "upright must be True or False"),
+        (good, {"max_demos": 1.5}, "max_demos must be None"),
+        (good, {"upright": "yes"}, "upright must be True or False"),
     ]
     for path, kwargs, message in cases:
         with pytest.raises(ld.DemoFileError, match=message) as info:
