@@ -3,10 +3,10 @@ preference pairs from checkable tasks with GENIES-style shifts, training only th
 cached outputs of the frozen lower ones, the toy GENIES language, the full-scale GENIES loaders,
 and the chapter's experiment plumbing.
 
-Modules: methods, checkable_tasks, stem, toy_genies, genies, experiment. Public names are
-re-exported here."""
+Modules: methods, checkable_tasks, stem, toy_genies, genies, experiment, figures. Public names
+are re-exported here."""
 
-from helpers.reprpo import methods, checkable_tasks, stem, toy_genies, genies, experiment
+from helpers.reprpo import methods, checkable_tasks, stem, toy_genies, genies, experiment, figures
 from helpers.reprpo.methods import (
     LOSSES,
     TRANSFORMS,
@@ -80,3 +80,4 @@ from helpers.reprpo.checkable_tasks import (
     chat_encoders,
 )
 from helpers.reprpo.stem import split_top, stem_embeddings
+from helpers.reprpo.figures import plot_intervals, seed_frames
