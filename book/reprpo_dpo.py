@@ -90,13 +90,14 @@ print(f"scale={scale}, device={DEVICE}, base model={base_model}")
 # Each record is a question in plain English; **chosen** is the correct answer and **rejected**
 # a plausible slip. We train on unit conversion ("How many centimetres are in 3 metres?",
 # rejected: a wrong power of ten) and evaluate on shifts named after GENIES' categories
-# (`helpers/reprpo/checkable_tasks.py`): harder instances (quantities 11-99 instead of 2-9), a
+# (`helpers/reprpo/checkable_tasks.py`): harder instances (quantities 100-999, not 2-99), a
 # different skill (two-digit addition, rejected a dropped carry or an off-by-one), a different
 # wording ("Convert 3 metres to centimetres."), persona pressure (the user first asserts the
 # wrong answer) and an unrelated task (which number is larger), where any change is collateral
-# damage. Two-digit addition was the first choice of training skill, but in a pilot at this
-# budget (not part of this run) DPO did not raise its test accuracy above the base model's;
-# `-p train_skill addition` reruns the whole chapter with addition as the trained skill.
+# damage. A fixed fifth of all questions is held out: training never sees them, and every
+# evaluated split draws only from them. Two-digit addition was the first choice of training
+# skill, but in a pilot at this budget (not part of this run) DPO did not raise its test
+# accuracy above the base model's; `-p train_skill addition` reruns the chapter on addition.
 
 # %% tags=["hide-input"]
 if OFFLINE_TASKS:
@@ -454,8 +455,9 @@ timing
 # - **What is not here.** The reference's `side`, `ortho` and `hra` rows and the gradient
 #   methods (ProjGrad, ProjBP) are in `helpers/reprpo/methods.py` and its tests but are not run
 #   at book scale (each costs about a fifth of the chapter's budget); `ortho` and `hra` with the
-#   distance loss are the same method as `none` (orthogonal maps leave a distance unchanged, a
-#   unit test checks it). The seeds vary adapter initialisation and batch order, not the
+#   distance loss are the same method as `none` (orthogonal maps leave a distance unchanged; a
+#   unit test checks it, and here the gradients agree to {glue:text}`iso_grad_gap:.0e`). The
+#   seeds vary adapter initialisation and batch order, not the
 #   questions; the target-tuned adapters have one seed each.
 # - **The toy model is gone.** The earlier toy GENIES base model was meant to carry a known
 #   "correct persona" latent, but its in-context probe showed it never learned it, so it could

@@ -1,6 +1,7 @@
 """helpers.reprpo.checkable_tasks: every chosen answer is right, every rejected one wrong."""
 import re
 
+import numpy as np
 import pytest
 
 from helpers.reprpo import checkable_tasks as ct
@@ -20,7 +21,7 @@ def _check(task, r):
         assert len(pair) == 1
         n = nums[0]
         assert right == n * FACTOR[pair[0]] and wrong in (right * 10, right // 10)
-        assert (11 <= n < 100) if task == "units-large" else (2 <= n < 10)
+        assert (100 <= n < 1000) if task == "units-large" else (2 <= n < 100)
     elif task == "larger":
         assert right == max(nums) and wrong == min(nums)
     else:
@@ -59,3 +60,14 @@ def test_errors():
         ct.make_task_split("train", 3, skill="poetry")
     with pytest.raises(ValueError, match="task must be one of"):
         ct._task(None, "poetry")
+
+
+@pytest.mark.parametrize("skill", sorted(ct.TASKS))
+def test_no_evaluated_question_was_trained_on(skill):
+    recs = ct.make_task_splits(300, 100, 100, seed=0, skill=skill)
+    train = {r["prompt"] for r in recs["train"]}
+    for split in ("val", "test"):
+        assert not train & {r["prompt"] for r in recs[split]}
+    units = [(k, n) for k in range(len(ct._UNITS)) for n in range(2, 100)]
+    share = np.mean([ct.held_out(*q) for q in units])
+    assert 0.15 < share < 0.25  # about a fifth of the questions are held out
