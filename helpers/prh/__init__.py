@@ -1,9 +1,11 @@
 """The PRH world (chapters 1 and 2): a procedural shapes world with known factors, a zoo of small
-models trained on it, random-image families, metric agreement, and the full-scale PRH data sources.
+models trained on it, random-image families, metric agreement, real images that install offline
+(photo crops, Fashion-MNIST, abstract wallpapers), and the full-scale PRH data sources.
 
-Modules: shapes_world, zoo, noise_images, metric_agreement, model_sets, noise_figures, sources. Public names are re-exported here."""
+Modules: shapes_world, zoo, noise_images, metric_agreement, model_sets, noise_figures, real_images,
+sources. Public names are re-exported here."""
 
-from helpers.prh import shapes_world, zoo, noise_images, metric_agreement, sources
+from helpers.prh import shapes_world, zoo, noise_images, metric_agreement, real_images, sources
 from helpers.prh import model_sets, noise_figures
 from helpers.prh.shapes_world import (
     SHAPES,
@@ -108,4 +110,16 @@ from helpers.prh.sources import (
     random_init_copy,
     param_count,
     language_features,
+)
+from helpers.prh.real_images import (
+    PHOTOS,
+    ABSTRACT,
+    FASHION_CLASSES,
+    photo_paths,
+    abstract_paths,
+    load_picture,
+    random_crops,
+    load_fashion_mnist,
+    fashion_captions,
+    grouped_block_scores,
 )

@@ -1,0 +1,311 @@
+"""Real images that install offline, for the PRH chapters' pretrained-model experiments.
+
+No ImageNet, CIFAR or COCO subset ships in any registry, so the natural images are crops of
+high-resolution photographs from Debian wallpaper packages, and the out-of-distribution (OOD)
+sets are Fashion-MNIST and abstract wallpapers (the shapes world's renders come from
+:mod:`helpers.prh.shapes_world`).
+
+* :data:`PHOTOS` / :data:`ABSTRACT`: the wallpaper files chosen by eye as photographs or as
+  abstract art (with their Debian package); :func:`photo_paths` / :func:`abstract_paths` return
+  the ones installed (plus sklearn's two sample photos and matplotlib's ``grace_hopper.jpg``
+  among the photos).
+* :func:`random_crops`: many square crops per picture at several scales, resized to one size,
+  with the index of the source picture of every crop (``groups``). Crops of one photo are
+  correlated, so report alignment with same-photo neighbours excluded as well as plain.
+* :func:`load_fashion_mnist`, :data:`FASHION_CLASSES`, :func:`fashion_captions`: Fashion-MNIST
+  from Debian ``dataset-fashion-mnist`` and one class-name caption per image (captions of one
+  class are identical, so caption-space neighbours tie: see :func:`fashion_captions`).
+* :func:`grouped_block_scores`: layer-pair-max mutual kNN between models with every pair of rows
+  from the same group excluded from both neighbour sets, and its permutation null (the same
+  rows as :func:`helpers.prh.metric_agreement.block_scores`).
+
+Images are float tensors ``[N, 3, S, S]`` in [0, 1], the input :mod:`helpers.pretrained` takes.
+"""
+from __future__ import annotations
+
+import gzip
+import itertools
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+WALLPAPERS = Path("/usr/share/wallpapers")
+MATE_NATURE = Path("/usr/share/backgrounds/mate/nature")
+UKUI = Path("/usr/share/backgrounds")
+FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
+
+PHOTOS: dict[str, list[str]] = {
+    "mate-backgrounds": [str(MATE_NATURE / f"{n}.jpg") for n in (
+        "Aqua", "Blinds", "Dune", "FreshFlower", "Garden", "GreenMeadow", "LadyBird", "RainDrops",
+        "Storm", "TwoWings", "Wood", "YellowFlower")],
+    "plasma-workspace-wallpapers": [str(WALLPAPERS / n) for n in (
+        "BytheWater", "ColdRipple", "ColorfulCups", "DarkestHour", "EveningGlow", "FallenLeaf",
+        "Grey", "Kite", "MilkyWay", "OneStandsOut", "Path", "Volna", "summer_1am")],
+}
+"""Photographs (checked by eye), by Debian package. Plasma entries are folders of resolutions."""
+
+ABSTRACT: dict[str, list[str]] = {
+    "ukui-wallpapers": [str(UKUI / n) for n in (
+        "2004default.jpg", "calla.png", "city.png", "desert.png", "fluent-color.png", "rhythm.jpg",
+        "rollpaper.png", "string.jpg")],
+    "plasma-workspace-wallpapers": [str(WALLPAPERS / n) for n in (
+        "Altai", "Canopee", "Cascade", "Cluster", "Elarun", "Honeywave", "IceCold", "Kokkini",
+        "Opal", "PastelHills", "Patak", "Shell")],
+}
+"""Abstract digital art (gradients, flat shapes, swirls): no photographed object or scene."""
+
+FASHION_CLASSES = ("T-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt",
+                   "sneaker", "bag", "ankle boot")
+"""Fashion-MNIST's ten labels, in label order."""
+
+_LOAD_SIDE = 640  # pictures are decoded once, shorter side at most this many pixels
+
+
+def _resolve(entry: str) -> Path | None:
+    """A file, or a Plasma wallpaper folder (pick its largest image up to 2560 px wide)."""
+    p = Path(entry)
+    if p.is_file():
+        return p
+    images = p / "contents" / "images"
+    if not images.is_dir():
+        return None
+    files = [f for f in images.iterdir() if f.suffix.lower() in (".jpg", ".png", ".jpeg")]
+    if not files:
+        return None
+
+    def width(f: Path) -> int:
+        try:
+            return int(f.stem.split("x")[0])
+        except ValueError:
+            return 0
+    small_enough = [f for f in files if width(f) <= 2560] or files
+    return max(small_enough, key=width)
+
+
+def _installed(table: dict[str, list[str]], what: str) -> list[Path]:
+    found = [p for entries in table.values() for e in entries if (p := _resolve(e)) is not None]
+    if not found:
+        raise FileNotFoundError(
+            f"No {what} found; install the Debian packages {sorted(table)} "
+            "(`apt-get install " + " ".join(sorted(table)) + "`, listed in .ci/apt-packages.txt).")
+    return found
+
+
+def _bundled_photos() -> list[Path]:
+    """sklearn's china.jpg and flower.jpg and matplotlib's grace_hopper.jpg (always installed)."""
+    import matplotlib
+    import sklearn.datasets
+
+    sk = Path(sklearn.datasets.__file__).parent / "images"
+    mpl = Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
+    return [p for p in (sk / "china.jpg", sk / "flower.jpg", mpl) if p.is_file()]
+
+
+def photo_paths() -> list[Path]:
+    """Installed natural photographs: the Debian wallpaper photos of :data:`PHOTOS`, then the
+    sample photos bundled with sklearn and matplotlib."""
+    return _installed(PHOTOS, "wallpaper photographs") + _bundled_photos()
+
+
+def abstract_paths() -> list[Path]:
+    """Installed abstract wallpapers (:data:`ABSTRACT`)."""
+    return _installed(ABSTRACT, "abstract wallpapers")
+
+
+def load_picture(path: str | Path, max_side: int = _LOAD_SIDE) -> torch.Tensor:
+    """One picture as ``[3, H, W]`` float in [0, 1], shorter side at most ``max_side`` pixels
+    (JPEGs are decoded at reduced size; transparency is composited on white)."""
+    with Image.open(path) as im:
+        im.draft("RGB", (max_side * 2, max_side * 2))  # cheap JPEG downscale at decode time
+        if im.mode in ("RGBA", "LA", "P"):
+            im = im.convert("RGBA")
+            bg = Image.new("RGBA", im.size, (255, 255, 255, 255))
+            im = Image.alpha_composite(bg, im)
+        im = im.convert("RGB")
+        scale = max_side / min(im.size)
+        if scale < 1:
+            im = im.resize((round(im.width * scale), round(im.height * scale)), Image.LANCZOS)
+        return torch.from_numpy(np.asarray(im).copy()).permute(2, 0, 1).float() / 255
+
+
+def random_crops(paths: Sequence[str | Path], n: int, size: int = 128,
+                 scales: Sequence[float] = (0.3, 0.5, 0.75, 1.0), seed: int = 0
+                 ) -> tuple[torch.Tensor, np.ndarray]:
+    """``n`` random square crops spread evenly over the pictures, resized to ``size``.
+
+    Each crop's side is a ``scales`` fraction (drawn uniformly from the list) of the picture's
+    shorter side, at a uniform random position.
+
+    Args:
+        paths: picture files (see :func:`photo_paths`).
+        n: number of crops (>= the number of pictures; picture i gets n // P or one more).
+        size: output side in pixels.
+        scales: crop sides as fractions of the shorter side, each in (0, 1].
+        seed: seed of the crop positions and scales.
+
+    Returns:
+        ``(images [n, 3, size, size] float in [0, 1], groups [n] int64)``, where ``groups[i]``
+        is the index in ``paths`` of crop i's picture. Crops are ordered by picture.
+    """
+    if not paths:
+        raise ValueError("paths is empty; pass picture files, e.g. photo_paths().")
+    if n < len(paths):
+        raise ValueError(f"Expected n >= {len(paths)} (one crop per picture), but got n={n}.")
+    if not scales or any(not 0 < s <= 1 for s in scales):
+        raise ValueError(f"Expected scales in (0, 1], but got {list(scales)}.")
+    rng = np.random.default_rng(seed)
+    counts = np.full(len(paths), n // len(paths))
+    counts[: n % len(paths)] += 1
+    out, groups = [], []
+    for g, (path, c) in enumerate(zip(paths, counts)):
+        img = load_picture(path)
+        h, w = img.shape[1:]
+        for _ in range(c):
+            side = max(8, int(round(float(rng.choice(scales)) * min(h, w))))
+            top, left = int(rng.integers(0, h - side + 1)), int(rng.integers(0, w - side + 1))
+            crop = img[None, :, top:top + side, left:left + side]
+            out.append(F.interpolate(crop, size=(size, size), mode="bilinear", antialias=True,
+                                     align_corners=False)[0])
+            groups.append(g)
+    return torch.stack(out).clamp(0, 1), np.asarray(groups, dtype=np.int64)
+
+
+def _read_idx(path: Path) -> np.ndarray:
+    with gzip.open(path, "rb") as f:
+        data = f.read()
+    ndim = data[3]
+    shape = tuple(int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim))
+    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
+
+
+def load_fashion_mnist(n: int, split: str = "test", seed: int = 0,
+                       folder: str | Path = FASHION_DIR) -> tuple[torch.Tensor, np.ndarray]:
+    """``n`` Fashion-MNIST images drawn without replacement, as RGB ``[n, 3, 28, 28]`` in [0, 1].
+
+    Args:
+        n: images to draw (<= the split's size).
+        split: ``"test"`` (10k) or ``"train"`` (60k).
+        seed: which images.
+        folder: where the Debian package ``dataset-fashion-mnist`` puts the idx files.
+
+    Returns:
+        ``(images, labels [n] int64)``; labels index :data:`FASHION_CLASSES`.
+    """
+    if split not in ("test", "train"):
+        raise ValueError(f"Expected split 'test' or 'train', but got {split!r}.")
+    prefix = "t10k" if split == "test" else "train"
+    folder = Path(folder)
+    img_file, lab_file = folder / f"{prefix}-images-idx3-ubyte.gz", folder / f"{prefix}-labels-idx1-ubyte.gz"
+    if not img_file.is_file() or not lab_file.is_file():
+        raise FileNotFoundError(f"Fashion-MNIST not found in {folder}; install the Debian package "
+                                "dataset-fashion-mnist (`apt-get install dataset-fashion-mnist`).")
+    images, labels = _read_idx(img_file), _read_idx(lab_file)
+    if not 1 <= n <= len(images):
+        raise ValueError(f"Expected 1 <= n <= {len(images)}, but got n={n}.")
+    idx = np.sort(np.random.default_rng(seed).choice(len(images), n, replace=False))
+    x = torch.from_numpy(images[idx].copy()).float().div(255)[:, None].expand(-1, 3, -1, -1)
+    return x.contiguous(), labels[idx].astype(np.int64)
+
+
+def fashion_captions(labels: Sequence[int], template: str = "a photo of a {}.") -> list[str]:
+    """One caption per image from its class name.
+
+    Only ten distinct captions exist, so in caption space each image has about N/10 exact ties;
+    which tied rows a kNN returns is arbitrary (``torch.topk`` order). Score such captions
+    against a permutation null, which carries the same ties, not against a fixed chance level.
+    """
+    return [template.format(FASHION_CLASSES[int(y)].lower()) for y in labels]
+
+
+# --------------------------------------------------------------------------- grouped mutual kNN
+def _knn_lists(layers: Sequence[torch.Tensor], blocked: torch.Tensor, k: int) -> torch.Tensor:
+    """[L, N, k] neighbour indices per layer (inner product), ``blocked`` pairs never chosen."""
+    out = []
+    for x in layers:
+        x = x.float()
+        sim = (x @ x.T).masked_fill(blocked, float("-inf"))
+        out.append(sim.topk(k, dim=1).indices)
+    return torch.stack(out)
+
+
+def _overlaps(mask_a: torch.Tensor, lists_b: torch.Tensor, k: int) -> torch.Tensor:
+    """[La, Lb] mean shared-neighbour fraction: mask_a [La, N*N] bool, lists_b [Lb, N, k]."""
+    n = lists_b.shape[1]
+    codes = (torch.arange(n)[None, :, None] * n + lists_b).reshape(-1)  # [Lb*N*k]
+    hits = mask_a[:, codes].reshape(mask_a.shape[0], lists_b.shape[0], -1)
+    return hits.float().sum(-1) / (n * k)
+
+
+def grouped_block_scores(feats_a: dict[str, Sequence[torch.Tensor]],
+                         feats_b: dict[str, Sequence[torch.Tensor]],
+                         groups: Sequence[int] | None, k: int = 10, n_perm: int = 50,
+                         seed: int = 0, pairs: Sequence[tuple[str, str]] | None = None
+                         ) -> pd.DataFrame:
+    """Mutual kNN (max over layer pairs) with same-group neighbours excluded, and its null.
+
+    For crops of a few photos, neighbours within one photo share the photo, not a learned
+    concept. Here row j may not be a neighbour of row i when ``groups[i] == groups[j]`` (nor
+    itself), on both models' sides. Null draw: the rows of model b are shuffled (b's neighbour
+    lists, each computed in b's own image space with its own exclusions, are relabelled), and the
+    same layer-pair max is taken, so layer search is calibrated as in
+    :func:`helpers.prh.metric_agreement.block_scores`.
+
+    Args:
+        feats_a, feats_b: model name -> prepared layers ``[N, D_l]`` (same rows in every model).
+        groups: ``[N]`` group of each row (None: only self is excluded, the plain score).
+        k: neighbours per row (``k < N - largest group``).
+        n_perm: shuffles (>= 1); the p-value floor is 1 / (n_perm + 1).
+        seed: seed of the shuffles (the same shuffles for every pair).
+        pairs: which (a, b) pairs to score (default: the full product).
+
+    Returns:
+        One row per pair: ``model_a, model_b, raw, layer_a, layer_b, null_mean, null_std,
+        p_value, corrected`` with corrected = (raw - null_mean) / (1 - null_mean).
+    """
+    names = list(feats_a) + [b for b in feats_b if b not in feats_a]
+    n = len(next(iter(feats_a.values()))[0])
+    for d in (feats_a, feats_b):
+        for name, layers in d.items():
+            if not layers or any(t.ndim != 2 or len(t) != n for t in layers):
+                raise ValueError(f"feats[{name!r}] must be a non-empty list of [N={n}, D] layers.")
+    if n_perm < 1:
+        raise ValueError(f"Expected n_perm >= 1, but got {n_perm}.")
+    g = torch.arange(n) if groups is None else torch.as_tensor(np.asarray(groups), dtype=torch.long)
+    if len(g) != n:
+        raise ValueError(f"groups has {len(g)} entries but the features have N = {n} rows.")
+    blocked = (g[:, None] == g[None, :]) | torch.eye(n, dtype=torch.bool)
+    largest = int(blocked.sum(1).max())
+    if not 1 <= k <= n - largest:
+        raise ValueError(f"Expected 1 <= k <= N - largest group = {n - largest}, but got k={k}.")
+    pairs = list(itertools.product(feats_a, feats_b)) if pairs is None else list(pairs)
+    allf = {**feats_a, **feats_b}
+    lists = {m: _knn_lists(allf[m], blocked, k) for m in names if any(m in p for p in pairs)}
+    masks = {}
+    for m in {a for a, _ in pairs}:
+        mask = torch.zeros(len(lists[m]), n * n, dtype=torch.bool)
+        rows = torch.arange(n)[:, None] * n
+        for layer, li in enumerate(lists[m]):
+            mask[layer, (rows + li).reshape(-1)] = True
+        masks[m] = mask
+    gen = torch.Generator().manual_seed(seed)
+    perms = [torch.randperm(n, generator=gen) for _ in range(n_perm)]
+    inverses = [torch.argsort(p) for p in perms]
+    out = []
+    for a, b in pairs:
+        obs = _overlaps(masks[a], lists[b], k)
+        flat = int(obs.argmax())
+        raw = float(obs.flatten()[flat])
+        draws = torch.tensor([float(_overlaps(masks[a], inv[lists[b][:, p]], k).max())
+                              for p, inv in zip(perms, inverses)], dtype=torch.float64)
+        mean = float(draws.mean())
+        out.append(dict(model_a=a, model_b=b, raw=raw, layer_a=flat // obs.shape[1],
+                        layer_b=flat % obs.shape[1], null_mean=mean,
+                        null_std=float(draws.std()) if n_perm > 1 else float("nan"),
+                        p_value=float((1 + (draws >= raw).sum()) / (1 + n_perm)),
+                        corrected=(raw - mean) / (1 - mean)))
+    return pd.DataFrame(out)

@@ -1,0 +1,110 @@
+"""helpers.prh.real_images: photo lists, crops with groups, Fashion-MNIST, grouped mutual kNN."""
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from helpers import alignment
+from helpers.prh import metric_agreement as ma
+from helpers.prh import real_images as ri
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture
+def pictures(tmp_path):
+    """Two tiny generated pictures (a JPEG and an RGBA PNG), stand-ins for the wallpapers."""
+    rng = np.random.default_rng(0)
+    a = tmp_path / "a.jpg"
+    Image.fromarray(rng.integers(0, 255, (60, 90, 3), dtype=np.uint8)).save(a)
+    b = tmp_path / "b.png"
+    Image.fromarray(rng.integers(0, 255, (80, 50, 4), dtype=np.uint8), "RGBA").save(b)
+    return [a, b]
+
+
+def test_random_crops_shapes_groups_and_seed(pictures):
+    x, g = ri.random_crops(pictures, 7, size=16, seed=1)
+    assert x.shape == (7, 3, 16, 16) and x.min() >= 0 and x.max() <= 1
+    assert g.tolist() == [0, 0, 0, 0, 1, 1, 1]
+    y, _ = ri.random_crops(pictures, 7, size=16, seed=1)
+    z, _ = ri.random_crops(pictures, 7, size=16, seed=2)
+    assert torch.equal(x, y) and not torch.equal(x, z)
+
+
+def test_random_crops_rejects_bad_arguments(pictures):
+    with pytest.raises(ValueError, match="n >= 2"):
+        ri.random_crops(pictures, 1)
+    with pytest.raises(ValueError, match=r"scales in \(0, 1\]"):
+        ri.random_crops(pictures, 4, scales=(1.5,))
+    with pytest.raises(ValueError, match="paths is empty"):
+        ri.random_crops([], 4)
+
+
+def test_missing_wallpapers_name_the_debian_package(monkeypatch):
+    monkeypatch.setattr(ri, "_resolve", lambda _e: None)
+    with pytest.raises(FileNotFoundError, match="apt-get install mate-backgrounds"):
+        ri.photo_paths()
+
+
+@pytest.mark.skipif(not ri.MATE_NATURE.is_dir(), reason="mate-backgrounds not installed")
+def test_installed_photos_and_abstract_sets_are_disjoint():
+    photos, abstract = set(ri.photo_paths()), set(ri.abstract_paths())
+    assert len(photos) >= 12 and len(abstract) >= 8 and not photos & abstract
+
+
+@pytest.mark.skipif(not ri.FASHION_DIR.is_dir(), reason="dataset-fashion-mnist not installed")
+def test_fashion_mnist_and_captions():
+    x, y = ri.load_fashion_mnist(20, seed=0)
+    assert x.shape == (20, 3, 28, 28) and 0 <= x.min() and x.max() <= 1 and x.max() > 0.5
+    assert set(y.tolist()) <= set(range(10))
+    caps = ri.fashion_captions(y)
+    assert caps[0] == f"a photo of a {ri.FASHION_CLASSES[y[0]].lower()}."
+    with pytest.raises(ValueError, match="split"):
+        ri.load_fashion_mnist(5, split="val")
+
+
+def _feats(seed, n=120, d=16, layers=2):
+    g = torch.Generator().manual_seed(seed)
+    return [alignment.prepare(torch.randn(n, d, generator=g)) for _ in range(layers)]
+
+
+def test_plain_grouped_scores_match_block_scores():
+    fa, fb = {"a": _feats(0)}, {"b": _feats(1)}
+    fb["b"][1] = fa["a"][0] + 0.05 * fb["b"][1]  # a shared layer, so the score is far above chance
+    mine = ri.grouped_block_scores(fa, fb, None, k=5, n_perm=10, seed=0)
+    ref = ma.block_scores(fa, fb, "mutual_knn", 5, n_perm=10, seed=0)
+    assert mine.raw.iloc[0] == pytest.approx(ref.raw.iloc[0])
+    assert (mine.layer_a.iloc[0], mine.layer_b.iloc[0]) == (0, 1)
+    assert mine.p_value.iloc[0] == pytest.approx(1 / 11)  # at the floor
+
+
+def test_excluding_groups_removes_within_group_agreement():
+    # 12 groups of 10 rows: rows of one group sit together in both models (a shared "photo"),
+    # but the groups' positions are independent between the models, as is the within-group noise.
+    n_groups, size, d = 12, 10, 16
+    g = torch.Generator().manual_seed(0)
+    groups = np.repeat(np.arange(n_groups), size)
+    xa, xb = (alignment.prepare(torch.randn(n_groups, d, generator=g)[groups] * 4
+                                + torch.randn(len(groups), d, generator=g)) for _ in range(2))
+    plain = ri.grouped_block_scores({"a": [xa]}, {"b": [xb]}, None, k=5, n_perm=20)
+    excl = ri.grouped_block_scores({"a": [xa]}, {"b": [xb]}, groups, k=5, n_perm=20)
+    assert plain.corrected.iloc[0] > 0.1
+    assert abs(excl.corrected.iloc[0]) < plain.corrected.iloc[0] / 2
+    assert excl.null_mean.iloc[0] == pytest.approx(5 / (len(groups) - size), abs=0.02)
+
+
+def test_identical_models_score_one_with_groups():
+    x = _feats(3, n=60, layers=1)
+    groups = np.repeat(np.arange(6), 10)
+    t = ri.grouped_block_scores({"a": x}, {"b": x}, groups, k=5, n_perm=5)
+    assert t.raw.iloc[0] == pytest.approx(1.0)
+
+
+def test_grouped_scores_reject_bad_input():
+    x = _feats(0, n=30, layers=1)
+    with pytest.raises(ValueError, match="groups has 29"):
+        ri.grouped_block_scores({"a": x}, {"b": x}, np.zeros(29), k=3)
+    with pytest.raises(ValueError, match="largest group"):
+        ri.grouped_block_scores({"a": x}, {"b": x}, np.repeat([0, 1], 15), k=20)
+    with pytest.raises(ValueError, match="n_perm >= 1"):
+        ri.grouped_block_scores({"a": x}, {"b": x}, None, k=3, n_perm=0)
