@@ -608,7 +608,7 @@ def test_hub_loaders_detect_no_network_once_and_fail_fast(no_network):
     from helpers.hub import ModelUnavailableError, load_language_model, load_timm_model
 
     for load, name in ((load_language_model, "org-does-not-exist/tiny-model"),
-                       (load_timm_model, "vit_tiny_patch16_224.augreg_in21k")):
+                       (load_timm_model, "hf-hub:org-does-not-exist/tiny-vit")):  # never in a local cache
         with pytest.raises(ModelUnavailableError, match=rf"{name}'.*no network connection.*Fix:") as info:
             load(name)
         assert isinstance(info.value, OSError)
