@@ -27,16 +27,17 @@
 # chance-corrected score of that best pair is {glue:text}`primer_inflated_corrected:.3f`. Every later
 # chapter therefore reports alignment against a permutation null.
 
-# %%
+# %% tags=["hide-input"]
 import time
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+import plotly.graph_objects as go
 import torch
 from myst_nb import glue
 
-from helpers import alignment
+from helpers import alignment, interactive
 from helpers.plotting import NULL_COLOR, PALETTE, show, use_style
 from helpers.toy_views import make_noise_layers, make_two_views
 
@@ -45,6 +46,8 @@ torch.set_num_threads(1)  # small kernels: one thread avoids barrier waits on a 
 chapter_start = time.perf_counter()
 
 # %% tags=["parameters"]
+# To re-run with other values: edit them here and run all cells (Jupyter, Binder, Colab), or from
+# a shell `python -m helpers.run primer -p topk 25 -p n_samples 1000` (writes book/primer.ipynb).
 scale: str = "book"  # smoke | book | full (set by helpers.run)
 n_samples: int = 500  # N, samples per view
 topk: int = 10  # k, neighbours for the kNN metrics
@@ -67,7 +70,7 @@ layer_counts: list = [1, 2, 4, 8, 16]  # layers per side for the layer-pair-max 
 # Features are prepared the way the PRH reference prepares them {cite:p}`huh2024platonic`: clamp
 # $|x|$ at the 0.95 quantile, then L2-normalise each sample (`alignment.prepare`).
 
-# %%
+# %% tags=["hide-input"]
 views = make_two_views(n_samples, noise=0.0, seed=0)
 x, y = alignment.prepare(views.x), alignment.prepare(views.y)
 print(f"x: {tuple(views.x.shape)}, y: {tuple(views.y.shape)}, latent: {tuple(views.z.shape)}")
@@ -94,7 +97,7 @@ print(f"x: {tuple(views.x.shape)}, y: {tuple(views.y.shape)}, latent: {tuple(vie
 # First, a planted check: every metric on a representation against itself, and against an independent
 # representation (the views of a *different* latent draw).
 
-# %%
+# %% tags=["hide-input"]
 independent = make_two_views(n_samples, noise=0.0, seed=1)
 x_other = alignment.prepare(independent.y)
 rows = []
@@ -121,7 +124,7 @@ planted.round(3)
 # We now raise the noise on both views and score every metric, over several independent draws of
 # latent, maps and noise.
 
-# %%
+# %% tags=["hide-input"]
 records = []
 for seed in range(n_seeds):
     for noise in noise_levels:
@@ -133,7 +136,7 @@ for seed in range(n_seeds):
 by_noise = pd.DataFrame(records)
 summary = by_noise.groupby(["metric", "noise"])["score"].agg(["mean", "std"]).reset_index()
 
-# %% mystnb={"figure": {"caption": "Every alignment metric against the noise level on both views (mean and one standard deviation over independent draws of latent, maps and noise). The grey dashed line is mutual kNN's chance level k/(N-1).", "name": "fig-primer-noise"}}
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "Every alignment metric against the noise level on both views (mean and one standard deviation over independent draws of latent, maps and noise). The grey dashed line is mutual kNN's chance level k/(N-1).", "name": "fig-primer-noise"}}
 fig, ax = plt.subplots(figsize=(7, 4.2))
 for color, (metric, group) in zip(PALETTE, summary.groupby("metric")):
     ax.errorbar(group["noise"], group["mean"], yerr=group["std"], label=metric, color=color, marker="o", ms=3, capsize=2)
@@ -159,7 +162,7 @@ show(fig)
 # shuffles that score at least as high, and the chance-corrected score
 # $(s - \bar s_{\text{null}}) / (1 - \bar s_{\text{null}})$ is 0 at chance and 1 at perfect agreement.
 
-# %%
+# %% tags=["hide-input"]
 noisy = make_two_views(n_samples, noise=2.0, seed=0)
 xn, yn = alignment.prepare(noisy.x), alignment.prepare(noisy.y)
 null_independent = alignment.permutation_null(x, x_other, metric="mutual_knn", topk=topk, n_perm=n_perm, seed=0)
@@ -176,7 +179,7 @@ pd.DataFrame(
     index=["observed", "null mean", "null std", "p-value", "chance-corrected"],
 ).round(4)
 
-# %% mystnb={"figure": {"caption": "Permutation nulls of mutual kNN (histograms of scores under shuffled pairings) with the observed scores (vertical lines). Left: views of independent latents, whose observed score falls inside the null. Right: views of one latent under heavy noise, whose observed score is small in absolute terms but far outside the null.", "name": "fig-primer-null"}}
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "Permutation nulls of mutual kNN (histograms of scores under shuffled pairings) with the observed scores (vertical lines). Left: views of independent latents, whose observed score falls inside the null. Right: views of one latent under heavy noise, whose observed score is small in absolute terms but far outside the null.", "name": "fig-primer-null"}}
 fig, axes = plt.subplots(1, 2, figsize=(8, 3.2), sharey=True)
 for ax, result, title in zip(axes, [null_independent, null_noisy], ["independent latents", "same latent, noise 2"]):
     ax.hist(result.null.numpy(), bins=25, color=NULL_COLOR, alpha=0.7, label="null (shuffled pairing)")
@@ -197,7 +200,7 @@ show(fig)
 # Raw mutual kNN depends on both $k$ and $N$, because its chance level $k/(N-1)$ does. We score one
 # moderately noisy pair of views at several $k$ and $N$, raw and chance-corrected.
 
-# %%
+# %% tags=["hide-input"]
 rows = []
 for n in sample_sizes:
     pair = make_two_views(n, noise=1.0, seed=0)
@@ -209,7 +212,7 @@ for n in sample_sizes:
         rows.append({"N": n, "k": k, "raw": result.observed, "corrected": result.corrected, "chance": k / (n - 1)})
 sensitivity = pd.DataFrame(rows)
 
-# %% mystnb={"figure": {"caption": "Mutual kNN between two views of one latent (noise 1) as a function of k, for several sample sizes N. Left: raw scores, which rise with k partly because chance k/(N-1) rises (dashed). Right: chance-corrected scores.", "name": "fig-primer-k-n"}}
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "Mutual kNN between two views of one latent (noise 1) as a function of k, for several sample sizes N. Left: raw scores, which rise with k partly because chance k/(N-1) rises (dashed). Right: chance-corrected scores.", "name": "fig-primer-k-n"}}
 fig, axes = plt.subplots(1, 2, figsize=(8, 3.2))
 for color, (n, group) in zip(PALETTE, sensitivity.groupby("N")):
     axes[0].plot(group["k"], group["raw"], marker="o", ms=3, color=color, label=f"N = {n}")
@@ -221,6 +224,53 @@ for ax, label in zip(axes, ["raw mutual kNN", "chance-corrected mutual kNN"]):
     ax.set_ylabel(label)
 axes[0].legend()
 show(fig)
+
+# %% [markdown]
+# The same numbers to explore: move the slider to pick $k$; hovering a point gives $N$, the raw
+# score, its chance level and the corrected score (the figure runs in the page, with no kernel).
+
+# %% tags=["hide-input"]
+k_frames = {}
+for k in ks:
+    at_k = sensitivity[sensitivity["k"] == k]
+    if at_k.empty:  # k >= N - 1 for every N: nothing was scored
+        continue
+    hover = [f"N = {n}, k = {k}<br>raw {r:.3f}, chance {c:.3f}<br>corrected {v:.3f}"
+             for n, r, c, v in at_k[["N", "raw", "chance", "corrected"]].itertuples(index=False)]
+    k_frames[f"{k}"] = [
+        go.Scatter(x=at_k["N"], y=at_k["raw"], name="raw", mode="lines+markers",
+                   line=dict(color=PALETTE[0]), hovertext=hover, hoverinfo="text"),
+        go.Scatter(x=at_k["N"], y=at_k["chance"], name="chance k/(N-1)", mode="lines+markers",
+                   line=dict(color=NULL_COLOR, dash="dash"), hovertext=hover, hoverinfo="text"),
+        go.Scatter(x=at_k["N"], y=at_k["corrected"], name="chance-corrected", mode="lines+markers",
+                   line=dict(color=PALETTE[1]), hovertext=hover, hoverinfo="text"),
+    ]
+y_values = sensitivity[["raw", "chance", "corrected"]].to_numpy()
+k_figure = interactive.slider_figure(
+    k_frames,
+    slider_label="k (neighbours)",
+    title="Mutual kNN against N at the chosen k (noise 1)",
+    start=f"{topk}" if f"{topk}" in k_frames else None,
+    layout=dict(xaxis=dict(title="N (samples)", type="log"),
+                yaxis=dict(title="mutual kNN",
+                           range=[min(0.0, y_values.min()) - 0.02, y_values.max() + 0.05]),
+                height=480),
+)
+interactive.show(k_figure, "fig-primer-k-n-interactive")
+
+# %% tags=["remove-cell"]
+# Live notebooks only (the book's pages drop this cell): re-score one pair of views at a k and a
+# noise level you choose; each change re-runs alignment.score for every metric (under a second).
+def rescore(k: int = topk, noise: float = 1.0) -> None:
+    pair = make_two_views(n_samples, noise=noise, seed=0)
+    xs, ys = alignment.prepare(pair.x), alignment.prepare(pair.y)
+    scores = {m: alignment.score(xs, ys, metric=m, topk=k) for m in alignment.METRICS}
+    chance = k / (n_samples - 1)
+    print(f"N = {n_samples}, noise {noise:g}, k = {k}: mutual-kNN chance k/(N-1) = {chance:.3f}")
+    print(pd.Series(scores, name="score").round(3).to_string())
+
+
+interactive.live_control(rescore, k=(1, min(100, n_samples - 2)), noise=(0.0, 8.0, 0.25))
 
 # %% [markdown]
 # Raw scores at different $N$ or $k$ cannot be compared directly: the same two representations get
@@ -237,7 +287,7 @@ show(fig)
 # $L \times L$ layer pairs, raw and against a permutation null of the same maximum
 # (`reduce="max"`: each shuffle also takes its best layer pair).
 
-# %%
+# %% tags=["hide-input"]
 rows = []
 for n_layers in layer_counts:
     for seed in range(n_seeds):
@@ -255,7 +305,7 @@ glue("primer_inflated", float(top["best raw"].mean()), display=False)
 glue("primer_inflated_corrected", float(top["corrected"].mean()), display=False)
 inflation_summary.round(4)
 
-# %% mystnb={"figure": {"caption": "Two models made of pure-noise layers. Left: the best raw mutual kNN over all L x L layer pairs grows with L above the single-pair chance level (dashed). Right: corrected against a null that also takes the best pair, the score stays at 0. Points are independent draws.", "name": "fig-primer-layer-max"}}
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "Two models made of pure-noise layers. Left: the best raw mutual kNN over all L x L layer pairs grows with L above the single-pair chance level (dashed). Right: corrected against a null that also takes the best pair, the score stays at 0. Points are independent draws.", "name": "fig-primer-layer-max"}}
 fig, axes = plt.subplots(1, 2, figsize=(8, 3.2))
 axes[0].scatter(inflation["layers per side"], inflation["best raw"], color=PALETTE[0], s=12)
 axes[0].axhline(topk / (n_samples - 1), color=NULL_COLOR, ls="--", label="single-pair chance k/(N-1)")
@@ -285,5 +335,5 @@ show(fig)
 # The next chapter, {doc}`prh_ood`, uses these tools on a zoo of trained vision models and two
 # pretrained text encoders.
 
-# %%
+# %% tags=["hide-input"]
 print(f"chapter ran in {time.perf_counter() - chapter_start:.1f} s at scale {scale!r}")

@@ -144,9 +144,10 @@ def slider_figure(
 def figure_html(fig: go.Figure, name: str) -> str:
     """The self-contained HTML of ``fig`` for a page: a div, its data, and a small loader.
 
-    The loader draws with ``window.Plotly`` when the page already has it, else loads
-    ``_static/plotly.min.js`` from the built site (found from the page's ``data-content_root``),
-    else (a live notebook, never the site) plotly's CDN.
+    The loader waits until the figure comes near the screen (plotly.js is 4.8 MB), then draws
+    with ``window.Plotly`` when the page already has it, else loads ``_static/plotly.min.js``
+    from the built site (found from the page's ``data-content_root``), else (a live notebook,
+    never the site) plotly's CDN.
 
     Args:
         fig: the figure (its frames, sliders and menus are kept).
@@ -189,15 +190,23 @@ shows the same data.</noscript>
       .then(function () {{ return fig.frames ? Plotly.addFrames(el, fig.frames) : null; }})
       .then(function () {{ el.setAttribute("data-ready", "1"); }});
   }}
-  if (window.Plotly) {{ draw(); return; }}
-  var root = document.documentElement.getAttribute("data-content_root");
-  var src = root !== null ? root + "_static/{PLOTLY_JS}" : "{cdn}";
-  window.__bookPlotly = window.__bookPlotly || new Promise(function (resolve, reject) {{
-    var s = document.createElement("script");
-    s.src = src; s.onload = resolve; s.onerror = reject;
-    document.head.appendChild(s);
-  }});
-  window.__bookPlotly.then(draw);
+  function start() {{
+    if (window.Plotly) {{ draw(); return; }}
+    var root = document.documentElement.getAttribute("data-content_root");
+    var src = root !== null ? root + "_static/{PLOTLY_JS}" : "{cdn}";
+    window.__bookPlotly = window.__bookPlotly || new Promise(function (resolve, reject) {{
+      var s = document.createElement("script");
+      s.src = src; s.onload = resolve; s.onerror = reject;
+      document.head.appendChild(s);
+    }});
+    window.__bookPlotly.then(draw);
+  }}
+  // plotly.js is 4.8 MB: fetch it only when a figure comes near the screen
+  if (!("IntersectionObserver" in window)) {{ start(); return; }}
+  var near = new IntersectionObserver(function (entries) {{
+    if (entries.some(function (e) {{ return e.isIntersecting; }})) {{ near.disconnect(); start(); }}
+  }}, {{rootMargin: "600px"}});
+  near.observe(el);
 }})();
 </script>
 </div>"""
