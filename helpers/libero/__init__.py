@@ -2,9 +2,9 @@
 scripted controller, behaviour-cloned policies, vision-action alignment, and the OpenVLA feature path.
 
 Modules: demos, sim, policy, action_alignment, openvla, pipeline (the chapter's multi-task steps),
-figures. Public names are re-exported here."""
+evaluation (the rollout harness, its positive controls, intervals), figures. Public names are re-exported here."""
 
-from helpers.libero import demos, sim, policy, action_alignment, openvla, pipeline, figures
+from helpers.libero import demos, sim, policy, action_alignment, openvla, pipeline, figures, evaluation
 from helpers.libero.demos import (
     Demos,
     DemoFileError,
@@ -38,6 +38,9 @@ from helpers.libero.policy import (
     load_policy,
     config_dict,
     rollout_success,
+    MobileNetEncoder,
+    encoder_width,
+    chunk_rows,
 )
 from helpers.libero.action_alignment import (
     ACTION_NAMES,
@@ -76,6 +79,21 @@ from helpers.libero.pipeline import (
     rollout_checkpoints,
     policy_features,
     task_alignment,
+    variant_config,
+    train_variant,
+    rollout_policy,
+    harness_controls,
+    offline_error,
+    encoder_features,
+)
+from helpers.libero.evaluation import (
+    wilson_interval,
+    ReplayPolicy,
+    ScriptedPolicy,
+    ChunkedPolicy,
+    run_rollouts,
+    success_row,
+    spearman_over_rollouts,
 )
 from helpers.libero.figures import (
     plot_demo_frames,

@@ -234,13 +234,16 @@ class AlignmentResult:
     def p_best(self) -> float:
         """p-value of the best layer against the null's max over layers (search-corrected)."""
         obs = self.observed.max()
-        return float((1 + (self.null.max(1).values >= obs).sum()) / (1 + len(self.null)))
+        exceed = int((self.null.max(1).values >= obs).sum())
+        return (1 + exceed) / (1 + len(self.null))  # exact, so the floor reads as 1/(n+1)
 
 
 def alignment_null(feats, actions, episode, step, *, mode: str = "episodes", exclude=None,
                    topk: int = 10, n_perm: int = 50, seed: int = 0,
                    action_metric: str = "euclidean") -> AlignmentResult:
     """Observed :func:`masked_mutual_knn` and its null under re-paired actions.
+
+    ``feats`` is ``[N, L, D]``, ``[N, D]``, or a list of per-layer ``[N, D_l]`` tensors.
 
     ``mode="rows"``: actions shuffled across all rows. ``mode="episodes"``: each episode's frames
     get another episode's actions at the same relative time (:func:`episode_permutation`).
@@ -250,12 +253,14 @@ def alignment_null(feats, actions, episode, step, *, mode: str = "episodes", exc
         raise ValueError(f"Expected mode 'rows' or 'episodes', but got {mode!r}.")
     if n_perm < 1:
         raise ValueError(f"Expected n_perm >= 1, but got {n_perm}.")
-    f = torch.as_tensor(feats)
+    layers = list(feats) if isinstance(feats, (list, tuple)) else [torch.as_tensor(feats)]
     a = np.asarray(actions)
-    _check(f, torch.as_tensor(a), episode, topk)
+    for f in layers:
+        _check(torch.as_tensor(f), torch.as_tensor(a), episode, topk)
     ep = np.asarray(episode)
     st = np.asarray(step) if step is not None else None
-    fk = feature_knn(f, ep, st, exclude, topk)
+    # a list holds one [N, D_l] tensor per layer (CNN stages differ in width)
+    fk = torch.cat([feature_knn(torch.as_tensor(f), ep, st, exclude, topk) for f in layers])
     mask = _exclusion(torch.as_tensor(ep), torch.as_tensor(st) if st is not None else None, exclude)
 
     def score(acts: np.ndarray) -> torch.Tensor:

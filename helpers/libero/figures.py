@@ -64,16 +64,67 @@ def null_band(ax, x, result: AlignmentResult, colour, label: str, hatch=None) ->
 
 
 def plot_layer_profiles(panels: list[tuple[str, dict[str, AlignmentResult]]], topk: int,
-                        xlabel: str = "encoder block"):
-    """One panel per (title, {label: result}); each curve over blocks with its null band."""
+                        xlabel: str = "encoder block", relative: bool = False):
+    """One panel per (title, {label: result}); each curve over blocks with its null band.
+    ``relative``: x is block / last block, so encoders of different depth share an axis."""
     fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 3.8), squeeze=False)
     for ax, (title, results) in zip(axes[0], panels):
         for c, (label, r) in enumerate(results.items()):
             x = np.arange(len(r.observed))
+            x = x / max(1, len(x) - 1) if relative else x
             null_band(ax, x, r, PALETTE[c % len(PALETTE)], label, HATCHES[c % len(HATCHES)])
-        ax.set_xticks(x if len(x) <= 12 else x[:: max(1, len(x) // 8)])
+        if relative:
+            ax.set_xticks(np.linspace(0, 1, 5))
+        else:
+            ax.set_xticks(x if len(x) <= 12 else x[:: max(1, len(x) // 8)])
         ax.set_xlabel(xlabel)
         ax.set_ylabel(f"mutual kNN (k = {topk})")
         ax.set_title(title)
     axes[0, 0].legend(fontsize=8)
+    return fig
+
+
+def plot_success(table, task_ids: list[int]):
+    """Success rate with its Wilson interval per (variant, epoch) row group, one colour per task.
+
+    ``table`` has columns variant, epoch, task, success, lo, hi (from
+    :func:`helpers.libero.evaluation.success_row`)."""
+    groups = list(dict.fromkeys(zip(table.variant, table.epoch)))
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.75 * len(groups) + 2), 4.2))
+    width = 0.8 / len(task_ids)
+    for c, k in enumerate(task_ids):
+        sub = table[table.task == k].set_index(["variant", "epoch"]).loc[groups]
+        x = np.arange(len(groups)) + (c - (len(task_ids) - 1) / 2) * width
+        ax.bar(x, sub.success, width=width, color=PALETTE[c % len(PALETTE)], label=f"task {k}")
+        ax.errorbar(x, sub.success, yerr=[sub.success - sub.lo, sub.hi - sub.success], fmt="none",
+                    ecolor="black", capsize=2, lw=1)
+    ax.set_xticks(np.arange(len(groups)), [f"{v}, ep {e}" for v, e in groups], rotation=35,
+                  ha="right", fontsize=9)
+    ax.set_ylim(0, 1.02)
+    ax.set_ylabel("success rate (held-out inits)")
+    ax.legend(fontsize=9)
+    return fig
+
+
+def plot_success_vs_alignment(points, successes: dict, names: list[str]):
+    """Success (with Wilson intervals over its rollouts) against the best-block and last-block
+    corrected alignment; one point per row of ``points`` (variant, epoch, task, best, fixed)."""
+    from helpers.libero.evaluation import wilson_interval
+
+    fig, axes = plt.subplots(1, 2, figsize=(10.5, 3.8), sharey=True)
+    for ax, col, label in zip(axes, ("best", "fixed"), ("best block", "last block")):
+        for c, name in enumerate(names):
+            v = points[points.variant == name]
+            if v.empty:
+                continue
+            s = [successes[n, e][k] for n, e, k in zip(v.variant, v.epoch, v.task)]
+            ci = np.array([wilson_interval(int(a.sum()), len(a)) for a in s])
+            rate = np.array([a.mean() for a in s])
+            ax.errorbar(v[col], rate, yerr=[rate - ci[:, 0], ci[:, 1] - rate], fmt="o",
+                        color=PALETTE[c % len(PALETTE)], label=name, capsize=2, ms=5)
+        ax.axvline(0, color=NULL_COLOR, lw=1)
+        ax.set_xlabel(f"corrected alignment, {label} (0 = episode null)")
+    axes[0].set_ylabel("success rate (held-out inits)")
+    axes[0].set_ylim(-0.03, 1.03)
+    axes[0].legend(fontsize=8)
     return fig

@@ -168,11 +168,17 @@ def policy_features(policy: bc.BCPolicy, frames: np.ndarray) -> dict[str, torch.
     return {p: out[p] for p in ("cls", "mean")}
 
 
-def task_alignment(data: TaskSet, feats: torch.Tensor, *, exclude=None, mode: str = "rows",
+def _layer_rows(feats, rows) -> torch.Tensor | list[torch.Tensor]:
+    return [f[rows] for f in feats] if isinstance(feats, list) else feats[rows]
+
+
+def task_alignment(data: TaskSet, feats: torch.Tensor | list[torch.Tensor], *, exclude=None,
+                   mode: str = "rows",
                    horizon: int = 1, filt: bool = False, episodes: int | None = None,
                    topk: int = 10, n_perm: int = 50, seed: int = 0) -> list[va.AlignmentResult]:
     """Per task, :func:`~helpers.libero.action_alignment.alignment_null` of pooled features
-    ``feats [N, L, D]`` against dims 0-5 of the normalised actions.
+    ``feats [N, L, D]`` (or a list of per-layer ``[N, D_l]``, for CNN stages of different widths)
+    against dims 0-5 of the normalised actions.
 
     Args:
         exclude, mode: as in ``alignment_null`` (``None``/``"rows"``: plain score and row
@@ -187,7 +193,7 @@ def task_alignment(data: TaskSet, feats: torch.Tensor, *, exclude=None, mode: st
     norm, moving, per_task = data.norm, data.moving, data.per_task
     res = []
     for k, d in data.demos.items():
-        f = feats[per_task[k]]
+        f = _layer_rows(feats, per_task[k])
         a, ep, st = norm[k][:, :6], d.episode, d.step
         keep = np.ones(len(d), bool)
         if filt:
@@ -197,7 +203,162 @@ def task_alignment(data: TaskSet, feats: torch.Tensor, *, exclude=None, mode: st
         if horizon > 1:
             a, start = va.action_windows(a, ep, horizon)
             keep = keep[start]
-            f, ep, st = f[start], ep[start], st[start]
-        res.append(va.alignment_null(f[keep], a[keep], ep[keep], st[keep], mode=mode, exclude=exclude,
+            f, ep, st = _layer_rows(f, start), ep[start], st[start]
+        f = _layer_rows(f, torch.as_tensor(keep))
+        res.append(va.alignment_null(f, a[keep], ep[keep], st[keep], mode=mode, exclude=exclude,
                                      topk=topk, n_perm=n_perm, seed=seed))
     return res
+
+
+def variant_config(spec: dict, *, image_size: int, n_tasks: int, seed: int) -> bc.PolicyConfig:
+    """A :class:`~helpers.libero.policy.PolicyConfig` from a chapter variant spec: the spec's
+    ``PolicyConfig`` fields (e.g. ``encoder``, ``pretrained``, ``freeze_encoder``, ``chunk``,
+    ``epochs``, ``seed``) over the chapter's image size, task count and seed. Other spec keys
+    (``name``, ``checkpoints``, ``execute``) are the chapter's and are ignored here."""
+    fields = set(bc.PolicyConfig.__dataclass_fields__)
+    chapter_keys = {"name", "checkpoints", "execute"}
+    unknown = set(spec) - fields - chapter_keys
+    if unknown:
+        raise ValueError(f"variant {spec.get('name', spec)!r} has unknown keys {sorted(unknown)}; "
+                         f"use PolicyConfig fields or {sorted(chapter_keys)}.")
+    options = {k: v for k, v in spec.items() if k in fields}
+    return bc.PolicyConfig(**dict(dict(image_size=image_size, n_tasks=n_tasks, seed=seed), **options))
+
+
+def train_variant(data: TaskSet, cfg: bc.PolicyConfig, checkpoints: list[int], key: dict) -> dict:
+    """:func:`train_checkpoints` for any policy option (chunks need episode ids, the wrist
+    variant the wrist frames), cached under ``("vla_bc_variant", key)``; rows are in task
+    order and each task's episodes are numbered apart."""
+    episodes = np.concatenate([d.episode + 10_000 * i for i, d in enumerate(data.demos.values())])
+
+    def _train() -> dict:
+        _, ckpts, hist = bc.train_bc(data.frames, data.states, data.actions, data.task_index, cfg,
+                                     tuple(checkpoints), episodes=episodes,
+                                     wrist=data.wrist if cfg.wrist else None)
+        return dict(checkpoints=ckpts, history=hist)
+
+    return cached("vla_bc_variant", key, _train)
+
+
+def rollout_policy(data: TaskSet, policy: bc.BCPolicy, init_states: dict[int, list[int]], *,
+                   execute: int | None, image_size: int, max_steps: int, action_repeat: int,
+                   seed: int, key: dict, progress: bool = True) -> dict:
+    """Closed-loop rollouts of one policy on each task from the given init-state indices,
+    cached under ``("vla_bc_rollout", key)`` (one entry per policy, so runs resume).
+
+    Returns:
+        ``{task: {"success": [n] bool, "progress": [n] float, "steps": [n] int}}``.
+    """
+    from helpers.libero import evaluation
+    from helpers.libero import sim as libero_sim
+
+    def _run() -> dict:
+        out = {}
+        for i, k in enumerate(data.task_ids):
+            task = libero_sim.get_task(data.suite, k)
+            probe = evaluation.ChunkedPolicy(policy, i, execute)
+            out[k] = evaluation.run_rollouts(
+                task, lambda _init, i=i: evaluation.ChunkedPolicy(policy, i, execute),
+                init_states[k], image_size=image_size, max_steps=max_steps,
+                action_repeat=action_repeat, seed=seed, cameras=probe.cameras,
+                progress=progress, desc=f"rollouts task {k}")
+        return out
+
+    return cached("vla_bc_rollout", key, _run)
+
+
+def harness_controls(data: TaskSet, held_out: dict[int, list[int]], n_replay: int, *,
+                     image_size: int, max_steps: int, action_repeat: int, seed: int,
+                     key: dict, replay_max_steps: int | None = None) -> pd.DataFrame:
+    """The rollout harness's positive controls per task, cached under ``("vla_harness", key)``:
+    the first ``n_replay`` demos replayed open-loop from their own init states (within
+    ``replay_max_steps``, the demos' own limit; default ``max_steps``), and the scripted
+    controller (through the policy branch of the harness) from the held-out init states.
+
+    Returns:
+        One row per (task, control): successes, rollouts and the success rate.
+    """
+    from helpers.libero import evaluation
+    from helpers.libero import sim as libero_sim
+    from helpers.libero.demos import demo_init_states
+
+    def _run() -> list[dict]:
+        rows = []
+        for k, d in data.demos.items():
+            task = libero_sim.get_task(data.suite, k)
+            inits = _init_indices(task.init_states, demo_init_states(_demo_path(d)))
+            n = min(n_replay, d.n_episodes)
+            env = libero_sim.make_env(task, image_size=image_size, seed=seed)
+            common = dict(image_size=image_size, max_steps=max_steps, action_repeat=action_repeat,
+                          env=env)
+            try:
+                replayed = [evaluation.run_rollouts(
+                    task, lambda _i, e=e: evaluation.ReplayPolicy(d.actions[d.episode == e]),
+                    [inits[e]], progress=False,
+                    **dict(common, max_steps=replay_max_steps or max_steps))["success"][0]
+                    for e in range(n)]
+                obj, target = env.obj_of_interest[0], env.obj_of_interest[-1]
+                scripted = evaluation.run_rollouts(
+                    task, lambda i: evaluation.ScriptedPolicy(obj, target, seed=seed + i),
+                    held_out[k], desc=f"scripted task {k}", **common)["success"]
+            finally:
+                env.close()
+            rows.append(dict(task=k, control="replay recorded demo (its own init)",
+                             successes=int(np.sum(replayed)), rollouts=n))
+            rows.append(dict(task=k, control="scripted controller (held-out inits)",
+                             successes=int(scripted.sum()), rollouts=len(scripted)))
+        return rows
+
+    table = pd.DataFrame(cached("vla_harness", key, _run))
+    table["success"] = table.successes / table.rollouts
+    return table
+
+
+def _demo_path(demos: Demos):
+    """The cache file a :func:`load_task_set` demo set was read from (its key is in env_args)."""
+    from helpers.libero.demos import demo_file
+
+    args = json.loads(demos.attrs["env_args"])
+    return demo_file(args["suite"], args["task_id"], args["n_demos"], args["image_size"],
+                     seed=args["seed"], action_repeat=args["action_repeat"],
+                     max_steps=args["max_steps"], n_init=args.get("n_init"))
+
+
+def _init_indices(init_states: np.ndarray, starts: np.ndarray) -> list[int]:
+    """Index into ``init_states`` of each demo's start state (nearest; demos start exactly there)."""
+    d = np.linalg.norm(starts[:, None, :] - init_states[None, :, :], axis=-1)
+    return [int(i) for i in d.argmin(1)]
+
+
+@torch.no_grad()
+def offline_error(policy: bc.BCPolicy, data: TaskSet, rows: slice | None = None,
+                  batch_size: int = 256) -> float:
+    """Mean L1 error of the policy's first predicted action (normalised dims 0-5) on the demo
+    frames it was trained on (``rows`` of the pooled arrays, default all): how well it fits,
+    without closing the loop."""
+    policy.eval()
+    rows = slice(0, len(data.actions)) if rows is None else rows
+    norm = torch.as_tensor(np.concatenate(list(data.norm.values())))[rows]
+    frames, states, tasks = data.frames[rows], data.states[rows], data.task_index[rows]
+    wrist = data.wrist[rows] if policy.cfg.wrist else None
+    errs = []
+    for s in range(0, len(norm), batch_size):
+        sl = slice(s, s + batch_size)
+        x = bc.to_input(torch.as_tensor(frames[sl]))
+        w = bc.to_input(torch.as_tensor(wrist[sl])) if wrist is not None else None
+        out = policy(x, torch.as_tensor(states[sl]), torch.as_tensor(tasks[sl]), w)[:, :6]
+        errs.append((out.clamp(-1, 1) - norm[sl, :6]).abs().mean(1))
+    return float(torch.cat(errs).mean())
+
+
+def encoder_features(policy: bc.BCPolicy, frames: np.ndarray) -> list[torch.Tensor]:
+    """Every block's pooled output of the policy's encoder on the agentview frames: ViT blocks
+    as CLS tokens, MobileNetV2 stages spatially averaged. Returns one ``[N, D_l]`` per block."""
+    from helpers.features import extract_module_outputs
+
+    if policy.cfg.encoder == "vit":
+        f = policy_features(policy, frames)["cls"]
+        return [f[:, i] for i in range(f.shape[1])]
+    x = bc.to_input(torch.as_tensor(frames))
+    return extract_module_outputs(policy.encoder, x, policy.encoder.stage_names, pool="gap",
+                                  batch_size=128, progress=False)

@@ -11,7 +11,7 @@ Options beyond that baseline (each off by default, and written into a config's c
 when set, so earlier checkpoints keep their keys):
 
 * ``encoder="mobilenet_v2"``: torchvision's MobileNetV2 trunk, ImageNet-pretrained
-  (``pretrained=True``, weights from :mod:`helpers.pretrained`) or random-init, optionally
+  (``pretrained=True``, strict-loaded by :func:`helpers.pretrained.load_pretrained`) or random-init, optionally
   frozen (``freeze_encoder=True``: weights and BatchNorm statistics fixed, only the head learns);
 * ``chunk=T``: predict the next T actions (action chunking, as ACT and diffusion policies do);
 * ``wrist=True``: the wrist camera through the same encoder, features concatenated;
@@ -67,7 +67,7 @@ def make_encoder(cfg: PolicyConfig) -> nn.Module:
         raise ValueError(f"Expected cfg.encoder in {ENCODERS}, but got {cfg.encoder!r}.")
     torch.manual_seed(cfg.seed)
     if cfg.encoder == "mobilenet_v2":
-        return MobileNetEncoder(pretrained=cfg.pretrained)
+        return MobileNetEncoder(pretrained=cfg.pretrained, seed=cfg.seed)
     from timm.models.vision_transformer import VisionTransformer
 
     return VisionTransformer(img_size=cfg.image_size, patch_size=cfg.patch_size, embed_dim=cfg.embed_dim,
@@ -82,12 +82,12 @@ class MobileNetEncoder(nn.Module):
 
     width = 1280
 
-    def __init__(self, pretrained: bool = False):
+    def __init__(self, pretrained: bool = False, seed: int = 0):
         super().__init__()
         from helpers import pretrained as zoo
 
-        self.features = zoo.mobilenet_v2_features(pretrained=pretrained)
-        mean, std = zoo.IMAGENET_MEAN, zoo.IMAGENET_STD
+        self.features = zoo.load_pretrained("mobilenet_v2", pretrained=pretrained, seed=seed)
+        mean, std = zoo.REGISTRY["mobilenet_v2"].mean, zoo.REGISTRY["mobilenet_v2"].std
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1))
         self.stage_names = [f"features.{i}" for i in range(len(self.features))]

@@ -264,6 +264,7 @@ class Episode:
     success: bool
     init_state: np.ndarray  # [S]
     progress: float = 0.0  # 1 - final/initial distance of the picked object to the target, in [0, 1]
+    decisions: int = 0  # policy decisions taken (also when nothing was recorded)
 
 
 def _quat_to_axisangle(q: np.ndarray) -> np.ndarray:
@@ -309,9 +310,11 @@ def run_episode(env, task: TaskInfo, init_index: int, policy=None, *, seed: int 
         scripted = ScriptedPickPlace(obj, target, seed=seed)
     rec: dict[str, list] = {k: [] for k in ("a", "av", "wr", "s", "rs", "ee", "gq", "jq", "r")}
     success = False
+    decisions = 0
     needs_frames = getattr(policy, "needs_frames", lambda: True)
     reads_obs = bool(getattr(policy, "reads_sim_obs", False))
     for _ in range(max_steps // action_repeat):
+        decisions += 1
         render = record or (scripted is None and needs_frames())
         frames = render_cameras(env, cameras) if render else {}
         state = robot_state(obs)
@@ -345,7 +348,8 @@ def run_episode(env, task: TaskInfo, init_index: int, policy=None, *, seed: int 
                    stack("s", np.float64), stack("rs", np.float32), stack("ee", np.float32),
                    stack("gq", np.float32), stack("jq", np.float32),
                    np.asarray(rec["r"], np.float32), dones, success, np.asarray(init),
-                   float(np.clip(1 - dist(obs) / max(d0, 1e-6), 0, 1)) if not success else 1.0)
+                   float(np.clip(1 - dist(obs) / max(d0, 1e-6), 0, 1)) if not success else 1.0,
+                   decisions)
 
 
 def record_demos(task: TaskInfo, n_demos: int, image_size: int = 64, *, seed: int = 0,

@@ -183,3 +183,10 @@ def test_mean_result_averages_tasks():
     torch.testing.assert_close(m.null_mean, torch.tensor([0.1, 0.1]))
     with pytest.raises(ValueError, match="at least one"):
         va.mean_result([])
+
+
+def test_p_best_sits_exactly_at_the_permutation_floor():
+    from helpers.chapter import format_p
+
+    r = va.AlignmentResult(torch.tensor([0.9, 0.5]), torch.zeros(10, 2))
+    assert r.p_best == 1 / 11 and format_p(r.p_best, 10) == "p <= 1/11"

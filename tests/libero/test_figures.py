@@ -26,3 +26,22 @@ def test_layer_profiles_one_panel_per_score():
     fig = figures.plot_layer_profiles([("a", {"x": r}), ("b", {"x": r, "y": r})], topk=3)
     assert len(fig.axes) == 2 and fig.axes[0].get_ylabel() == "mutual kNN (k = 3)"
     np.testing.assert_allclose(fig.axes[1].lines[2].get_ydata(), r.observed.numpy())
+
+
+def test_success_figures():
+    import pandas as pd
+
+    from helpers.libero.evaluation import success_row
+
+    succ = {("a", 1): {0: np.r_[1, 0, 0].astype(bool), 1: np.r_[1, 1, 0].astype(bool)},
+            ("b", 2): {0: np.zeros(3, bool), 1: np.ones(3, bool)}}
+    table = pd.DataFrame([dict(variant=v, epoch=e, task=k, **success_row(s))
+                          for (v, e), per in succ.items() for k, s in per.items()])
+    fig = figures.plot_success(table, [0, 1])
+    labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    assert labels == ["a, ep 1", "b, ep 2"]
+    assert len(fig.axes[0].patches) == 4  # one bar per (group, task)
+    pts = pd.DataFrame(dict(variant=["a", "a", "b", "b"], epoch=[1, 1, 2, 2], task=[0, 1, 0, 1],
+                            best=[0.1, 0.2, 0.0, 0.3], fixed=[0.0, 0.1, 0.0, 0.2]))
+    fig = figures.plot_success_vs_alignment(pts, succ, ["a", "b"])
+    assert len(fig.axes) == 2 and "best block" in fig.axes[0].get_xlabel()

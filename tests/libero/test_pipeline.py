@@ -71,3 +71,33 @@ def test_policy_features_have_every_block():
     f = pipeline.policy_features(policy, _demos().agentview[:5])
     assert f["cls"].shape == (5, 2, 16) and f["mean"].shape == (5, 2, 16)
     assert not torch.allclose(f["cls"], f["mean"])
+
+
+def test_layer_lists_score_like_stacked_layers():
+    data = pipeline.TaskSet("libero_spatial", {0: _demos(seed=0)})
+    feats = torch.randn(len(data.actions), 3, 4, generator=torch.Generator().manual_seed(1))
+    stacked = pipeline.task_alignment(data, feats, exclude="episode", mode="episodes", topk=3,
+                                      n_perm=5, horizon=2, filt=True)[0]
+    listed = pipeline.task_alignment(data, [feats[:, i] for i in range(3)], exclude="episode",
+                                     mode="episodes", topk=3, n_perm=5, horizon=2, filt=True)[0]
+    torch.testing.assert_close(stacked.observed, listed.observed)
+    torch.testing.assert_close(stacked.null, listed.null)
+
+
+def test_variant_config_and_unknown_keys():
+    cfg = pipeline.variant_config(dict(name="v", encoder="vit", chunk=4, epochs=3, checkpoints=[3]),
+                                  image_size=32, n_tasks=2, seed=5)
+    assert (cfg.chunk, cfg.epochs, cfg.image_size, cfg.n_tasks, cfg.seed) == (4, 3, 32, 2, 5)
+    assert bc.config_dict(cfg)["chunk"] == 4 and "wrist" not in bc.config_dict(cfg)
+    with pytest.raises(ValueError, match="unknown keys"):
+        pipeline.variant_config(dict(name="v", chunks=4), image_size=32, n_tasks=1, seed=0)
+
+
+def test_offline_error_and_encoder_features():
+    data = pipeline.TaskSet("libero_spatial", {0: _demos(seed=0)})
+    cfg = bc.PolicyConfig(image_size=16, patch_size=8, embed_dim=16, depth=2, num_heads=2, chunk=2)
+    policy = bc.BCPolicy(cfg, data.q01, data.q99)
+    err = pipeline.offline_error(policy, data)
+    assert 0 < err < 2
+    layers = pipeline.encoder_features(policy, data.frames[:6])
+    assert len(layers) == 2 and layers[0].shape == (6, 16)

@@ -64,3 +64,23 @@ def test_a_few_batches_train():
     cfg = bc.PolicyConfig(**{**bc.config_dict(CFG), "epochs": 1, "batch_size": 16})
     _, _, hist = bc.train_bc(frames, states, actions, tasks, cfg, progress=False)
     assert len(hist) == 1 and np.isfinite(hist[0])
+
+
+def test_mobilenet_policy_pretrained_frozen_and_chunked():
+    frames, states, actions, tasks = _data(n=24, size=32)
+    episodes = np.repeat(np.arange(4), 6)
+    cfg = bc.PolicyConfig(image_size=32, n_tasks=2, epochs=1, batch_size=12, encoder="mobilenet_v2",
+                          pretrained=True, freeze_encoder=True, chunk=3)
+    policy, ckpts, _ = bc.train_bc(frames, states, actions, tasks, cfg, (0, 1), progress=False,
+                                   episodes=episodes)
+    enc0 = {k: v for k, v in ckpts[0].items() if k.startswith("encoder.")}
+    # frozen: encoder weights and BatchNorm running statistics are unchanged by training
+    assert all(torch.equal(v, ckpts[1][k]) for k, v in enc0.items())
+    assert not torch.equal(ckpts[0]["head.2.weight"], ckpts[1]["head.2.weight"])
+    assert policy.act_chunk(frames[0], states[0], 0).shape == (3, 7)
+    rand = bc.make_encoder(bc.PolicyConfig(encoder="mobilenet_v2", pretrained=False))
+    assert not torch.equal(rand.features[0][0].weight, policy.encoder.features[0][0].weight)
+    with pytest.raises(ValueError, match="needs episodes"):
+        bc.train_bc(frames, states, actions, tasks, cfg, progress=False)
+    np.testing.assert_array_equal(bc.chunk_rows(np.array([0, 0, 0, 1, 1]), 3),
+                                  [[0, 1, 2], [1, 2, 2], [2, 2, 2], [3, 4, 4], [4, 4, 4]])
