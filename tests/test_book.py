@@ -252,6 +252,48 @@ def _drive_interactive_figures(page, chapter: str) -> int:
     return figures.count()
 
 
+def test_figure_driver_tells_responsive_figures_from_dead_ones(browser, tmp_path):
+    """The interactive-figure check itself: a slider and a menu that redraw pass, a dead one fails."""
+    import plotly.graph_objects as go
+
+    from helpers import interactive
+
+    def steps(values):
+        return {f"{v}": [go.Scatter(x=[1, 2, 3], y=[v, 2 * v, v], hovertext=[f"run {v}"] * 3)] for v in values}
+
+    menu = go.Figure([go.Bar(y=[1, 2, 3]), go.Bar(y=[3, 1, 2], visible=False)])
+    menu.update_layout(updatemenus=[dict(buttons=[
+        dict(label="first", method="update", args=[{"visible": [True, False]}]),
+        dict(label="second", method="update", args=[{"visible": [False, True]}]),
+    ])])
+    figures = {
+        "live-slider": interactive.slider_figure(steps([1, 2, 3]), slider_label="v"),
+        "live-menu": menu,
+        "dead-slider": interactive.slider_figure({"a": steps([1])["1"], "b": steps([1])["1"]}, slider_label="v"),
+    }
+    interactive.copy_plotly_js(tmp_path / "_static")
+    for name, fig in figures.items():
+        (tmp_path / f"{name}.html").write_text(
+            f'<!doctype html><html data-content_root="./"><body><article>{interactive.figure_html(fig, name)}'
+            "</article></body></html>"
+        )
+    handler = functools.partial(_QuietHandler, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        for name in figures:
+            page = browser.new_page()
+            page.goto(f"http://127.0.0.1:{server.server_address[1]}/{name}.html", wait_until="load")
+            if name.startswith("live"):
+                assert _drive_interactive_figures(page, name) == 1
+            else:
+                with pytest.raises(AssertionError, match="changed nothing drawn"):
+                    _drive_interactive_figures(page, name)
+            page.close()
+    finally:
+        server.shutdown()
+
+
 @pytest.fixture(scope="module")
 def page_report(request):
     """Collects each page's size and load time; printed at the end of the module."""
