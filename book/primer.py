@@ -46,8 +46,8 @@ torch.set_num_threads(1)  # small kernels: one thread avoids barrier waits on a 
 chapter_start = time.perf_counter()
 
 # %% tags=["parameters"]
-# To re-run with other values: edit them here and run all cells (Jupyter, Binder, Colab), or from
-# a shell `python -m helpers.run primer -p topk 25 -p n_samples 1000` (writes book/primer.ipynb).
+# Other values: edit them here, then run all cells; or in a shell
+#   python -m helpers.run primer -p topk 25 -p n_samples 1000
 scale: str = "book"  # smoke | book | full (set by helpers.run)
 n_samples: int = 500  # N, samples per view
 topk: int = 10  # k, neighbours for the kNN metrics
