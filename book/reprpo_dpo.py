@@ -212,8 +212,12 @@ runs: dict[tuple[str, float, int], dict] = {}  # (method, lr, seed) -> adapter s
 
 
 def train(method: str, lr: float, seed: int, data: dict = splits) -> dict:
-    """Train one adapter; keep its weights (kilobytes) and its validation accuracy."""
-    res = ex.train_and_evaluate(base, method, lr, seed, data, budget, ["val"], n_eval=0)
+    """Train one adapter; keep its weights (kilobytes) and its validation accuracy (NaN if the
+    run diverged: a result of that rate, not a crash)."""
+    try:
+        res = ex.train_and_evaluate(base, method, lr, seed, data, budget, ["val"], n_eval=0)
+    except FloatingPointError:
+        return {"state": None, "val": np.full(len(data["val"]["chosen_ids"]), np.nan)}
     return {"state": ex.adapter_state(res.pop("_model")), "val": res["val"]}
 
 
