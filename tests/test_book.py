@@ -33,7 +33,8 @@ from helpers.interactive import CSS_CLASS
 from helpers.run import CHAPTERS, REPO_ROOT
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ERROR_MARKERS = ("Traceback (most recent call last)", "An Exception was encountered", "PapermillExecutionError")
+ERROR_MARKERS = ("Traceback (most recent call last)", "An Exception was encountered",
+                 "PapermillExecutionError")
 MAX_PAGE_BYTES = 1_000_000  # HTML of one page; figures and scripts are separate files
 PAGES = ("intro", *CHAPTERS, "bibliography")
 # a markdown heading that leaked into a code cell, where jupytext writes it as a comment
@@ -44,7 +45,9 @@ pytestmark = pytest.mark.slow
 
 def test_book_builds_without_warnings(built_book):
     build = built_book.build
-    assert build.returncode == 0, f"jupyter-book build -W failed:\n{build.stdout[-4000:]}\n{build.stderr[-4000:]}"
+    assert build.returncode == 0, (
+        f"jupyter-book build -W failed:\n{build.stdout[-4000:]}\n{build.stderr[-4000:]}"
+    )
     for chapter in CHAPTERS:
         assert (built_book.html / "book" / f"{chapter}.html").exists(), f"no page for {chapter}"
 
@@ -108,7 +111,8 @@ def test_page_is_under_1_mb_and_has_no_heading_inside_code(built_book, page_name
 
 
 def _publisher():
-    spec = importlib.util.spec_from_file_location("publish_notebooks", REPO_ROOT / "binder" / "publish_notebooks.py")
+    script = REPO_ROOT / "binder" / "publish_notebooks.py"
+    spec = importlib.util.spec_from_file_location("publish_notebooks", script)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -138,11 +142,11 @@ def test_launch_links_open_notebooks_that_the_workflow_publishes(built_book, tmp
     url, branch = publisher.repository(REPO_ROOT / "_config.yml")
     repo = urlparse(url).path.strip("/")
     workflow = (REPO_ROOT / ".github" / "workflows" / "book.yml").read_text()
-    assert "binder/publish_notebooks.py" in workflow, "the Pages workflow must publish the launch tree"
+    assert "binder/publish_notebooks.py" in workflow, "the Pages workflow must publish the tree"
     published = tmp_path / "published"
     publisher.publish(built_book.root / "book", published)
-    for required in ("binder/requirements.txt", "binder/postBuild", "helpers/__init__.py", "pyproject.toml",
-                     "requirements-weights.txt", "book/scales.yaml"):
+    for required in ("binder/requirements.txt", "binder/postBuild", "helpers/__init__.py",
+                     "pyproject.toml", "requirements-weights.txt", "book/scales.yaml"):
         assert (published / required).exists(), f"the launch tree lacks {required}"
     for chapter in CHAPTERS:
         links = _launch_links(built_book.html / "book" / f"{chapter}.html")
@@ -150,12 +154,14 @@ def test_launch_links_open_notebooks_that_the_workflow_publishes(built_book, tmp
         assert kinds == {"binder", "colab"}, f"{chapter}: launch buttons found: {sorted(kinds)}"
         for link in links:
             link_repo, link_branch, path = _link_target(link)
-            assert (link_repo, link_branch) == (repo, branch), f"{chapter}: {link} is not {repo}@{branch}"
+            assert (link_repo, link_branch) == (repo, branch), (
+                f"{chapter}: {link} is not {repo}@{branch}"
+            )
             target = published / path
-            assert target.exists(), f"{chapter}: {link} opens {path}, which the workflow does not publish"
+            assert target.exists(), f"{chapter}: {link} opens {path}, which is not published"
             first = nbformat.read(target, as_version=4).cells[0]
-            assert publisher.INSTALL_TAG in first.metadata["tags"] and "remove-cell" in first.metadata["tags"]
-            assert f'"{url}", "{branch}"' in first.source, "the install cell clones another repository"
+            assert {publisher.INSTALL_TAG, "remove-cell"} <= set(first.metadata["tags"])
+            assert f'"{url}", "{branch}"' in first.source, "the install cell clones another repo"
             compile(first.source, f"{path}:install-cell", "exec")
 
 
@@ -177,8 +183,10 @@ def served_book(built_book):
 def browser():
     if not Path(CHROMIUM).exists():
         if os.environ.get("CI"):
-            pytest.fail(f"Chromium not found at {CHROMIUM}: CI must install Debian's `chromium` (.ci/apt-packages.txt)")
-        pytest.skip(f"Chromium not found at {CHROMIUM}; install Debian's `chromium` to run the browser check")
+            pytest.fail(f"Chromium not found at {CHROMIUM}: CI must install Debian's `chromium` "
+                        "(.ci/apt-packages.txt)")
+        pytest.skip(f"Chromium not found at {CHROMIUM}; install Debian's `chromium` to run the "
+                    "browser check")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
@@ -186,7 +194,8 @@ def browser():
             executable_path=CHROMIUM,
             headless=True,
             args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+                  "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync"],
         )
         yield browser
         browser.close()
@@ -232,10 +241,10 @@ def _drive_interactive_figures(page, chapter: str) -> int:
         figure.scroll_into_view_if_needed()
         plot = figure.locator(f".{CSS_CLASS}-plot")
         try:
-            page.wait_for_function("el => el.getAttribute('data-ready') === '1'", arg=plot.element_handle(),
-                                   timeout=30_000)
+            page.wait_for_function("el => el.getAttribute('data-ready') === '1'",
+                                   arg=plot.element_handle(), timeout=30_000)
         except Exception as error:  # noqa: BLE001 - re-raised with the figure's name
-            raise AssertionError(f"{chapter}: interactive figure {name!r} never finished drawing") from error
+            raise AssertionError(f"{chapter}: figure {name!r} never finished drawing") from error
         before = plot.evaluate(_DRAWN_JS)
         assert before, f"{chapter}: interactive figure {name!r} draws nothing"
         control = plot.evaluate(_DRIVE_JS)
@@ -248,18 +257,21 @@ def _drive_interactive_figures(page, chapter: str) -> int:
             options.last.click()
         page.wait_for_timeout(800)
         after = plot.evaluate(_DRAWN_JS)
-        assert after != before, f"{chapter}: moving the {control['kind']} of {name!r} changed nothing drawn"
+        assert after != before, (
+            f"{chapter}: moving the {control['kind']} of {name!r} changed nothing drawn"
+        )
     return figures.count()
 
 
 def test_figure_driver_tells_responsive_figures_from_dead_ones(browser, tmp_path):
-    """The interactive-figure check itself: a slider and a menu that redraw pass, a dead one fails."""
+    """The figure check itself: a slider and a menu that redraw pass, a dead slider fails."""
     import plotly.graph_objects as go
 
     from helpers import interactive
 
     def steps(values):
-        return {f"{v}": [go.Scatter(x=[1, 2, 3], y=[v, 2 * v, v], hovertext=[f"run {v}"] * 3)] for v in values}
+        return {f"{v}": [go.Scatter(x=[1, 2, 3], y=[v, 2 * v, v], hovertext=[f"run {v}"] * 3)]
+                for v in values}
 
     menu = go.Figure([go.Bar(y=[1, 2, 3]), go.Bar(y=[3, 1, 2], visible=False)])
     menu.update_layout(updatemenus=[dict(buttons=[
@@ -269,13 +281,14 @@ def test_figure_driver_tells_responsive_figures_from_dead_ones(browser, tmp_path
     figures = {
         "live-slider": interactive.slider_figure(steps([1, 2, 3]), slider_label="v"),
         "live-menu": menu,
-        "dead-slider": interactive.slider_figure({"a": steps([1])["1"], "b": steps([1])["1"]}, slider_label="v"),
+        "dead-slider": interactive.slider_figure({"a": steps([1])["1"], "b": steps([1])["1"]},
+                                                 slider_label="v"),
     }
     interactive.copy_plotly_js(tmp_path / "_static")
     for name, fig in figures.items():
         (tmp_path / f"{name}.html").write_text(
-            f'<!doctype html><html data-content_root="./"><body><article>{interactive.figure_html(fig, name)}'
-            "</article></body></html>"
+            '<!doctype html><html data-content_root="./"><body><article>'
+            f"{interactive.figure_html(fig, name)}</article></body></html>"
         )
     handler = functools.partial(_QuietHandler, directory=str(tmp_path))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -304,9 +317,9 @@ def page_report(request):
     if rows and reporter and capture:
         with capture.global_and_fixture_disabled():  # print past pytest's output capture
             reporter.write_line("")
-            reporter.write_sep("-", "book pages in headless Chromium (smoke scale, loopback server)")
-            reporter.write_line(f"{'page':20s} {'HTML kB':>8s} {'load kB':>10s} {'+figures kB':>13s} "
-                                f"{'load s':>7s} {'interactive':>12s}")
+            reporter.write_sep("-", "book pages in headless Chromium (loopback server)")
+            reporter.write_line(f"{'page':20s} {'HTML kB':>8s} {'load kB':>10s} "
+                                f"{'+figures kB':>13s} {'load s':>7s} {'interactive':>12s}")
             for row in rows:
                 reporter.write_line(row)
 
@@ -339,17 +352,24 @@ def test_page_renders_offline_in_browser(served_book, browser, page_report, page
     decoded = page.evaluate(
         """async () => {
           const images = Array.from(document.querySelectorAll('article img'));
-          await Promise.all(images.map(i => { i.loading = 'eager'; return i.decode().catch(() => null); }));
+          await Promise.all(images.map(i => {
+            i.loading = 'eager';
+            return i.decode().catch(() => null);
+          }));
           return images.map(i => i.complete && i.naturalWidth > 0);
         }"""
     )
     if page_name in CHAPTERS:
         assert decoded and any(decoded), f"{page_name}: no figure decoded"
-    assert all(decoded), f"{page_name}: {decoded.count(False)} of {len(decoded)} images failed to decode"
+    assert all(decoded), (
+        f"{page_name}: {decoded.count(False)} of {len(decoded)} images failed to decode"
+    )
     # MathJax (served from _static) has typeset the page: no raw TeX delimiters left
     if page.locator("article .math").count():
-        page.wait_for_function("() => document.querySelectorAll('article .MathJax_CHTML, article mjx-container').length > 0",
-                               timeout=60_000)
+        page.wait_for_function(
+            "() => document.querySelectorAll('article .MathJax_CHTML, mjx-container').length",
+            timeout=60_000,
+        )
     body = page.locator("article").inner_text()
     for marker in ERROR_MARKERS:
         assert marker not in body, f"{page_name}: error output on the page ({marker!r})"
@@ -361,10 +381,10 @@ def test_page_renders_offline_in_browser(served_book, browser, page_report, page
     page.wait_for_timeout(300)
     in_all = page.evaluate(transferred)  # plotly.js loads once a figure nears the screen
     html_bytes = len(response.body())
-    page_report.append(f"{page_name:20s} {html_bytes / 1e3:8.0f} {at_load / 1e3:10.0f} {in_all / 1e3:13.0f} "
-                       f"{load_s:7.2f} {n_interactive:12d}")
+    page_report.append(f"{page_name:20s} {html_bytes / 1e3:8.0f} {at_load / 1e3:10.0f} "
+                       f"{in_all / 1e3:13.0f} {load_s:7.2f} {n_interactive:12d}")
     page.close()
-    assert not external, f"{page_name}: requests that leave the local server: {sorted(set(external))}"
+    assert not external, f"{page_name}: requests leaving the local server: {sorted(set(external))}"
     assert not failed, f"{page_name}: failed local requests: {failed}"
     assert not errors, f"{page_name}: console errors: {errors}"
-    assert html_bytes < MAX_PAGE_BYTES, f"{page_name}: {html_bytes / 1e6:.2f} MB of HTML (limit 1 MB)"
+    assert html_bytes < MAX_PAGE_BYTES, f"{page_name}: {html_bytes / 1e6:.2f} MB of HTML (max 1 MB)"

@@ -1,4 +1,4 @@
-"""helpers.book_site: the Sphinx extension that serves MathJax, plotly.js and the favicon locally."""
+"""helpers.book_site: the Sphinx extension serving MathJax, plotly.js and a favicon locally."""
 from __future__ import annotations
 
 import types
