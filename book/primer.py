@@ -139,7 +139,8 @@ summary = by_noise.groupby(["metric", "noise"])["score"].agg(["mean", "std"]).re
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "Every alignment metric against the noise level on both views (mean and one standard deviation over independent draws of latent, maps and noise). The grey dashed line is mutual kNN's chance level k/(N-1).", "name": "fig-primer-noise"}}
 fig, ax = plt.subplots(figsize=(7, 4.2))
 for color, (metric, group) in zip(PALETTE, summary.groupby("metric")):
-    ax.errorbar(group["noise"], group["mean"], yerr=group["std"], label=metric, color=color, marker="o", ms=3, capsize=2)
+    ax.errorbar(group["noise"], group["mean"], yerr=group["std"], label=metric, color=color,
+                marker="o", ms=3, capsize=2)
 ax.axhline(topk / (n_samples - 1), color=NULL_COLOR, ls="--", label=f"mutual kNN chance k/(N-1)")
 ax.set_xscale("symlog", linthresh=0.25)
 ax.set_xlim(0, max(noise_levels) * 1.1)
@@ -165,14 +166,17 @@ show(fig)
 # %% tags=["hide-input"]
 noisy = make_two_views(n_samples, noise=2.0, seed=0)
 xn, yn = alignment.prepare(noisy.x), alignment.prepare(noisy.y)
-null_independent = alignment.permutation_null(x, x_other, metric="mutual_knn", topk=topk, n_perm=n_perm, seed=0)
-null_noisy = alignment.permutation_null(xn, yn, metric="mutual_knn", topk=topk, n_perm=n_perm, seed=0)
+null_independent = alignment.permutation_null(x, x_other, metric="mutual_knn", topk=topk,
+                                              n_perm=n_perm, seed=0)
+null_noisy = alignment.permutation_null(xn, yn, metric="mutual_knn", topk=topk, n_perm=n_perm,
+                                        seed=0)
 glue("primer_chance", topk / (n_samples - 1), display=False)
 glue("primer_null_mean", float(null_independent.null_mean), display=False)
 pd.DataFrame(
     {
-        "independent latents": [null_independent.observed, null_independent.null_mean, null_independent.null_std,
-                                null_independent.p_value, null_independent.corrected],
+        "independent latents": [null_independent.observed, null_independent.null_mean,
+                                null_independent.null_std, null_independent.p_value,
+                                null_independent.corrected],
         "same latent, noise 2": [null_noisy.observed, null_noisy.null_mean, null_noisy.null_std,
                                  null_noisy.p_value, null_noisy.corrected],
     },
@@ -181,8 +185,10 @@ pd.DataFrame(
 
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "Permutation nulls of mutual kNN (histograms of scores under shuffled pairings) with the observed scores (vertical lines). Left: views of independent latents, whose observed score falls inside the null. Right: views of one latent under heavy noise, whose observed score is small in absolute terms but far outside the null.", "name": "fig-primer-null"}}
 fig, axes = plt.subplots(1, 2, figsize=(8, 3.2), sharey=True)
-for ax, result, title in zip(axes, [null_independent, null_noisy], ["independent latents", "same latent, noise 2"]):
-    ax.hist(result.null.numpy(), bins=25, color=NULL_COLOR, alpha=0.7, label="null (shuffled pairing)")
+for ax, result, title in zip(axes, [null_independent, null_noisy],
+                             ["independent latents", "same latent, noise 2"]):
+    ax.hist(result.null.numpy(), bins=25, color=NULL_COLOR, alpha=0.7,
+            label="null (shuffled pairing)")
     ax.axvline(result.observed, color=PALETTE[1], lw=2, label="observed")
     ax.axvline(topk / (n_samples - 1), color="black", ls=":", label="k/(N-1)")
     ax.set_title(f"{title}: p = {result.p_value:.3f}")
@@ -208,8 +214,10 @@ for n in sample_sizes:
     for k in ks:
         if k >= n - 1:
             continue
-        result = alignment.permutation_null(xs, ys, metric="mutual_knn", topk=k, n_perm=max(20, n_perm // 4), seed=0)
-        rows.append({"N": n, "k": k, "raw": result.observed, "corrected": result.corrected, "chance": k / (n - 1)})
+        result = alignment.permutation_null(xs, ys, metric="mutual_knn", topk=k,
+                                            n_perm=max(20, n_perm // 4), seed=0)
+        rows.append({"N": n, "k": k, "raw": result.observed, "corrected": result.corrected,
+                     "chance": k / (n - 1)})
 sensitivity = pd.DataFrame(rows)
 
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "Mutual kNN between two views of one latent (noise 1) as a function of k, for several sample sizes N. Left: raw scores, which rise with k partly because chance k/(N-1) rises (dashed). Right: chance-corrected scores.", "name": "fig-primer-k-n"}}
@@ -293,12 +301,13 @@ for n_layers in layer_counts:
     for seed in range(n_seeds):
         a = alignment.prepare(make_noise_layers(n_samples, n_layers, 64, seed=2 * seed))
         b = alignment.prepare(make_noise_layers(n_samples, n_layers, 48, seed=2 * seed + 1))
-        result = alignment.permutation_null(a, b, metric="mutual_knn", topk=topk, n_perm=max(20, n_perm // 4),
-                                            seed=seed, reduce="max")
+        result = alignment.permutation_null(a, b, metric="mutual_knn", topk=topk,
+                                            n_perm=max(20, n_perm // 4), seed=seed, reduce="max")
         rows.append({"layers per side": n_layers, "seed": seed, "best raw": result.observed,
                      "corrected": result.corrected, "p-value": result.p_value})
 inflation = pd.DataFrame(rows)
-inflation_summary = inflation.groupby("layers per side")[["best raw", "corrected", "p-value"]].agg(["mean", "std"])
+inflation_summary = (inflation.groupby("layers per side")[["best raw", "corrected", "p-value"]]
+                     .agg(["mean", "std"]))
 top = inflation[inflation["layers per side"] == max(layer_counts)]
 glue("primer_max_layers", max(layer_counts), display=False)
 glue("primer_inflated", float(top["best raw"].mean()), display=False)
@@ -308,7 +317,8 @@ inflation_summary.round(4)
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "Two models made of pure-noise layers. Left: the best raw mutual kNN over all L x L layer pairs grows with L above the single-pair chance level (dashed). Right: corrected against a null that also takes the best pair, the score stays at 0. Points are independent draws.", "name": "fig-primer-layer-max"}}
 fig, axes = plt.subplots(1, 2, figsize=(8, 3.2))
 axes[0].scatter(inflation["layers per side"], inflation["best raw"], color=PALETTE[0], s=12)
-axes[0].axhline(topk / (n_samples - 1), color=NULL_COLOR, ls="--", label="single-pair chance k/(N-1)")
+axes[0].axhline(topk / (n_samples - 1), color=NULL_COLOR, ls="--",
+                label="single-pair chance k/(N-1)")
 axes[0].set_ylabel("best raw mutual kNN over layer pairs")
 axes[0].legend()
 axes[1].scatter(inflation["layers per side"], inflation["corrected"], color=PALETTE[1], s=12)
