@@ -1,5 +1,5 @@
-"""The toy model of superposition world (chapter 3): the batched model, its data laws, k-gon solutions
-and symmetries, and the local learning coefficient by SGLD.
+"""The toy model of superposition world (chapter 3): the batched model, its data laws, k-gon
+solutions and symmetries, and the local learning coefficient by SGLD.
 
 Modules: model, llc, calibration (known-answer checks of the estimator), grid (the chapter's
 experiment grid), analysis (loss-LLC correlations), figures. Public names are re-exported here."""
@@ -38,17 +38,48 @@ from helpers.tms.llc import (
     LLCResult,
     estimate_llc,
 )
+from helpers.tms.model import (
+    compress_binary,
+    pattern_weights,
+    powerlaw_sparsity,
+    hessian,
+    hessian_rank,
+    feature_dimensionality,
+)
 from helpers.tms import analysis, calibration, figures, grid
-from helpers.tms.analysis import boot_corr, fmt_r, offby_table, pearson, puzzle_table, spearman
-from helpers.tms.calibration import choose_closest, count_rises, repeat_estimates, sweep
+from helpers.tms.analysis import (
+    barrier_summary,
+    boot_corr,
+    correlations_by_type,
+    fmt_r,
+    offby_table,
+    pearson,
+    prune_summary,
+    puzzle_table,
+    spearman,
+    start_contrast,
+)
+from helpers.tms.calibration import (
+    bias_interval,
+    choose_closest,
+    choose_on,
+    count_rises,
+    is_interior,
+    repeat_estimates,
+    sweep,
+    theory_free_choice,
+)
 from helpers.tms.grid import (
     checkpoint_steps,
     checkpoint_table,
+    features_per_dimension,
     grid_data,
     init_grid,
     llc_at_checkpoints,
+    llc_data,
     lmc_table,
     make_grid,
+    minimum_check,
     prune_grid,
     prune_table,
     reference_protocol_llc,

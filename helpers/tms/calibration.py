@@ -119,15 +119,16 @@ def is_interior(values: list[float], chosen: float) -> bool:
 
 
 def theory_free_choice(table: pd.DataFrame, nbeta: float, drift_tol: float = 0.1) -> float | None:
-    """A rule that uses no theory value (devinterp's advice): at the default inverse temperature
-    ``nbeta``, the largest step size at which every estimate of every polygon is finite, no chain
-    is negative and the chains have settled (|drift| below ``drift_tol``). None if no step
-    size passes."""
+    """A rule that uses no theory value (after devinterp's advice that the chains settle within the
+    draws and never dip below zero): at the default inverse temperature ``nbeta``, the smallest
+    step size at which every estimate of every polygon is finite, no chain is negative and the
+    chains have settled (|drift| below ``drift_tol``); smaller steps have not yet equilibrated
+    and larger ones only add discretisation bias. None if no step size passes."""
     d = table[np.isclose(table.nbeta, nbeta)]
     good = np.isfinite(d.llc) & (d.min_chain > 0) & (d.drift.abs() < drift_tol)
     ok = good.groupby(d.lr).all()
     passing = ok.index[ok.to_numpy()]
-    return float(max(passing)) if len(passing) else None
+    return float(min(passing)) if len(passing) else None
 
 
 def bias_interval(estimates, theory: float, n_boot: int = 2000, seed: int = 0) -> tuple[float, float, float]:

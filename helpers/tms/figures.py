@@ -14,7 +14,7 @@ import torch
 from helpers.plotting import NULL_COLOR, PALETTE
 
 __all__ = ["calibration_figure", "kgon_counts_figure", "scatter_figure", "puzzle_figure", "write_gif",
-           "start_contrast_figure",
+           "start_contrast_figure", "correlation_figure", "prune_summary_figure", "llc_slider_figure",
            "lmc_figure", "prune_figure"]
 
 SPARSITY_LABEL = "sparsity S (probability a feature is off)"
@@ -109,7 +109,8 @@ def puzzle_figure(puzzle: pd.DataFrame, inits: tuple[str, ...]) -> plt.Figure:
     return fig
 
 
-def lmc_figure(cross: pd.DataFrame, ctrl: pd.DataFrame, spars: list[float]) -> plt.Figure:
+def lmc_figure(cross: pd.DataFrame, ctrl: pd.DataFrame, spars: list[float],
+               ylabel: str = "loss barrier (MSE) + 1e-6") -> plt.Figure:
     """Barriers before (grey) and after (colour: same or different polygon) alignment, by sparsity;
     left the cross-start pairs, right the same-start control."""
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.2), sharey=True)
@@ -121,7 +122,7 @@ def lmc_figure(cross: pd.DataFrame, ctrl: pd.DataFrame, spars: list[float]) -> p
             ax.scatter(j + jit + 0.15, e.aligned + 1e-6, s=8, color=np.where(e.same_kgon, PALETTE[0], PALETTE[1]))
         ax.set_xticks(range(len(spars)), [f"{s:.3f}" for s in spars])
         ax.set(yscale="log", xlabel=SPARSITY_LABEL, title=title)
-    axes[0].set_ylabel("loss barrier (MSE) + 1e-6")
+    axes[0].set_ylabel(ylabel)
     for col, lab in ((NULL_COLOR, "unaligned"), (PALETTE[0], "aligned, same polygon"),
                      (PALETTE[1], "aligned, different polygon")):
         axes[0].scatter([], [], color=col, label=lab)
@@ -159,6 +160,7 @@ def write_gif(anim, path: str | Path, dpi: int = 100, fps: int = 4) -> Path:
     os.close(fd)
     try:
         anim.save(tmp, writer=PillowWriter(fps=fps), dpi=dpi)
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; the site serves it
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -179,3 +181,66 @@ def start_contrast_figure(contrast: pd.DataFrame) -> plt.Figure:
         ax.set(xlabel=SPARSITY_LABEL, title=title)
     axes[0].set_ylabel("final loss, 4-gon start − 6-gon start")
     return fig
+
+
+def correlation_figure(corr: pd.DataFrame, inits: tuple[str, ...]) -> plt.Figure:
+    """Loss-LLC Spearman (filled, 95% interval) and Pearson (open) per (sparsity, polygon) cell,
+    one panel per start; cells are labelled "S / polygon"."""
+    fig, axes = plt.subplots(1, len(inits), figsize=(10, 3.4), sharey=True, squeeze=False)
+    for ax, init in zip(axes[0], inits):
+        d = corr[corr.init == init].reset_index(drop=True)
+        x = np.arange(len(d))
+        err = [d.spearman - d.spearman_lo, d.spearman_hi - d.spearman]
+        ax.errorbar(x - 0.1, d.spearman, err, fmt="o", color=PALETTE[0], capsize=2, label="Spearman")
+        err = [d.pearson - d.pearson_lo, d.pearson_hi - d.pearson]
+        ax.errorbar(x + 0.1, d.pearson, err, fmt="o", mfc="none", color=PALETTE[1], capsize=2, label="Pearson")
+        ax.axhline(0, color=NULL_COLOR, ls="--")
+        ax.set_xticks(x, [f"{s:.3f} / {k}" for s, k in zip(d.sparsity, d.kgon)], rotation=60, fontsize=7)
+        ax.set(title=f"{init} start", ylim=(-1.05, 1.05), xlabel="sparsity / final polygon")
+    axes[0, 0].set_ylabel("correlation of loss and LLC")
+    axes[0, 0].legend(fontsize=7)
+    return fig
+
+
+def prune_summary_figure(summary: pd.DataFrame) -> plt.Figure:
+    """Left: fraction of models keeping the dense model's polygon, pruned (IMP) and rewound without
+    pruning (control). Right: IMP's final loss over the control's (geometric mean, 95% interval)."""
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.0))
+    a1.plot(summary.weights, summary.kept_imp, marker="o", color=PALETTE[0], label="pruned and rewound")
+    a1.plot(summary.weights, summary.kept_control, marker="s", color=NULL_COLOR, label="rewound, not pruned")
+    a1.set(xlabel="weights left in W (of 12)", ylabel="fraction keeping its polygon", ylim=(-0.05, 1.05))
+    a1.invert_xaxis()
+    a1.legend(fontsize=7)
+    err = [summary.loss_ratio - summary.lo, summary.hi - summary.loss_ratio]
+    a2.errorbar(summary.weights, summary.loss_ratio, err, fmt="o", color=PALETTE[0], capsize=3)
+    a2.axhline(1, color=NULL_COLOR, ls="--")
+    a2.set(xlabel="weights left in W (of 12)", ylabel="final loss, pruned / control", yscale="log")
+    a2.invert_xaxis()
+    return fig
+
+
+def llc_slider_figure(final: pd.DataFrame, inits: tuple[str, ...]):
+    """Interactive (plotly) final train loss against LLC, one slider step per sparsity, one trace
+    per start; hovering a point names its start, seed and polygon. ``final`` has columns init,
+    sparsity, seed, kgon, llc, loss (NaN LLCs are left out)."""
+    import plotly.graph_objects as go
+
+    from helpers import interactive
+
+    d = final.dropna(subset=["llc"])
+    frames = {}
+    for S in sorted(d.sparsity.unique()):
+        traces = []
+        for j, init in enumerate(inits):
+            e = d[(d.sparsity == S) & (d.init == init)]
+            traces.append(go.Scatter(
+                x=e.llc.tolist(), y=e.loss.tolist(), mode="markers", name=f"{init} start",
+                marker=dict(color=PALETTE[j], size=7), text=[f"{init} start, seed {s}, polygon {k}"
+                                                             for s, k in zip(e.seed, e.kgon)],
+                hovertemplate="%{text}<br>LLC %{x:.2f}, loss %{y:.4f}<extra></extra>"))
+        frames[f"S = {S:.3f}"] = traces
+    lo, hi = float(d.llc.quantile(0.01)), float(d.llc.quantile(0.99))
+    return interactive.slider_figure(
+        frames, slider_label="sparsity", title="Final train loss against LLC, every model",
+        layout=dict(xaxis=dict(title="estimated LLC", range=[lo - 1, hi + 1]),
+                    yaxis=dict(title="train loss (MSE)", type="log"), height=430))

@@ -42,13 +42,18 @@ def make_grid(sparsity_idx: list[int], n_seeds: int, inits: tuple[str, ...] = tm
     return pd.DataFrame(rows, columns=["init", "s_idx", "sparsity", "seed"])
 
 
-def grid_data(grid: pd.DataFrame, n: int, salt: int, law: str = "binary") -> torch.Tensor:
+def _law(S: float, alpha: float) -> float | torch.Tensor:
+    return float(S) if alpha == 0 else tms.powerlaw_sparsity(float(S), alpha)
+
+
+def grid_data(grid: pd.DataFrame, n: int, salt: int, alpha: float = 0.0) -> torch.Tensor:
     """One binary data set per model ``[M, n, 6]``, seeded by (salt, sparsity index, seed) only,
-    so models that differ only in their start see the same data."""
+    so models that differ only in their start see the same data. ``alpha`` > 0 makes the
+    features' frequencies a power law (:func:`helpers.tms.model.powerlaw_sparsity`)."""
     xs = []
     for si, S, seed in zip(grid.s_idx, grid.sparsity, grid.seed):
         g = torch.Generator().manual_seed(100_000 * salt + 1000 * int(si) + int(seed))
-        xs.append(tms.make_data(n, float(S), law, generator=g))
+        xs.append(tms.make_data(n, _law(S, alpha), "binary", generator=g))
     return torch.stack(xs)
 
 
@@ -70,13 +75,15 @@ def init_grid(grid: pd.DataFrame) -> tuple[torch.Tensor, torch.Tensor]:
 def train_grid(
     grid: pd.DataFrame, steps: int, log_at: list[int], n_train: int, n_test: int,
     lr: float, momentum: float, device: torch.device | str = "cpu", compress: bool = False,
+    alpha: float = 0.0,
 ) -> dict:
     """Train every model of the grid at once; returns :class:`TrainResult`'s fields on the CPU
     (a dict, so :func:`helpers.cache.cached` can store it). ``compress``: as in
     :func:`helpers.tms.model.train`."""
     W0, b0 = init_grid(grid)
-    res = tms.train(W0.to(device), b0.to(device), grid_data(grid, n_train, 1).to(device), steps, log_at,
-                    x_test=grid_data(grid, n_test, 2).to(device), lr=lr, momentum=momentum, compress=compress)
+    res = tms.train(W0.to(device), b0.to(device), grid_data(grid, n_train, 1, alpha).to(device), steps,
+                    log_at, x_test=grid_data(grid, n_test, 2, alpha).to(device), lr=lr, momentum=momentum,
+                    compress=compress)
     return {k: (v.cpu() if torch.is_tensor(v) else v) for k, v in vars(res).items()}
 
 
@@ -85,10 +92,11 @@ def checkpoint_steps(reference_steps: list[int], steps: int, reference_total: in
     return sorted({max(1, round(s * steps / reference_total)) for s in reference_steps})
 
 
-def llc_data(grid: pd.DataFrame, n: int) -> torch.Tensor:
+def llc_data(grid: pd.DataFrame, n: int, alpha: float = 0.0) -> torch.Tensor:
     """The fresh SGLD data ``[M, n, 6]``: one set per sparsity (seeded by its index), shared by all
     models at that sparsity, so the data's own noise adds no spread between seeds."""
-    sets = {int(si): tms.make_data(n, float(S), "binary", generator=torch.Generator().manual_seed(50_000 + int(si)))
+    sets = {int(si): tms.make_data(n, _law(S, alpha), "binary",
+                                   generator=torch.Generator().manual_seed(50_000 + int(si)))
             for si, S in zip(grid.s_idx.unique(), grid.sparsity.unique())}
     return torch.stack([sets[int(si)] for si in grid.s_idx])
 
@@ -97,13 +105,14 @@ def llc_at_checkpoints(
     run: tms.TrainResult, grid: pd.DataFrame, ckpt: list[int], n: int, *, lr: float, nbeta: float,
     localization: float, chains: int, draws: int, burnin: int, batch: int,
     device: torch.device | str = "cpu", seed: int = 5, rows: np.ndarray | None = None,
-    compress: bool = False,
+    compress: bool = False, on_divergence: str = "raise", alpha: float = 0.0,
 ) -> dict:
-    """LLC of the models ``rows`` (default: all) at every checkpoint, on :func:`llc_data`.
+    """LLC of the models ``rows`` (default: all) at every checkpoint, on :func:`llc_data`
+    (``on_divergence="nan"``: a model whose chains diverge gets NaN instead of an error).
 
     Returns ``mean`` ``[m, K]``, ``chains`` ``[m, K, C]`` and ``init_loss`` ``[m, K]`` on the CPU."""
-    rows = np.arange(len(grid)) if rows is None else np.asarray(rows)
-    X = llc_data(grid, n)[torch.as_tensor(rows)]
+    rows = np.arange(len(grid)) if rows is None else np.array(rows)
+    X = llc_data(grid, n, alpha)[torch.as_tensor(rows)]
     cols = [run.at(s) for s in ckpt]
     M, K = len(rows), len(cols)
     sel = torch.as_tensor(rows)
@@ -112,7 +121,7 @@ def llc_at_checkpoints(
     res = llc.estimate_llc(
         W.to(device), b.to(device), X.repeat_interleave(K, 0).to(device), lr=lr, nbeta=nbeta,
         localization=localization, num_chains=chains, num_draws=draws, num_burnin_steps=burnin,
-        batch_size=batch, seed=seed, compress=compress,
+        batch_size=batch, seed=seed, compress=compress, on_divergence=on_divergence,
     )
     return dict(mean=res.llc_mean.view(M, K).cpu(), chains=res.llc_per_chain.view(M, K, -1).cpu(),
                 init_loss=res.init_loss.view(M, K).cpu())
@@ -120,13 +129,15 @@ def llc_at_checkpoints(
 
 def minimum_check(
     W: torch.Tensor, b: torch.Tensor, x: torch.Tensor, nbeta: float, *, descent_steps: int = 1000,
-    lr: float = 0.005, momentum: float = 0.9, rel_tol: float = 1e-3,
+    descent_tol: float = 1.0, lr: float = 0.005, momentum: float = 0.9, rel_tol: float = 1e-3,
 ) -> pd.DataFrame:
     """Is each model ``[M, 2, 6]``/``[M, 6]`` at a minimum of the loss on ``x`` ``[M, n, 6]``
     (the SGLD data)? Per model: the gradient norm; the Hessian's rank, rank / 2 and its smallest
     eigenvalue over its largest (below ``-rel_tol``: a saddle); and ``descent``, nβ times the
-    loss that plain gradient descent from the model finds below it, in LLC units (above 1: there
-    is lower loss within reach, so a low or negative LLC is the sampler reporting it)."""
+    loss that plain gradient descent from the model finds below it, in LLC units (at least
+    ``descent_tol``: there is lower loss within reach, so a low or negative LLC is the sampler
+    reporting it); and ``status``, the first that applies of "descends", "saddle", "flat" (no
+    curvature at all, e.g. a model whose every ReLU is off) and "minimum"."""
     patterns, ids = tms.compress_binary(x)
     w = tms.pattern_weights(ids, len(patterns))
     with torch.no_grad():
@@ -135,10 +146,15 @@ def minimum_check(
     rank, min_eig, ev = tms.hessian_rank(H, rel_tol)
     res = tms.train(W, b, x, descent_steps, [descent_steps], lr=lr, momentum=momentum, progress=False,
                     compress=True)
-    return pd.DataFrame(dict(
+    top = ev[:, -1]
+    out = pd.DataFrame(dict(
         grad_norm_llc=(gW.square().sum((1, 2)) + gb.square().sum(1)).sqrt().numpy(), rank=rank.numpy(),
-        lam_hessian=rank.numpy() / 2, min_eig_rel=(min_eig / ev[:, -1]).numpy(),
+        lam_hessian=rank.numpy() / 2, min_eig_rel=(min_eig / top.clamp_min(1e-300)).numpy(),
         descent=(nbeta * (L0 - res.train_loss[:, -1]).clamp_min(0)).numpy()))
+    out["status"] = np.select(
+        [out.descent >= descent_tol, out.min_eig_rel < -rel_tol, top.numpy() <= 1e-12],
+        ["descends", "saddle", "flat"], "minimum")
+    return out
 
 
 def checkpoint_table(grid: pd.DataFrame, run: tms.TrainResult, L: dict, ckpt: list[int],
@@ -216,7 +232,7 @@ def prune_grid(
 
     The rewind point is the logged step nearest ``rewind_frac * steps``. Returns the selected rows
     ``sel``, ``rewind_step``, and :class:`PruneResult`'s ``n_weights``, ``W``, ``b``, ``loss``."""
-    sel = grid.index[grid.seed < n_seeds].to_numpy()
+    sel = np.flatnonzero(grid.seed.to_numpy() < n_seeds)
     r_step = min(run.steps[1:], key=lambda s: abs(s - rewind_frac * steps))
     j = run.at(r_step)
     pr = tms.prune_and_retrain(

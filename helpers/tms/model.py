@@ -46,7 +46,7 @@ def sparsities(count: int = 10, scale: float = 5.0) -> torch.Tensor:
 
 def make_data(
     n: int,
-    sparsity: float | None = None,
+    sparsity: float | torch.Tensor | None = None,
     law: str = "binary",
     n_features: int = N_FEATURES,
     generator: torch.Generator | None = None,
@@ -54,7 +54,8 @@ def make_data(
     """Draw ``n`` inputs ``[n, n_features]`` from one of the two data laws.
 
     ``"binary"`` (the reference project's ``SyntheticBinaryValued``): each feature is 1 with
-    probability ``1 - sparsity``, else 0, independently. ``"onehot_uniform"`` (Chen et al. 2023,
+    probability ``1 - sparsity``, else 0, independently; ``sparsity`` may hold one value per
+    feature (see :func:`powerlaw_sparsity`). ``"onehot_uniform"`` (Chen et al. 2023,
     the high-sparsity limit): exactly one feature, chosen uniformly, is on, with a value drawn
     from U[0, 1]; ``sparsity`` is not used and must be None.
     """
@@ -63,11 +64,13 @@ def make_data(
     if n < 1:
         raise ValueError(f"Expected n >= 1 samples, but got {n}.")
     if law == "binary":
-        if sparsity is None or not 0.0 <= float(sparsity) <= 1.0:
+        S = torch.as_tensor(sparsity if sparsity is not None else float("nan"), dtype=torch.float32)
+        if S.dim() > 1 or (S.dim() == 1 and len(S) != n_features) or not bool(((S >= 0) & (S <= 1)).all()):
             raise ValueError(
-                f"The binary law needs a sparsity in [0, 1] (probability a feature is off), but got {sparsity}."
+                f"The binary law needs a sparsity in [0, 1] (probability a feature is off), or one per "
+                f"feature, but got {sparsity}."
             )
-        return (torch.rand(n, n_features, generator=generator) >= float(sparsity)).float()
+        return (torch.rand(n, n_features, generator=generator) >= S).float()
     if sparsity is not None:
         raise ValueError("The onehot_uniform law has exactly one feature on; pass sparsity=None.")
     which = torch.randint(n_features, (n,), generator=generator)
@@ -75,6 +78,30 @@ def make_data(
     x = torch.zeros(n, n_features)
     x[torch.arange(n), which] = value
     return x
+
+
+def powerlaw_sparsity(sparsity: float, alpha: float, n_features: int = N_FEATURES) -> torch.Tensor:
+    """Per-feature sparsities ``[n_features]`` whose activation probabilities fall as a power law,
+    p_i ∝ (i + 1)^-alpha, with the same mean probability 1 - ``sparsity`` as the uniform law
+    (probabilities above 1 are capped, the excess spread over the others). alpha = 0 is uniform.
+
+    Example:
+        >>> powerlaw_sparsity(0.5, 0.0).tolist()
+        [0.5, 0.5, 0.5, 0.5, 0.5, 0.5]
+    """
+    if not 0.0 <= sparsity <= 1.0 or alpha < 0:
+        raise ValueError(f"Expected sparsity in [0, 1] and alpha >= 0, but got {sparsity} and {alpha}.")
+    w = (torch.arange(n_features, dtype=torch.float64) + 1) ** -alpha
+    total = (1 - sparsity) * n_features
+    p = torch.zeros(n_features, dtype=torch.float64)
+    free = torch.ones(n_features, dtype=torch.bool)
+    for _ in range(n_features):  # cap at 1 and hand the excess to the uncapped features
+        p[free] = (total - p[~free].sum()) * w[free] / w[free].sum()
+        over = free & (p > 1)
+        if not over.any():
+            break
+        p[over], free = 1.0, free & ~over
+    return (1 - p.clamp(0, 1)).float()
 
 
 # ----------------------------------------------------------------------------- model

@@ -76,3 +76,36 @@ def test_prune_table_outcomes(small):
     assert sorted(t.weights.unique()) == [8, 10, 12]
     assert (t[t.weights == 12].outcome == "kept").all()
     assert set(t.outcome) <= {"kept", "fewer corners", "changed"}
+
+
+def test_minimum_check_tells_a_minimum_from_a_saddle_and_a_slope():
+    x = tms.make_data(400, 0.7, "binary", generator=torch.Generator().manual_seed(0))
+    W0, b0 = tms.kgon(4, 0.9)[None], torch.zeros(1, 6)
+    trained = tms.train(W0, b0, x, 3000, [10, 3000], progress=False, compress=True)
+    # a trained model, the same run after 10 steps, and the origin (a saddle: W = 0 has no gradient)
+    W = torch.stack([trained.W[0, -1], trained.W[0, 0], torch.zeros(2, 6)])
+    b = torch.stack([trained.b[0, -1], trained.b[0, 0], torch.full((6,), 0.3)])
+    chk = tgrid.minimum_check(W, b, x.expand(3, -1, -1), nbeta=1000.0, descent_steps=1000)
+    assert chk.descent[0] < 1 < chk.descent[1]  # lower loss is within reach only of the early model
+    assert chk.min_eig_rel[0] > -1e-3 and chk.min_eig_rel[2] < -1e-3
+    assert chk.lam_hessian[0] == chk["rank"][0] / 2
+    assert list(chk.status) == ["minimum", "descends", "saddle"]
+    dead = tgrid.minimum_check(torch.zeros(1, 2, 6), torch.full((1, 6), -1.0), x[None], nbeta=1000.0,
+                               descent_steps=10)
+    assert dead.status[0] == "flat"  # every ReLU off: no gradient, no curvature
+
+
+def test_features_per_dimension():
+    W = torch.stack([tms.kgon(6, 1.0), tms.kgon(5, 1.0), torch.zeros(2, 6)])
+    fpd = tgrid.features_per_dimension(tms.feature_dimensionality(W))
+    assert fpd[0].item() == pytest.approx(3.0, abs=1e-4) and fpd[1].item() == pytest.approx(2.5, abs=1e-4)
+    assert torch.isnan(fpd[2])
+
+
+def test_prune_grid_control_rewinds_without_pruning(small):
+    g, run, _ = small
+    P = tgrid.prune_grid(run, g, tgrid.grid_data(g, 50, 1), 40, n_seeds=1, rounds=1, per_round=2,
+                         rewind_frac=0.1, lr=0.005, momentum=0.9, compress=True, control=True)
+    assert P["control_W"].shape == (len(P["sel"]), 2, 6) and (P["control_W"] != 0).all()
+    t = tgrid.prune_table(g, P)
+    assert {"control_loss", "control_kgon", "features_per_dim"} <= set(t.columns)

@@ -266,3 +266,16 @@ def test_feature_dimensionality_of_regular_polygons():
     assert torch.allclose(D[1, :5], torch.full((5,), 0.4), atol=1e-5) and torch.isnan(D[1, 5])
     assert torch.allclose(D[2, :2], torch.ones(2), atol=1e-5)  # orthogonal features: a dimension each
     assert torch.allclose(D[3, :2], torch.full((2,), 0.5), atol=1e-5)  # antipodal pair shares one
+
+
+def test_powerlaw_sparsity_keeps_the_mean_density_and_orders_features():
+    for S, a in ((0.8, 1.0), (0.4, 2.0), (0.95, 0.5)):
+        s = tms.powerlaw_sparsity(S, a)
+        assert torch.all((s >= 0) & (s <= 1)) and torch.all(s[1:] >= s[:-1])
+        assert (1 - s).mean().item() == pytest.approx(1 - S, abs=1e-5)
+    x = tms.make_data(20000, tms.powerlaw_sparsity(0.8, 1.0), "binary", generator=torch.Generator().manual_seed(0))
+    assert torch.allclose(x.mean(0), 1 - tms.powerlaw_sparsity(0.8, 1.0), atol=0.02)
+    with pytest.raises(ValueError, match="alpha"):
+        tms.powerlaw_sparsity(0.5, -1.0)
+    with pytest.raises(ValueError, match="one per"):
+        tms.make_data(10, torch.tensor([0.5, 0.5]), "binary")
