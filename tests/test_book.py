@@ -89,6 +89,9 @@ def test_chapter_html_has_title_and_existing_images(built_book, chapter):
         assert (page.parent / src).resolve().exists(), f"{chapter}: image {src} missing"
     for marker in ERROR_MARKERS:
         assert marker not in text, f"{chapter}: error output on the page ({marker!r})"
+    assert f'class="{CSS_CLASS}"' in text, (
+        f"{chapter}: no interactive figure (helpers.interactive.show) by its key result"
+    )
 
 
 @pytest.mark.parametrize("page_name", PAGES)

@@ -69,3 +69,26 @@ def test_publish_refuses_missing_notebooks_and_configs_without_a_branch(executed
     config.write_text("repository:\n  url: https://example.invalid/book\n")
     with pytest.raises(ValueError, match="repository.branch"):
         publisher.repository(config)
+
+
+def _pins(path):
+    pins = {}
+    for line in path.read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line and not line.startswith("-") and "==" in line:
+            name, version = line.split("==")
+            pins[name.strip().lower()] = version.strip()
+    return pins
+
+
+def test_binder_pins_match_the_tested_set_with_cpu_torch():
+    binder = _pins(REPO_ROOT / "binder" / "requirements.txt")
+    tested = _pins(REPO_ROOT / "requirements.txt")
+    for name in ("torch", "torchvision"):
+        assert binder[name] == f"{tested[name]}+cpu", f"binder pins {name}=={binder[name]}"
+    assert "--extra-index-url https://download.pytorch.org/whl/cpu" in (
+        REPO_ROOT / "binder" / "requirements.txt").read_text()
+    shared = set(binder) & set(tested) - {"torch", "torchvision"}
+    assert {"numpy", "timm", "plotly", "transformers", "jupytext"} <= shared
+    differ = {name: (binder[name], tested[name]) for name in shared if binder[name] != tested[name]}
+    assert not differ, f"binder/requirements.txt and requirements.txt disagree: {differ}"
