@@ -95,6 +95,25 @@ def format_p(p: float, n_perm: int) -> str:
     return f"p = {p:.3g}"
 
 
+def bonferroni(alpha: float, n_tests: int, n_perm: int | None = None) -> float:
+    """The per-test threshold ``alpha / n_tests`` for a family of ``n_tests`` comparisons.
+
+    With ``n_perm``, also checks that a permutation p-value can reach it: the floor
+    ``1 / (n_perm + 1)`` must lie below the threshold, or no test in the family could pass.
+
+    Example:
+        >>> bonferroni(0.05, 10, n_perm=999)
+        0.005
+    """
+    if not 0 < alpha < 1 or n_tests < 1:
+        raise ValueError(f"need 0 < alpha < 1 and n_tests >= 1, got alpha={alpha}, n_tests={n_tests}")
+    threshold = alpha / n_tests
+    if n_perm is not None and 1 / (n_perm + 1) >= threshold:
+        raise ValueError(f"n_perm={n_perm} puts the p floor 1/{n_perm + 1} at or above the threshold "
+                         f"{threshold:.4g} ({n_tests} tests); use n_perm >= {int(1 / threshold)}")
+    return threshold
+
+
 def excludes(lo: float, hi: float, value: float = 0.0) -> bool | None:
     """Whether the interval [lo, hi] lies wholly above or below ``value``; None if undefined."""
     if not (math.isfinite(lo) and math.isfinite(hi)):

@@ -24,7 +24,8 @@ import numpy as np
 
 from helpers._checks import check_int, check_no_nan, check_seed
 
-__all__ = ["bootstrap", "hierarchical_means", "interval", "mean_ci", "spearman_permutation"]
+__all__ = ["bootstrap", "hierarchical_means", "interval", "mean_ci", "pair_bootstrap",
+           "spearman_permutation"]
 
 
 def bootstrap(statistic: Callable[..., float], *samples, n_boot: int = 1000, seed: int = 0) -> np.ndarray:
@@ -187,6 +188,52 @@ def spearman_permutation(x, y, n_perm: int = 2000, seed: int = 0) -> tuple[float
     rng = np.random.default_rng(seed)
     null = np.array([spearmanr(xa, rng.permutation(ya)).statistic for _ in range(n_perm)])
     return float(rho), float((1 + np.sum(np.abs(np.nan_to_num(null)) >= abs(rho))) / (1 + n_perm))
+
+
+def pair_bootstrap(values, pairs, n_boot: int = 2000, seed: int = 0, units=None) -> np.ndarray:
+    """Bootstrap draws of a mean over model pairs, resampling **models**, not pairs.
+
+    Pairs that share a model are not independent, so each draw resamples the models (the
+    ``units``) with replacement and weights pair ``(a, b)`` by ``count(a) * count(b)``; a name
+    outside ``units`` (e.g. "pixels", a caption encoder) is held fixed with weight 1. A draw in
+    which no pair survives is NaN (:func:`interval` ignores it).
+
+    Args:
+        values: ``[P]`` one number per pair (e.g. a corrected score, or a paired difference).
+        pairs: ``P`` pairs of model names.
+        n_boot: number of draws (>= 1).
+        seed: seeds NumPy's default generator.
+        units: the names to resample (default: every name in ``pairs``).
+
+    Returns:
+        ``[n_boot]`` float array of weighted means.
+
+    Example:
+        >>> d = pair_bootstrap([1.0, 1.0, 1.0], [("a", "b"), ("a", "c"), ("b", "c")], n_boot=50)
+        >>> bool(np.all((d == 1.0) | np.isnan(d)))
+        True
+    """
+    v = np.asarray(values, dtype=float)
+    pairs = [tuple(p) for p in pairs]
+    if v.ndim != 1 or len(v) != len(pairs) or len(v) == 0:
+        raise ValueError(f"values must be 1-d with one entry per pair, got {v.shape} for {len(pairs)} pairs")
+    if np.isnan(v).any():
+        raise ValueError("values contain NaN; drop undefined pairs before bootstrapping")
+    _check_n_boot(n_boot)
+    names = sorted({m for p in pairs for m in p})
+    units = names if units is None else [u for u in names if u in set(units)]
+    if not units:
+        raise ValueError("units names no model in pairs; pass the model names to resample")
+    col = {u: i for i, u in enumerate(units)}
+    counts = np.random.default_rng(seed).multinomial(len(units), [1 / len(units)] * len(units), n_boot)
+    w = np.ones((n_boot, len(pairs)))
+    for j, (a, b) in enumerate(pairs):
+        for m in (a, b):
+            if m in col:
+                w[:, j] *= counts[:, col[m]]
+    total = w.sum(1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(total > 0, (w * v).sum(1) / total, np.nan)
 
 
 def _check_n_boot(n_boot: int) -> None:

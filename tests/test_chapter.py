@@ -62,3 +62,13 @@ def test_verdict_table_rejects_unknown_words_and_empty_tables():
     row = chapter.Verdict("PRH holds OOD", "blog", "0.10 [0.05, 0.15]", "random init", "CI > 0", "replicated")
     table = chapter.verdict_table([row])
     assert table.loc["PRH holds OOD", "verdict"] == "replicated"
+
+
+def test_bonferroni_checks_the_permutation_floor():
+    from helpers.chapter import bonferroni
+
+    assert bonferroni(0.05, 4) == 0.0125
+    with pytest.raises(ValueError, match="p floor 1/100 at or above the threshold"):
+        bonferroni(0.05, 10, n_perm=99)
+    with pytest.raises(ValueError, match="n_tests"):
+        bonferroni(0.05, 0)

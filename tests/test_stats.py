@@ -141,3 +141,22 @@ def test_counts_and_seeds_of_the_wrong_type_name_the_argument():
         stats.spearman_permutation(x, x ** 2, n_perm=9, seed=None)
     with pytest.raises(ValueError, match="level must be a number in"):
         stats.mean_ci(x, n_boot=10, level="0.95")
+
+
+def test_pair_bootstrap_resamples_models_not_pairs():
+    from helpers.stats import pair_bootstrap
+
+    pairs = [("a", "b"), ("a", "c"), ("b", "c"), ("a", "pix"), ("b", "pix"), ("c", "pix")]
+    # every pair with model "a" is high: resampling models moves all of them together
+    v = np.array([1.0, 1.0, 0.0, 1.0, 0.0, 0.0])
+    d = pair_bootstrap(v, pairs, n_boot=4000, seed=0, units=["a", "b", "c"])
+    assert np.nanmean(d) == pytest.approx(v.mean(), abs=0.06)
+    naive = stats.bootstrap(np.mean, v, n_boot=4000, seed=0)
+    assert np.nanstd(d) > np.std(naive)  # clustered pairs: wider than the pair bootstrap
+    assert pair_bootstrap(v[:3], pairs[:3], n_boot=200, seed=1).shape == (200,)
+    with pytest.raises(ValueError, match="one entry per pair"):
+        pair_bootstrap(v[:2], pairs, n_boot=10)
+    with pytest.raises(ValueError, match="NaN"):
+        pair_bootstrap([np.nan], [("a", "b")], n_boot=10)
+    with pytest.raises(ValueError, match="units names no model"):
+        pair_bootstrap(v, pairs, n_boot=10, units=["zz"])

@@ -6,7 +6,7 @@ Modules: shapes_world, zoo, noise_images, metric_agreement, model_sets, noise_fi
 sources. Public names are re-exported here."""
 
 from helpers.prh import shapes_world, zoo, noise_images, metric_agreement, real_images, sources
-from helpers.prh import model_sets, noise_figures
+from helpers.prh import model_sets, noise_figures, noise_probe
 from helpers.prh.shapes_world import (
     SHAPES,
     NOVEL_SHAPES,
@@ -78,6 +78,8 @@ from helpers.prh.metric_agreement import (
     off_diagonal,
     agreement_maps,
     agreement_summary,
+    median_rho_test,
+    centered_spread,
 )
 from helpers.prh.model_sets import (
     Source,
@@ -88,9 +90,19 @@ from helpers.prh.model_sets import (
     group_pairs,
     prepared_features,
     caption_features,
+    pretrained_sources,
+)
+from helpers.prh.noise_probe import (
+    NoiseProbe,
+    lookup,
+    agreement_tests,
+    median_frontier,
+    group_means,
+    paired_contrast,
 )
 from helpers.prh.noise_figures import (
     GROUP_ORDER,
+    ALIASES,
     group_color,
     plot_families,
     plot_pair_scores,

@@ -275,3 +275,62 @@ def agreement_summary(maps: dict) -> pd.Series:
         "median |rho| under the null": np.nanmedian(null_abs),
         "95th pct |rho| under the null": np.nanpercentile(null_abs, 95),
         "median spread ratio (raw std over pairs / null std)": float(maps["spread"].median())})
+
+
+def median_rho_test(maps: dict) -> dict[str, float]:
+    """Is the median correlation between configurations above what chance alone gives?
+
+    The null is the same statistic on each permutation draw (every configuration and pair
+    scored on the same shuffle), so configurations that share a shuffle correlate under the
+    null too, and that shared part is not counted as agreement.
+
+    Args:
+        maps: :func:`agreement_maps` output (``raw`` and ``null`` ``[n_perm, C, C]``).
+
+    Returns:
+        ``observed`` (median off-diagonal rho), ``null median`` and ``null 95th pct`` (of the
+        per-draw median), ``p_value`` = (1 + #{null >= observed}) / (1 + n_perm), ``n_perm``.
+    """
+    observed = float(np.nanmedian(off_diagonal(maps["raw"])))
+    null = np.array([np.nanmedian(off_diagonal(m)) for m in maps["null"]])
+    null = null[np.isfinite(null)]
+    if not np.isfinite(observed) or null.size == 0:
+        nan = float("nan")
+        return {"observed": observed, "null median": nan, "null 95th pct": nan, "p_value": nan,
+                "n_perm": int(null.size)}
+    return {"observed": observed, "null median": float(np.median(null)),
+            "null 95th pct": float(np.percentile(null, 95)),
+            "p_value": float((1 + (null >= observed).sum()) / (1 + null.size)),
+            "n_perm": int(null.size)}
+
+
+def centered_spread(table: pd.DataFrame) -> pd.DataFrame:
+    """Do the pairs differ by more than chance, once each pair's own chance level is removed?
+
+    The raw spread over pairs counts differences in chance level between pairs (wider layers,
+    hubness) as if they were signal. Here each pair's score is centred on its own null mean,
+    and the spread of the centred scores over pairs is divided by the null's typical spread
+    ``sqrt(mean over pairs of null variance)``. The same ratio on each permutation draw
+    (draw minus its pair's null mean) gives the ratio's null.
+
+    Args:
+        table: :func:`score_pairs` output with ``keep_null=True``.
+
+    Returns:
+        Per configuration: ``spread ratio`` (observed), ``null 95th pct`` and ``p_value``
+        (add-one, over the draws).
+    """
+    if "null" not in table.columns:
+        raise ValueError("table has no null draws; call score_pairs(..., keep_null=True)")
+    rows = {}
+    for config, d in table.groupby("config", sort=False):
+        if len(d) < 3:
+            raise ValueError(f"config {config!r} has {len(d)} pairs; a spread needs at least 3")
+        null = np.stack([np.asarray(x, dtype=float) for x in d["null"]])  # [pairs, n_perm]
+        mean = null.mean(1, keepdims=True)
+        scale = np.sqrt(null.var(1, ddof=1).mean())
+        obs = float(np.std(d["raw"].to_numpy() - mean[:, 0], ddof=1) / scale)
+        draws = (null - mean).std(0, ddof=1) / scale
+        rows[config] = {"spread ratio": obs, "null 95th pct": float(np.percentile(draws, 95)),
+                        "p_value": float((1 + (draws >= obs).sum()) / (1 + draws.size))}
+    return pd.DataFrame(rows).T

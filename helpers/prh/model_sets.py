@@ -182,3 +182,40 @@ def timm_sources(models: Sequence[str], batch_size: int = 256) -> tuple[dict[str
         sizes.append(model_input_size(model)[0])
         out[str(name)] = Source("pretrained", str(name), run(model))
     return out, max(sizes)
+
+
+def pretrained_sources(names: Sequence[str], input_size: int, batch_size: int = 32,
+                       init_seed: int = 0) -> dict[str, Source]:
+    """Offline pretrained CNNs (:mod:`helpers.pretrained`) and their random-init copies.
+
+    Each network is loaded only when its features are first computed (a warm cache loads none).
+    Features are every block's output, spatially mean-pooled, with each model's own
+    preprocessing at ``input_size`` pixels.
+
+    Returns:
+        ``{name: Source(pretrained)}`` then ``{"<name>-init": Source(random-init)}``; each
+        source's ``arch`` is the registry name, so a pair of copies is matched by architecture.
+    """
+    from helpers import pretrained as pt
+
+    loaded: dict[tuple[str, bool], torch.nn.Module] = {}
+
+    def run(name: str, trained: bool) -> Extract:
+        def extract(images: torch.Tensor) -> list:
+            if (name, trained) not in loaded:
+                loaded[(name, trained)] = pt.load_pretrained(name, trained, seed=init_seed)
+            return pt.block_features(loaded[(name, trained)], images, name,
+                                     input_size=input_size, batch_size=batch_size)
+        return extract
+
+    out = {}
+    for name in names:
+        weights = pt.REGISTRY[name].weight_file if name in pt.REGISTRY else None
+        if weights is None:
+            raise ValueError(f"unknown pretrained model {name!r}; choose from {sorted(pt.REGISTRY)}")
+        out[name] = Source("pretrained", f"{name}:{weights}@{input_size}", run(name, True), arch=name,
+                           objective=pt.REGISTRY[name].objective)
+    for name in names:
+        out[f"{name}-init"] = Source("random-init", f"{name}:init{init_seed}@{input_size}",
+                                     run(name, False), arch=name)
+    return out

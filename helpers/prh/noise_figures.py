@@ -15,15 +15,20 @@ import pandas as pd
 from helpers.plotting import NULL_COLOR, PALETTE
 from helpers.prh import noise_images as ni
 
-GROUP_ORDER = ("trained", "init", "trained-pixels", "init-pixels", "trained-text",
-               "pretrained", "random-init", "pretrained-pixels", "random-init-pixels")
+GROUP_ORDER = ("trained", "init", "trained-pixels", "init-pixels", "trained-text")
 """Groups in the order of :data:`helpers.plotting.PALETTE`; others follow in order of first use."""
+
+ALIASES = {"pretrained": "trained", "random-init": "init", "pretrained-pixels": "trained-pixels",
+           "random-init-pixels": "init-pixels"}
+"""Groups that play the same role share a colour (real pretrained networks and trained zoo
+members; their random-init copies and the zoo's step-0 controls)."""
 
 _extra_groups: list[str] = []
 
 
 def group_color(group: str) -> str:
-    """The one colour of ``group`` in every figure of the chapter."""
+    """The one colour of ``group`` (or of the role it shares) in every figure of the chapter."""
+    group = ALIASES.get(group, group)
     if group not in GROUP_ORDER and group not in _extra_groups:
         _extra_groups.append(group)
     i = GROUP_ORDER.index(group) if group in GROUP_ORDER else len(GROUP_ORDER) + _extra_groups.index(group)
@@ -70,7 +75,7 @@ def plot_families(samples: dict, spectra: dict, slopes: pd.Series, reference: st
 
 
 def plot_pair_scores(table: pd.DataFrame, sets: Sequence[str], metric: str, ax=None,
-                     title: str | None = None) -> plt.Figure:
+                     title: str | None = None, legend: bool = True) -> plt.Figure:
     """Chance-corrected score of every pair per image set (dots), group means (black bars).
 
     Args:
@@ -79,6 +84,7 @@ def plot_pair_scores(table: pd.DataFrame, sets: Sequence[str], metric: str, ax=N
         metric: which metric's rows to draw.
         ax: draw into this axis (default: a new figure).
         title: axis title (default: the metric).
+        legend: draw the legend (outside the axis, on the right).
     """
     _check_columns(table, ["group", "family", "metric", "corrected"], "pair")
     sub = table[table.metric == metric]
@@ -104,7 +110,8 @@ def plot_pair_scores(table: pd.DataFrame, sets: Sequence[str], metric: str, ax=N
     ax.set_xlabel("image set")
     ax.set_ylabel(f"chance-corrected {metric} (0 = null)")
     ax.set_title(title or metric)
-    ax.legend(fontsize=7, markerscale=2, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    if legend:
+        ax.legend(fontsize=7, markerscale=2, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return fig
 
 
@@ -165,7 +172,8 @@ def plot_agreement(maps: dict, names: Sequence[str], panels: Sequence[tuple[str,
 
 
 def plot_blend(curve: pd.DataFrame, fronts: pd.DataFrame, metrics: Sequence[str],
-               frontier_group: str | None = "init", title_prefix: str = "") -> plt.Figure:
+               frontier_group: str | None = "init", title_prefix: str = "",
+               gain: pd.DataFrame | None = None) -> plt.Figure:
     """Chance-corrected alignment along the blend: mean over seeds (line), seed range (band).
 
     Args:
@@ -174,10 +182,16 @@ def plot_blend(curve: pd.DataFrame, fronts: pd.DataFrame, metrics: Sequence[str]
         metrics: one panel per metric.
         frontier_group: whose median null frontier is drawn as a dotted line (None: none).
         title_prefix: words before the metric in each panel title.
+        gain: optional :func:`helpers.prh.noise_probe.paired_contrast` output indexed by
+            (metric, t), drawn below each panel as trained minus control with its interval.
     """
     _check_columns(curve, ["metric", "group", "seed", "t", "mean corrected"], "curve")
-    fig, axes = plt.subplots(1, len(metrics), figsize=(4.9 * len(metrics), 3.7), squeeze=False)
-    for ax, metric in zip(axes[0], metrics):
+    rows = 1 if gain is None else 2
+    fig, axes = plt.subplots(rows, len(metrics), figsize=(4.9 * len(metrics), 3.7 + 1.9 * (rows - 1)),
+                             squeeze=False, sharex=True,
+                             gridspec_kw={"height_ratios": [2, 1][:rows]})
+    for col, metric in enumerate(metrics):
+        ax = axes[0][col]
         sub = curve[curve.metric == metric]
         for g in dict.fromkeys(sub.group):
             c = sub[sub.group == g].groupby("t")["mean corrected"]
@@ -189,8 +203,14 @@ def plot_blend(curve: pd.DataFrame, fronts: pd.DataFrame, metrics: Sequence[str]
         if frontier_group and f.notna().any():
             ax.axvline(float(f.median()), color="k", ls=":", lw=1,
                        label=f"{frontier_group} null frontier")
-        ax.set_xlabel("noise fraction t (0 = image, 1 = noise)")
         ax.set_ylabel(f"chance-corrected {metric}")
         ax.set_title(f"{title_prefix}{metric}")
+        if gain is not None:
+            g = gain.loc[metric]
+            axes[1][col].plot(g.index, g["difference"], marker="o", ms=3, color="k")
+            axes[1][col].fill_between(g.index, g["low"], g["high"], color="k", alpha=0.15)
+            axes[1][col].axhline(0, color=NULL_COLOR, ls="--", lw=1)
+            axes[1][col].set_ylabel("trained minus init")
+        axes[-1][col].set_xlabel("noise fraction t (0 = image, 1 = noise)")
     axes[0][-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return fig

@@ -456,7 +456,7 @@ def images_from_folder(folder, n: int, size: int | Sequence[int], seed: int = 0)
 # --------------------------------------------------------------------------------------
 
 
-def evaluation_images(kind: str, n: int, size: int, seed: int, *, source: str = "shapes",
+def evaluation_images(kind: str, n: int, size: int, seed: int, *, source="shapes",
                       data_seed: int = 7, blend_family: str = "uniform", t: float | None = None,
                       ) -> tuple[torch.Tensor, list[str] | None, dict]:
     """One evaluation set of the random-images chapter: images, captions (or None), cache key.
@@ -466,7 +466,8 @@ def evaluation_images(kind: str, n: int, size: int, seed: int, *, source: str = 
             noise family of :data:`FAMILIES`.
         n, size: number of images and side in pixels.
         seed: draw index; images use ``data_seed + seed`` and noise ``1000 + seed``.
-        source: ``"shapes"`` (the shapes world, with captions) or a folder of real images.
+        source: ``"shapes"`` (the shapes world, with captions), a folder of real images, or a
+            function ``(n, size, seed) -> [n, 3, size, size]`` (its ``__name__`` names it in keys).
         data_seed: first seed of the in-distribution images.
         blend_family: the noise a blend mixes towards.
         t: blend level in [0, 1] (``kind="id"`` only).
@@ -478,7 +479,10 @@ def evaluation_images(kind: str, n: int, size: int, seed: int, *, source: str = 
         if t is not None:
             raise ValueError(f"t is only for kind='id' (blends), got kind={kind!r} and t={t}")
         return make_noise(kind, n, size=size, seed=1000 + seed), None, {"kind": kind, "seed": seed}
-    if source == "shapes":
+    if callable(source):  # e.g. natural photo crops: (n, size, seed) -> images
+        imgs, caps = source(n, size, data_seed + seed), None
+        source = getattr(source, "__name__", "images")
+    elif source == "shapes":
         from helpers.prh.shapes_world import make_dataset
 
         d = make_dataset(n, split="id", seed=data_seed + seed, size=size)

@@ -127,3 +127,41 @@ def test_off_diagonal_and_agreement_summary():
     assert -1 <= s["median rho, raw"] <= 1 and 0 <= s["median |rho| under the null"] <= 1
     # the pairs differ far more than shuffles do (a-d is a copy, a-c unrelated)
     assert s["median spread ratio (raw std over pairs / null std)"] > 3
+
+
+def _null_maps(n_pairs=12, n_perm=30, signal=0.0, seed=0):
+    """score_pairs-like table of 2 configs over n_pairs pairs with planted signal and chance levels."""
+    g = torch.Generator().manual_seed(seed)
+    rows = []
+    for p in range(n_pairs):
+        chance = 0.1 + 0.05 * p  # pairs differ in chance level only
+        truth = signal * p / n_pairs
+        for c, noise in (("m@5", 0.01), ("m@10", 0.01)):
+            null = chance + noise * torch.randn(n_perm, generator=g, dtype=torch.float64)
+            raw = chance + truth + noise * float(torch.randn(1, generator=g))
+            rows.append({"model_a": f"a{p}", "model_b": f"b{p}", "config": c, "raw": raw,
+                         "null": null, "null_mean": float(null.mean()), "null_std": float(null.std()),
+                         "corrected": raw - float(null.mean())})
+    return pd.DataFrame(rows)
+
+
+def test_centered_spread_ignores_chance_level_differences():
+    flat = _null_maps(signal=0.0)
+    # the raw spread over pairs is large (chance levels differ), the centred one is not
+    assert (flat.groupby("config").raw.std() / flat.groupby("config").null_std.mean()).min() > 5
+    s = ma.centered_spread(flat)
+    assert (s["spread ratio"] < 2).all() and (s.p_value > 0.05).all()
+    planted = ma.centered_spread(_null_maps(signal=0.5))
+    assert (planted["spread ratio"] > 5).all() and (planted.p_value <= 1 / 31 + 1e-9).all()
+    with pytest.raises(ValueError, match="keep_null=True"):
+        ma.centered_spread(flat.drop(columns="null"))
+
+
+def test_median_rho_test_against_the_shared_shuffle_null():
+    planted = ma.agreement_maps(_null_maps(signal=0.5).assign(raw=lambda d: d.raw))
+    r = ma.median_rho_test(planted)
+    assert r["observed"] > 0.9 and r["n_perm"] == 30
+    # the null keeps the chance-level ordering of pairs, which both configs share: it is high too
+    assert r["null median"] > 0.5
+    noise = ma.median_rho_test(ma.agreement_maps(_null_maps(signal=0.0)))
+    assert 0 < noise["p_value"] <= 1

@@ -43,3 +43,24 @@ def test_prepared_features_cache_and_prepare(tmp_path, monkeypatch):
     assert not any(p.name.startswith(".") for p in (tmp_path / "random_images").iterdir())
     with pytest.raises(ValueError, match="not in sources"):
         ms.prepared_features(s, ["nope"], images, {"kind": "t"})
+
+
+def test_pretrained_sources_pair_each_network_with_its_random_init_copy():
+    pytest.importorskip("timm")
+    from helpers import pretrained as pt
+
+    try:
+        pt.weight_path("mobilenet_v2")
+    except Exception as err:  # the weight package is an install-time requirement
+        pytest.fail(f"mobilenet_v2 weights missing: {err}")
+    s = ms.pretrained_sources(["mobilenet_v2", "efficientnet_lite0"], input_size=32)
+    assert ms.names_in(s, "pretrained") == ["mobilenet_v2", "efficientnet_lite0"]
+    assert ms.names_in(s, "random-init") == ["mobilenet_v2-init", "efficientnet_lite0-init"]
+    assert s["mobilenet_v2"].arch == s["mobilenet_v2-init"].arch
+    assert s["mobilenet_v2"].key != s["mobilenet_v2-init"].key
+    x = torch.rand(3, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    trained, init = s["mobilenet_v2"].extract(x), s["mobilenet_v2-init"].extract(x)
+    assert len(trained) == 19 and trained[-1].shape == (3, 1280)
+    assert not torch.allclose(trained[-1], init[-1])
+    with pytest.raises(ValueError, match="unknown pretrained model"):
+        ms.pretrained_sources(["resnet50"], input_size=32)

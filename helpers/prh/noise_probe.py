@@ -1,0 +1,220 @@
+"""The random-images chapter's three experiments, run on any model set.
+
+A :class:`NoiseProbe` holds a model set (:mod:`helpers.prh.model_sets`), the model pairs to
+score per group, and a function that makes an evaluation set. It runs
+
+* :meth:`NoiseProbe.families`: every pair against its permutation null on each image set
+  (in-distribution images and the noise families);
+* :meth:`NoiseProbe.blend`: the same along blends from images towards noise, per seed;
+* :meth:`NoiseProbe.agreement`: many metric configurations on one group's pairs, with each
+  pair's null draws kept, for the metric-agreement heatmaps and their null tests.
+
+The shapes-world zoo and the real pretrained networks go through the same code, so their
+numbers are comparable by construction.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from helpers.prh import metric_agreement as ma
+from helpers.prh import model_sets as ms
+
+ImageSet = Callable[..., tuple[torch.Tensor, "list[str] | None", dict]]
+"""``image_set(kind, seed, t=None) -> (images, captions or None, key)``."""
+
+
+@dataclass
+class NoiseProbe:
+    """A model set, its pairs per group, and the image sets to probe it with.
+
+    Attributes:
+        sources: model name -> :class:`helpers.prh.model_sets.Source`.
+        pair_sets: group label -> model pairs scored under that label.
+        image_set: makes an evaluation set (see :data:`ImageSet`).
+        feature_key: entries every feature cache key starts with (n, size, weights...).
+        k: neighbours for the kNN metrics.
+        text_pairs: (vision model, caption encoder) pairs scored as group ``text_group`` on sets
+            that come with captions (empty: none).
+        caption_features: ``(captions, seed) -> {encoder: prepared layers}``.
+        text_group: group label of the text pairs.
+        namespace: feature-cache folder.
+    """
+
+    sources: dict
+    pair_sets: dict
+    image_set: ImageSet
+    feature_key: dict
+    k: int = 10
+    text_pairs: list = field(default_factory=list)
+    caption_features: Callable | None = None
+    text_group: str = "trained-text"
+    namespace: str = "random_images"
+
+    def __post_init__(self) -> None:
+        unknown = sorted({m for ps in self.pair_sets.values() for p in ps for m in p} - set(self.sources))
+        if unknown:
+            raise ValueError(f"pair_sets name models not in sources: {unknown}")
+        if self.text_pairs and self.caption_features is None:
+            raise ValueError("text_pairs need caption_features(captions, seed) to score them")
+
+    def features(self, names: Sequence[str], images: torch.Tensor, key: dict) -> dict:
+        """Prepared features of the named sources on one image set (cached)."""
+        return ms.prepared_features(self.sources, names, images, {**self.feature_key, **key},
+                                    namespace=self.namespace)
+
+    def _score(self, kind: str, seed: int, t: float | None, metrics: Sequence[str], n_perm: int,
+               layer: str, groups: Sequence[str], extra: dict) -> list[pd.DataFrame]:
+        imgs, caps, key = self.image_set(kind, seed=seed, t=t)
+        names = list(dict.fromkeys(m for g in groups for p in self.pair_sets[g] for m in p))
+        feats = self.features(names, imgs, key)
+        with_text = caps is not None and bool(self.text_pairs)
+        if with_text:
+            feats.update(self.caption_features(caps, seed))
+        cells = [(g, self.pair_sets[g]) for g in groups]
+        cells += [(self.text_group, self.text_pairs)] if with_text else []
+        return [ma.pair_rows(feats, pairs, metric, self.k, n_perm, layer=layer, group=g, **extra)
+                for metric in metrics for g, pairs in cells]
+
+    def families(self, sets: Sequence[str], metrics: Sequence[str], n_perm: int, seed: int = 0,
+                 layer: str = "max", groups: Sequence[str] | None = None) -> pd.DataFrame:
+        """One row per (image set, metric, group, pair): :func:`~helpers.prh.metric_agreement.pair_rows`
+        with a ``family`` column (the image set)."""
+        groups = list(self.pair_sets) if groups is None else list(groups)
+        tables = []
+        for kind in tqdm(sets, desc="image sets"):
+            tables += self._score(kind, seed, None, metrics, n_perm, layer, groups, {"family": kind})
+        return pd.concat(tables, ignore_index=True)
+
+    def blend(self, levels: Sequence[float], seeds: int, metrics: Sequence[str], n_perm: int,
+              layer: str = "last", groups: Sequence[str] | None = None) -> pd.DataFrame:
+        """Pair rows along the blends (columns ``t`` and ``seed``), for ``seeds`` draws."""
+        groups = list(self.pair_sets) if groups is None else list(groups)
+        tables = []
+        for seed in range(seeds):
+            for t in tqdm(levels, desc=f"blend levels (seed {seed})"):
+                extra = {"t": float(t), "seed": seed}
+                tables += self._score("id", seed, float(t), metrics, n_perm, layer, groups, extra)
+        return pd.concat(tables, ignore_index=True)
+
+    def agreement(self, sets: Sequence[str], group: str, configs: Sequence[tuple[str, int]],
+                  n_perm: int, layer: str = "last") -> dict[str, dict]:
+        """Per image set: :func:`~helpers.prh.metric_agreement.agreement_maps` of ``group``'s pairs
+        under every configuration, plus the scored ``table`` (null draws kept)."""
+        pairs = self.pair_sets[group]
+        names = list(dict.fromkeys(m for p in pairs for m in p))
+        out = {}
+        for kind in sets:
+            imgs, _, key = self.image_set(kind, seed=0)
+            feats = self.features(names, imgs, key)
+            if layer == "last":  # the blog's protocol: last layer, no layer search
+                feats = {n: f[-1:] for n, f in feats.items()}
+            table = ma.score_pairs(feats, configs, n_perm=n_perm, seed=0, pairs=pairs,
+                                   progress=True, keep_null=True)
+            out[kind] = {**ma.agreement_maps(table), "table": table}
+        return out
+
+
+def lookup(table: pd.DataFrame, key: tuple, column: str) -> float:
+    """``table.loc[key, column]`` as a float, NaN where the row is absent (a set not run)."""
+    return float(table.loc[key, column]) if key in table.index else float("nan")
+
+
+def median_frontier(fronts: pd.DataFrame, group: str, metric: str) -> float:
+    """Median over seeds of a group's null frontier ``t*`` (NaN if no seed reaches the null)."""
+    f = fronts[(fronts.metric == metric) & (fronts.group == group)]["t*"]
+    return float(f.median()) if f.notna().any() else float("nan")
+
+
+def group_means(table: pd.DataFrame, by: Sequence[str], fixed: Sequence[str] = ("pixels",),
+                value: str = "corrected", n_boot: int = 2000, seed: int = 0,
+                level: float = 0.95) -> pd.DataFrame:
+    """Mean ``value`` per ``by`` cell with a 95% interval from resampling **models**.
+
+    Pairs that share a model are not independent, so the interval comes from
+    :func:`helpers.stats.pair_bootstrap` over the models in the cell; names in ``fixed``
+    (pixels, caption encoders) are not resampled.
+
+    Returns:
+        Indexed by ``by``: ``pairs``, ``mean``, ``low``, ``high``.
+    """
+    from helpers import stats
+
+    rows = []
+    for keys, cell in table.groupby(list(by), sort=False):
+        keys = keys if isinstance(keys, tuple) else (keys,)
+        pairs = list(zip(cell.a, cell.b))
+        units = sorted({m for p in pairs for m in p} - set(fixed))
+        draws = stats.pair_bootstrap(cell[value].to_numpy(), pairs, n_boot, seed, units=units)
+        lo, hi = stats.interval(draws, level) if np.isfinite(draws).any() else (np.nan, np.nan)
+        rows.append({**dict(zip(by, keys)), "pairs": len(cell), "mean": float(cell[value].mean()),
+                     "low": lo, "high": hi})
+    return pd.DataFrame(rows).set_index(list(by))
+
+
+def paired_contrast(table: pd.DataFrame, by: Sequence[str], trained: str, control: str,
+                    arch: dict[str, str], value: str = "corrected", n_boot: int = 2000,
+                    seed: int = 0, level: float = 0.95) -> pd.DataFrame:
+    """Trained minus random-init **within architecture**: each trained pair (a, b) against the
+    control pair of the same two architectures, bootstrapped over architectures.
+
+    Args:
+        table: pair rows with ``group``, ``a``, ``b`` and ``value``.
+        by: columns naming one comparison (e.g. ``["metric", "family"]``).
+        trained, control: the two groups.
+        arch: model name -> architecture (a trained model and its control share one).
+
+    Returns:
+        Indexed by ``by``: ``pairs``, ``<trained> mean``, ``<control> mean``, ``difference``,
+        ``low``, ``high`` (the difference's interval).
+    """
+    from helpers import stats
+
+    rows = []
+    for keys, cell in table.groupby(list(by), sort=False):
+        keys = keys if isinstance(keys, tuple) else (keys,)
+        side = {}
+        for g in (trained, control):
+            c = cell[cell.group == g]
+            side[g] = {tuple(sorted((arch[a], arch[b]))): v for a, b, v in zip(c.a, c.b, c[value])}
+        common = sorted(set(side[trained]) & set(side[control]))
+        if not common:
+            raise ValueError(f"no {trained!r} pair has a {control!r} pair of the same "
+                             f"architectures in cell {keys}; check arch")
+        diff = np.array([side[trained][p] - side[control][p] for p in common])
+        draws = stats.pair_bootstrap(diff, common, n_boot, seed)
+        lo, hi = stats.interval(draws, level) if np.isfinite(draws).any() else (np.nan, np.nan)
+        rows.append({**dict(zip(by, keys)), "pairs": len(common),
+                     f"{trained} mean": float(np.mean([side[trained][p] for p in common])),
+                     f"{control} mean": float(np.mean([side[control][p] for p in common])),
+                     "difference": float(diff.mean()), "low": lo, "high": hi})
+    return pd.DataFrame(rows).set_index(list(by))
+
+
+def agreement_tests(maps: dict[str, dict], label: str, alpha: float = 0.05) -> pd.DataFrame:
+    """Per image set: the median-rho test against the shared-shuffle null and the centred spread.
+
+    Args:
+        maps: :meth:`NoiseProbe.agreement` output.
+        label: the model set's name (first index level).
+        alpha: level for counting configurations whose spread beats its null.
+
+    Returns:
+        Indexed by (label, image set): ``median rho``, ``null median``, ``null 95th pct``, ``p``,
+        ``median centred spread`` and ``configs whose spread beats null`` (of ``configs``).
+    """
+    rows = {}
+    for kind, m in maps.items():
+        test, spread = ma.median_rho_test(m), ma.centered_spread(m["table"])
+        rows[(label, kind)] = {
+            "median rho": test["observed"], "null median": test["null median"],
+            "null 95th pct": test["null 95th pct"], "p": test["p_value"],
+            "median centred spread": float(spread["spread ratio"].median()),
+            "configs whose spread beats null": int((spread.p_value <= alpha).sum()),
+            "configs": len(spread)}
+    return pd.DataFrame(rows).T
