@@ -191,6 +191,17 @@ ax.set_ylabel("preference accuracy (fraction)")
 ax.set_xlabel("split")
 show(fig)
 
+# %% tags=["hide-input"]
+extreme = {s: d.mean() for s, d in base_draws.items() if not 0.2 <= d.mean() <= 0.8}
+why = {"sycophancy": " (it prefers the answer the user asserted)"}
+glue_text("extreme_splits", "none" if not extreme else "; ".join(
+    f"{s} at {v:.2f}{why.get(s, '') if v < 0.2 else ''}" for s, v in extreme.items()))
+
+# %% [markdown]
+# Splits whose base accuracy lies outside 0.2-0.8: {glue:md}`extreme_splits`. Such a split is
+# read for change, not level: far below chance, the base model systematically prefers the wrong
+# answer there.
+
 # %% [markdown]
 # ## One training loop, one budget, a learning rate per method
 #
