@@ -35,8 +35,10 @@ html: setup
 test: setup
 	$(VPY) -m pytest
 
-## make bench: the alignment-kernel benchmark (prints a table, writes benchmarks/results/alignment.json)
+## make bench: the alignment-kernel benchmark and the peers table (faiss, ckatorch, rsatoolbox,
+## calibrated-similarity from requirements-bench.txt); writes benchmarks/results/*.json
 bench: setup
+	$(VPY) -m pip install --no-cache-dir -r requirements-bench.txt
 	$(VPY) benchmarks/bench_alignment.py
 
 clean:

@@ -6,6 +6,7 @@ Run (``make bench`` calls the first form)::
     python benchmarks/bench_alignment.py --skip-large    # case 1 only
     python benchmarks/bench_alignment.py --grid --device cuda      # PRH paper grid on a GPU
     python benchmarks/bench_alignment.py --grid --grid-scale 0.05  # the same, shrunk, on CPU
+    python benchmarks/bench_alignment.py --peers-only    # case 4 only (--full-peers: every row)
 
 Cases:
   1. CPU, N = 1024, 12 layers of width 768 vs 13 of width 384, float32. Batched
@@ -17,6 +18,10 @@ Cases:
      fresh subprocess so that ``ru_maxrss`` is its own peak memory.
   3. ``--grid``: the PRH paper's 12 language models (454 hidden states) vs 17 vision models
      (352 blocks), N = 1024, mutual_knn on random features, end to end, max per model pair.
+  4. The peers table (``benchmarks/peers.py``; needs ``requirements-bench.txt``): faiss exact
+     kNN and mutual kNN, ckatorch and rsatoolbox CKA, calibrated-similarity's permutation null,
+     one thread each, interleaved, medians, as ratios with the load average; writes
+     ``benchmarks/results/peers.json``.
 
 Prints a table and writes ``benchmarks/results/alignment.json``.
 """
@@ -38,6 +43,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import reference_alignment as ref  # noqa: E402
 from helpers import alignment  # noqa: E402
@@ -212,6 +218,10 @@ def main() -> None:
     p.add_argument("--skip-large", action="store_true", help="skip case 2 (N = 20,000)")
     p.add_argument("--skip-small", action="store_true", help="skip case 1")
     p.add_argument("--grid", action="store_true", help="run case 3, the PRH paper grid")
+    p.add_argument("--skip-peers", action="store_true", help="skip case 4, the peers table")
+    p.add_argument("--peers-only", action="store_true", help="run case 4 only")
+    p.add_argument("--full-peers", action="store_true",
+                   help="case 4 with every row (N = 20,000 x 6 layers of widths 384 and 1024 too)")
     p.add_argument("--grid-scale", type=float, default=1.0, help="shrink N, layers and widths (CPU tests)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="case 3 device")
     p.add_argument("--out", type=Path, default=RESULTS)
@@ -226,6 +236,8 @@ def main() -> None:
     if args.grid:
         print("case 3: PRH paper grid, mutual_knn")
         results["grid"] = case_grid(args.grid_scale, args.device)
+    elif args.peers_only:
+        pass
     else:
         if not args.skip_small:
             print("case 1: CPU, N = 1024, 12 x 768 vs 13 x 384, float32")
@@ -233,6 +245,14 @@ def main() -> None:
         if not args.skip_large:
             print("case 2: CPU, N = 20,000, 24 x 1024 vs 1 x 7, mutual_knn (fresh subprocess)")
             results["large"] = case_large(args.threads)
+    if not args.grid and not args.skip_peers:
+        import peers  # benchmarks/peers.py, next to this file
+
+        print("case 4: peers, one thread each (ratios are theirs / ours)")
+        cases = peers.full_cases() if args.full_peers else None
+        results["peers"] = peers.run(RESULTS.parent / "peers.json", cases,
+                                     peers.WIDTHS if args.full_peers else (7, 1024))
+        torch.set_num_threads(args.threads)
     with open("/proc/loadavg") as f:
         meta["loadavg_at_end"] = f.read().split()[:3]
     args.out.parent.mkdir(parents=True, exist_ok=True)

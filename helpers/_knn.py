@@ -199,9 +199,10 @@ def strategy(n: int, d: int, item: int = 4, device: torch.device | str = "cpu") 
 
     ``"gram"`` while a full Gram fits :data:`FULL_GRAM_BYTES`; above it ``"tri"`` on a CPU
     (half the products; the selection is the cost for narrow layers and is halved too) and
-    ``"panel"`` on a GPU (products are cheap there; full rows need no column pass). ``d`` is
-    part of the signature because the choice is by shape; all three choices are exact for
-    every width.
+    ``"panel"`` on a GPU (products are cheap there; full rows need no column pass). The width
+    ``d`` does not change the choice at present: the triangle search halves both costs, so it
+    serves narrow and wide layers alike (benchmarks/README.md has the measurements). All
+    three are exact for every width.
     """
     device = torch.device(device)
     if fits_full_gram(n, item, device):
@@ -252,7 +253,8 @@ def _knn_tri(x: Tensor, k: int) -> tuple[Tensor, Tensor]:
     over those columns (``low``, whose k-th value is a lower bound of the final one). The rest
     of row ``r``'s columns lie in later blocks, as *column* ``r`` of their panels: there, groups
     of ``GROUP`` rows whose maximum reaches ``r``'s bound are read out, and entries at or above
-    it are kept as extra candidates for ``r`` (on random data about ``k N ln(N / B)`` of them).
+    it are kept as extra candidates for ``r`` (measured: about ``k N`` of them on random data
+    at N = 20,000, merged every ``MERGE_EVERY`` blocks so that later bounds are tighter).
     Nothing outside ``low`` and these candidates can enter ``r``'s top-k.
     """
     n = x.shape[0]

@@ -401,3 +401,23 @@ def test_knn_working_set_is_capped(monkeypatch):
     assert len(sizes) > 10 and max(sizes) <= 104 * n * 4
     monkeypatch.setattr(torch, "mm", real_mm)
     assert torch.equal(idx, _rule_knn(x, k))
+
+
+def test_peers_benchmark_agrees_with_its_peers_at_tiny_scale():
+    """The peers table computes the same numbers as the libraries it times (bench-only deps)."""
+    for name in ("faiss", "ckatorch", "rsatoolbox", "calibrated_similarity", "threadpoolctl"):
+        pytest.importorskip(name, reason="bench-only: pip install -r requirements-bench.txt")
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "peers.py"
+    spec = importlib.util.spec_from_file_location("peers", path)
+    peers = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(peers)
+    with peers.one_thread():
+        rows = list(peers.knn_rows([(300, 7, 1), (300, 40, 2)], repeats={300: 1}))
+        assert [r["max_abs_score_diff"] < 1e-6 for r in rows] == [True, True]
+        assert "knn_ratio" in rows[0] and rows[1]["layers_per_side"] == 2
+        assert peers.null_row(n=120, n_perm=4, shapes=((16, 2), (8, 2)))["same_numbers"]
+        cka = peers.cka_rows(n=64, shapes=((16, 2), (8, 2)), repeat=1)
+        assert [r["max_abs_diff"] < 1e-6 for r in cka] == [True, True]
