@@ -88,6 +88,7 @@ from helpers.prh.model_sets import (
     timm_sources,
     names_in,
     group_pairs,
+    standard_pairs,
     prepared_features,
     caption_features,
     pretrained_sources,
@@ -109,6 +110,7 @@ from helpers.prh.noise_figures import (
     plot_null_distance,
     plot_agreement,
     plot_blend,
+    blend_slider,
 )
 from helpers.prh.sources import (
     PRH_VISION_MODELS,

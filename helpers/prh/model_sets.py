@@ -219,3 +219,12 @@ def pretrained_sources(names: Sequence[str], input_size: int, batch_size: int = 
         out[f"{name}-init"] = Source("random-init", f"{name}:init{init_seed}@{input_size}",
                                      run(name, False), arch=name)
     return out
+
+
+def standard_pairs(sources: dict[str, Source], groups: Sequence[str]) -> dict[str, list]:
+    """The chapter's pair sets: within each group (:func:`group_pairs`), then each group against
+    the pixel baseline (``"<group>-pixels"``, when a ``pixels`` source exists)."""
+    pairs = {g: group_pairs(sources, g, g) for g in groups}
+    if "pixels" in {s.group for s in sources.values()}:
+        pairs.update({f"{g}-pixels": group_pairs(sources, g, "pixels") for g in groups})
+    return pairs

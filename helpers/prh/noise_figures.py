@@ -214,3 +214,44 @@ def plot_blend(curve: pd.DataFrame, fronts: pd.DataFrame, metrics: Sequence[str]
         axes[-1][col].set_xlabel("noise fraction t (0 = image, 1 = noise)")
     axes[0][-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return fig
+
+
+def blend_slider(blend: pd.DataFrame, metric: str, groups: Sequence[str]):
+    """An interactive figure (plotly, for :func:`helpers.interactive.show`): a slider over the
+    blend's noise fraction t, drawing every pair's chance-corrected score at that t.
+
+    Args:
+        blend: pair rows along the blend (``metric``, ``group``, ``t``, ``a``, ``b``,
+            ``corrected``, ``p_value``; seed 0 is drawn).
+        metric: which metric.
+        groups: the groups drawn, one bar trace each, in their chapter colours.
+    """
+    import plotly.graph_objects as go
+
+    from helpers import interactive
+
+    _check_columns(blend, ["metric", "group", "t", "a", "b", "corrected", "p_value"], "blend")
+    sub = blend[(blend.metric == metric) & blend.group.isin(groups)]
+    if "seed" in sub.columns:
+        sub = sub[sub.seed == sub.seed.min()]
+    if sub.empty:
+        raise ValueError(f"no rows of metric {metric!r} in groups {list(groups)}")
+    frames = {}
+    for t, at_t in sub.groupby("t"):
+        traces = []
+        for g in groups:
+            rows = at_t[at_t.group == g]
+            names = [f"{a} / {b}".replace("-init", "") for a, b in zip(rows.a, rows.b)]
+            traces.append(go.Bar(x=names, y=rows.corrected, name=g, marker_color=group_color(g),
+                                 customdata=rows.p_value,
+                                 hovertemplate="%{x}: %{y:.3f} (pair p = %{customdata:.3g})"
+                                               f"<extra>{g}</extra>"))
+        frames[f"t = {t:.2f}"] = traces
+    low = float(min(0.0, sub.corrected.min())) - 0.02
+    high = float(sub.corrected.max()) + 0.05
+    return interactive.slider_figure(
+        frames, slider_label="noise fraction",
+        title=f"Every pair's chance-corrected {metric} along the blend",
+        layout=dict(barmode="group", height=430, yaxis=dict(range=[low, high],
+                    title=f"chance-corrected {metric} (0 = null)"),
+                    xaxis=dict(title="model pair (architectures)", tickangle=-30)))

@@ -473,7 +473,8 @@ def evaluation_images(kind: str, n: int, size: int, seed: int, *, source="shapes
         t: blend level in [0, 1] (``kind="id"`` only).
 
     Returns:
-        ``(images [n, 3, size, size], captions or None, key)``; ``key`` names the set for caches.
+        ``(images [n, 3, size, size], captions or None, key)``; ``key`` names the set for caches
+        (a blend at t = 0 or t = 1 is exactly the image set or the noise set, and gets its key).
     """
     if kind != "id":
         if t is not None:
@@ -489,9 +490,11 @@ def evaluation_images(kind: str, n: int, size: int, seed: int, *, source="shapes
         imgs, caps = d.images, d.captions
     else:
         imgs, caps = images_from_folder(source, n, size, seed=data_seed + seed), None
-    if t is None:
+    if t is None or float(t) == 0.0:  # t = 0 is exactly the images: share their cache entries
         return imgs, caps, {"kind": "id", "seed": seed, "source": source}
     noise = make_noise(blend_family, n, size=size, seed=1000 + seed)
+    if float(t) == 1.0:  # exactly the noise family's set (same seed)
+        return noise, caps, {"kind": blend_family, "seed": seed}
     key = {"kind": "blend", "noise": blend_family, "seed": seed, "t": round(float(t), 4),
            "source": source}
     return blend(imgs, noise, float(t)), caps, key

@@ -64,3 +64,10 @@ def test_pretrained_sources_pair_each_network_with_its_random_init_copy():
     assert not torch.allclose(trained[-1], init[-1])
     with pytest.raises(ValueError, match="unknown pretrained model"):
         ms.pretrained_sources(["resnet50"], input_size=32)
+
+
+def test_standard_pairs_add_the_pixel_baseline():
+    s = _sources()
+    p = ms.standard_pairs(s, ["trained", "init"])
+    assert list(p) == ["trained", "init", "trained-pixels", "init-pixels"]
+    assert p["init"] == [] and p["trained-pixels"][0] == ("cnn-a", "pixels")

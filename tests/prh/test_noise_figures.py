@@ -40,3 +40,16 @@ def test_figures_draw():
     assert any(line.get_label() == "init null frontier" for line in fig.axes[0].lines)
     with pytest.raises(ValueError, match="lacks columns"):
         nf.plot_blend(curve.drop(columns="seed"), fronts, ["m"])
+
+
+def test_blend_slider_has_one_frame_per_level():
+    pytest.importorskip("plotly")
+    rows = pd.DataFrame({"metric": "m", "group": ["pretrained", "random-init"] * 3,
+                         "t": [0.0, 0.0, 0.5, 0.5, 1.0, 1.0], "seed": 0,
+                         "a": ["x", "x-init"] * 3, "b": ["y", "y-init"] * 3,
+                         "corrected": [0.5, 0.2, 0.3, 0.1, 0.0, 0.0], "p_value": 0.01})
+    fig = nf.blend_slider(rows, "m", ["pretrained", "random-init"])
+    assert [f.name for f in fig.frames] == ["t = 0.00", "t = 0.50", "t = 1.00"]
+    assert list(fig.frames[1].data[0].y) == [0.3] and fig.frames[1].data[1].x == ("x / y",)
+    with pytest.raises(ValueError, match="no rows"):
+        nf.blend_slider(rows, "other", ["pretrained"])

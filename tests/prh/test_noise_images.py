@@ -177,6 +177,12 @@ def test_evaluation_images_sets_and_keys():
     half, caps_half, key_half = ni.evaluation_images("id", 6, 16, seed=0, data_seed=3, t=0.5)
     assert caps_half == caps and key_half["t"] == 0.5 and key_half["kind"] == "blend"
     torch.testing.assert_close(half, 0.5 * imgs + 0.5 * ni.make_noise("uniform", 6, size=16, seed=1000))
+    # the end points of a blend are exactly the image set and the noise set, with their keys
+    zero, _, key_zero = ni.evaluation_images("id", 6, 16, seed=0, data_seed=3, t=0.0)
+    one, _, key_one = ni.evaluation_images("id", 6, 16, seed=0, data_seed=3, t=1.0)
+    assert torch.equal(zero, imgs) and key_zero == key
+    assert torch.equal(one, ni.make_noise("uniform", 6, size=16, seed=1000))
+    assert key_one == ni.evaluation_images("uniform", 6, 16, seed=0)[2]
     with pytest.raises(ValueError, match="t is only for kind='id'"):
         ni.evaluation_images("uniform", 6, 16, seed=0, t=0.5)
 
