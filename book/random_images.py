@@ -56,7 +56,7 @@ scale: str = "book"  # smoke | book | full (set by helpers.run)
 # --- real pretrained networks (helpers.pretrained) on natural photo crops
 real_models: list = ["efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2",
                      "mobilenet_v2", "hed_vgg16"]  # registry names; each gets a random-init copy
-real_n_images: int = 160  # images per set (at least one crop per photograph)
+real_n_images: int = 128  # images per set (at least one crop per photograph)
 real_input_size: int = 80  # pixels fed to every network (their own: 224-260; 80 is cheaper)
 real_perm: int = 999  # permutations for the last-layer tests (floor 1/1000, below alpha / tests)
 real_max_perm: int = 49  # permutations for the max-over-layer-pairs scores (descriptive only)
@@ -363,10 +363,10 @@ blend_gain.round(4)
 # ## The same measurements on the shapes-world zoo
 #
 # The zoo of chapter 1 (ViTs, CNNs and MLPs trained with several objectives on the shapes
-# world) is the controlled version: we know everything its models saw. Each network's step-0
-# weights give its random-init control; members of one architecture and seed start from the
-# same backbone, so there is one control per (architecture, seed), and pairs within a group
-# are always of different architectures. Trained models are also scored against the caption
+# world) is the controlled version: we know everything its models saw. A member's initial
+# weights depend on its seed and its objective, so each member's own step-0 checkpoint is its
+# random-init control. Pairs within a group are always of different architectures, and
+# trained models are also scored against the caption
 # encoders, which need the image's meaning.
 
 # %% tags=["hide-input"]

@@ -60,19 +60,20 @@ def pixel_source() -> Source:
 
 def zoo_sources(zoo: Sequence, seed: int, objectives: Sequence[str], batch_size: int = 256
                 ) -> dict[str, Source]:
-    """Trained zoo members of one seed, plus one random-init control per (architecture, seed).
+    """Trained zoo members of one seed, each with its own random-init control.
 
-    Members of one architecture and seed start from the same backbone, so the step-0 weights of
-    any of them are that (architecture, seed)'s control.
+    A member's initial weights depend on its seed *and* its objective
+    (:func:`helpers.prh.zoo.build_net`), so each member's step-0 checkpoint is its own control:
+    the same architecture and starting point, never trained.
 
     Args:
         zoo: :class:`helpers.prh.zoo.ZooMember` list (``get_zoo``).
-        seed: the seed whose trained members are used.
-        objectives: objectives kept among the trained members.
+        seed: the seed whose members are used.
+        objectives: objectives kept.
         batch_size: images per forward pass.
 
     Returns:
-        ``{member name: Source(trained)}`` then ``{"<arch>-init-s<seed>": Source(init)}``.
+        ``{member name: Source(trained)}`` then ``{"<member name>-init": Source(init)}``.
     """
     from helpers.prh.zoo import member_features
 
@@ -82,12 +83,11 @@ def zoo_sources(zoo: Sequence, seed: int, objectives: Sequence[str], batch_size:
     def run(member, step=None) -> Extract:
         return lambda x: member_features(member, x, step=step, batch_size=batch_size)
 
+    used = [m for m in zoo if m.seed == seed and m.objective in objectives]
     out = {m.name: Source("trained", f"{m.name}@{m.steps[-1]}", run(m), m.arch, m.objective)
-           for m in zoo if m.seed == seed and m.objective in objectives}
-    for arch in dict.fromkeys(m.arch for m in zoo):
-        for s in sorted({m.seed for m in zoo}):
-            m = next(mm for mm in zoo if mm.arch == arch and mm.seed == s)
-            out[f"{arch}-init-s{s}"] = Source("init", f"{m.name}@0", run(m, 0), arch)
+           for m in used}
+    out.update({f"{m.name}-init": Source("init", f"{m.name}@0", run(m, 0), m.arch, m.objective)
+                for m in used})
     return out
 
 

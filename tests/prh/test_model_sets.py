@@ -71,3 +71,19 @@ def test_standard_pairs_add_the_pixel_baseline():
     p = ms.standard_pairs(s, ["trained", "init"])
     assert list(p) == ["trained", "init", "trained-pixels", "init-pixels"]
     assert p["init"] == [] and p["trained-pixels"][0] == ("cnn-a", "pixels")
+
+
+def test_zoo_sources_give_each_member_its_own_step0_control():
+    from types import SimpleNamespace
+
+    zoo = [SimpleNamespace(name=f"{a}-{o}-s{s}", arch=a, objective=o, seed=s, steps=[0, 9])
+           for a in ("cnn", "vit") for o in ("supervised", "simclr") for s in (0, 1)]
+    s = ms.zoo_sources(zoo, seed=0, objectives=["supervised", "simclr"])
+    assert ms.names_in(s, "trained") == ["cnn-supervised-s0", "cnn-simclr-s0", "vit-supervised-s0",
+                                          "vit-simclr-s0"]
+    # initial weights depend on seed and objective: one control per member, at its step 0
+    assert ms.names_in(s, "init") == [n + "-init" for n in ms.names_in(s, "trained")]
+    assert s["cnn-simclr-s0-init"].key == "cnn-simclr-s0@0" and s["cnn-simclr-s0"].key.endswith("@9")
+    assert len(ms.group_pairs(s, "init", "init")) == 4  # different architectures only
+    with pytest.raises(ValueError, match="not a trained seed"):
+        ms.zoo_sources(zoo, seed=5, objectives=["supervised"])
