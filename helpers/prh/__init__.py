@@ -2,8 +2,8 @@
 models trained on it, random-image families, metric agreement, real images that install offline
 (photo crops, Fashion-MNIST, abstract wallpapers), and the full-scale PRH data sources.
 
-Modules: shapes_world, zoo, noise_images, metric_agreement, model_sets, noise_figures, real_images,
-sources. Public names are re-exported here."""
+Modules: shapes_world, zoo, noise_images, metric_agreement, model_sets, noise_probe, noise_figures,
+real_images, sources. Public names are re-exported here."""
 
 from helpers.prh import shapes_world, zoo, noise_images, metric_agreement, real_images, sources
 from helpers.prh import model_sets, noise_figures, noise_probe
