@@ -6,6 +6,7 @@ its colour in every figure of the chapter.
 """
 from __future__ import annotations
 
+import warnings
 from typing import Sequence
 
 import matplotlib.pyplot as plt
@@ -160,7 +161,12 @@ def plot_agreement(maps: dict, names: Sequence[str], panels: Sequence[tuple[str,
     im = None
     for r, (kind, a) in enumerate(maps.items()):
         for c, (key, title) in enumerate(panels):
-            m = np.abs(a["null"]).mean(0) if key == "null" else np.asarray(a[key], dtype=float)
+            if key == "null":  # a draw where a configuration is constant has NaN entries
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    m = np.nanmean(np.abs(a["null"]), 0)
+            else:
+                m = np.asarray(a[key], dtype=float)
             ax = axes[r][c]
             im = ax.imshow(m, vmin=-1, vmax=1, cmap="RdBu_r")
             ax.set_xticks(range(len(names)), names, rotation=90, fontsize=7)
