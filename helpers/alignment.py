@@ -15,9 +15,11 @@ Conventions (the same as the reference):
   and no metric centres or normalises its inputs in a way that changes a score (``cka`` and
   ``unbiased_cka`` centre features internally, which leaves both HSIC estimators unchanged
   and keeps float32 accurate).
-* The kNN lists exclude the sample itself. Ties are broken by ``torch.topk``, which is
-  implementation-defined (the reference's ``argsort`` is no better). Use continuous features,
-  and compare float32 and float64 runs rather than expecting the same sets under heavy ties.
+* The kNN lists exclude the sample itself and are ordered by similarity, equal similarities
+  by the lower sample index, whatever search strategy ran (``helpers/_knn.py``). The
+  reference's ``argsort`` leaves ties implementation-defined, so under exact ties it may pick
+  other (equally near) neighbours; float32 rounding can also reorder near-ties, so compare
+  float32 and float64 runs rather than expecting the same sets under heavy ties.
 * This module never switches TF32 on, so CUDA float32 results match CPU float32 to
   rounding. The reference's CLI enables TF32, which changes float32 Grams and can change
   near-tied neighbours.
