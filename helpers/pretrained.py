@@ -323,7 +323,7 @@ class _Stop(Exception):
 @torch.no_grad()
 def block_features(model: nn.Module, images: torch.Tensor, name: str, *,
                    input_size: int | None = None, batch_size: int = 32,
-                   progress: bool = False) -> list[torch.Tensor]:
+                   progress: bool = False, logits: bool = False) -> list[torch.Tensor]:
     """Spatially mean-pooled output of every block.
 
     Args:
@@ -333,10 +333,14 @@ def block_features(model: nn.Module, images: torch.Tensor, name: str, *,
         input_size: side in pixels fed to the model (default: its own).
         batch_size: images per forward pass.
         progress: tqdm bar over batches.
+        logits: also run the classifier head and append its ``[N, 1000]`` logits as one more
+            tensor (classifiers only; one pass gives both).
 
     Returns:
-        ``n_blocks`` tensors ``[N, C_b]`` float32, shallowest first.
+        ``n_blocks`` tensors ``[N, C_b]`` float32, shallowest first (then the logits).
     """
+    if logits and not _spec(name).classifier:
+        raise ValueError(f"{name} has no classifier head; pass logits=False.")
     _check_images(images)
     mods = block_modules(model, name)
     outs: list[list[torch.Tensor]] = [[] for _ in mods]
@@ -345,29 +349,32 @@ def block_features(model: nn.Module, images: torch.Tensor, name: str, *,
     def hook(i: int, module: nn.Module):
         def fn(_m, _inp, out):
             outs[i].append(out.float().mean(dim=(-2, -1)))
-            if module is last:
+            if module is last and not logits:
                 raise _Stop  # nothing after the last block is needed
         return fn
 
     handles = [m.register_forward_hook(hook(i, m)) for i, (_, m) in enumerate(mods)]
+    heads: list[torch.Tensor] = []
     try:
         model.eval()
         starts = range(0, len(images), batch_size)
         for s in tqdm(starts, desc=f"{name} blocks", disable=not progress):
             x = preprocess(images[s:s + batch_size], name, input_size)
             try:
-                model(x)
+                out = model(x)
+                if logits:
+                    heads.append(out.float())
             except _Stop:
                 pass
     finally:
         for h in handles:
             h.remove()
-    return [torch.cat(o) for o in outs]
+    return [torch.cat(o) for o in outs] + ([torch.cat(heads)] if logits else [])
 
 
 def cached_block_features(name: str, images: torch.Tensor, images_key: dict[str, Any], *,
                           pretrained: bool = True, seed: int = 0, input_size: int | None = None,
-                          batch_size: int = 32, progress: bool = False,
+                          batch_size: int = 32, progress: bool = False, logits: bool = False,
                           model: nn.Module | None = None) -> list[torch.Tensor]:
     """:func:`block_features` through the shared feature cache (``helpers.cache``, atomic).
 
@@ -380,12 +387,13 @@ def cached_block_features(name: str, images: torch.Tensor, images_key: dict[str,
     """
     spec = _spec(name)
     key = {"pretrained_model": name, "weights": spec.weight_file if pretrained else f"init{seed}",
-           "input_size": input_size or spec.input_size, "pool": "spatial_mean", **images_key}
+           "input_size": input_size or spec.input_size, "pool": "spatial_mean", "logits": logits,
+           **images_key}
 
     def compute():
         net = model if model is not None else load_pretrained(name, pretrained, seed)
         return block_features(net, images, name, input_size=input_size, batch_size=batch_size,
-                              progress=progress)
+                              progress=progress, logits=logits)
     return list(cached_features(key, compute, namespace="pretrained_features"))
 
 

@@ -128,3 +128,14 @@ def test_cached_block_features_round_trip(tmp_path, monkeypatch):
     a = P.cached_block_features(name, x, key, pretrained=False, input_size=64)
     b = P.cached_block_features(name, torch.zeros_like(x), key, pretrained=False, input_size=64)
     assert all(torch.equal(u, v) for u, v in zip(a, b))  # second call is served from the cache
+
+
+@needs["efficientnet_lite0"]
+def test_logits_come_with_the_blocks_in_one_pass():
+    model = P.load_pretrained("efficientnet_lite0")
+    x = torch.rand(2, 3, 48, 48)
+    out = P.block_features(model, x, "efficientnet_lite0", input_size=64, logits=True)
+    assert len(out) == 17 and out[-1].shape == (2, 1000)
+    torch.testing.assert_close(out[-1], P.predict(model, x, "efficientnet_lite0", input_size=64))
+    with pytest.raises(ValueError, match="no classifier"):
+        P.block_features(model, x, "hed_vgg16", logits=True)

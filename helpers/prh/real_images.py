@@ -15,6 +15,10 @@ sets are Fashion-MNIST and abstract wallpapers (the shapes world's renders come 
 * :func:`load_fashion_mnist`, :data:`FASHION_CLASSES`, :func:`fashion_captions`: Fashion-MNIST
   from Debian ``dataset-fashion-mnist`` and one class-name caption per image (captions of one
   class are identical, so caption-space neighbours tie: see :func:`fashion_captions`).
+* :class:`ImageSet` and :func:`make_image_sets`: the chapter's four sets (photo crops,
+  Fashion-MNIST, abstract-wallpaper crops, shapes-world OOD renders) at one size;
+  :func:`pretrained_features` gives every registry model's per-block features on them (and the
+  classifiers' logits), trained and random-init, cached.
 * :func:`grouped_block_scores`: layer-pair-max mutual kNN between models with every pair of rows
   from the same group excluded from both neighbour sets, and its permutation null (the same
   rows as :func:`helpers.prh.metric_agreement.block_scores`).
@@ -25,6 +29,7 @@ from __future__ import annotations
 
 import gzip
 import itertools
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -33,6 +38,10 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from PIL import Image
+from tqdm.auto import tqdm
+
+from helpers import pretrained
+from helpers.prh import shapes_world
 
 WALLPAPERS = Path("/usr/share/wallpapers")
 MATE_NATURE = Path("/usr/share/backgrounds/mate/nature")
@@ -309,3 +318,189 @@ def grouped_block_scores(feats_a: dict[str, Sequence[torch.Tensor]],
                         p_value=float((1 + (draws >= raw).sum()) / (1 + n_perm)),
                         corrected=(raw - mean) / (1 - mean)))
     return pd.DataFrame(out)
+
+
+# --------------------------------------------------------------------------- image sets + features
+@dataclass
+class ImageSet:
+    """One set of images for the pretrained-model experiments.
+
+    Attributes:
+        name: short name (``photos``, ``fashion``, ``abstract``, ``shapes``).
+        images: ``[N, 3, S, S]`` float in [0, 1].
+        groups: ``[N]`` source picture of each crop (None when every image is its own source).
+        labels: ``[N]`` class labels where the set has them (Fashion-MNIST), else None.
+        captions: one caption per image where the set has them, else None.
+        key: JSON-serialisable description for the feature cache.
+    """
+
+    name: str
+    images: torch.Tensor
+    groups: np.ndarray | None
+    labels: np.ndarray | None
+    captions: list[str] | None
+    key: dict
+
+
+IMAGE_SETS = ("photos", "fashion", "abstract", "shapes")
+"""The sets :func:`make_image_sets` builds: natural photographs first, then three OOD sets."""
+
+
+def make_image_sets(n: int, size: int = 96, seed: int = 0,
+                    names: Sequence[str] = IMAGE_SETS) -> dict[str, ImageSet]:
+    """``n`` images per set, all ``[n, 3, size, size]``.
+
+    ``photos``: random crops of :func:`photo_paths`; ``abstract``: random crops of
+    :func:`abstract_paths`; ``fashion``: Fashion-MNIST test images with class-name captions;
+    ``shapes``: the shapes world's OOD split (novel shapes, textures and pairs) with its captions.
+    """
+    unknown = set(names) - set(IMAGE_SETS)
+    if unknown:
+        raise ValueError(f"Expected names from {IMAGE_SETS}, but got {sorted(unknown)}.")
+    out = {}
+    for name in names:
+        key = {"image_set": name, "n": n, "size": size, "seed": seed}
+        if name in ("photos", "abstract"):
+            paths = photo_paths() if name == "photos" else abstract_paths()
+            x, g = random_crops(paths, n, size, seed=seed)
+            key["pictures"] = [p.name if p.parent.name != "images" else p.parent.parent.parent.name
+                               for p in paths]
+            out[name] = ImageSet(name, x, g, None, None, key)
+        elif name == "fashion":
+            x, y = load_fashion_mnist(n, seed=seed)
+            x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+            out[name] = ImageSet(name, x.clamp(0, 1), None, y, fashion_captions(y), key)
+        else:
+            data = shapes_world.make_dataset(n, "ood", seed=seed)
+            x = F.interpolate(data.images, size=(size, size), mode="bilinear", align_corners=False)
+            out[name] = ImageSet(name, x.clamp(0, 1), None, None, list(data.captions), key)
+    return out
+
+
+def control_name(model: str) -> str:
+    """Label of a model's random-init control, e.g. ``"mobilenet_v2 (init)"``."""
+    return f"{model} (init)"
+
+
+def pretrained_features(sets: dict[str, ImageSet], models: Sequence[str] | None = None, *,
+                        input_size: int = 96, controls: bool = True, seed: int = 0,
+                        batch_size: int = 32, progress: bool = True
+                        ) -> tuple[dict[str, dict[str, list[torch.Tensor]]],
+                                   dict[str, dict[str, torch.Tensor]]]:
+    """Per-block features of every model (and its random-init control) on every set, cached.
+
+    Args:
+        sets: from :func:`make_image_sets`.
+        models: registry names (default: all of :data:`helpers.pretrained.REGISTRY`).
+        input_size: side fed to every model (smaller than their own 224-260 px: cheaper).
+        controls: also the random-init copy of each architecture (seed ``seed``).
+        seed: random-init seed.
+        batch_size, progress: as :func:`helpers.pretrained.block_features`.
+
+    Returns:
+        ``(feats, logits)``: ``feats[set][label]`` is the list of raw ``[N, C_b]`` layers, with
+        label the registry name or :func:`control_name`; ``logits[set][name]`` the trained
+        classifiers' ``[N, 1000]`` logits.
+    """
+    models = list(pretrained.REGISTRY) if models is None else list(models)
+    feats = {s: {} for s in sets}
+    logits = {s: {} for s in sets}
+    jobs = [(m, t) for m in models for t in ((True, False) if controls else (True,))]
+    for m, trained in tqdm(jobs, desc="pretrained features", disable=not progress):
+        head = trained and pretrained.REGISTRY[m].classifier
+        for s, data in sets.items():  # a cache miss loads the model (about a second)
+            layers = pretrained.cached_block_features(
+                m, data.images, data.key, pretrained=trained, seed=seed, input_size=input_size,
+                batch_size=batch_size, logits=head)
+            if head:
+                logits[s][m] = layers.pop()
+            feats[s][m if trained else control_name(m)] = layers
+    return feats, logits
+
+
+# --------------------------------------------------------------------------- analysis
+PIXELS = "pixels"
+"""Label of the pixel-space baseline: the images themselves, downsampled, as one layer."""
+
+
+def pixel_layer(images: torch.Tensor, side: int = 24) -> torch.Tensor:
+    """Images averaged down to ``side`` x ``side`` and flattened: ``[N, 3 * side**2]``."""
+    return F.adaptive_avg_pool2d(images.float(), side).flatten(1)
+
+
+def pair_kind(a: str, b: str) -> str:
+    """``trained``, ``init`` (both random-init controls), ``pixels`` (one side is pixels) or
+    ``mixed`` (a trained model against a control)."""
+    if PIXELS in (a, b):
+        return "pixels"
+    ia, ib = a.endswith(" (init)"), b.endswith(" (init)")
+    return "init" if ia and ib else "trained" if not (ia or ib) else "mixed"
+
+
+def alignment_table(feats: dict[str, list[torch.Tensor]], k: int = 10, n_perm: int = 100,
+                    seed: int = 0, groups: Sequence[int] | None = None) -> pd.DataFrame:
+    """Every unordered pair of models on one image set: layer-pair max and last layer.
+
+    Args:
+        feats: label -> prepared layers (see :func:`helpers.alignment.prepare`).
+        k, n_perm, seed: as :func:`grouped_block_scores`.
+        groups: exclude same-group neighbours (photo crops); None: only self.
+
+    Returns:
+        One row per pair with ``kind`` (:func:`pair_kind`), the layer-pair max (``raw``,
+        ``corrected``, ``p_value``, ``layer_a``, ``layer_b``, ``depth_a``, ``depth_b`` as a
+        fraction of each model's depth, 1 = last) and ``last_corrected`` (last layers only,
+        their own null).
+    """
+    names = list(feats)
+    pairs = list(itertools.combinations(names, 2))
+    best = grouped_block_scores(feats, feats, groups, k, n_perm, seed, pairs)
+    last = grouped_block_scores({m: [ls[-1]] for m, ls in feats.items()},
+                                {m: [ls[-1]] for m, ls in feats.items()}, groups, k, n_perm,
+                                seed, pairs)
+    best["kind"] = [pair_kind(a, b) for a, b in pairs]
+    best["depth_a"] = [i / max(1, len(feats[a]) - 1) for a, i in zip(best.model_a, best.layer_a)]
+    best["depth_b"] = [j / max(1, len(feats[b]) - 1) for b, j in zip(best.model_b, best.layer_b)]
+    best["last_corrected"] = last.corrected.to_numpy()
+    best["last_p_value"] = last.p_value.to_numpy()
+    return best
+
+
+def trained_minus_init(table: pd.DataFrame, value: str = "corrected") -> pd.DataFrame:
+    """Per architecture pair: ``value`` of the two trained models minus that of their two
+    random-init controls (the control that carries a PRH claim), one row per pair."""
+    score = {(a, b): v for a, b, v in zip(table.model_a, table.model_b, table[value])}
+    rows = []
+    for (a, b), v in score.items():
+        if pair_kind(a, b) != "trained":
+            continue
+        ca, cb = control_name(a), control_name(b)
+        init = score.get((ca, cb), score.get((cb, ca)))
+        if init is not None:
+            rows.append(dict(model_a=a, model_b=b, trained=v, init=init, difference=v - init))
+    return pd.DataFrame(rows, columns=["model_a", "model_b", "trained", "init", "difference"])
+
+
+def confidence_table(logits: dict[str, dict[str, torch.Tensor]]) -> pd.DataFrame:
+    """Mean top-1 softmax confidence and entropy (nats) per (image set, classifier), with the
+    fraction of images whose confidence exceeds 0.5."""
+    rows = []
+    for s, by_model in logits.items():
+        for m, lg in by_model.items():
+            conf, ent = pretrained.confidence_entropy(lg)
+            rows.append(dict(image_set=s, model=m, confidence=float(conf.mean()),
+                             entropy=float(ent.mean()), frac_confident=float((conf > 0.5).float().mean()),
+                             top_class=pretrained.imagenet_class_name(int(lg.argmax(1).mode().values))))
+    return pd.DataFrame(rows)
+
+
+def caption_features(captions: Sequence[str], encoder: str, key: dict) -> list[torch.Tensor]:
+    """Token-mean hidden states of an offline sentence encoder, one ``[N, D]`` tensor per layer
+    (embeddings first), cached under ``key`` (which must describe the captions)."""
+    from helpers.features import cached_features, extract_language_features, load_text_encoder
+
+    def compute():
+        model, tok = load_text_encoder(encoder)
+        return extract_language_features(model, tok, list(captions), batch_size=64, progress=False)
+    feats = cached_features({"model": encoder, "pool": "avg", "captions_of": key}, compute)
+    return list(feats.unbind(1))

@@ -108,3 +108,43 @@ def test_grouped_scores_reject_bad_input():
         ri.grouped_block_scores({"a": x}, {"b": x}, np.repeat([0, 1], 15), k=20)
     with pytest.raises(ValueError, match="n_perm >= 1"):
         ri.grouped_block_scores({"a": x}, {"b": x}, None, k=3, n_perm=0)
+
+
+def test_pair_kind_and_trained_minus_init():
+    assert ri.pair_kind("a", "b") == "trained"
+    assert ri.pair_kind(ri.control_name("a"), ri.control_name("b")) == "init"
+    assert ri.pair_kind("a", ri.control_name("b")) == "mixed"
+    assert ri.pair_kind("a", ri.PIXELS) == "pixels"
+    import pandas as pd
+
+    t = pd.DataFrame(dict(model_a=["a", "a (init)", "a"], model_b=["b", "b (init)", "pixels"],
+                          corrected=[0.5, 0.2, 0.1]))
+    d = ri.trained_minus_init(t)
+    assert len(d) == 1 and d.difference.iloc[0] == pytest.approx(0.3)
+
+
+def test_alignment_table_kinds_depths_and_last_layer():
+    fa = _feats(0, n=60, layers=3)
+    feats = {"a": fa, "b": [fa[0], _feats(1, n=60, layers=1)[0], fa[2]],
+             "a (init)": _feats(2, n=60, layers=2), "b (init)": _feats(3, n=60, layers=2)}
+    t = ri.alignment_table(feats, k=5, n_perm=5)
+    ab = t[(t.model_a == "a") & (t.model_b == "b")].iloc[0]
+    assert ab.kind == "trained" and ab.raw == pytest.approx(1.0)
+    assert ab.depth_a in (0.0, 1.0) and ab.last_corrected > 0.9  # last layers are identical too
+    assert set(t.kind) == {"trained", "init", "mixed"}
+
+
+def test_confidence_table_reads_logits():
+    logits = {"s": {"efficientnet_lite0": torch.tensor([[10.0] + [0.0] * 999, [0.0] * 1000])}}
+    c = ri.confidence_table(logits).iloc[0]
+    assert c.frac_confident == pytest.approx(0.5)
+    assert c.confidence == pytest.approx((np.exp(10) / (np.exp(10) + 999) + 1e-3) / 2)
+    assert c.entropy > 3
+
+
+def test_make_image_sets_shapes_and_unknown_name():
+    sets = ri.make_image_sets(8, size=32, seed=0, names=("shapes",))
+    s = sets["shapes"]
+    assert s.images.shape == (8, 3, 32, 32) and len(s.captions) == 8 and s.groups is None
+    with pytest.raises(ValueError, match="names from"):
+        ri.make_image_sets(8, names=("imagenet",))
