@@ -310,11 +310,11 @@ poly.round(2)
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "Final polygon types by sparsity and start. A label k counts the features on the convex hull of W's columns; each + or − marks a feature off the hull, by the sign of its bias.", "name": "fig-superposition_llc-kgons"}}
 show(figures.kgon_counts_figure(grid, tms.INITS))
 fpd = grid.groupby("sparsity").features_per_dim.mean()
-glue_text("fpd_md", f"from {fpd.iloc[0]:.2f} at S = {fpd.index[0]:.3f} to {fpd.iloc[-1]:.2f} at "
-          f"S = {fpd.index[-1]:.3f}")
+glue_text("fpd_md", f"from {fpd.min():.2f} (S = {fpd.idxmin():.3f}) to {fpd.max():.2f} "
+          f"(S = {fpd.idxmax():.3f}) across sparsities, {fpd.iloc[-1]:.2f} at the sparsest")
 
 # %% [markdown]
-# Averaged over both starts, features per dimension go {glue:md}`fpd_md`
+# Averaged over both starts, features per dimension range {glue:md}`fpd_md`
 # ({numref}`fig-superposition_llc-kgons`).
 #
 # ## "Worse on average, better best" for the 4-gon start
