@@ -52,10 +52,11 @@ image_size: int = 64  # camera resolution (px), both cameras
 action_repeat: int = 2  # physics steps per decision (20 Hz / action_repeat), one frame each
 demo_max_steps: int = 300  # physics-step limit of a scripted episode
 rollout_max_steps: int = 220  # physics-step limit of a rollout (LIBERO's eval: 220, spatial)
-n_rollouts: int = 4  # held-out rollouts per task for every checkpoint
-n_rollouts_best: int = 6  # held-out rollouts per task for the main variant's last checkpoint
-n_train_rollouts: int = 2  # rollouts from training init states for that checkpoint
+n_rollouts: int = 2  # held-out rollouts per task for every checkpoint
+n_rollouts_best: int = 4  # held-out rollouts per task for the main variant's last checkpoint
+n_train_rollouts: int = 1  # rollouts from training init states for that checkpoint
 n_replay: int = 2  # demos per task replayed open-loop (harness control)
+n_scripted: int = 4  # held-out episodes per task of the scripted controller (harness control)
 variants: list = [  # policies: PolicyConfig fields + name, checkpoints (epochs), execute
     dict(name="ViT", encoder="vit", chunk=8, epochs=12, checkpoints=[0, 2, 5, 12]),
     dict(name="MobileNetV2 ImageNet", encoder="mobilenet_v2", pretrained=True, chunk=8,
@@ -86,13 +87,14 @@ if scale == "full" and not libero_dir:
     raise ValueError("scale='full' reads real LIBERO demos: pass libero_dir, a folder of LIBERO "
                      "*.hdf5 files (e.g. `python -m helpers.run --scale full vision_action "
                      "-p libero_dir /data/libero_spatial`).")
-if n_init + n_rollouts_best > 50 or n_rollouts_best < n_rollouts:
-    raise ValueError(f"n_init + n_rollouts_best = {n_init + n_rollouts_best} must be <= 50 and "
+if n_init + max(n_rollouts_best, n_scripted) > 50 or n_rollouts_best < n_rollouts:
+    raise ValueError(f"n_init + n_rollouts_best (or n_scripted) must be <= 50 and "
                      f"n_rollouts_best >= n_rollouts; lower them.")
 DEMO_SEED = seed + 1000  # controller noise seeds, distinct from the rollout env seed
 HELD_OUT = {k: list(range(n_init, n_init + n_rollouts)) for k in task_ids}
 EXTRA = {k: list(range(n_init + n_rollouts, n_init + n_rollouts_best)) for k in task_ids}
 TRAIN_INITS = {k: list(range(min(n_train_rollouts, n_init))) for k in task_ids}
+SCRIPTED = {k: list(range(n_init, n_init + n_scripted)) for k in task_ids}
 main_name = variants[0]["name"]
 print(f"{len(task_ids)} tasks x {n_demos} demos at {image_size}px; {len(variants)} variants; "
       f"held-out init states {HELD_OUT[task_ids[0]][0]}..{n_init + n_rollouts_best - 1}")
@@ -136,10 +138,10 @@ pipeline.action_summary(data).round(3)
 # %% tags=["hide-input"]
 with timer.stage("harness controls"):
     controls = pipeline.harness_controls(
-        data, HELD_OUT, n_replay, image_size=image_size, max_steps=rollout_max_steps,
+        data, SCRIPTED, n_replay, image_size=image_size, max_steps=rollout_max_steps,
         action_repeat=action_repeat, seed=seed, replay_max_steps=demo_max_steps,
         key=dict(suite=suite, tasks=task_ids, n_demos=n_demos, n_init=n_init,
-                 demo_seed=DEMO_SEED, held_out=HELD_OUT, n_replay=n_replay,
+                 demo_seed=DEMO_SEED, held_out=SCRIPTED, n_replay=n_replay,
                  max_steps=rollout_max_steps, replay_max_steps=demo_max_steps,
                  action_repeat=action_repeat, version=1))
 controls["95% interval"] = [
@@ -504,6 +506,12 @@ if pre and rand:
 rows.append(Verdict("A row shuffle is too weak a null for frames", "design note",
                     f"untrained plain {format_p(rp.p_best, n_perm)}", "row-shuffle null",
                     "p < 0.05 untrained", verdict_word(bool(rp.p_best < 0.05))))
+n_vit_seeds = sum(s.get("encoder", "vit") == "vit" for s in variants)
+cnn_epochs = sorted({configs[s["name"]].epochs for s in variants
+                     if s.get("encoder") == "mobilenet_v2"})
+glue_text("budget_text", f"{n_vit_seeds} ViT seed{'s' if n_vit_seeds != 1 else ''}, "
+          f"MobileNetV2 variants trained for {', '.join(map(str, cnn_epochs)) or 'no'} epoch(s), "
+          f"{n_rollouts} held-out rollouts per task and checkpoint")
 verdict_table(rows)
 
 # %% [markdown]
@@ -514,4 +522,4 @@ verdict_table(rows)
 # - **Which layers align, above which null.** Against the row shuffle even untrained encoders align ({glue:md}`rand_plain_text`); with the episode-aware controls {glue:md}`ep_summary` ({numref}`fig-vision_action-layers`). Over N: {glue:md}`curve_result` ({numref}`fig-vision_action-n`).
 # - **Alignment and success.** Across {glue:text}`n_points` points, {glue:md}`rho_summary` ({numref}`fig-vision_action-success`).
 # - **Related.** Fine-tuning a VLA on actions can degrade its visual representations {cite:p}`kachaev2025dontblind`, and emergent segmentation predicts policy robustness better than in-domain accuracy {cite:p}`burns2024makes`; both suggest that vision-action alignment and success need not move together.
-# - **Open.** Scripted demos are smoother and less varied than human ones, our encoders are small, the wrist camera and higher resolution were not measured on this CPU budget, and the `full` scale (OpenVLA-7B {cite:p}`kim2024openvla` on real LIBERO HDF5 files) needs a GPU and the released weights; its code path is tested on stand-in towers.
+# - **Open.** This budget allowed {glue:md}`budget_text`: too few for small differences between variants. Scripted demos are smoother and less varied than human ones, our encoders are small, the wrist camera and higher resolution were not measured, and the `full` scale (OpenVLA-7B {cite:p}`kim2024openvla` on real LIBERO HDF5 files) needs a GPU and the released weights; its code path is tested on stand-in towers.
