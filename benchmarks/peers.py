@@ -131,6 +131,8 @@ def knn_rows(cases, repeats=None) -> list[dict]:
     """Mutual kNN (all layer pairs) and, where cheap, single-layer kNN: ours against faiss."""
     repeats = repeats or REPEATS
     for n, width, count in cases:
+        if n not in repeats:  # other sizes: as many repeats as the nearest listed size
+            repeats = {**repeats, n: repeats[min(repeats, key=lambda m: abs(m - n))]}
         xs, ys = layers(n, width, count, 1), layers(n, width, count, 2)
         if n <= 4096:  # warm both up (allocator, code paths); too costly at N = 20,000
             ours_mutual_knn(xs, ys, K), faiss_mutual_knn(xs, ys, K)
@@ -194,8 +196,10 @@ def memory_rows(n: int = 20000, widths=(7, 1024)):
         row = dict(n=n, width=width, load_start=load())
         for impl in ("ours", "faiss", "ours_knn", "faiss_knn"):
             cmd = [sys.executable, __file__, "--_memory", impl, str(n), str(width)]
-            out = subprocess.run(cmd, check=True, capture_output=True, text=True,
-                                 env={**os.environ, "OMP_NUM_THREADS": "1"}).stdout
+            # A fixed mmap threshold: every large block is mapped on allocation and unmapped on
+            # free, so earlier frees leave no resident heap holes that would hide a peak.
+            env = {**os.environ, "OMP_NUM_THREADS": "1", "MALLOC_MMAP_THRESHOLD_": "131072"}
+            out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
             res = json.loads(out.strip().splitlines()[-1])
             row[f"{impl}_extra_mib"] = res["extra_mib"]
         row["ratio"] = row["ours_extra_mib"] / row["faiss_extra_mib"]
