@@ -41,10 +41,10 @@
 #   {glue:text}`agree_corr_ood:.2f`.
 
 # %% tags=["hide-input"]
-import dataclasses
 import time
 
 import matplotlib.pyplot as plt
+import plotly.graph_objects as go
 import numpy as np
 import pandas as pd
 import torch
@@ -53,7 +53,7 @@ from myst_nb import glue
 from scipy.stats import spearmanr
 from tqdm.auto import tqdm
 
-from helpers import alignment, pretrained
+from helpers import alignment, interactive, pretrained
 from helpers.chapter import StageTimer, Verdict, excludes, format_draws, format_p, verdict_table
 from helpers.chapter import verdict_word
 from helpers.prh import metric_agreement as ma
@@ -66,6 +66,7 @@ from helpers.cache import cached
 from helpers.features import cached_features, extract_language_features, load_text_encoder
 from helpers.features import load_timm_model
 from helpers.plotting import NULL_COLOR, PALETTE, show, use_style
+from helpers.text_encoders import TEXT_ENCODERS
 
 use_style()
 torch.set_num_threads(1)  # the build machine is shared; CPU seconds are the cost proxy
@@ -152,16 +153,7 @@ glue("ood_measured", (f"all three OOD sets get higher entropy than the photos" i
 conf.pivot_table(index="image_set", columns="model", values=["confidence", "entropy"]).round(2)
 
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "Top-1 softmax confidence (left) and prediction entropy in nats (right) of the three EfficientNet-Lite classifiers on each image set; bars are the mean over images, one colour per classifier.", "name": "fig-prh_ood-real-confidence"}}
-fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
-classifier_names = sorted(conf.model.unique())
-for ax, col in zip(axes, ("confidence", "entropy")):
-    tab = conf.pivot_table(index="image_set", columns="model", values=col).reindex(list(real_sets))
-    xs = np.arange(len(tab))
-    for i, m in enumerate(classifier_names):
-        ax.bar(xs + (i - 1) * 0.27, tab[m], width=0.27, color=PALETTE[i], label=m)
-    ax.set_xticks(xs, tab.index)
-    ax.set_ylabel("mean top-1 probability" if col == "confidence" else "mean entropy (nats)")
-axes[0].legend(fontsize=8, loc="upper right")
+fig = ri.plot_confidence(conf, list(real_sets), PALETTE)
 show(fig)
 
 # %% [markdown]
@@ -177,8 +169,8 @@ show(fig)
 # layer pairs, calibrated by a permutation null of that same max ({glue:text}`real_perm_shown`
 # shuffles), and report the **corrected** score (0 at chance, 1 identical neighbourhoods).
 # Crops of one picture resemble each other, so on the photo and abstract crops each image's
-# neighbours from its own picture are **excluded** on both sides (plain scores are shown too). A **pixel baseline**
-# (the images averaged down to 24 x 24) is scored as one more model.
+# neighbours from its own picture are **excluded** on both sides (plain scores are shown
+# too). A **pixel baseline** (the images averaged down to 24 x 24) is scored as one more model.
 #
 # The claim is read from **trained minus random-init** within architecture pairs: the same two
 # architectures, untrained, on the same images. Intervals resample models, not pairs
@@ -186,7 +178,7 @@ show(fig)
 
 # %% tags=["hide-input"]
 glue("real_perm_shown", real_perm, display=False)
-real_tables, real_diffs = {}, {}
+real_tables = {}
 with timer.stage("real: alignment"):
     for s, data in real_sets.items():
         feats = {m: alignment.prepare(ls) for m, ls in real_feats[s].items()}
@@ -198,32 +190,10 @@ with timer.stage("real: alignment"):
             t = ri.alignment_table(feats, topk, real_perm, seed=0, groups=groups)
             t["image_set"], t["view"] = s, view
             real_tables[(s, view)] = t
-            real_diffs[(s, view)] = ri.trained_minus_init(t)
 real_all = pd.concat(real_tables.values(), ignore_index=True)
 headline_view = {s: "plain" if d.groups is None else "same photo excluded"
                  for s, d in real_sets.items()}
-
-
-def model_draws(table: pd.DataFrame, value: str) -> np.ndarray:
-    return stats.pair_bootstrap(table[value].to_numpy(), list(zip(table.model_a, table.model_b)),
-                                n_boot=n_boot, seed=0)
-
-
-rows = []
-for (s, view), t in real_tables.items():
-    d = real_diffs[(s, view)]
-    for what, tab, col in (("trained pairs", t[t.kind == "trained"], "corrected"),
-                           ("random-init pairs", t[t.kind == "init"], "corrected"),
-                           ("model vs pixels", t[t.kind == "pixels"], "corrected"),
-                           ("trained - init", d, "difference"),
-                           ("trained - init, last layer",
-                            ri.trained_minus_init(t, "last_corrected"), "difference")):
-        draws = model_draws(tab, col)
-        lo, hi = stats.interval(draws)
-        rows.append(dict(image_set=s, view=view, quantity=what, mean=float(tab[col].mean()),
-                         ci_low=lo, ci_high=hi, pairs=len(tab)))
-real_summary = pd.DataFrame(rows)
-real_key = real_summary.set_index(["image_set", "view", "quantity"])
+real_key = ri.summarise(real_tables, n_boot=n_boot)
 for s in real_sets:
     v = headline_view[s]
     glue(f"rv_{s}", float(real_key.loc[(s, v, "trained pairs"), "mean"]), display=False)
@@ -232,47 +202,57 @@ for s in real_sets:
     glue(f"rv_diff_{s}", f"{r['mean']:+.3f} [{r.ci_low:+.3f}, {r.ci_high:+.3f}]", display=False)
 glue("rv_photos_plain", float(real_key.loc[("photos", "plain", "trained pairs"), "mean"]),
      display=False)
-real_summary.pivot_table(index=["image_set", "view"], columns="quantity", values="mean").round(3)
+real_key["mean"].unstack("quantity").round(3)
 
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "Chance-corrected mutual-kNN alignment (layer-pair max) of the real pretrained models on each image set: trained pairs, their random-init controls, and each model against pixels; right, trained minus random-init within architecture pairs. Error bars: 95% bootstrap over models. Photos and abstract crops: same-picture neighbours excluded.", "name": "fig-prh_ood-real-alignment"}}
-fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), gridspec_kw={"width_ratios": [3, 2]})
-groups_shown = ["trained pairs", "random-init pairs", "model vs pixels"]
-xs = np.arange(len(real_sets))
-for i, q in enumerate(groups_shown):
-    r = [real_key.loc[(s, headline_view[s], q)] for s in real_sets]
-    axes[0].bar(xs + (i - 1) * 0.27, [x["mean"] for x in r], width=0.27, label=q,
-                color=NULL_COLOR if "init" in q else PALETTE[i],
-                yerr=np.array([[x["mean"] - x.ci_low, x.ci_high - x["mean"]] for x in r]).T)
-axes[0].set_xticks(xs, list(real_sets))
-axes[0].set_ylabel("corrected mutual kNN (0 = chance)")
-axes[0].legend(fontsize=8, loc="upper right")
-for i, q in enumerate(["trained - init", "trained - init, last layer"]):
-    r = [real_key.loc[(s, headline_view[s], q)] for s in real_sets]
-    axes[1].bar(xs + (i - 0.5) * 0.38, [x["mean"] for x in r], width=0.38, color=PALETTE[3 + i],
-                label="layer-pair max" if i == 0 else "last layer",
-                yerr=np.array([[x["mean"] - x.ci_low, x.ci_high - x["mean"]] for x in r]).T)
-axes[1].axhline(0, color=NULL_COLOR, lw=1)
-axes[1].set_xticks(xs, list(real_sets))
-axes[1].set_ylabel("trained - random-init")
-axes[1].legend(fontsize=8, loc="lower left")
+fig = ri.plot_alignment(real_key, headline_view, PALETTE, NULL_COLOR)
 show(fig)
 
 # %% [markdown]
-# On the photos, with same-photo neighbours excluded, trained pairs score
-# {glue:text}`rv_photos:.3f` above chance (plain: {glue:text}`rv_photos_plain:.3f`) and their
-# random-init controls {glue:text}`rv_init_photos:.3f`. Trained minus random-init is
+# On the photos, with same-photo neighbours excluded, trained pairs have a corrected score of
+# {glue:text}`rv_photos:.3f` (plain: {glue:text}`rv_photos_plain:.3f`) and their random-init
+# controls {glue:text}`rv_init_photos:.3f`. Trained minus random-init is
 # {glue:text}`rv_diff_photos` on photos, {glue:text}`rv_diff_fashion` on Fashion-MNIST,
 # {glue:text}`rv_diff_abstract` on abstract art and {glue:text}`rv_diff_shapes` on shapes
-# ({numref}`fig-prh_ood-real-alignment`). The per-pair differences show where the mean comes
-# from: the edge detector (HED) is the pair member whose training moves it away from the others.
+# ({numref}`fig-prh_ood-real-alignment`). The per-pair differences show which pairs carry the
+# mean (rows: architecture pairs; columns: image sets).
 
 # %% tags=["hide-input"]
-diff_wide = pd.concat({s: real_diffs[(s, headline_view[s])].set_index(["model_a", "model_b"])
-                       .difference for s in real_sets}, axis=1)
+diff_wide = pd.concat({s: ri.trained_minus_init(real_tables[(s, headline_view[s])])
+                       .set_index(["model_a", "model_b"]).difference for s in real_sets}, axis=1)
 hed_pairs = diff_wide.index.to_frame().apply(lambda r: "hed_vgg16" in tuple(r), axis=1)
 glue("rv_diff_nohed", float(diff_wide[~hed_pairs.to_numpy()].to_numpy().mean()), display=False)
 glue("rv_diff_hed", float(diff_wide[hed_pairs.to_numpy()].to_numpy().mean()), display=False)
+gain_hed = diff_wide[hed_pairs.to_numpy()].to_numpy().mean()
+gain_imagenet = diff_wide[~hed_pairs.to_numpy()].to_numpy().mean()
+glue("hed_sentence", "convergence here is weaker across objectives (edge detection vs "
+     "classification) than within one" if gain_hed < gain_imagenet else
+     "pairs across objectives (edge detection vs classification) converge at least as much as "
+     "pairs within one", display=False)
 diff_wide.round(3)
+
+# %% [markdown]
+# The same differences as an interactive matrix: move the slider to change the image set
+# (hover names the pair; the static figure above stays the reference).
+
+# %% tags=["hide-input"]
+def diff_matrix(col: pd.Series) -> np.ndarray:
+    mat = np.full((len(real_models), len(real_models)), np.nan)
+    for (a, b), v in col.items():
+        i, j = real_models.index(a), real_models.index(b)
+        mat[i, j] = mat[j, i] = v
+    return mat
+
+
+lim = float(np.nanmax(np.abs(diff_wide.to_numpy())))
+frames = {s: [go.Heatmap(z=diff_matrix(diff_wide[s]), x=real_models, y=real_models,
+                         zmin=-lim, zmax=lim, colorscale="RdBu", reversescale=True,
+                         hovertemplate="%{y} vs %{x}: %{z:+.3f}<extra></extra>")]
+          for s in diff_wide.columns}
+interactive.show(interactive.slider_figure(
+    frames, slider_label="image set",
+    title="Trained minus random-init corrected mutual kNN, per architecture pair"),
+    "fig-prh_ood-real-interactive")
 
 # %% [markdown]
 # Which layers does the layer-pair max pick? The table gives the mean depth of the chosen
@@ -304,7 +284,7 @@ with timer.stage("real: language"):
             continue
         lang = {lm: alignment.prepare(ri.caption_features(real_sets[s].captions, lm,
                                                           real_sets[s].key))
-                for lm in language_models}
+                for lm in TEXT_ENCODERS}  # the offline sentence encoders, at every scale
         vis = {m: alignment.prepare(ls) for m, ls in real_feats[s].items()}
         vis[ri.PIXELS] = [alignment.prepare(ri.pixel_layer(real_sets[s].images))]
         t = ma.block_scores(vis, lang, "mutual_knn", topk, n_perm=real_perm, seed=3)
@@ -399,34 +379,10 @@ show(fig)
 # the first `n_init_controls` also get a random-init copy (step 0) as the control.
 
 # %% tags=["hide-input"]
-@dataclasses.dataclass
-class PretrainedMember:
-    """A pretrained ViT in the role of a zoo member (full scale)."""
-
-    name: str  # short name (the timm name, or the folder name)
-    source: str  # timm hub name or local folder
-    objective: str  # training family read from the name (augreg, mae, dinov2, clip, clip_ft)
-    steps: list  # [0, 1] with a random-init control, else [1]
-    arch: str = "vit"
-    seed: int = 0
-    history: list = dataclasses.field(default_factory=list)
-
-
-def vit_family(name: str) -> str:
-    tag = name.split(".")[-1]
-    for key in ("ft_in12k", "laion2b", "dinov2", "mae", "augreg"):
-        if key in tag or key in name:
-            return {"ft_in12k": "clip_ft", "laion2b": "clip"}.get(key, key)
-    return "other"
-
-
 t = time.time()
 if FULL:
     zoo_config = zoo_lib.ZooConfig(seeds=(0,))
-    zoo = [PretrainedMember(name=str(v).rstrip("/").split("/")[-1], source=str(v),
-                            objective=vit_family(str(v)),
-                            steps=[0, 1] if i < n_init_controls else [1])
-           for i, v in enumerate(vit_models)]
+    zoo = ps.pretrained_members(vit_models, n_init_controls)
 else:
     zoo_config = zoo_lib.ZooConfig.for_scale(scale)
     zoo = zoo_lib.get_zoo(zoo_config, progress=True)
@@ -497,7 +453,7 @@ def split_key(split: str, n: int) -> dict:
     return {"world": "shapes", "split": split, "n": n, "seed": eval_seed}
 
 
-def pretrained_layers(m: PretrainedMember, step: int, split: str, nets: dict) -> list:
+def pretrained_layers(m: ps.PretrainedMember, step: int, split: str, nets: dict) -> list:
     """Per-block CLS features of a pretrained ViT (step 1) or its random-init copy (step 0)."""
     def compute():
         if "net" not in nets:
@@ -991,9 +947,9 @@ verdict_table(claims)
 # networks are far from chance ({glue:text}`rv_init_photos:.3f` on photos): architecture and
 # pixel statistics give much of the raw alignment, which is why the difference is the number
 # to read. The edge detector's pairs gain {glue:text}`rv_diff_hed:+.3f`, against
-# {glue:text}`rv_diff_nohed:+.3f` for pairs of ImageNet models: convergence here is strongest
-# between models trained on the same data, which is what PRH's objective-independence claim
-# has to survive. The verdict table gives each claim its threshold.
+# {glue:text}`rv_diff_nohed:+.3f` for pairs of ImageNet models: {glue:text}`hed_sentence`,
+# which bears on PRH's claim that different objectives converge. The verdict table gives each
+# claim its threshold.
 #
 # **Vision-vision alignment OOD.** The corrected mutual kNN between trained models is
 # {glue:text}`vv_id:.3f` in distribution and {glue:text}`vv_ood:.3f` OOD. The paired change is

@@ -124,6 +124,9 @@ from helpers.prh.sources import (
     random_init_copy,
     param_count,
     language_features,
+    PretrainedMember,
+    vit_family,
+    pretrained_members,
 )
 from helpers.prh.real_images import (
     PHOTOS,

@@ -504,3 +504,96 @@ def caption_features(captions: Sequence[str], encoder: str, key: dict) -> list[t
         return extract_language_features(model, tok, list(captions), batch_size=64, progress=False)
     feats = cached_features({"model": encoder, "pool": "avg", "captions_of": key}, compute)
     return list(feats.unbind(1))
+
+
+SUMMARY_QUANTITIES = ("trained pairs", "random-init pairs", "model vs pixels", "trained - init",
+                      "trained - init, last layer")
+"""The rows :func:`summarise` gives per (image set, view)."""
+
+
+def summarise(tables: dict[tuple[str, str], pd.DataFrame], n_boot: int = 1000,
+              seed: int = 0) -> pd.DataFrame:
+    """Means of the :func:`alignment_table` outputs with 95% intervals that resample **models**.
+
+    Args:
+        tables: (image set, view) -> :func:`alignment_table` output.
+        n_boot, seed: bootstrap draws (:func:`helpers.stats.pair_bootstrap`: pairs share models,
+            so models are the resampled units).
+
+    Returns:
+        Indexed by (image_set, view, quantity) with quantity from :data:`SUMMARY_QUANTITIES`:
+        ``mean``, ``ci_low``, ``ci_high``, ``pairs``.
+    """
+    from helpers import stats
+
+    rows = []
+    for (s, view), t in tables.items():
+        parts = {"trained pairs": (t[t.kind == "trained"], "corrected"),
+                 "random-init pairs": (t[t.kind == "init"], "corrected"),
+                 "model vs pixels": (t[t.kind == "pixels"], "corrected"),
+                 "trained - init": (trained_minus_init(t), "difference"),
+                 "trained - init, last layer": (trained_minus_init(t, "last_corrected"),
+                                                "difference")}
+        for what, (tab, col) in parts.items():
+            if tab.empty:
+                lo = hi = mean = float("nan")
+            else:
+                draws = stats.pair_bootstrap(tab[col].to_numpy(),
+                                             list(zip(tab.model_a, tab.model_b)),
+                                             n_boot=n_boot, seed=seed)
+                (lo, hi), mean = stats.interval(draws), float(tab[col].mean())
+            rows.append(dict(image_set=s, view=view, quantity=what, mean=mean, ci_low=lo,
+                             ci_high=hi, pairs=len(tab)))
+    return pd.DataFrame(rows).set_index(["image_set", "view", "quantity"])
+
+
+def _bars(ax, xs, rows, offset, width, **kw):
+    means = np.array([r["mean"] for r in rows])
+    err = np.array([[r["mean"] - r["ci_low"], r["ci_high"] - r["mean"]] for r in rows]).T
+    ax.bar(xs + offset, means, width=width, yerr=err, capsize=2, **kw)
+
+
+def plot_alignment(summary: pd.DataFrame, views: dict[str, str], colors: Sequence[str],
+                   null_color: str):
+    """Left: corrected alignment of trained pairs, random-init pairs and model-vs-pixels per
+    image set; right: trained minus random-init (layer-pair max and last layer). Error bars are
+    the intervals of :func:`summarise`. Returns the figure."""
+    import matplotlib.pyplot as plt
+
+    names = list(views)
+    xs = np.arange(len(names))
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), gridspec_kw={"width_ratios": [3, 2]})
+    for i, q in enumerate(SUMMARY_QUANTITIES[:3]):
+        _bars(axes[0], xs, [summary.loc[(s, views[s], q)] for s in names], (i - 1) * 0.27, 0.27,
+              label=q, color=null_color if "init" in q else colors[i])
+    axes[0].set_xticks(xs, names)
+    axes[0].set_ylabel("corrected mutual kNN (0 = chance)")
+    axes[0].legend(fontsize=8, loc="upper right")
+    for i, q in enumerate(SUMMARY_QUANTITIES[3:]):
+        _bars(axes[1], xs, [summary.loc[(s, views[s], q)] for s in names], (i - 0.5) * 0.38, 0.38,
+              color=colors[3 + i], label="layer-pair max" if i == 0 else "last layer")
+    axes[1].axhline(0, color=null_color, lw=1)
+    axes[1].set_xticks(xs, names)
+    axes[1].set_ylabel("trained - random-init")
+    axes[1].legend(fontsize=8, loc="lower left")
+    return fig
+
+
+def plot_confidence(conf: pd.DataFrame, set_names: Sequence[str], colors: Sequence[str]):
+    """Mean top-1 confidence (left) and entropy (right) per image set, one bar per classifier,
+    from :func:`confidence_table`. Returns the figure."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
+    models = sorted(conf.model.unique())
+    width = 0.8 / max(1, len(models))
+    for ax, col in zip(axes, ("confidence", "entropy")):
+        tab = conf.pivot_table(index="image_set", columns="model", values=col).reindex(set_names)
+        xs = np.arange(len(tab))
+        for i, m in enumerate(models):
+            ax.bar(xs + (i - (len(models) - 1) / 2) * width, tab[m], width=width,
+                   color=colors[i], label=m)
+        ax.set_xticks(xs, tab.index)
+        ax.set_ylabel("mean top-1 probability" if col == "confidence" else "mean entropy (nats)")
+    axes[0].legend(fontsize=8, loc="upper right")
+    return fig

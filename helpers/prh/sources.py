@@ -16,6 +16,7 @@ The model lists are PRH's ``val`` sets (``tasks.py``).
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -187,3 +188,41 @@ def language_features(name_or_path: str | Path, texts: Sequence[str], batch_size
 
     model, tok = load_language_model(name_or_path, device=device)
     return extract_language_features(model, tok, list(texts), batch_size=batch_size, device=device, progress=False)
+
+
+@dataclasses.dataclass
+class PretrainedMember:
+    """A pretrained ViT in the role of a zoo member (``full`` scale): step 1 is the pretrained
+    model, step 0 (when listed) its random-init copy."""
+
+    name: str  # short name (the timm name, or the folder name)
+    source: str  # timm hub name or local folder
+    objective: str  # training family read from the name (augreg, mae, dinov2, clip, clip_ft)
+    steps: list  # [0, 1] with a random-init control, else [1]
+    arch: str = "vit"
+    seed: int = 0
+    history: list = dataclasses.field(default_factory=list)
+
+
+def vit_family(name: str) -> str:
+    """PRH's training family of a timm ViT name: ``augreg``, ``mae``, ``dinov2``, ``clip``
+    (laion2b), ``clip_ft`` (laion2b fine-tuned on in12k) or ``other``.
+
+    Example:
+        >>> vit_family("vit_base_patch16_clip_224.laion2b_ft_in12k"), vit_family("vit_tiny")
+        ('clip_ft', 'other')
+    """
+    tag = name.split(".")[-1]
+    for key in ("ft_in12k", "laion2b", "dinov2", "mae", "augreg"):
+        if key in tag or key in name:
+            return {"ft_in12k": "clip_ft", "laion2b": "clip"}.get(key, key)
+    return "other"
+
+
+def pretrained_members(models: Sequence[str | Path], n_init_controls: int) -> list[PretrainedMember]:
+    """One :class:`PretrainedMember` per ViT (name from the hub id or folder); the first
+    ``n_init_controls`` also get a random-init control (step 0)."""
+    return [PretrainedMember(name=str(v).rstrip("/").split("/")[-1], source=str(v),
+                             objective=vit_family(str(v)),
+                             steps=[0, 1] if i < n_init_controls else [1])
+            for i, v in enumerate(models)]

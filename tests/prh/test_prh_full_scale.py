@@ -127,3 +127,13 @@ def test_random_init_copy_and_param_count():
     assert all(torch.equal(a, b) for a, b in zip(ctrl.parameters(), again.parameters()))  # seeded
     mlp = torch.nn.Sequential(torch.nn.Linear(4, 3))
     assert not torch.equal(ps.random_init_copy(mlp).state_dict()["0.weight"], mlp.state_dict()["0.weight"])
+
+
+def test_pretrained_members_and_vit_family():
+    from helpers.prh import sources as ps
+
+    members = ps.pretrained_members(["vit_small_patch14_dinov2.lvd142m", "/tmp/models/vit0/"], 1)
+    assert [m.name for m in members] == ["vit_small_patch14_dinov2.lvd142m", "vit0"]
+    assert [m.steps for m in members] == [[0, 1], [1]]
+    assert members[0].objective == "dinov2" and members[1].objective == "other"
+    assert ps.vit_family("vit_large_patch14_clip_224.laion2b") == "clip"

@@ -148,3 +148,22 @@ def test_make_image_sets_shapes_and_unknown_name():
     assert s.images.shape == (8, 3, 32, 32) and len(s.captions) == 8 and s.groups is None
     with pytest.raises(ValueError, match="names from"):
         ri.make_image_sets(8, names=("imagenet",))
+
+
+def test_summarise_resamples_models_and_plots():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    fa = _feats(0, n=60, layers=2)
+    feats = {"a": fa, "b": [fa[1], _feats(1, n=60, layers=1)[0]], "c": _feats(4, n=60, layers=2),
+             "a (init)": _feats(2, n=60, layers=2), "b (init)": _feats(3, n=60, layers=2),
+             "c (init)": _feats(5, n=60, layers=2), ri.PIXELS: _feats(6, n=60, layers=1)}
+    t = ri.alignment_table(feats, k=5, n_perm=5)
+    summary = ri.summarise({("s", "plain"): t}, n_boot=50)
+    assert set(summary.index.get_level_values("quantity")) == set(ri.SUMMARY_QUANTITIES)
+    row = summary.loc[("s", "plain", "trained - init")]
+    assert row.pairs == 3 and row.ci_low <= row["mean"] <= row.ci_high
+    fig = ri.plot_alignment(summary, {"s": "plain"}, ["C0", "C1", "C2", "C3", "C4"], "grey")
+    assert len(fig.axes) == 2
+    conf = ri.confidence_table({"s": {"m": torch.randn(4, 1000)}})
+    assert len(ri.plot_confidence(conf, ["s"], ["C0"]).axes) == 2
