@@ -359,8 +359,8 @@ for r, (split, kind) in enumerate(rows):
 show(fig)
 
 # %% [markdown]
-# Every OOD image still has a true caption, so the language side can describe what the
-# vision side has never seen.
+# Every OOD image still has a true caption ({numref}`fig-prh_ood-world`), so the language side
+# can describe what the vision side has never seen.
 #
 # ## The model zoo
 #
@@ -581,10 +581,12 @@ fig.colorbar(im, ax=axes, shrink=0.7, label="corrected mutual kNN (0 = chance)")
 show(fig)
 
 # %% [markdown]
-# Trained pairs score {glue:text}`vv_id:.2f` in distribution and {glue:text}`vv_ood:.2f` OOD
-# above chance; pairs of random-init controls (the last rows) score {glue:text}`vv_rand_id:.2f`
-# and {glue:text}`vv_rand_ood:.2f`. A random network is far from chance because it still keeps
-# pixel similarity. The spread over seeds: pairs of two trained models of the same seed, by seed.
+# In {numref}`fig-prh_ood-vv-matrix`, trained pairs have corrected scores of
+# {glue:text}`vv_id:.2f` in distribution and {glue:text}`vv_ood:.2f` OOD; pairs of random-init
+# controls (the last rows) score {glue:text}`vv_rand_id:.2f` and {glue:text}`vv_rand_ood:.2f`.
+# A random network is far from chance, so a raw score is not evidence of learning; the
+# trained-minus-init difference is. The spread over seeds: pairs of two trained models of the
+# same seed, by seed.
 
 # %% tags=["hide-input"]
 seed_of = {m.name: m.seed for m in zoo}
@@ -702,9 +704,10 @@ axes[1].legend(handles=handles, loc="lower right", ncols=2)
 show(fig)
 
 # %% [markdown]
-# In numbers: {glue:text}`comp_verdict`. Random-init checkpoints (grey) have a mean corrected
-# alignment of {glue:text}`vl_init_id:.3f` in distribution, against {glue:text}`vl_final_id:.3f`
-# for the final checkpoints ({glue:text}`vl_init_ood:.3f` and {glue:text}`vl_final_ood:.3f` OOD).
+# In numbers ({numref}`fig-prh_ood-competence`): {glue:text}`comp_verdict`. Random-init
+# checkpoints (grey) have a mean corrected alignment of {glue:text}`vl_init_id:.3f` in
+# distribution, against {glue:text}`vl_final_id:.3f` for the final checkpoints
+# ({glue:text}`vl_init_ood:.3f` and {glue:text}`vl_final_ood:.3f` OOD).
 # The OOD panel differs in one respect: competence is measured in distribution, so it is a
 # property of the model, and the alignment is measured on images it has never seen.
 #
@@ -795,7 +798,7 @@ lone.round(2)
 # %% [markdown]
 # The configurations that agree least with the rest are {glue:text}`least_agree` (mean
 # correlation with the others, averaged over the two splits); the most typical one is
-# {glue:text}`most_agree`. The summary figure compares the protocols.
+# {glue:text}`most_agree`. {numref}`fig-prh_ood-agreement-summary` compares the protocols.
 
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "Mean off-diagonal Spearman correlation between metric configurations, by protocol (blog: last layer, no clamp, no layer search; PRH: clamp and layer-pair max) and by score (raw or chance-corrected), in distribution and OOD.", "name": "fig-prh_ood-agreement-summary"}}
 fig, ax = plt.subplots(figsize=(6.4, 3.4))
