@@ -119,6 +119,11 @@ real_perm: int = 50  # shuffles per real-model null (p floor 1/51, below the 0.0
 # Features are every block's output, averaged over space (CNNs have no CLS token).
 
 # %% tags=["hide-input"]
+FULL = scale == "full"
+if FULL and len(vit_models) < 2:  # checked before any work
+    raise ValueError("scale='full' needs at least two vit_models (PRH's ViTs are listed in "
+                     "book/scales.yaml); hub names need network access, local folders work "
+                     "offline")
 timer = StageTimer()
 glue("real_input_shown", real_input, display=False)
 with timer.stage("real: images"):
@@ -326,12 +331,7 @@ vl_by_model.round(3)
 # in distribution, ImageNet-O with "a photo of a <label>" captions OOD (`helpers.prh.sources`).
 
 # %% tags=["hide-input"]
-FULL = scale == "full"
 if FULL:
-    if len(vit_models) < 2:
-        raise ValueError("scale='full' needs at least two vit_models (PRH's ViTs are listed in "
-                         "book/scales.yaml); hub names need network access, local folders work "
-                         "offline")
     world = {}
     for split, loader, source in (("id", ps.load_wit, id_source),
                                   ("ood", ps.load_imagenet_o, ood_source)):
