@@ -189,8 +189,12 @@ def knn(x: Tensor, k: int) -> tuple[Tensor, Tensor]:
     if fits_full_gram(n, x.element_size(), x.device):
         per = max(1, _budget(x.device, FULL_GRAM_BYTES) // (n * n * x.element_size()))
         out = [_knn_gram(x[a:a + per], k) for a in range(0, g, per)]
+        if len(out) == 1:  # no copy of the [N, k] outputs (they count at N = 20,000)
+            return out[0]
         return torch.cat([o[0] for o in out]), torch.cat([o[1] for o in out])
     out = [_knn_large(x[a], k) for a in range(g)]
+    if g == 1:
+        return out[0][0].unsqueeze(0), out[0][1].unsqueeze(0)
     return torch.stack([o[0] for o in out]), torch.stack([o[1] for o in out])
 
 
