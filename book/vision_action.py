@@ -290,7 +290,7 @@ mk = masked[main_last]
 glue_text("ep_summary", f"the trained {main_name}'s best block has a corrected score of "
           f"{float(mk.corrected.max()):.3f} ({format_p(mk.p_best, n_perm)} against the layer-max "
           f"episode null), and training adds {gain_text} over the untrained encoder "
-          f"({len(gains)} seeds)")
+          f"({len(gains)} seed{'s' if len(gains) != 1 else ''})")
 print("training adds (corrected, best block, per seed):", np.round(gains, 3))
 
 # %% [markdown]
