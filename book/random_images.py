@@ -349,6 +349,11 @@ blend_supported = bool(all(np.isfinite(npr.median_frontier(rfronts, "pretrained"
                            for m in blend_metrics))
 
 
+def t_star(group: str, metric: str) -> str:
+    t = npr.median_frontier(rfronts, group, metric)
+    return f"t* = {t:.2f}" if np.isfinite(t) else "no t* (distinguishable at t = 1)"
+
+
 def fronts_words(group: str) -> str:
     return " and ".join(f"{front_words(group, m)} on {m}" for m in blend_metrics)
 
@@ -488,11 +493,8 @@ verdicts = [
                f"replicated if p <= {alpha_level} on photos and p > {alpha_level} on noise",
                ch.verdict_word(rho_supported)),
     ch.Verdict("Blending images into noise drives alignment to chance", "fork's blend notebook",
-               "; ".join(f"{m}: t* = {npr.median_frontier(rfronts, 'pretrained', m):.1f}"
-                         for m in blend_metrics),
-               "; ".join(f"random-init {m}: t* = "
-                         f"{npr.median_frontier(rfronts, 'random-init', m):.1f}"
-                         for m in blend_metrics),
+               "; ".join(f"{m}: {t_star('pretrained', m)}" for m in blend_metrics),
+               "; ".join(f"random-init {m}: {t_star('random-init', m)}" for m in blend_metrics),
                f"replicated if pooled p > {blend_threshold:.4f} at some t <= 1 on every metric",
                ch.verdict_word(blend_supported)),
     ch.Verdict("Training adds alignment on structured noise (the zoo's finding)",
