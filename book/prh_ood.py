@@ -73,6 +73,8 @@ torch.set_num_threads(1)  # the build machine is shared; CPU seconds are the cos
 T0 = time.time()
 
 # %% tags=["parameters"]
+# Other values: edit them here, then run all cells; or in a shell
+#   python -m helpers.run prh_ood -p n_eval 256
 scale: str = "book"  # smoke | book | full (set by helpers.run)
 n_eval: int = 512  # evaluation images per split (in distribution and OOD); also the probe data
 eval_seed: int = 1  # seed of the evaluation images (the zoo trains on seed 1000)

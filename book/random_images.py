@@ -52,6 +52,8 @@ use_style()
 torch.set_num_threads(1)
 
 # %% tags=["parameters"]
+# Other values: edit them here, then run all cells; or in a shell
+#   python -m helpers.run random_images -p real_n_images 256
 scale: str = "book"  # smoke | book | full (set by helpers.run)
 # --- real pretrained networks (helpers.pretrained) on natural photo crops
 real_models: list = ["efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2",

@@ -46,6 +46,8 @@ use_style()
 timer = StageTimer()
 
 # %% tags=["parameters"]
+# Other values: edit them here, then run all cells; or in a shell
+#   python -m helpers.run superposition_llc -p n_seeds 20
 scale: str = "book"  # smoke | book | full (set by helpers.run)
 device: str = "cpu"  # "cpu" or "cuda"; everything below is batched tensor code
 torch_threads: int = 1  # CPU threads; 1 is fastest for these tiny batched ops on a shared machine

@@ -43,6 +43,8 @@ torch.set_num_threads(1)
 timer = StageTimer()
 
 # %% tags=["parameters"]
+# Other values: edit them here, then run all cells; or in a shell
+#   python -m helpers.run vision_action -p n_demos 30
 scale: str = "book"  # smoke | book | full (set by helpers.run)
 suite: str = "libero_spatial"  # LIBERO suite (the scripted controller solves its tasks)
 task_ids: list = [0, 1]  # tasks (the script fails 4, the drawer, and 5, on the ramekin)
