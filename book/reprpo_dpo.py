@@ -36,8 +36,8 @@ from myst_nb import glue
 from tqdm.auto import tqdm
 
 from helpers import cache, interactive, stats
-from helpers.chapter import (StageTimer, Verdict, excludes, format_draws, glue_text,
-                             verdict_table, verdict_word)
+from helpers.chapter import (StageTimer, Verdict, above_zero, excludes, format_draws,
+                             glue_text, verdict_table, verdict_word)
 from helpers.plotting import NULL_COLOR, PALETTE, show, use_style
 from helpers.reprpo import checkable_tasks as ct
 from helpers.reprpo import experiment as ex
@@ -430,7 +430,7 @@ lo1, hi1 = stats.interval(d_shift)
 rival_gain = draws[rival]["test"] - draws["base"]["test"]
 rival_learned = bool(excludes(*stats.interval(rival_gain)) and rival_gain.mean() > 0)
 gates = gate and rival_learned
-claim1 = None if not gates or lo1 <= 0 <= hi1 else bool(lo1 > 0)
+claim1 = above_zero(lo1, hi1) if gates else None
 claim2 = None if not gates or dlo <= 0 <= dhi else bool(dhi < 0 and rhi >= 0)
 control = (f"gates: DPO - shuffled DPO (test) {format_draws(gate_draws, signed=True)}; "
            f"{rival} - base (test) {format_draws(rival_gain, signed=True)}")

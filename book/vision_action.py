@@ -30,7 +30,7 @@ from myst_nb import glue
 from helpers import alignment, stats
 from helpers.cache import cached
 from helpers.chapter import StageTimer, Verdict, format_interval, format_p, glue_text
-from helpers.chapter import verdict_table, verdict_word
+from helpers.chapter import above_zero, verdict_table, verdict_word
 from helpers.libero import action_alignment as va
 from helpers.libero import evaluation as ev
 from helpers.libero import figures as vafig
@@ -493,18 +493,15 @@ rows = [Verdict("Alignment rises with competence", "Huh et al. 2024 (PRH)",
                              else bool(main_corr.p < 0.05 and main_corr.rho > 0)))]
 pre, frozen, rand = (find(n) for n in ("MobileNetV2 ImageNet", "MobileNetV2 ImageNet frozen",
                                       "MobileNetV2 random init"))
-if pre and frozen:
-    d, lo, hi = rate_diff(pre, frozen)
-    rows.append(Verdict("Freezing the vision encoder costs success", "Kim et al. 2024 (OpenVLA)",
-                        format_interval(d, lo, hi, signed=True, digits=2),
-                        "same architecture and data", "interval > 0",
-                        verdict_word(None if lo <= 0 <= hi else bool(lo > 0))))
-if pre and rand:
-    d, lo, hi = rate_diff(pre, rand)
-    rows.append(Verdict("ImageNet pretraining helps the policy", "Burns et al. 2024 (mixed)",
-                        format_interval(d, lo, hi, signed=True, digits=2),
-                        "same architecture from random init", "interval > 0",
-                        verdict_word(None if lo <= 0 <= hi else bool(lo > 0))))
+for other, claim, source, control in (
+        (frozen, "Freezing the vision encoder costs success", "Kim et al. 2024 (OpenVLA)",
+         "same architecture and data"),
+        (rand, "ImageNet pretraining helps the policy", "Burns et al. 2024 (mixed)",
+         "same architecture from random init")):
+    if pre and other:
+        d, lo, hi = rate_diff(pre, other)
+        rows.append(Verdict(claim, source, format_interval(d, lo, hi, signed=True, digits=2),
+                            control, "interval > 0", verdict_word(above_zero(lo, hi))))
 rows.append(Verdict("A row shuffle is too weak a null for frames", "design note",
                     f"untrained plain {format_p(rp.p_best, n_perm)}", "row-shuffle null",
                     "p < 0.05 untrained", verdict_word(bool(rp.p_best < 0.05))))

@@ -14,6 +14,8 @@ Example:
     'undefined'
     >>> verdict_word(supported=True), verdict_word(supported=False), verdict_word(None)
     ('replicated', 'not replicated', 'undecided')
+    >>> above_zero(0.1, 0.3), above_zero(-0.3, -0.1), above_zero(-0.1, 0.3)
+    (True, False, None)
 """
 from __future__ import annotations
 
@@ -119,6 +121,13 @@ def excludes(lo: float, hi: float, value: float = 0.0) -> bool | None:
     if not (math.isfinite(lo) and math.isfinite(hi)):
         return None
     return lo > value or hi < value
+
+
+def above_zero(lo: float, hi: float) -> bool | None:
+    """For a claim "the difference is positive": True if [lo, hi] lies above 0, False if below,
+    None (undecided) if it straddles 0 or is undefined."""
+    side = excludes(lo, hi)
+    return None if not side else bool(lo > 0)
 
 
 def verdict_word(supported: bool | None, changed: bool = False) -> str:
