@@ -338,6 +338,8 @@ held_at = ", ".join(f"{s:.3f}" for s in ns.sparsity[ns.holds])
 glue_text("start_verdict_md", f"holds at {n_hold} of {n_ns} non-sparse settings"
           + (f" (S = {held_at})" if n_hold else "") + f", so it is {start_v}")
 show(figures.start_contrast_figure(contrast))
+
+# %% tags=["hide-input"]
 contrast.round(4)
 
 # %% [markdown]
@@ -460,6 +462,8 @@ glue_text("zero_detail_md", "; ".join(
     f"ρ negative in {z['neg']}, median ρ {analysis.fmt_r(z['median'])}"
     for i, z in zero_rows.items()))
 show(figures.correlation_figure(corr, tms.INITS))
+
+# %% tags=["hide-input"]
 corr.round(2)
 
 # %% [markdown]
@@ -522,6 +526,8 @@ glue_text("lmc_md", f"{conn['cross']:.0%} of cross-start pairs and {conn['ctrl']
           f"pairs are connected; {same_frac:.0%} of cross-start pairs reached the same polygon "
           f"type; pairs left out for an endpoint loss below 10⁻⁶: {len(lmc) - len(ok)}")
 show(figures.lmc_figure(cross, ctrl, SPARS, ylabel="barrier / endpoints' loss + 10⁻⁶"))
+
+# %% tags=["hide-input"]
 analysis.barrier_summary(lmc, n_boot).round(3)
 
 # %% [markdown]
@@ -563,6 +569,8 @@ glue_text("imp_fpd_md", f"from {psum.features_per_dim.iloc[0]:.2f} (dense) to "
           f"{pl.features_per_dim:.2f} ({int(pl.weights)} weights), against {ctrl_fpd:.2f} for the "
           "control")
 show(figures.prune_summary_figure(psum[psum.weights < 12]))
+
+# %% tags=["hide-input"]
 psum.round(3)
 
 # %% [markdown]

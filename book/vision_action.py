@@ -60,13 +60,13 @@ n_train_rollouts: int = 1  # rollouts from training init states for that checkpo
 n_replay: int = 2  # demos per task replayed open-loop (harness control)
 n_scripted: int = 4  # held-out episodes per task of the scripted controller (harness control)
 variants: list = [  # policies: PolicyConfig fields + name, checkpoints (epochs), execute
-    dict(name="ViT", encoder="vit", chunk=8, epochs=12, checkpoints=[0, 2, 5, 12]),
-    dict(name="MobileNetV2 ImageNet", encoder="mobilenet_v2", pretrained=True, chunk=8,
-         epochs=1, checkpoints=[0, 1]),
-    dict(name="MobileNetV2 random init", encoder="mobilenet_v2", chunk=8, epochs=1,
-         checkpoints=[0, 1]),
-    dict(name="MobileNetV2 ImageNet frozen", encoder="mobilenet_v2", pretrained=True,
-         freeze_encoder=True, chunk=8, epochs=1, checkpoints=[1]),
+    {"name": "ViT", "encoder": "vit", "chunk": 8, "epochs": 12, "checkpoints": [0, 2, 5, 12]},
+    {"name": "MobileNetV2 ImageNet", "encoder": "mobilenet_v2", "pretrained": True, "chunk": 8,
+     "epochs": 1, "checkpoints": [0, 1]},
+    {"name": "MobileNetV2 random init", "encoder": "mobilenet_v2", "chunk": 8, "epochs": 1,
+     "checkpoints": [0, 1]},
+    {"name": "MobileNetV2 ImageNet frozen", "encoder": "mobilenet_v2", "pretrained": True,
+     "freeze_encoder": True, "chunk": 8, "epochs": 1, "checkpoints": [1]},
 ]
 topk: int = 10  # neighbours in mutual kNN
 n_perm: int = 100  # permutations per null (floor 1/(n_perm+1))

@@ -229,7 +229,8 @@ def execute_chapter(
             notebook,
             str(output),
             parameters=parameters,
-            cwd=str(BOOK_DIR),
+            # files a chapter writes (its GIFs) land beside its notebook, where the book build looks
+            cwd=str(Path(output).parent),
             kernel_name="python3",
             progress_bar=False,
             execution_timeout=timeout,
