@@ -3,10 +3,10 @@ models trained on it, random-image families, metric agreement, real images that 
 (photo crops, Fashion-MNIST, abstract wallpapers), and the full-scale PRH data sources.
 
 Modules: shapes_world, zoo, noise_images, metric_agreement, model_sets, noise_probe, noise_figures,
-real_images, sources. Public names are re-exported here."""
+real_images, sources, noise_photos, noise_report. Public names are re-exported here."""
 
 from helpers.prh import shapes_world, zoo, noise_images, metric_agreement, real_images, sources
-from helpers.prh import model_sets, noise_figures, noise_probe
+from helpers.prh import model_sets, noise_figures, noise_probe, noise_photos, noise_report
 from helpers.prh.shapes_world import (
     SHAPES,
     NOVEL_SHAPES,
@@ -100,6 +100,34 @@ from helpers.prh.noise_probe import (
     median_frontier,
     group_means,
     paired_contrast,
+    pooled,
+    pooled_curve,
+    zoo_model_set,
+)
+from helpers.prh.noise_photos import photo_crops, photos, excluded_pair_rows
+from helpers.prh.noise_report import (
+    STRUCTURED,
+    check_parameters,
+    thresholds,
+    counted,
+    side_of,
+    rho_words,
+    agreement_supported,
+    frontier_phrase,
+    fronts_sentence,
+    t_star_text,
+    chance_verdict,
+    interval_of,
+    excluded_sentence,
+    carry_over_sentence,
+    noise_verdict,
+    agreement_verdict,
+    blend_verdict,
+    carry_verdict,
+    carried,
+    families_sentence,
+    rho_sentence,
+    blend_sentence,
 )
 from helpers.prh.noise_figures import (
     GROUP_ORDER,
@@ -108,6 +136,8 @@ from helpers.prh.noise_figures import (
     plot_families,
     plot_pair_scores,
     plot_null_distance,
+    plot_real_families,
+    plot_exclusion,
     plot_agreement,
     plot_blend,
     blend_slider,

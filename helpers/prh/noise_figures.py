@@ -64,9 +64,11 @@ def plot_families(samples: dict, spectra: dict, slopes: pd.Series, reference: st
             if c == 0:
                 ax.set_ylabel(family, rotation=0, ha="right", va="center", fontsize=8)
     ax = fig.add_subplot(grid[:, n_show:])
+    # image sets get a sequential colour map, not the palette, which belongs to model groups
+    shades = plt.cm.viridis(np.linspace(0.0, 0.9, max(1, len(spectra))))
     for i, (name, imgs) in enumerate(spectra.items()):
         fr, pw = ni.radial_power_spectrum(imgs)
-        style = dict(color=NULL_COLOR, ls="--") if name == reference else dict(color=PALETTE[i % len(PALETTE)])
+        style = dict(color=NULL_COLOR, ls="--") if name == reference else dict(color=shades[i])
         ax.loglog(fr, pw / pw[0], label=f"{name} (slope {float(slopes[name]):.2f})", **style)
     ax.xaxis.set_minor_formatter(plt.NullFormatter())
     ax.set_xlabel("spatial frequency (cycles per pixel)")
@@ -116,6 +118,44 @@ def plot_pair_scores(table: pd.DataFrame, sets: Sequence[str], metric: str, ax=N
     return fig
 
 
+def plot_real_families(table: pd.DataFrame, sets: Sequence[str], metric: str) -> plt.Figure:
+    """Two panels of :func:`plot_pair_scores`: the last layer (left) and the max over layer
+    pairs (right), from pair rows with a ``layer`` column (``"last"`` / ``"max"``)."""
+    _check_columns(table, ["layer"], "pair")
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.9), sharey=True)
+    for ax, layer in zip(axes, ("last", "max")):
+        plot_pair_scores(table[table.layer == layer], sets, metric, ax=ax, legend=ax is axes[1],
+                         title="last layer" if layer == "last" else "max over layer pairs")
+    return fig
+
+
+def plot_exclusion(plain: pd.DataFrame, excluded: pd.DataFrame, metric: str = "mutual_knn"
+                   ) -> plt.Figure:
+    """One group colour per line: pooled chance-corrected score along the blend with all
+    neighbours (solid) and with same-photo neighbours excluded (dashed).
+
+    Args:
+        plain, excluded: :func:`helpers.prh.noise_probe.pooled_curve` outputs (``metric``,
+            ``group``, ``t``, ``mean corrected``; the first seed is drawn).
+        metric: which metric of ``plain`` to draw (``excluded`` is mutual kNN).
+    """
+    for name, curve in (("plain", plain), ("excluded", excluded)):
+        _check_columns(curve, ["metric", "group", "seed", "t", "mean corrected"], name)
+    fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    styles = ((plain, "-", "all neighbours"), (excluded, "--", "same photo excluded"))
+    for curve, ls, what in styles:
+        sub = curve[(curve.metric == metric) & (curve.seed == curve.seed.min())]
+        for g in dict.fromkeys(sub.group):
+            c = sub[sub.group == g].sort_values("t")
+            ax.plot(c.t, c["mean corrected"], ls=ls, marker="o", ms=3, color=group_color(g),
+                    label=f"{g}, {what}")
+    ax.axhline(0, color=NULL_COLOR, ls=":", lw=1, label="permutation null")
+    ax.set_xlabel("noise fraction t (0 = photo crop, 1 = noise)")
+    ax.set_ylabel(f"chance-corrected {metric}")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    return fig
+
+
 def plot_null_distance(table: pd.DataFrame, sets: Sequence[str], metric: str) -> plt.Figure:
     """Left: each pair's z-score against its null (symlog); right: group means per image set."""
     _check_columns(table, ["group", "family", "metric", "corrected", "observed", "null_mean",
@@ -156,7 +196,7 @@ def plot_agreement(maps: dict, names: Sequence[str], panels: Sequence[tuple[str,
         panels: (key, title) per column; ``"null"`` draws the null's mean |rho|.
     """
     panels = panels or [("raw", "raw"), ("calibrated", "chance-corrected"), ("null", "null: mean |rho|")]
-    fig, axes = plt.subplots(len(maps), len(panels), figsize=(3.7 * len(panels), 3.7 * len(maps)),
+    fig, axes = plt.subplots(len(maps), len(panels), figsize=(3.3 * len(panels), 3.4 * len(maps)),
                              squeeze=False)
     im = None
     for r, (kind, a) in enumerate(maps.items()):
@@ -169,8 +209,8 @@ def plot_agreement(maps: dict, names: Sequence[str], panels: Sequence[tuple[str,
                 m = np.asarray(a[key], dtype=float)
             ax = axes[r][c]
             im = ax.imshow(m, vmin=-1, vmax=1, cmap="RdBu_r")
-            ax.set_xticks(range(len(names)), names, rotation=90, fontsize=7)
-            ax.set_yticks(range(len(names)), names if c == 0 else [], fontsize=7)
+            ax.set_xticks(range(len(names)), names, rotation=90, fontsize=8)
+            ax.set_yticks(range(len(names)), names if c == 0 else [], fontsize=8)
             ax.grid(False)
             ax.set_title(f"{kind}: {title}", fontsize=9)
     fig.colorbar(im, ax=axes, shrink=0.6, label="Spearman correlation over model pairs")

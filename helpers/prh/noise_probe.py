@@ -6,6 +6,8 @@ score per group, and a function that makes an evaluation set. It runs
 * :meth:`NoiseProbe.families`: every pair against its permutation null on each image set
   (in-distribution images and the noise families);
 * :meth:`NoiseProbe.blend`: the same along blends from images towards noise, per seed;
+* :meth:`NoiseProbe.blend_excluded`: mutual kNN along the blends with neighbours from the same
+  source photograph excluded (:func:`helpers.prh.noise_photos.excluded_pair_rows`);
 * :meth:`NoiseProbe.agreement`: many metric configurations on one group's pairs, with each
   pair's null draws kept, for the metric-agreement heatmaps and their null tests.
 
@@ -102,6 +104,24 @@ class NoiseProbe:
                 tables += self._score("id", seed, float(t), metrics, n_perm, layer, groups, extra)
         return pd.concat(tables, ignore_index=True)
 
+    def blend_excluded(self, levels: Sequence[float], row_groups: Sequence[int], n_perm: int,
+                       layer: str = "last", groups: Sequence[str] | None = None,
+                       seed: int = 0) -> pd.DataFrame:
+        """Mutual-kNN pair rows along the blend of draw ``seed`` with same-group neighbours
+        (crops of one photograph, ``row_groups``) excluded; columns as :meth:`blend`."""
+        from helpers.prh.noise_photos import excluded_pair_rows
+
+        groups = list(self.pair_sets) if groups is None else list(groups)
+        names = list(dict.fromkeys(m for g in groups for p in self.pair_sets[g] for m in p))
+        tables = []
+        for t in tqdm(levels, desc="blend levels, same-photo neighbours excluded"):
+            imgs, _, key = self.image_set("id", seed=seed, t=float(t))
+            feats = self.features(names, imgs, key)
+            tables += [excluded_pair_rows(feats, self.pair_sets[g], row_groups, self.k, n_perm,
+                                          layer, group=g, t=float(t), seed=seed)
+                       for g in groups]
+        return pd.concat(tables, ignore_index=True)
+
     def agreement(self, sets: Sequence[str], group: str, configs: Sequence[tuple[str, int]],
                   n_perm: int, layer: str = "last") -> dict[str, dict]:
         """Per image set: :func:`~helpers.prh.metric_agreement.agreement_maps` of ``group``'s pairs
@@ -120,15 +140,36 @@ class NoiseProbe:
         return out
 
 
+def pooled(rows: pd.DataFrame, by: Sequence[str], alpha: float, n_boot: int = 2000
+           ) -> pd.DataFrame:
+    """Each ``by`` cell's pairs pooled against the shared null
+    (:func:`helpers.prh.noise_images.pool_pairs`), with the 95% interval of the mean corrected
+    score over models (:func:`group_means`) as ``low`` and ``high``."""
+    from helpers.prh.noise_images import pool_pairs
+
+    table = rows.groupby(list(by), sort=False).apply(pool_pairs, alpha=alpha, include_groups=False)
+    return table.join(group_means(rows, by, n_boot=n_boot)[["low", "high"]])
+
+
+def pooled_curve(rows: pd.DataFrame, alpha: float) -> pd.DataFrame:
+    """Blend rows pooled per (metric, group, seed, t): the curves and frontiers are read from it."""
+    from helpers.prh.noise_images import pool_pairs
+
+    return rows.groupby(["metric", "group", "seed", "t"]).apply(
+        pool_pairs, alpha=alpha, include_groups=False).reset_index()
+
+
 def lookup(table: pd.DataFrame, key: tuple, column: str) -> float:
     """``table.loc[key, column]`` as a float, NaN where the row is absent (a set not run)."""
     return float(table.loc[key, column]) if key in table.index else float("nan")
 
 
 def median_frontier(fronts: pd.DataFrame, group: str, metric: str) -> float:
-    """Median over seeds of a group's null frontier ``t*`` (NaN if no seed reaches the null)."""
-    f = fronts[(fronts.metric == metric) & (fronts.group == group)]["t*"]
-    return float(f.median()) if f.notna().any() else float("nan")
+    """Median over seeds of a group's null frontier ``t*``, a seed that never reaches the null
+    counting as beyond t = 1; NaN when the median is beyond it (or no seed was run)."""
+    f = fronts[(fronts.metric == metric) & (fronts.group == group)]["t*"].fillna(np.inf)
+    median = float(np.median(f)) if len(f) else float("inf")
+    return median if np.isfinite(median) else float("nan")
 
 
 def group_means(table: pd.DataFrame, by: Sequence[str], fixed: Sequence[str] = ("pixels",),
@@ -218,3 +259,33 @@ def agreement_tests(maps: dict[str, dict], label: str, alpha: float = 0.05) -> p
             "configs whose spread beats null": int((spread.p_value <= alpha).sum()),
             "configs": len(spread)}
     return pd.DataFrame(rows).T
+
+
+def zoo_model_set(scale: str, n_images: int, image_size: int, zoo_seed: int,
+                  objectives: Sequence[str], batch_size: int = 256,
+                  vit_models: Sequence[str] = ()) -> tuple[dict, dict, int]:
+    """The chapter's controlled model set: the shapes-world zoo of ``scale`` (trained members
+    of seed ``zoo_seed`` and their step-0 controls), or at full scale the hub ViTs; plus pixels.
+
+    Returns:
+        ``(sources, feature_key, image_size)``: the feature key names the zoo's weights
+        (:func:`helpers.prh.zoo.weights_key`), so retrained weights get new features; at full
+        scale ``image_size`` is the largest ViT input.
+
+    Raises:
+        ValueError: ``image_size`` differs from the zoo's training size (the fix is named).
+    """
+    from helpers.prh.zoo import ZooConfig, get_zoo, weights_key
+
+    if vit_models:
+        sources, image_size = ms.timm_sources(list(vit_models), batch_size)
+        key = {"n": n_images, "size": image_size}
+    else:
+        config = ZooConfig.for_scale(scale)
+        if image_size != config.image_size:
+            raise ValueError(f"image_size={image_size} but the zoo was trained at "
+                             f"{config.image_size}; set image_size={config.image_size}")
+        sources = ms.zoo_sources(get_zoo(config, progress=True), zoo_seed, objectives, batch_size)
+        key = {"n": n_images, "size": image_size, "zoo": weights_key(config)}
+    sources["pixels"] = ms.pixel_source()
+    return sources, key, image_size

@@ -53,3 +53,20 @@ def test_blend_slider_has_one_frame_per_level():
     assert list(fig.frames[1].data[0].y) == [0.3] and fig.frames[1].data[1].x == ("x / y",)
     with pytest.raises(ValueError, match="no rows"):
         nf.blend_slider(rows, "other", ["pretrained"])
+
+
+def test_real_families_and_exclusion_figures():
+    fam = pd.concat([_pairs().assign(layer=lay) for lay in ("last", "max")])
+    fig = nf.plot_real_families(fam, ["id", "uniform"], "mutual_knn")
+    assert [ax.get_title() for ax in fig.axes] == ["last layer", "max over layer pairs"]
+    with pytest.raises(ValueError, match="lacks columns"):
+        nf.plot_real_families(_pairs(), ["id"], "mutual_knn")
+    curve = pd.DataFrame({"metric": "mutual_knn", "group": ["pretrained"] * 2 + ["random-init"] * 2,
+                          "seed": 0, "t": [0.0, 1.0] * 2, "mean corrected": [0.4, 0.0, 0.3, 0.0]})
+    fig = nf.plot_exclusion(curve, curve.assign(**{"mean corrected": [0.2, 0.0, 0.05, 0.0]}))
+    lines = {line.get_label(): line for line in fig.axes[0].lines}
+    solid, dashed = lines["pretrained, all neighbours"], lines["pretrained, same photo excluded"]
+    assert solid.get_color() == dashed.get_color() == nf.group_color("pretrained")
+    assert solid.get_linestyle() == "-" and dashed.get_linestyle() == "--"
+    with pytest.raises(ValueError, match="excluded lacks columns"):
+        nf.plot_exclusion(curve, curve.drop(columns="t"))

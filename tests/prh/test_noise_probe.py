@@ -77,7 +77,9 @@ def test_lookup_and_median_frontier():
     t = pd.DataFrame({"v": [1.0]}, index=pd.MultiIndex.from_tuples([("a", "b")]))
     assert npr.lookup(t, ("a", "b"), "v") == 1.0 and np.isnan(npr.lookup(t, ("a", "c"), "v"))
     f = pd.DataFrame({"metric": "m", "group": "g", "t*": [0.4, 0.6, np.nan]})
-    assert npr.median_frontier(f, "g", "m") == pytest.approx(0.5)
+    assert npr.median_frontier(f, "g", "m") == pytest.approx(0.6)  # never = beyond t = 1
+    assert np.isnan(npr.median_frontier(f.iloc[1:], "g", "m"))  # half the seeds never reach it
+    assert npr.median_frontier(f.iloc[:2], "g", "m") == pytest.approx(0.5)
     assert np.isnan(npr.median_frontier(f.assign(**{"t*": np.nan}), "g", "m"))
 
 
@@ -89,3 +91,20 @@ def test_agreement_tests_table(tmp_path, monkeypatch):
     row = t.loc[("toy", "id")]
     assert row.configs == 3 and 0 < row.p <= 1 and row["null 95th pct"] >= row["null median"]
     assert 0 <= row["configs whose spread beats null"] <= 3
+
+
+def test_blend_excluded_matches_blend_when_every_row_is_its_own_group(tmp_path, monkeypatch):
+    probe = _probe(tmp_path, monkeypatch)
+    plain = probe.blend([0.0, 0.5], 1, ["mutual_knn"], n_perm=9, groups=["trained"])
+    excl = probe.blend_excluded([0.0, 0.5], np.arange(40), n_perm=9, groups=["trained"])
+    assert len(excl) == len(plain) and set(excl.t) == {0.0, 0.5}
+    np.testing.assert_allclose(excl.observed, plain.observed)
+    curve = npr.pooled_curve(excl, alpha=0.05)
+    assert set(curve.columns) >= {"metric", "group", "seed", "t", "pooled p", "mean corrected"}
+    table = npr.pooled(excl, ["group", "t"], alpha=0.05, n_boot=50)
+    assert {"low", "high", "pooled p"} <= set(table.columns) and len(table) == 2
+
+
+def test_zoo_model_set_checks_the_image_size():
+    with pytest.raises(ValueError, match="set image_size="):
+        npr.zoo_model_set("smoke", 10, 7, 0, ["supervised"])

@@ -97,7 +97,7 @@ def test_random_images_full_scale_on_fixtures(tmp_path, monkeypatch):
                  heatmap_perm=3, blend_levels=3, blend_metrics=["mutual_knn"], noise_seeds=2, batch_size=8,
                  real_models=["efficientnet_lite0", "mobilenet_v2", "hed_vgg16"], real_n_images=28,
                  real_input_size=32, real_perm=199, real_max_perm=5, real_blend_levels=3,
-                 agreement_perm=19, n_boot=100)
+                 agreement_perm=39, n_boot=100)  # floor 1/40 below alpha / 2
     out = tmp_path / "ri_full.ipynb"
     result = execute_chapter("random_images", "full", extra=extra, output=out)
     assert result.ok, result.error
