@@ -125,8 +125,9 @@ thr
 # (levels x groups x metrics), {glue:text}`thr_excluded` for its
 # {glue:text}`n_excluded_tests` tests with same-photo neighbours excluded, and
 # {glue:text}`thr_agreement` for the {glue:text}`n_agreement_tests` metric-agreement tests.
-# Permutation counts put the p floor below every threshold. The zoo's tests (fewer
-# permutations) are read at alpha itself, uncorrected: they describe, the real networks decide.
+# Permutation counts put the p floor below every threshold. The zoo's pooled tests (fewer
+# permutations) are read at alpha itself, uncorrected: they describe, the real networks decide;
+# both model sets' agreement tests use {glue:text}`thr_agreement`.
 #
 # ## Six kinds of nothing
 #
