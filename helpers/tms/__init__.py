@@ -2,7 +2,9 @@
 solutions and symmetries, and the local learning coefficient by SGLD.
 
 Modules: model, llc, calibration (known-answer checks of the estimator), grid (the chapter's
-experiment grid), analysis (loss-LLC correlations), figures. Public names are re-exported here."""
+experiment grid), analysis (loss-LLC correlations), basin (basin hopping under an L2 pull),
+variants (power-law frequency and importance laws), readings (verdicts and the sentences that
+quote them), figures. Public names are re-exported here."""
 
 from helpers.tms import model, llc
 from helpers.tms.model import (
@@ -42,11 +44,12 @@ from helpers.tms.model import (
     compress_binary,
     pattern_weights,
     powerlaw_sparsity,
+    powerlaw_importance,
     hessian,
     hessian_rank,
     feature_dimensionality,
 )
-from helpers.tms import analysis, calibration, figures, grid
+from helpers.tms import analysis, basin, calibration, figures, grid, readings, variants
 from helpers.tms.analysis import (
     barrier_summary,
     boot_corr,
@@ -61,15 +64,24 @@ from helpers.tms.analysis import (
 )
 from helpers.tms.calibration import (
     bias_interval,
+    calibrate,
+    calibration_reading,
     choose_closest,
+    crossover_n,
     choose_on,
     count_rises,
     is_interior,
+    known_critical_points,
     repeat_estimates,
     sweep,
     theory_free_choice,
 )
 from helpers.tms.grid import (
+    annotate,
+    check_final,
+    check_parameters,
+    llc_tables,
+    resolve_device,
     checkpoint_steps,
     checkpoint_table,
     features_per_dimension,
@@ -85,4 +97,33 @@ from helpers.tms.grid import (
     reference_protocol_llc,
     seed_pairs,
     train_grid,
+)
+from helpers.tms.basin import (
+    critical_pull,
+    gram_distance,
+    pull_and_release,
+    basin_table,
+    switch_summary,
+)
+from helpers.tms.variants import (
+    compare_laws,
+    corner_share,
+    polygon_shift,
+    run_variant,
+    significant_cells,
+    variant_frame,
+)
+from helpers.tms.readings import (
+    band_verdict,
+    basin_reading,
+    chain_noise_text,
+    known_case,
+    lmc_reading,
+    nonpositive_text,
+    offset_text,
+    prune_reading,
+    start_reading,
+    variant_text,
+    verdict_rows,
+    zero_correlation_reading,
 )

@@ -18,10 +18,12 @@ import pandas as pd
 import torch
 
 from helpers import stats
+from helpers.chapter import format_interval
 from helpers.tms import llc
+from helpers.tms import model as tms
 
 __all__ = ["sweep", "choose_closest", "choose_on", "count_rises", "repeat_estimates", "is_interior",
-           "theory_free_choice", "bias_interval"]
+           "theory_free_choice", "bias_interval", "known_critical_points", "calibration_reading", "calibrate", "crossover_n"]
 
 
 def sweep(
@@ -140,3 +142,128 @@ def bias_interval(estimates, theory: float, n_boot: int = 2000, seed: int = 0) -
         return float("nan"), float("nan"), float("nan")
     m, lo, hi = stats.mean_ci(v - theory, n_boot=n_boot, seed=seed)
     return m, lo, hi
+
+
+def known_critical_points(n_quad: int = 4000) -> dict:
+    """Chen et al.'s regular hexagon and pentagon at their exact optima under the one-hot uniform
+    law, and their learning coefficients as half the Hessian rank (minimal singularity assumed).
+
+    Returns ``polygons`` (k -> (W ``[2, 6]``, b ``[6]``)), ``theory`` (k -> rank / 2), ``rank``
+    ``[2]`` and ``table`` (radius, bias, loss x 6, rank, rank / 2 per polygon)."""
+    fits = {k: tms.fit_regular_kgon(k) for k in (6, 5)}
+    mu = (torch.arange(n_quad, dtype=torch.float64) + 0.5) / n_quad
+    x = (torch.eye(6, dtype=torch.float64)[:, None, :] * mu[None, :, None]).reshape(-1, 6)
+    H = tms.hessian(torch.stack([f[0] for f in fits.values()]),
+                    torch.stack([f[1] for f in fits.values()]), x)
+    rank, _, _ = tms.hessian_rank(H)
+    theory = {k: float(r) / 2 for k, r in zip(fits, rank.tolist())}
+    table = pd.DataFrame({"radius": [f[0][:, 0].norm().item() for f in fits.values()],
+                          "bias": [f[1][0].item() for f in fits.values()],
+                          "loss x 6 (Chen et al.'s sum)": [6 * f[2] for f in fits.values()],
+                          "Hessian rank": rank.tolist(), "rank / 2": list(theory.values())},
+                         index=[f"{k}-gon" for k in fits])
+    return dict(polygons={k: f[:2] for k, f in fits.items()}, theory=theory, rank=rank, table=table)
+
+
+def calibration_reading(
+    sel_mean: pd.DataFrame, held: torch.Tensor, held_free: torch.Tensor | None,
+    theory: dict[int, float], chosen: tuple[float, float], free: tuple[float | None, float],
+    lrs: list[float], nbetas: list[float], n_boot: int,
+) -> dict:
+    """What the calibration says: held-out bias per polygon at the chosen setting and at the
+    theory-free one, whether the choice is interior, how often a hexagon estimate exceeds a
+    pentagon one, and how the estimate moves along each knob of the sweep.
+
+    Args:
+        sel_mean: mean sweep estimate per (polygon, lr, nbeta) on the selection chains.
+        held, held_free: ``[polygons, repeats]`` held-out estimates (in ``theory``'s order) at
+            ``chosen`` = (ε, nβ) and at ``free`` = (ε or None, nβ).
+    Returns: ``bias`` and ``free_bias`` (k -> (mean, lo, hi)), ``order_frac`` and the phrases
+    ``chosen_md``, ``free_md`` and ``trend_md``."""
+    ks = list(theory)
+    bias = {k: bias_interval(held[i].numpy(), theory[k], n_boot) for i, k in enumerate(ks)}
+    nan3 = (float("nan"),) * 3
+    free_bias = {k: bias_interval(held_free[i].numpy(), theory[k], n_boot)
+                 if held_free is not None else nan3 for i, k in enumerate(ks)}
+    lr, nb = chosen
+    inside = is_interior(lrs, lr) and is_interior(nbetas, nb)
+    chosen_md = (f"ε = {lr:g} and nβ = {nb:g}, "
+                 + ("inside the swept grid on both axes" if inside else "at an edge of the swept grid"))
+    free_md = ("no step size passes the theory-free rule" if held_free is None else
+               f"the theory-free rule picks ε = {free[0]:g} at nβ = {free[1]:.0f}; there the "
+               "held-out bias is " + " and ".join(
+                   f"{format_interval(*free_bias[k], signed=True, digits=2)} ({k}-gon)" for k in ks))
+    up_lr, n_lr = count_rises(sel_mean, "nbeta", "lr")
+    up_nb, n_nb = count_rises(sel_mean, "lr", "nbeta")
+    trend = (f"raising ε raises the estimate in {up_lr} of {n_lr} neighbouring pairs of settings "
+             f"and raising nβ in {up_nb} of {n_nb}")
+    order = float((held[0][:, None] > held[1][None, :]).float().mean())
+    return dict(bias=bias, free_bias=free_bias, order_frac=order, chosen_md=chosen_md,
+                free_md=free_md, trend_md=trend)
+
+
+def calibrate(
+    polygons: dict[int, tuple[torch.Tensor, torch.Tensor]], theory: dict[int, float], *, n: int,
+    lrs: list[float], nbetas: list[float], chains: int, draws: int, burnin: int,
+    select_reps: int, heldout: int, grid_chains: int, grid_draws: int, grid_burnin: int,
+    batch: int, localization: float, drift_tol: float, n_boot: int,
+    device: torch.device | str = "cpu",
+) -> dict:
+    """The whole calibration, cached: sweep (ε, nβ) at the known polygons on ``n`` one-hot uniform
+    samples (nβ = n / ln n added to ``nbetas``), choose the setting closest to ``theory`` on the
+    ``select_reps`` selection repeats, pick the theory-free step size (:func:`theory_free_choice`)
+    and draw ``heldout`` fresh estimates per polygon at both, with the grid's own chain settings
+    (``grid_chains``, ``grid_draws``, ``grid_burnin``).
+
+    Returns: ``calib`` (the sweep table), ``sel_mean``, ``lr``, ``nbeta`` (chosen), ``wide``
+    (the sweep per polygon), ``lr_free``, ``nb_free``, ``traces`` (k -> running traces at the
+    chosen setting) and the keys of :func:`calibration_reading`."""
+    from helpers.cache import cached
+
+    nb_free = round(llc.default_nbeta(n), 1)
+    nbs = sorted(set(nbetas) | {nb_free})
+    x = tms.make_data(n, None, "onehot_uniform", generator=torch.Generator().manual_seed(1))
+    kw = dict(localization=localization, batch=batch, device=device)
+    calib, trace = cached(
+        "tms_calib", dict(v=3, n=n, lrs=lrs, nbs=nbs, c=chains, d=draws, bi=burnin, bs=batch,
+                          gamma=localization, r=select_reps),
+        lambda: sweep(polygons, x, lrs, nbs, chains=chains, draws=draws, burnin=burnin,
+                      repeats=select_reps, **kw))
+    sel_mean = calib.groupby(["polygon", "lr", "nbeta"], as_index=False).llc.mean()
+    lr, nb, wide = choose_closest(sel_mean, theory)
+    lr_free = theory_free_choice(calib, nb_free, drift_tol)
+
+    def held(lr_: float | None, nb_: float, seed: int) -> torch.Tensor | None:
+        if lr_ is None:
+            return None
+        key = dict(v=1, n=n, lr=lr_, nb=nb_, r=heldout, c=grid_chains, d=grid_draws,
+                   bi=grid_burnin, bs=batch, s=seed)
+        return cached("tms_calib_heldout", key, lambda: repeat_estimates(
+            polygons, x, heldout, lr=lr_, nbeta=nb_, chains=grid_chains, draws=grid_draws,
+            burnin=grid_burnin, seed=seed, **kw))
+
+    reading = calibration_reading(sel_mean, held(lr, nb, 12), held(lr_free, nb_free, 13), theory,
+                                  (lr, nb), (lr_free, nb_free), lrs, nbs, n_boot)
+    chosen = (calib.lr == lr) & (calib.nbeta == nb) & (calib.rep == 0)
+    traces = {k: trace[calib.index[chosen & (calib.polygon == k)][0]] for k in polygons}
+    return dict(calib=calib, sel_mean=sel_mean, lr=lr, nbeta=nb, wide=wide, lr_free=lr_free,
+                nb_free=nb_free, traces=traces, **reading)
+
+
+def crossover_n(d_lambda: float, d_loss: float) -> float:
+    """Sample size at which the leading terms of the free energy, n L + λ ln n, of two critical
+    points cross: the larger root of n ΔL = Δλ ln n (ΔL > 0 the higher-loss point's excess, Δλ > 0
+    the lower-loss point's extra learning coefficient). Below it the simpler point wins.
+
+    Example:
+        >>> round(crossover_n(1.5, 0.02055))
+        445
+    """
+    from scipy.optimize import brentq
+
+    if not (d_lambda > 0 and d_loss > 0):
+        raise ValueError(f"Expected d_lambda > 0 and d_loss > 0, but got {d_lambda} and {d_loss}.")
+    c = d_lambda / d_loss
+    if c <= np.e:  # n / ln n >= e for every n > 1: the lower-loss point wins at every n
+        return 1.0
+    return float(brentq(lambda n: n - c * np.log(n), c, 100 * c))

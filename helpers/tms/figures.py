@@ -15,7 +15,7 @@ from helpers.plotting import NULL_COLOR, PALETTE
 
 __all__ = ["calibration_figure", "kgon_counts_figure", "scatter_figure", "puzzle_figure", "write_gif",
            "start_contrast_figure", "correlation_figure", "prune_summary_figure", "llc_slider_figure",
-           "lmc_figure", "prune_figure"]
+           "lmc_figure", "prune_figure", "write_animations", "basin_figure"]
 
 SPARSITY_LABEL = "sparsity S (probability a feature is off)"
 
@@ -244,3 +244,45 @@ def llc_slider_figure(final: pd.DataFrame, inits: tuple[str, ...]):
         frames, slider_label="sparsity", title="Final train loss against LLC, every model",
         layout=dict(xaxis=dict(title="estimated LLC", range=[lo - 1, hi + 1]),
                     yaxis=dict(title="train loss (MSE)", type="log"), height=430))
+
+
+def write_animations(run, grid: pd.DataFrame, s_idx: int, seed: int, sparsity: float, *,
+                     frames: int, dpi: int, stem: str = "superposition_llc-anim") -> list[Path]:
+    """One GIF per start of the model with sparsity index ``s_idx`` and ``seed``
+    (:func:`helpers.tms.model.animate_run`), written as ``{stem}-{init}.gif``."""
+    from helpers.tms import model as tms
+
+    paths = []
+    for init in tms.INITS:
+        m = grid.index[(grid.init == init) & (grid.s_idx == s_idx) & (grid.seed == seed)][0]
+        fig, anim = tms.animate_run(run.steps, run.W[m], run.b[m], run.train_loss[m],
+                                    frames=frames, title=f"{init} start, sparsity {sparsity:.3f}")
+        paths.append(write_gif(anim, f"{stem}-{init}.gif", dpi=dpi))
+        plt.close(fig)
+    return paths
+
+
+def basin_figure(summary: pd.DataFrame, spars: list[float]) -> plt.Figure:
+    """Fraction of distinct pairs whose model ends nearer the other start's solution, against
+    the pull strength (log axis; the no-pull control at the left edge), one line per sparsity,
+    one panel per direction, with 95% bootstrap intervals over pairs (from
+    :func:`helpers.tms.basin.switch_summary`)."""
+    dirs = sorted(summary.direction.unique())
+    fig, axes = plt.subplots(1, len(dirs), figsize=(10, 3.4), sharey=True, squeeze=False)
+    pulls = np.sort(summary.pull.unique())
+    pos = pulls[pulls > 0]
+    zero_at = pos.min() / 3 if len(pos) else 1e-3  # where the no-pull control is drawn
+    for ax, d in zip(axes[0], dirs):
+        for j, S in enumerate(spars):
+            e = summary[(summary.direction == d) & np.isclose(summary.sparsity, S)].sort_values("pull")
+            if e.empty:
+                continue
+            x = np.where(e.pull > 0, e.pull, zero_at)
+            ax.errorbar(x, e.switched, [e.switched - e.lo, e.hi - e.switched], marker="o", ms=3,
+                        capsize=2, color=PALETTE[j % len(PALETTE)], label=f"S = {S:.2f}")
+        ax.axvline(np.sqrt(zero_at * pos.min()) if len(pos) else zero_at, color=NULL_COLOR, ls=":")
+        ax.set(xscale="log", title=d, xlabel="pull strength κ (left of the dotted line: no pull)",
+               ylim=(-0.05, 1.05))
+    axes[0, 0].set_ylabel("fraction ending nearer the target")
+    axes[0, -1].legend(fontsize=7, ncol=2)
+    return fig

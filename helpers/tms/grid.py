@@ -22,7 +22,8 @@ from helpers.tms import model as tms
 __all__ = [
     "make_grid", "grid_data", "init_grid", "train_grid", "checkpoint_steps", "llc_at_checkpoints",
     "checkpoint_table", "reference_protocol_llc", "seed_pairs", "lmc_table", "prune_grid",
-    "prune_table", "llc_data", "minimum_check", "features_per_dimension",
+    "prune_table", "llc_data", "minimum_check", "features_per_dimension", "annotate",
+    "resolve_device", "check_parameters", "llc_tables", "check_final",
 ]
 
 
@@ -75,15 +76,15 @@ def init_grid(grid: pd.DataFrame) -> tuple[torch.Tensor, torch.Tensor]:
 def train_grid(
     grid: pd.DataFrame, steps: int, log_at: list[int], n_train: int, n_test: int,
     lr: float, momentum: float, device: torch.device | str = "cpu", compress: bool = False,
-    alpha: float = 0.0,
+    alpha: float = 0.0, importance: torch.Tensor | None = None,
 ) -> dict:
     """Train every model of the grid at once; returns :class:`TrainResult`'s fields on the CPU
-    (a dict, so :func:`helpers.cache.cached` can store it). ``compress``: as in
-    :func:`helpers.tms.model.train`."""
+    (a dict, so :func:`helpers.cache.cached` can store it). ``compress`` and ``importance``
+    (per-feature loss weights): as in :func:`helpers.tms.model.train`."""
     W0, b0 = init_grid(grid)
     res = tms.train(W0.to(device), b0.to(device), grid_data(grid, n_train, 1, alpha).to(device), steps,
                     log_at, x_test=grid_data(grid, n_test, 2, alpha).to(device), lr=lr, momentum=momentum,
-                    compress=compress)
+                    compress=compress, importance=importance)
     return {k: (v.cpu() if torch.is_tensor(v) else v) for k, v in vars(res).items()}
 
 
@@ -106,6 +107,7 @@ def llc_at_checkpoints(
     localization: float, chains: int, draws: int, burnin: int, batch: int,
     device: torch.device | str = "cpu", seed: int = 5, rows: np.ndarray | None = None,
     compress: bool = False, on_divergence: str = "raise", alpha: float = 0.0,
+    importance: torch.Tensor | None = None,
 ) -> dict:
     """LLC of the models ``rows`` (default: all) at every checkpoint, on :func:`llc_data`
     (``on_divergence="nan"``: a model whose chains diverge gets NaN instead of an error).
@@ -122,6 +124,7 @@ def llc_at_checkpoints(
         W.to(device), b.to(device), X.repeat_interleave(K, 0).to(device), lr=lr, nbeta=nbeta,
         localization=localization, num_chains=chains, num_draws=draws, num_burnin_steps=burnin,
         batch_size=batch, seed=seed, compress=compress, on_divergence=on_divergence,
+        importance=importance,
     )
     return dict(mean=res.llc_mean.view(M, K).cpu(), chains=res.llc_per_chain.view(M, K, -1).cpu(),
                 init_loss=res.init_loss.view(M, K).cpu())
@@ -130,6 +133,7 @@ def llc_at_checkpoints(
 def minimum_check(
     W: torch.Tensor, b: torch.Tensor, x: torch.Tensor, nbeta: float, *, descent_steps: int = 1000,
     descent_tol: float = 1.0, lr: float = 0.005, momentum: float = 0.9, rel_tol: float = 1e-3,
+    importance: torch.Tensor | None = None,
 ) -> pd.DataFrame:
     """Is each model ``[M, 2, 6]``/``[M, 6]`` at a minimum of the loss on ``x`` ``[M, n, 6]``
     (the SGLD data)? Per model: the gradient norm; the Hessian's rank, rank / 2 and its smallest
@@ -141,11 +145,11 @@ def minimum_check(
     patterns, ids = tms.compress_binary(x)
     w = tms.pattern_weights(ids, len(patterns))
     with torch.no_grad():
-        L0, gW, gb = tms.loss_and_grad(W, b, patterns, weights=w)
-    H = tms.hessian(W, b, patterns, weights=w)
+        L0, gW, gb = tms.loss_and_grad(W, b, patterns, weights=w, importance=importance)
+    H = tms.hessian(W, b, patterns, weights=w, importance=importance)
     rank, min_eig, ev = tms.hessian_rank(H, rel_tol)
     res = tms.train(W, b, x, descent_steps, [descent_steps], lr=lr, momentum=momentum, progress=False,
-                    compress=True)
+                    compress=True, importance=importance)
     top = ev[:, -1]
     out = pd.DataFrame(dict(
         grad_norm_llc=(gW.square().sum((1, 2)) + gb.square().sum(1)).sqrt().numpy(), rank=rank.numpy(),
@@ -282,3 +286,79 @@ def prune_table(grid: pd.DataFrame, P: dict) -> pd.DataFrame:
     fewer = df.kgon.str[0].astype(int) < df.dense_kgon.str[0].astype(int)
     df["outcome"] = np.select([df.kgon == df.dense_kgon, fewer], ["kept", "fewer corners"], "changed")
     return df
+
+
+def annotate(grid: pd.DataFrame, W: torch.Tensor, b: torch.Tensor, loss: torch.Tensor) -> pd.DataFrame:
+    """The grid with each final model's ``final_loss``, polygon label ``kgon``, corner count
+    ``k`` and ``features_per_dim`` (:func:`features_per_dimension`); W ``[M, 2, 6]``,
+    b ``[M, 6]``, loss ``[M]`` in grid order. Returns a new frame."""
+    if not len(grid) == W.shape[0] == b.shape[0] == loss.shape[0]:
+        raise ValueError(f"Expected one model per grid row ({len(grid)}), but got W "
+                         f"{tuple(W.shape)}, b {tuple(b.shape)}, loss {tuple(loss.shape)}.")
+    out = grid.copy()
+    out["final_loss"] = loss.numpy()
+    out["kgon"] = [tms.classify_kgon(W[m], b[m]) for m in range(len(out))]
+    out["k"] = out.kgon.str[0].astype(int)
+    out["features_per_dim"] = features_per_dimension(tms.feature_dimensionality(W)).numpy()
+    return out
+
+
+def resolve_device(device: str) -> torch.device:
+    """``torch.device(device)``, refusing CUDA when it is not available (ValueError, with the fix)."""
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device='cuda' was requested but CUDA is not available; set device='cpu'.")
+    return dev
+
+
+def check_parameters(sparsity_idx: list[int], anim_sparsity_idx: int, n_seeds: int,
+                     n_seeds_early: int) -> None:
+    """The chapter's cross-parameter rules: the animated sparsity is in the grid and the seeds
+    with early checkpoints are among the grid's seeds (ValueError naming both otherwise)."""
+    if anim_sparsity_idx not in sparsity_idx or n_seeds_early > n_seeds:
+        raise ValueError(f"anim_sparsity_idx ({anim_sparsity_idx}) must be in sparsity_idx "
+                         f"({sparsity_idx}) and n_seeds_early ({n_seeds_early}) at most n_seeds "
+                         f"({n_seeds}).")
+
+
+def llc_tables(
+    run: tms.TrainResult, grid: pd.DataFrame, x_train: torch.Tensor, ckpt: list[int], *,
+    n_early: int, n: int, key: dict, **llc_kwargs,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The LLC of every model at the last checkpoint and of the first ``n_early`` seeds at the
+    earlier ones (:func:`llc_at_checkpoints`, cached under ``key`` in namespace "tms_llc").
+
+    Returns ``final`` (one row per model, :func:`checkpoint_table` plus ``kgon``) and ``long``
+    (every checkpoint of the first seeds)."""
+    from helpers.cache import cached
+
+    early = np.flatnonzero(grid.seed.to_numpy() < n_early)
+    L_fin = cached("tms_llc", dict(key, ck=[ckpt[-1]]),
+                   lambda: llc_at_checkpoints(run, grid, [ckpt[-1]], n, **llc_kwargs))
+    L_early = cached("tms_llc", dict(key, ck=ckpt[:-1], rows=early.tolist()),
+                     lambda: llc_at_checkpoints(run, grid, ckpt[:-1], n, rows=early, seed=6,
+                                                **llc_kwargs))
+    final = checkpoint_table(grid, run, L_fin, [ckpt[-1]], x_train).assign(kgon=grid.kgon.values)
+    sub = tms.TrainResult(run.steps, run.W[early], run.b[early], run.train_loss[early],
+                          run.test_loss[early])
+    long_early = checkpoint_table(grid.iloc[early].reset_index(drop=True), sub, L_early,
+                                  ckpt[:-1], x_train[early])
+    return final, pd.concat([long_early, final[final.seed < n_early]], ignore_index=True)
+
+
+def check_final(
+    final: pd.DataFrame, run: tms.TrainResult, grid: pd.DataFrame, n: int, *,
+    descent_steps: int, descent_tol: float, llc_kwargs: dict, rechain: int = 4,
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """:func:`minimum_check` of every final model on its SGLD data, joined to ``final`` with
+    ``at_min`` (status "minimum"); models at a minimum whose LLC is not positive are
+    re-estimated with ``rechain`` times the chains. Returns the joined frame and the
+    re-estimates."""
+    chk = minimum_check(run.W[:, -1], run.b[:, -1], llc_data(grid, n), llc_kwargs["nbeta"],
+                        descent_steps=descent_steps, descent_tol=descent_tol)
+    out = pd.concat([final, chk], axis=1).assign(at_min=chk.status.eq("minimum").to_numpy())
+    odd = out.index[out.at_min & (out.llc <= 0)].to_numpy()
+    kw = {**llc_kwargs, "chains": rechain * llc_kwargs["chains"]}
+    redo = (llc_at_checkpoints(run, grid, [run.steps[-1]], n, rows=odd, seed=7, **kw)["mean"][:, 0]
+            .numpy() if len(odd) else np.array([]))
+    return out, redo

@@ -82,6 +82,7 @@ def estimate_llc(
     progress: bool = True,
     on_divergence: str = "raise",
     compress: bool | None = False,
+    importance: torch.Tensor | None = None,
 ) -> LLCResult:
     """SGLD estimate of the LLC of every model in a stack, all chains at once.
 
@@ -102,6 +103,8 @@ def estimate_llc(
         compress: evaluate each minibatch as counts of binary patterns (the same minibatches and
             losses up to float rounding, far cheaper for binary data); None does so when x is binary
             with more rows than patterns.
+        importance: ``[F]`` per-feature weights of the squared error
+            (:func:`helpers.tms.model.mse`); None: all 1.
     Returns: :class:`LLCResult`.
     """
     tms._check_params(W, b)
@@ -130,9 +133,9 @@ def estimate_llc(
         if init_loss is not None:
             L0 = torch.as_tensor(init_loss, dtype=W.dtype, device=dev).expand(M)
         elif ids is None:
-            L0 = tms.mse(W, b, x)
+            L0 = tms.mse(W, b, x, importance=importance)
         else:
-            L0 = tms.mse(W, b, patterns, tms.pattern_weights(ids, len(patterns)))
+            L0 = tms.mse(W, b, patterns, tms.pattern_weights(ids, len(patterns)), importance)
     C = num_chains
     gen = torch.Generator(device=dev).manual_seed(seed)
     # chains live on a flat [M*C] axis; each reads its model's data
@@ -159,10 +162,11 @@ def estimate_llc(
             idx = (perm[j * bs : (j + 1) * bs][None] + shift) % n  # last batch may be shorter (drop_last=False)
             if ids is None:
                 xb = x[model_of[:, None], idx]  # [M*C, bs', F]
-                loss, gW, gb = tms.loss_and_grad(Wc, bc, xb)
+                loss, gW, gb = tms.loss_and_grad(Wc, bc, xb, importance=importance)
             else:  # the same minibatch as pattern counts
                 wb = tms.pattern_weights(ids[model_of[:, None], idx], len(patterns))
-                loss, gW, gb = tms.loss_and_grad(Wc, bc, patterns, weights=wb)
+                loss, gW, gb = tms.loss_and_grad(Wc, bc, patterns, weights=wb,
+                                                 importance=importance)
             trace[:, t] = loss
             # devinterp SGLD: dw = nβ grad + γ (w - w0); w -= ε/2 dw; w += sqrt(ε) noise
             half = (0.5 * eps_c)

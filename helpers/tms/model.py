@@ -128,12 +128,38 @@ def forward(W: torch.Tensor, b: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return torch.relu(torch.matmul(torch.matmul(x, W.transpose(1, 2)), W) + b.unsqueeze(1))
 
 
-def mse(W: torch.Tensor, b: torch.Tensor, x: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
+def mse(W: torch.Tensor, b: torch.Tensor, x: torch.Tensor, weights: torch.Tensor | None = None,
+        importance: torch.Tensor | None = None) -> torch.Tensor:
     """Mean squared reconstruction error per model (``nn.MSELoss``: mean over samples and
     features): ``[M]``. ``weights`` ``[M, n]`` (rows summing to 1) weight the samples instead,
-    e.g. the counts of distinct patterns from :func:`compress_binary`."""
+    e.g. the counts of distinct patterns from :func:`compress_binary`; ``importance`` ``[F]``
+    weighs each feature's squared error (Elhage et al.'s I_i; None: all 1)."""
     sq = (forward(W, b, x) - _batched_x(x, W.shape[0])) ** 2
+    if importance is not None:
+        sq = sq * _check_importance(importance, W.shape[2]).to(sq)
     return sq.mean(dim=(1, 2)) if weights is None else (sq.mean(dim=2) * weights).sum(dim=1)
+
+
+def _check_importance(importance: torch.Tensor, F: int) -> torch.Tensor:
+    imp = torch.as_tensor(importance)
+    if imp.shape != (F,) or not bool(torch.isfinite(imp).all() and (imp >= 0).all()):
+        raise ValueError(f"Expected importance to be {F} finite non-negative weights, one per "
+                         f"feature, but got {imp.tolist()}; pass None for equal importance.")
+    return imp
+
+
+def powerlaw_importance(alpha: float, n_features: int = N_FEATURES) -> torch.Tensor:
+    """Feature importances ``[n_features]`` falling as a power law, I_i ∝ (i + 1)^-alpha,
+    scaled to mean 1 so the loss stays on the uniform law's scale (alpha = 0: all 1).
+
+    Example:
+        >>> [round(v, 3) for v in powerlaw_importance(1.0, 2).tolist()]
+        [1.333, 0.667]
+    """
+    if not alpha >= 0:
+        raise ValueError(f"Expected alpha >= 0, but got {alpha}.")
+    w = (torch.arange(n_features, dtype=torch.float64) + 1) ** -alpha
+    return (w / w.mean()).float()
 
 
 def compress_binary(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -162,12 +188,13 @@ def pattern_weights(ids: torch.Tensor, n_patterns: int) -> torch.Tensor:
 
 def loss_and_grad(
     W: torch.Tensor, b: torch.Tensor, x: torch.Tensor, need_loss: bool = True,
-    weights: torch.Tensor | None = None,
+    weights: torch.Tensor | None = None, importance: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor]:
     """Per-model mean-MSE and its exact gradient, by hand (no autograd).
 
     Args: W ``[M, H, F]``, b ``[M, F]``, x ``[n, F]`` or ``[M, n, F]``; ``need_loss=False`` skips
-        the loss; ``weights`` ``[M, n]`` (rows summing to 1) replace the mean over samples.
+        the loss; ``weights`` ``[M, n]`` (rows summing to 1) replace the mean over samples;
+        ``importance`` ``[F]`` weighs each feature's squared error (as in :func:`mse`).
     Returns: loss ``[M]`` (or None), dL/dW ``[M, H, F]``, dL/db ``[M, F]``.
     """
     _check_params(W, b)
@@ -178,7 +205,11 @@ def loss_and_grad(
     loss = None
     if need_loss:
         sq = torch.where(z > 0, err, -x).pow_(2)
+        if importance is not None:
+            sq = sq * importance.to(sq)
         loss = sq.mean(dim=(1, 2)) if weights is None else (sq.mean(2) * weights).sum(1)
+    if importance is not None:
+        err = err * _check_importance(importance, W.shape[2]).to(err)
     if weights is None:
         scale = 2.0 / (x.shape[1] * x.shape[2])
     else:
@@ -281,6 +312,9 @@ def train(
     mask: torch.Tensor | None = None,
     progress: bool = True,
     compress: bool | None = False,
+    importance: torch.Tensor | None = None,
+    anchor: tuple[torch.Tensor, torch.Tensor] | None = None,
+    pull: float | torch.Tensor = 0.0,
 ) -> TrainResult:
     """Full-batch SGD with momentum (``torch.optim.SGD`` semantics) on every model at once.
 
@@ -292,9 +326,19 @@ def train(
         compress: train on the pattern counts of binary data (:func:`compress_binary`), the same
             loss and gradient at a fraction of the cost (equal up to float rounding); None does so
             when the data are binary and have more rows than patterns.
+        importance: ``[F]`` per-feature weights of the squared error (:func:`mse`); None: all 1.
+        anchor, pull: optional target weights (W ``[M, 2, F]``, b ``[M, F]``) and a strength
+            κ (a float or ``[M]``): the objective gains (κ / 2) ||θ - θ_anchor||², an L2 pull
+            towards the anchor (the logged losses stay the data loss).
     """
     _check_params(W0, b0)
     M = W0.shape[0]
+    if anchor is not None:
+        _check_params(*anchor)
+        kappa = torch.as_tensor(pull, dtype=W0.dtype, device=W0.device).expand(M)
+        if anchor[0].shape != W0.shape or not bool((kappa >= 0).all()):
+            raise ValueError(f"Expected an anchor shaped like W0 {tuple(W0.shape)} and pull >= 0, "
+                             f"but got {tuple(anchor[0].shape)} and min pull {kappa.min().item()}.")
     wtr = wte = None
     if _should_compress(x_train, compress):
         patterns, ids = compress_binary(_batched_x(x_train, M))
@@ -314,14 +358,19 @@ def train(
     def snap():
         Ws.append(W.clone())
         bs.append(b.clone())
-        tr.append(mse(W, b, x_train, wtr))
-        te.append(mse(W, b, x_test, wte) if x_test is not None else torch.full((W.shape[0],), float("nan")))
+        tr.append(mse(W, b, x_train, wtr, importance))
+        te.append(mse(W, b, x_test, wte, importance) if x_test is not None
+                  else torch.full((W.shape[0],), float("nan")))
 
     if 0 in log_set:
         snap()
     with torch.no_grad():
         for step in tqdm(range(1, steps + 1), desc="train", disable=not progress, mininterval=15):
-            _, gW, gb = loss_and_grad(W, b, x_train, need_loss=False, weights=wtr)
+            _, gW, gb = loss_and_grad(W, b, x_train, need_loss=False, weights=wtr,
+                                      importance=importance)
+            if anchor is not None:
+                gW = gW + kappa[:, None, None] * (W - anchor[0])
+                gb = gb + kappa[:, None] * (b - anchor[1])
             if mask is not None:
                 gW = gW * mask
             # torch.optim.SGD: v <- mu v + g (plain g on the first step, v starts at 0), p <- p - lr v
@@ -613,7 +662,8 @@ def animate_run(
 
 # ----------------------------------------------------------------------------- curvature, features
 def hessian(W: torch.Tensor, b: torch.Tensor, x: torch.Tensor, step: float = 1e-3,
-            weights: torch.Tensor | None = None) -> torch.Tensor:
+            weights: torch.Tensor | None = None,
+            importance: torch.Tensor | None = None) -> torch.Tensor:
     """Hessian of the mean-MSE on ``x`` (optionally ``weights`` ``[M, n]``, as in
     :func:`loss_and_grad`) in all 3F parameters (W row-major, then b), per model:
     ``[M, 3F, 3F]``, by central differences of the exact gradient, in float64.
@@ -631,8 +681,8 @@ def hessian(W: torch.Tensor, b: torch.Tensor, x: torch.Tensor, step: float = 1e-
         e = torch.zeros(P, dtype=torch.float64, device=W.device)
         e[k] = step
         eW, eb = e[: H * F].view(H, F), e[H * F :]
-        _, gWp, gbp = loss_and_grad(W + eW, b + eb, x, need_loss=False, weights=weights)
-        _, gWm, gbm = loss_and_grad(W - eW, b - eb, x, need_loss=False, weights=weights)
+        _, gWp, gbp = loss_and_grad(W + eW, b + eb, x, False, weights, importance)
+        _, gWm, gbm = loss_and_grad(W - eW, b - eb, x, False, weights, importance)
         rows.append(torch.cat([(gWp - gWm).flatten(1), gbp - gbm], 1) / (2 * step))
     Hm = torch.stack(rows, 1)
     return 0.5 * (Hm + Hm.transpose(1, 2))

@@ -75,3 +75,34 @@ def test_bias_interval():
     m, lo, hi = calibration.bias_interval([9.0, 9.2, 9.4, float("nan")], 8.5, n_boot=200)
     assert m == pytest.approx(0.7) and lo <= m <= hi
     assert all(map(lambda v: v != v, calibration.bias_interval([float("nan")], 8.5)))
+
+
+def test_known_critical_points_have_the_notes_ranks():
+    known = calibration.known_critical_points(n_quad=1000)
+    assert known["theory"] == {6: 8.5, 5: 7.0}
+    assert abs(known["table"].loc["6-gon", "radius"] - 1.32054) < 1e-3
+
+
+def test_calibration_reading_phrases_follow_the_numbers():
+    import pandas as pd
+    import torch
+
+    sel = pd.DataFrame(dict(polygon=[6, 6, 5, 5], lr=[1e-4, 1e-3] * 2, nbeta=[100.0] * 4,
+                            llc=[8.0, 9.0, 6.0, 7.5]))
+    held = torch.tensor([[9.0, 9.2, 9.1], [7.4, 7.5, 7.3]])
+    r = calibration.calibration_reading(sel, held, None, {6: 8.5, 5: 7.0}, (1e-3, 100.0),
+                                        (None, 50.0), [1e-4, 1e-3], [100.0], n_boot=200)
+    assert r["free_md"] == "no step size passes the theory-free rule"
+    assert "at an edge" in r["chosen_md"] and r["order_frac"] == 1.0
+    assert abs(r["bias"][6][0] - 0.6) < 1e-6
+    assert r["trend_md"].startswith("raising ε raises the estimate in 2 of 2")
+
+
+def test_crossover_n_solves_the_free_energy_balance():
+    import math
+
+    n = calibration.crossover_n(1.5, 0.02)
+    assert abs(n * 0.02 - 1.5 * math.log(n)) < 1e-6 and n > 75
+    assert calibration.crossover_n(1.0, 1.0) == 1.0
+    with pytest.raises(ValueError, match="d_loss > 0"):
+        calibration.crossover_n(1.5, -0.1)

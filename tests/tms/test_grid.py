@@ -109,3 +109,47 @@ def test_prune_grid_control_rewinds_without_pruning(small):
     assert P["control_W"].shape == (len(P["sel"]), 2, 6) and (P["control_W"] != 0).all()
     t = tgrid.prune_table(g, P)
     assert {"control_loss", "control_kgon", "features_per_dim"} <= set(t.columns)
+
+
+def test_annotate_and_parameter_checks():
+    import pytest
+    import torch
+
+    from helpers.tms import model as tms
+
+    g = tgrid.make_grid([7], n_seeds=1)
+    W = torch.stack([tms.kgon(4, 1.0), tms.kgon(5, 1.0)])
+    b = torch.zeros(2, 6)
+    out = tgrid.annotate(g, W, b, torch.tensor([0.1, 0.2]))
+    assert out.k.tolist() == [4, 5] and np.allclose(out.features_per_dim, [2.0, 2.5], atol=1e-4)
+    assert "kgon" not in g.columns  # a new frame
+    with pytest.raises(ValueError, match="one model per grid row"):
+        tgrid.annotate(g, W[:1], b[:1], torch.tensor([0.1]))
+    with pytest.raises(ValueError, match="anim_sparsity_idx"):
+        tgrid.check_parameters([1, 7], 3, 10, 2)
+    with pytest.raises(ValueError, match="n_seeds_early"):
+        tgrid.check_parameters([1, 7], 7, 10, 20)
+    assert tgrid.resolve_device("cpu").type == "cpu"
+
+
+def test_llc_tables_and_check_final_on_a_small_grid(tmp_path, monkeypatch):
+    from helpers.tms import model as tms
+
+    monkeypatch.setenv("BOOK_CACHE", str(tmp_path))
+    g = tgrid.make_grid([7], n_seeds=3)
+    run = tms.TrainResult(**tgrid.train_grid(g, 400, [0, 20, 400], 200, 50, 0.005, 0.9,
+                                             compress=True))
+    run_W = run.W[:, -1]
+    g = tgrid.annotate(g, run_W, run.b[:, -1], run.train_loss[:, -1])
+    x = tgrid.grid_data(g, 200, 1)
+    kw = dict(lr=1e-4, nbeta=100.0, localization=1.0, chains=2, draws=20, burnin=10, batch=100,
+              compress=True, on_divergence="nan")
+    final, long = tgrid.llc_tables(run, g, x, [20, 400], n_early=1, n=300, key=dict(t=1), **kw)
+    assert len(final) == len(g) and set(final.step) == {400} and "kgon" in final
+    assert sorted(long.step.unique()) == [20, 400] and (long.seed == 0).all()
+    again, _ = tgrid.llc_tables(run, g, x, [20, 400], n_early=1, n=300, key=dict(t=1), **kw)
+    assert np.array_equal(again.llc, final.llc)  # read back from the cache
+    checked, redo = tgrid.check_final(final, run, g, 300, descent_steps=20, descent_tol=1.0,
+                                      llc_kwargs=kw)
+    assert (checked.at_min == (checked.status == "minimum")).all()
+    assert len(redo) == int((checked.at_min & (checked.llc <= 0)).sum())

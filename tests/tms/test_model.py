@@ -279,3 +279,35 @@ def test_powerlaw_sparsity_keeps_the_mean_density_and_orders_features():
         tms.powerlaw_sparsity(0.5, -1.0)
     with pytest.raises(ValueError, match="one per"):
         tms.make_data(10, torch.tensor([0.5, 0.5]), "binary")
+
+
+def test_importance_weighted_loss_and_gradient_match_autograd():
+    W, b = tms.init_params(3, "4-gon", gen(2))
+    x = torch.stack([tms.make_data(40, 0.4, generator=gen(10 + i)) for i in range(3)])
+    imp = tms.powerlaw_importance(1.0)
+    assert torch.isclose(imp.mean(), torch.tensor(1.0)) and bool((imp.diff() < 0).all())
+    Wr, br = W.clone().requires_grad_(), b.clone().requires_grad_()
+    tms.mse(Wr, br, x, importance=imp).sum().backward()
+    loss, gW, gb = tms.loss_and_grad(W, b, x, importance=imp)
+    sq = (tms.forward(W, b, x) - x) ** 2
+    assert torch.allclose(loss, (sq * imp).mean((1, 2)), atol=1e-6)
+    assert torch.allclose(gW, Wr.grad, atol=1e-5) and torch.allclose(gb, br.grad, atol=1e-5)
+    ones = tms.loss_and_grad(W, b, x, importance=torch.ones(6))
+    assert all(torch.allclose(u, v) for u, v in zip(ones, tms.loss_and_grad(W, b, x)))
+    with pytest.raises(ValueError, match="importance"):
+        tms.mse(W, b, x, importance=torch.ones(5))
+    with pytest.raises(ValueError, match="alpha"):
+        tms.powerlaw_importance(-1.0)
+
+
+def test_pull_towards_an_anchor_reaches_it_and_zero_pull_changes_nothing():
+    W, b = tms.init_params(2, "4-gon", gen(3))
+    Wa, ba = tms.init_params(2, "6-gon", gen(4))
+    x = torch.stack([tms.make_data(64, 0.5, generator=gen(20 + i)) for i in range(2)])
+    free = tms.train(W, b, x, 200, [200], progress=False)
+    zero = tms.train(W, b, x, 200, [200], progress=False, anchor=(Wa, ba), pull=0.0)
+    assert torch.equal(free.W, zero.W) and torch.equal(free.b, zero.b)
+    strong = tms.train(W, b, x, 2000, [2000], progress=False, anchor=(Wa, ba), pull=50.0)
+    assert (strong.W[:, -1] - Wa).abs().max() < 0.02 and (strong.b[:, -1] - ba).abs().max() < 0.02
+    with pytest.raises(ValueError, match="pull >= 0"):
+        tms.train(W, b, x, 10, [10], progress=False, anchor=(Wa, ba), pull=-1.0)

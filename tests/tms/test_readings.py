@@ -1,0 +1,125 @@
+"""Tests for helpers.tms.readings: verdict words and sentences follow the numbers."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from helpers.tms import readings
+
+
+@pytest.mark.parametrize("iv, word", [((0.1, -0.2, 0.3), "replicated"),
+                                      ((0.9, 0.7, 1.1), "not replicated"),
+                                      ((-0.9, -1.1, -0.7), "not replicated"),
+                                      ((0.4, 0.2, 0.8), "undecided"),
+                                      ((np.nan, np.nan, np.nan), "undecided")])
+def test_band_verdict(iv, word):
+    assert readings.band_verdict(iv, band=0.5) == word
+
+
+def _contrast(mean_lo, best_hi):
+    n = len(mean_lo)
+    return pd.DataFrame(dict(sparsity=np.linspace(0, 0.8, n), mean_lo=mean_lo,
+                             mean_hi=np.array(mean_lo) + 1, best_lo=np.array(best_hi) - 1,
+                             best_hi=best_hi))
+
+
+def test_start_reading_words():
+    assert readings.start_reading(_contrast([0.1, 0.1], [-0.1, -0.1]), 0.85)["verdict"] == "replicated"
+    part = readings.start_reading(_contrast([0.1, -0.5], [-0.1, 0.2]), 0.85)
+    assert part["verdict"] == "changed" and part["text"].startswith("holds at 1 of 2")
+    none = readings.start_reading(_contrast([0.1], [0.2]), 0.85)
+    assert none["verdict"] == "undecided" and "holds at 0 of 1" in none["text"]
+    assert readings.start_reading(_contrast([0.1], [-0.1]), 0.0)["verdict"] == "undecided"
+
+
+def _corr(lo, hi, init="6-gon"):
+    return pd.DataFrame(dict(init=init, spearman=np.add(lo, hi) / 2, spearman_lo=lo,
+                             spearman_hi=hi, pearson_lo=lo, pearson_hi=hi))
+
+
+def test_zero_correlation_reading_counts_against_the_binomial_chance():
+    ok = readings.zero_correlation_reading(_corr([-0.5] * 10, [0.5] * 10), ("6-gon",))
+    assert ok["verdict"] == "replicated" and ok["rows"]["6-gon"]["chance"] == 2
+    bad = readings.zero_correlation_reading(_corr([0.1] * 5 + [-0.5] * 5, [0.9] * 5 + [0.5] * 5),
+                                            ("6-gon",))
+    assert bad["verdict"] == "not replicated" and "5 of 10 cells" in bad["text"]
+    empty = readings.zero_correlation_reading(_corr([], []), ("6-gon",))
+    assert empty["verdict"] == "undecided"
+
+
+def test_lmc_reading_against_the_tolerance():
+    n = 30
+    lmc = pd.DataFrame(dict(pair=["4-gon vs 6-gon start"] * n + ["4-gon vs 4-gon start"] * n,
+                            unaligned=1.0, aligned=np.r_[np.full(n, 0.5), np.full(n, 0.0)],
+                            endpoint_loss=np.r_[np.full(n, 1.0), np.full(n, 0.1)],
+                            same_kgon=False))
+    r = readings.lmc_reading(lmc, n_boot=200, tol=0.01)
+    assert r["verdict"] == "not replicated" and r["bar"]["cross"][0] == 0.5
+    assert r["text"].startswith("0% of cross-start pairs and 100% of control pairs")
+
+
+def test_basin_reading_finds_disjoint_directions():
+    crit = pd.DataFrame(dict(direction=["a start", "b start"] * 2, sparsity=[0.1, 0.1, 0.5, 0.5],
+                             n=10, control=[0.0, 0.1, 0.0, 0.0], half_pull=[0.03, 0.3, 0.03, 0.03],
+                             lo=[0.02, 0.2, 0.02, 0.02], hi=[0.05, np.inf, 0.05, 0.1]))
+    r = readings.basin_reading(crit)
+    assert r["verdict"] == "not replicated" and (r["n_apart"], r["n"]) == (1, 2)
+    assert r["control"] == 0.1 and "beyond the pulls tried" in r["text"]
+    same = readings.basin_reading(crit.assign(half_pull=0.03, lo=0.02, hi=0.05))
+    assert same["verdict"] == "replicated"
+
+
+def test_variant_text_counts_moves_both_ways():
+    shift = pd.DataFrame(dict(measure=["k", "k", "features_per_dim"], sparsity=[0.1, 0.5, 0.1],
+                              diff=[0.5, -0.4, 0.0], lo=[0.2, -0.6, -0.1], hi=[0.8, -0.1, 0.1]))
+    t = readings.variant_text(shift, 30, 40, (1, 6), (2, 9))
+    assert t.startswith("mean corners rise at 1 and fall at 1 of 2 sparsities")
+    assert "features per dimension rise at 0 and fall at 0 of 1" in t
+    assert t.endswith("30 of 40 models are at a minimum, and 1 of 6 cells have a Spearman "
+                      "interval excluding zero (uniform: 2 of 9)")
+
+
+def test_known_case_and_offset_text():
+    at_min = pd.DataFrame(dict(kgon=["5", "5", "6", "6"], llc=[7.5, 7.7, 9.0, 9.2],
+                               lam_hessian=[7.0, 7.0, 8.5, 8.5]))
+    table, iv = readings.known_case(at_min, n_boot=200)
+    assert table.loc["5", "n"] == 2 and np.isclose(iv[0], 0.6)
+    assert "overlaps" in readings.offset_text(iv, (0.6, 0.4, 0.8))
+    assert "apart" in readings.offset_text(iv, (2.0, 1.8, 2.2))
+    assert "cannot" in readings.offset_text((np.nan,) * 3, (2.0, 1.8, 2.2))
+
+
+def test_prune_reading_and_nonpositive_text():
+    psum = pd.DataFrame(dict(weights=[12, 10, 4], loss_ratio=[1.0, 1.05, 3.0], lo=[1, 1.0, 2.0],
+                             hi=[1, 1.08, 4.0], kept_imp=[1.0, 0.9, 0.2], kept_control=1.0,
+                             features_per_dim=[1.5, 1.4, 1.0]))
+    r = readings.prune_reading(psum, 10, 1.1, 1.5)
+    assert r["verdict"] == "replicated" and "with 4 left" in r["text"]
+    final = pd.DataFrame(dict(llc=[1.0, -1.0, 0.0, np.nan], status=["minimum", "descends",
+                                                                   "minimum", "minimum"],
+                              at_min=[True, False, True, True]))
+    t = readings.nonpositive_text(final, np.array([0.5]))
+    assert t.startswith("SGLD diverged at 1 models") and "2 of 4 models" in t
+    assert "1 pass both checks" in t and "1 of those turn positive" in t
+
+
+def test_verdict_rows_follow_the_readings():
+    nan3 = (np.nan,) * 3
+    start = dict(n_hold=1, n=4, verdict="changed")
+    zero = dict(rows={"6-gon": dict(sig=1, cells=10, chance=2)}, verdict="replicated")
+    lmc = dict(bar={"cross": (0.2, 0.1, 0.3), "ctrl": (0.0, 0.0, 0.01)}, verdict="not replicated")
+    basin = dict(n_apart=2, n=6, control=0.1, verdict="not replicated")
+    prune = dict(row=pd.Series(dict(loss_ratio=1.0, lo=0.98, hi=1.02)), verdict="replicated")
+    laws = pd.DataFrame(dict(law=["frequency"] * 2 + ["importance"] * 2, measure="k",
+                             sparsity=[0.1, 0.5] * 2, lo=[-0.1, -0.2, 0.1, -0.1],
+                             hi=[0.1, 0.2, 0.5, 0.1])).set_index(["law", "measure", "sparsity"])
+    rows = readings.verdict_rows(
+        theory={6: 8.5, 5: 7.0}, notes={6: 8.5, 5: 7.0}, rank=[17, 14],
+        bias={6: (0.7, 0.6, 0.8), 5: (0.1, -0.1, 0.3)}, bin_bias=nan3, band=0.5, start=start,
+        zero=zero, lmc=lmc, basin=basin, prune=prune, laws=laws, barrier_tol=0.01, imp_tol=1.1)
+    words = {r.claim: r.verdict for r in rows}
+    assert words["Hexagon and pentagon have learning coefficients 8.5 and 7"] == "replicated"
+    assert words["SGLD recovers the known LLC (calibration)"] == "undecided"  # the two disagree
+    assert words["The calibration carries over to the binary law"] == "undecided"
+    assert words["The polygons are those of the uniform law under power-law frequency"] == "replicated"
+    assert words["The polygons are those of the uniform law under power-law importance"] == "changed"
+    assert len(rows) == 10
