@@ -3,10 +3,13 @@ models trained on it, random-image families, metric agreement, real images that 
 (photo crops, Fashion-MNIST, abstract wallpapers), and the full-scale PRH data sources.
 
 Modules: shapes_world, zoo, noise_images, metric_agreement, model_sets, noise_probe, noise_figures,
-real_images, sources, noise_photos, noise_report. Public names are re-exported here."""
+real_images, sources, noise_photos, noise_report, competence (competence vs alignment
+within architecture), ood_report (the PRH-OOD chapter's tables and figures). Public names are
+re-exported here."""
 
 from helpers.prh import shapes_world, zoo, noise_images, metric_agreement, real_images, sources
 from helpers.prh import model_sets, noise_figures, noise_probe, noise_photos, noise_report
+from helpers.prh import competence, ood_report
 from helpers.prh.shapes_world import (
     SHAPES,
     NOVEL_SHAPES,
@@ -80,6 +83,8 @@ from helpers.prh.metric_agreement import (
     agreement_summary,
     median_rho_test,
     centered_spread,
+    model_bootstrap_agreement,
+    agreement_test,
 )
 from helpers.prh.model_sets import (
     Source,
@@ -181,4 +186,46 @@ from helpers.prh.real_images import (
     trained_minus_init,
     confidence_table,
     caption_features,
+)
+from helpers.prh.competence import (
+    probe_competence,
+    partial_spearman,
+    competence_correlation,
+)
+from helpers.prh.ood_report import (
+    INIT,
+    headline_views,
+    real_alignment,
+    diff_by_pair,
+    objective_gap,
+    pair_matrix,
+    caption_alignment,
+    init_gain,
+    agreement_configs,
+    spaced_layers,
+    protocol_tables,
+    agreement_rows,
+    plot_agreement_grid,
+    plot_agreement_means,
+    mean_with_others,
+    plot_world,
+    accuracy_table,
+    plot_accuracy,
+    vv_scores,
+    summarise_vv,
+    plot_vv_matrix,
+    layer_depth,
+    competence_table,
+    language_alignment,
+    plot_competence,
+    zoo_vision_features,
+    pretrained_vision_features,
+    text_features,
+    shapes_gaps,
+    vv_phrase,
+    competence_phrase,
+    protocol_phrase,
+    split_phrase,
+    interval_claim,
+    agreement_claim,
 )

@@ -334,3 +334,107 @@ def centered_spread(table: pd.DataFrame) -> pd.DataFrame:
         rows[config] = {"spread ratio": obs, "null 95th pct": float(np.percentile(draws, 95)),
                         "p_value": float((1 + (draws >= obs).sum()) / (1 + draws.size))}
     return pd.DataFrame(rows).T
+
+
+def _wide(table: pd.DataFrame, value: str) -> tuple[np.ndarray, list[tuple[str, str]], list[str]]:
+    """Scores as ``[pairs, configs]`` with the pair list and configuration order."""
+    order = list(dict.fromkeys(table["config"]))
+    wide = table.pivot_table(index=["model_a", "model_b"], columns="config", values=value)[order]
+    return wide.to_numpy(dtype=float), list(wide.index), order
+
+
+def _mean_spearman(scores: np.ndarray) -> float:
+    """Mean off-diagonal Spearman correlation between the columns of ``[pairs, configs]``.
+
+    Columns constant over pairs are skipped (their correlation is undefined); NaN when fewer
+    than 3 rows or 2 usable columns remain.
+    """
+    from scipy.stats import rankdata
+
+    if scores.shape[0] < 3:
+        return float("nan")
+    ranks = rankdata(scores, axis=0)
+    ranks = ranks[:, ranks.std(0) > 0]
+    if ranks.shape[1] < 2:
+        return float("nan")
+    return float(off_diagonal(np.corrcoef(ranks, rowvar=False)).mean())
+
+
+def model_bootstrap_agreement(table: pd.DataFrame, value: str = "raw", n_boot: int = 1000,
+                              seed: int = 0) -> np.ndarray:
+    """Bootstrap draws of the mean agreement, resampling **models** (pairs share models).
+
+    Each draw resamples the models with replacement and keeps every pair of two different
+    models drawn (a model drawn twice brings its pairs twice); the configurations are then
+    Spearman-correlated over those pairs, as in :func:`agreement`.
+
+    Args:
+        table: :func:`score_pairs` output (every unordered pair of the models it names).
+        value: "raw" or "corrected".
+        n_boot: resamples.
+        seed: seed of the resampling.
+
+    Returns:
+        ``[n_boot]`` mean off-diagonal correlations; NaN for draws with under 3 distinct pairs.
+    """
+    if value not in ("raw", "corrected"):
+        raise ValueError(f"value must be 'raw' or 'corrected', got {value!r}")
+    if n_boot < 1:
+        raise ValueError(f"n_boot must be >= 1, got {n_boot}")
+    scores, pairs, _ = _wide(table, value)
+    models = sorted({m for p in pairs for m in p})
+    row_of = {frozenset(p): i for i, p in enumerate(pairs)}
+    rng = np.random.default_rng(seed)
+    draws = np.full(n_boot, np.nan)
+    for b in range(n_boot):
+        pick = rng.choice(len(models), size=len(models), replace=True)
+        rows = [row_of[key] for i, j in itertools.combinations(pick, 2)
+                if (key := frozenset((models[i], models[j]))) in row_of and i != j]
+        if len(set(rows)) >= 3:
+            draws[b] = _mean_spearman(scores[rows])
+    return draws
+
+
+def agreement_test(table: pd.DataFrame, value: str = "raw", n_boot: int = 1000,
+                   seed: int = 0) -> dict[str, float]:
+    """The mean agreement between configurations, its permutation null and a model bootstrap.
+
+    The null scores every pair on permutation draw j as if it were observed (raw: the draw;
+    corrected: the draw corrected by its pair's null mean), so configurations that share a
+    shuffle still correlate by chance and that part is not counted as agreement.
+
+    Args:
+        table: :func:`score_pairs` output with ``keep_null=True``.
+        value: "raw" or "corrected".
+        n_boot, seed: as :func:`model_bootstrap_agreement`.
+
+    Returns:
+        ``mean`` (observed mean off-diagonal Spearman), ``ci_low``, ``ci_high`` (95% bootstrap
+        over models), ``null_mean``, ``null_95`` (95th percentile of the null mean),
+        ``p_value`` (add-one, one-sided: agreement above chance), ``n_perm``, ``n_pairs``,
+        ``n_models``.
+    """
+    if "null" not in table.columns:
+        raise ValueError("table has no null draws; call score_pairs(..., keep_null=True)")
+    scores, pairs, order = _wide(table, value)
+    observed = _mean_spearman(scores)
+    null_rows = table.set_index(["model_a", "model_b", "config"])["null"]
+    means = table.set_index(["model_a", "model_b", "config"])["null_mean"]
+    draws = np.stack([[np.asarray(null_rows[(a, b, c)], dtype=float) for c in order]
+                      for a, b in pairs])  # [pairs, configs, n_perm]
+    if value == "corrected":
+        m = np.array([[means[(a, b, c)] for c in order] for a, b in pairs])[..., None]
+        draws = (draws - m) / (1 - m)
+    null = np.array([_mean_spearman(draws[:, :, j]) for j in range(draws.shape[2])])
+    null = null[np.isfinite(null)]
+    boot = model_bootstrap_agreement(table, value, n_boot, seed)
+    lo, hi = (np.nanpercentile(boot, [2.5, 97.5]) if np.isfinite(boot).any()
+              else (float("nan"), float("nan")))
+    ok = np.isfinite(observed) and null.size > 0
+    nan = float("nan")
+    return {"mean": observed, "ci_low": float(lo), "ci_high": float(hi),
+            "null_mean": float(null.mean()) if null.size else nan,
+            "null_95": float(np.percentile(null, 95)) if null.size else nan,
+            "p_value": float((1 + (null >= observed).sum()) / (1 + null.size)) if ok else nan,
+            "n_perm": int(null.size), "n_pairs": len(pairs),
+            "n_models": len({m for p in pairs for m in p})}

@@ -562,20 +562,21 @@ def plot_alignment(summary: pd.DataFrame, views: dict[str, str], colors: Sequenc
 
     names = list(views)
     xs = np.arange(len(names))
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), gridspec_kw={"width_ratios": [3, 2]})
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), gridspec_kw={"width_ratios": [3, 2]},
+                             constrained_layout=True)
     for i, q in enumerate(SUMMARY_QUANTITIES[:3]):
         _bars(axes[0], xs, [summary.loc[(s, views[s], q)] for s in names], (i - 1) * 0.27, 0.27,
               label=q, color=null_color if "init" in q else colors[i])
     axes[0].set_xticks(xs, names)
     axes[0].set_ylabel("corrected mutual kNN (0 = chance)")
-    axes[0].legend(fontsize=8, loc="upper right")
+    axes[0].legend(fontsize=8, loc="lower left", bbox_to_anchor=(0.0, 1.02), ncols=3)
     for i, q in enumerate(SUMMARY_QUANTITIES[3:]):
         _bars(axes[1], xs, [summary.loc[(s, views[s], q)] for s in names], (i - 0.5) * 0.38, 0.38,
               color=colors[3 + i], label="layer-pair max" if i == 0 else "last layer")
     axes[1].axhline(0, color=null_color, lw=1)
     axes[1].set_xticks(xs, names)
     axes[1].set_ylabel("trained - random-init")
-    axes[1].legend(fontsize=8, loc="lower left")
+    axes[1].legend(fontsize=8, loc="lower left", bbox_to_anchor=(0.0, 1.02), ncols=2)
     return fig
 
 
@@ -584,7 +585,7 @@ def plot_confidence(conf: pd.DataFrame, set_names: Sequence[str], colors: Sequen
     from :func:`confidence_table`. Returns the figure."""
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.2), constrained_layout=True)
     models = sorted(conf.model.unique())
     width = 0.8 / max(1, len(models))
     for ax, col in zip(axes, ("confidence", "entropy")):
@@ -595,5 +596,5 @@ def plot_confidence(conf: pd.DataFrame, set_names: Sequence[str], colors: Sequen
                    color=colors[i], label=m)
         ax.set_xticks(xs, tab.index)
         ax.set_ylabel("mean top-1 probability" if col == "confidence" else "mean entropy (nats)")
-    axes[0].legend(fontsize=8, loc="upper right")
+    axes[1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0))  # off the bars
     return fig

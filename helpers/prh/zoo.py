@@ -46,12 +46,14 @@ class ZooConfig:
 
     archs: tuple[str, ...] = ARCHS  # subset of ARCHS
     objectives: tuple[str, ...] = OBJECTIVES  # subset of OBJECTIVES
-    seeds: tuple[int, ...] = (0, 1)  # one member per (arch, objective, seed)
+    seeds: tuple[int, ...] = (0,)  # one member per (arch, objective, seed); one seed fits 2 cores
     n_train: int = 4000  # training images from the "id" split
     data_seed: int = 1000  # seed of the training images (evaluation sets use other seeds)
     image_size: int = 64  # pixels per side of the rendered images
-    epochs: int = 3  # passes over the training images
-    batch_size: int = 128  # images per step (SimCLR sees two views of each)
+    # 8 epochs of batch 64 (496 steps; was 3 x 128 = 93, shape accuracy 0.34): the resnet
+    # reaches shape accuracy ~0.74, the ViT and MLP ~0.45 (about 280 CPU s for 12 members)
+    epochs: int = 8  # passes over the training images
+    batch_size: int = 64  # images per step (SimCLR sees two views of each)
     lr: float = 2e-3  # AdamW peak learning rate (cosine decay to 5% after 5% warmup)
     weight_decay: float = 0.05  # AdamW weight decay
     n_checkpoints: int = 3  # saved checkpoints besides step 0, evenly spaced to the end

@@ -1,4 +1,5 @@
 """Tests of helpers/prh/metric_agreement.py: block-max scores with a null, and Spearman agreement."""
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -165,3 +166,57 @@ def test_median_rho_test_against_the_shared_shuffle_null():
     assert r["null median"] > 0.5
     noise = ma.median_rho_test(ma.agreement_maps(_null_maps(signal=0.0)))
     assert 0 < noise["p_value"] <= 1
+
+
+def _graded_models(n_models=6, n=100, seed=0):
+    """Models that share a common signal to different degrees: pairs differ in alignment, so
+    every configuration ranks the pairs alike (agreement well above the null)."""
+    g = torch.Generator().manual_seed(seed)
+    base = torch.randn(n, 8, generator=g)
+    feats = {}
+    for i in range(n_models):
+        w = i / (n_models - 1)
+        x = (1 - w) * base @ torch.randn(8, 16, generator=g) + 2 * w * torch.randn(n, 16, generator=g)
+        feats[f"m{i}"] = alignment.prepare([x])
+    return feats
+
+
+def test_agreement_test_null_bootstrap_and_p_value():
+    feats = _graded_models()
+    configs = [("mutual_knn", 5), ("mutual_knn", 10), ("cknna", 10), ("unbiased_cka", 0)]
+    t = ma.score_pairs(feats, configs, n_perm=19, keep_null=True)
+    r = ma.agreement_test(t, "raw", n_boot=200)
+    assert r["n_pairs"] == 15 and r["n_models"] == 6 and r["n_perm"] == 19
+    # matches agreement(): the mean off-diagonal Spearman of the observed scores
+    assert r["mean"] == pytest.approx(ma.mean_off_diagonal(ma.agreement(t, "raw")))
+    assert r["mean"] > 0.5 and r["mean"] > r["null_95"]
+    assert r["p_value"] == pytest.approx(1 / 20)  # at the floor: every null draw lies below
+    assert r["ci_low"] <= r["mean"] <= r["ci_high"] and r["ci_low"] > 0
+    c = ma.agreement_test(t, "corrected", n_boot=50)
+    assert c["mean"] == pytest.approx(ma.mean_off_diagonal(ma.agreement(t, "corrected")))
+
+
+def test_agreement_test_on_unrelated_models_is_not_significant():
+    # independent models: the observed pairs are one more draw of the null, so the p-value is
+    # uniform (seed 1 happens to land in its lowest 5%); chance agreement itself is far above 0
+    g = torch.Generator().manual_seed(2)
+    feats = {f"m{i}": alignment.prepare([torch.randn(100, 16, generator=g)]) for i in range(6)}
+    t = ma.score_pairs(feats, [("mutual_knn", 5), ("cknna", 5), ("unbiased_cka", 0)], n_perm=19,
+                       keep_null=True, seed=2)
+    r = ma.agreement_test(t, "raw", n_boot=50)
+    assert r["p_value"] > 0.05 and r["null_mean"] > 0.2
+
+
+def test_model_bootstrap_resamples_models_and_checks_arguments():
+    feats = _graded_models(n_models=4)
+    t = ma.score_pairs(feats, [("mutual_knn", 5), ("cka", 0)], n_perm=0)
+    draws = ma.model_bootstrap_agreement(t, "raw", n_boot=300, seed=0)
+    assert draws.shape == (300,)
+    # with 4 models a draw of 2 distinct models has 1 pair: undefined, NaN, never a number
+    assert np.isnan(draws).any() and np.isfinite(draws).any()
+    with pytest.raises(ValueError, match="value must be"):
+        ma.model_bootstrap_agreement(t, "calibrated")
+    with pytest.raises(ValueError, match="n_boot"):
+        ma.model_bootstrap_agreement(t, "raw", n_boot=0)
+    with pytest.raises(ValueError, match="keep_null"):
+        ma.agreement_test(t, "raw")

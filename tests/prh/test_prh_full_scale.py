@@ -71,8 +71,9 @@ def test_prh_ood_full_scale_on_fixtures(tmp_path, monkeypatch):
     extra = dict(vit_models=vits, language_models=[str(text)], id_source=str(wit), ood_source=str(tmp_path / "imagenet_o"),
                  n_eval=n, n_agree=n, topk=3, agree_ks=[3, 5], n_perm=3, n_perm_agree=2, n_boot=50,
                  n_init_controls=2, batch_size=8,
-                 real_models=["mobilenet_v2", "efficientnet_lite0"], real_n=32, real_input=48,
-                 real_perm=3)
+                 real_models=["mobilenet_v2", "efficientnet_lite0", "efficientnet_lite1",
+                              "hed_vgg16"], real_n=32, real_input=48, real_perm=3,
+                 real_agree_perm=3)  # four models: the agreement needs at least 3 pairs
     out = tmp_path / "prh_full.ipynb"
     result = execute_chapter("prh_ood", "full", extra=extra, output=out)
     assert result.ok, result.error
