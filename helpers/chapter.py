@@ -20,6 +20,7 @@ Example:
 from __future__ import annotations
 
 import math
+import os
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -35,27 +36,34 @@ VERDICTS = ("replicated", "not replicated", "changed", "undecided")
 the data cannot decide (an undefined statistic or an interval that straddles the threshold)."""
 
 
+def _cpu_seconds() -> float:
+    """CPU seconds of this process and of its joined child processes."""
+    t = os.times()
+    return time.process_time() + t.children_user + t.children_system
+
+
 class StageTimer:
     """Wall and CPU seconds per named stage of a chapter; stages may repeat and accumulate.
 
-    CPU seconds are this process's (``time.process_time``): what a quiet machine would see when
-    the chapter runs one torch thread, even if the wall clock was shared with other work.
+    CPU seconds are this process's (``time.process_time``) plus those of its finished child
+    processes (a worker pool's, once joined): what a quiet machine would see when the chapter
+    runs one torch thread, even if the wall clock was shared with other work.
     """
 
     def __init__(self) -> None:
-        self._t0 = (time.time(), time.process_time())
+        self._t0 = (time.time(), _cpu_seconds())
         self.stages: dict[str, list[float]] = {}
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
         """Time the ``with`` block under ``name`` (added to earlier blocks of the same name)."""
-        wall, cpu = time.time(), time.process_time()
+        wall, cpu = time.time(), _cpu_seconds()
         try:
             yield
         finally:
             rec = self.stages.setdefault(name, [0.0, 0.0])
             rec[0] += time.time() - wall
-            rec[1] += time.process_time() - cpu
+            rec[1] += _cpu_seconds() - cpu
 
     def wall(self, name: str) -> float:
         """Wall seconds recorded for ``name`` so far (0 if it never ran)."""
@@ -64,7 +72,7 @@ class StageTimer:
     def table(self) -> pd.DataFrame:
         """Every stage and a ``total`` row since the timer was made, rounded to 0.1 s."""
         rows = dict(self.stages)
-        rows["total"] = [time.time() - self._t0[0], time.process_time() - self._t0[1]]
+        rows["total"] = [time.time() - self._t0[0], _cpu_seconds() - self._t0[1]]
         return pd.DataFrame(rows, index=["wall s", "CPU s"]).T.round(1)
 
 
@@ -77,12 +85,27 @@ def format_interval(mean: float, lo: float, hi: float, *, signed: bool = False, 
 
 
 def format_draws(draws: Sequence[float] | np.ndarray, *, signed: bool = False, digits: int = 3,
-                 level: float = 0.95) -> str:
-    """The mean of bootstrap ``draws`` with their percentile interval, as :func:`format_interval`;
-    ``"undefined"`` when there are no draws or any draw is NaN (a degenerate resample)."""
+                 level: float = 0.95, max_undefined: float = 0.0) -> str:
+    """The mean of bootstrap ``draws`` with their percentile interval, as :func:`format_interval`.
+
+    Args:
+        max_undefined: the largest fraction of NaN draws (degenerate resamples, e.g. a ratio
+            whose denominator was not positive) tolerated; up to it, the defined draws are
+            summarised, beyond it (or with no draws) the result is ``"undefined"``.
+
+    Example:
+        >>> format_draws([0.2, 0.4, float("nan")], max_undefined=0.5, digits=1)
+        '0.3 [0.2, 0.4]'
+        >>> format_draws([0.2, 0.4, float("nan")])
+        'undefined'
+    """
     x = np.asarray(draws, dtype=float)
-    if x.size == 0 or not np.isfinite(x).all():
+    if not 0.0 <= max_undefined < 1.0:
+        raise ValueError(f"max_undefined must be a fraction in [0, 1); got {max_undefined}")
+    defined = np.isfinite(x)
+    if x.size == 0 or 1.0 - defined.mean() > max_undefined:
         return "undefined"
+    x = x[defined]
     lo, hi = stats.interval(x, level=level)
     return format_interval(float(x.mean()), lo, hi, signed=signed, digits=digits)
 

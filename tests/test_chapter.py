@@ -38,6 +38,11 @@ def test_format_draws_and_undefined_values():
     assert chapter.format_draws(draws, digits=2) == "0.50 [0.03, 0.97]"
     assert chapter.format_draws([]) == "undefined"
     assert chapter.format_draws([0.1, float("nan")]) == "undefined"
+    some_nan = [0.1] * 39 + [0.3] * 60 + [float("nan")]  # 1% undefined
+    assert chapter.format_draws(some_nan, max_undefined=0.025, digits=1) == "0.2 [0.1, 0.3]"
+    assert chapter.format_draws(some_nan, max_undefined=0.005) == "undefined"
+    with pytest.raises(ValueError, match="max_undefined must be a fraction"):
+        chapter.format_draws([0.1], max_undefined=1.0)
 
 
 def test_format_p_writes_the_permutation_floor():

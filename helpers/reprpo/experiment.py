@@ -14,6 +14,41 @@ from helpers.reprpo import methods as rp
 Splits = dict[str, dict[str, torch.Tensor]]
 
 
+def load_base_model(name: str, device: str = "cpu", random_hidden: int = 32,
+                    random_layers: int = 4, spec=None) -> tuple[torch.nn.Module, object]:
+    """``(model, tokenizer)`` for the chapter's ``base_model`` parameter.
+
+    Args:
+        name: ``"smollm2"`` (the packaged, dequantised SmolLM2-135M-Instruct),
+            ``"random-llama"`` (a randomly initialised Llama of width ``random_hidden`` and
+            ``random_layers`` blocks with that model's tokenizer: the smoke stand-in), or a hub
+            id / local folder (the full scale).
+        spec: the packaged GGUF (:class:`helpers.pretrained_lm.PackagedGGUF`); None for SmolLM2.
+
+    Raises:
+        ModelUnavailableError: the package or the model is missing (the message says how to
+            get it).
+    """
+    from helpers import pretrained_lm as plm
+
+    spec = spec or plm.SMOLLM2_135M_INSTRUCT
+    if name == "smollm2":
+        return plm.load_packaged_lm(spec, device=device)
+    if name != "random-llama":
+        from helpers.reprpo.genies import load_causal_lm
+
+        return load_causal_lm(name, device=device)
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    tokenizer = plm.load_packaged_tokenizer(spec)
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(LlamaConfig(
+        vocab_size=len(tokenizer), hidden_size=random_hidden, intermediate_size=2 * random_hidden,
+        num_hidden_layers=random_layers, num_attention_heads=2, num_key_value_heads=1,
+        tie_word_embeddings=True))
+    return model.to(device).eval(), tokenizer
+
+
 def eval_view(splits: Splits, names: Sequence[str], n_eval: int) -> Splits:
     """The splits to evaluate: ``names`` of ``splits``, with ``train`` cut to its first ``n_eval``
     pairs (seen in training, scored as a fit check)."""
@@ -25,18 +60,98 @@ def eval_view(splits: Splits, names: Sequence[str], n_eval: int) -> Splits:
 
 
 def train_and_evaluate(base: torch.nn.Module, method: str, lr: float, seed: int, splits: Splits,
-                       settings: rp.TrainSettings, names: Sequence[str], n_eval: int) -> dict:
+                       settings: rp.TrainSettings, names: Sequence[str], n_eval: int,
+                       reference: dict | None = None) -> dict:
     """Train ``method`` at ``lr`` on ``splits['train']`` and score it on ``names``.
+
+    Args:
+        reference: :func:`helpers.reprpo.methods.reference_outputs` on ``splits['train']`` for
+            this method (shared between runs), or None to compute it per run.
 
     Returns:
         split name -> bool ``[N]`` correct, plus ``_final_loss`` (float) and ``_model``.
     """
     s = rp.TrainSettings(**{**settings.__dict__, "lr": lr})
-    model, hist = rp.train_method(base, rp.Method.parse(method), splits["train"], s, seed=seed)
+    model, hist = rp.train_method(base, rp.Method.parse(method), splits["train"], s, seed=seed,
+                                  reference=reference)
     out = rp.evaluate_splits(model, eval_view(splits, names, n_eval))
     out["_final_loss"] = hist[-1]["loss"]
     out["_model"] = model
     return out
+
+
+def train_run(base: torch.nn.Module, method: str, lr: float, seed: int, splits: Splits,
+              settings: rp.TrainSettings, references: dict | None = None) -> dict:
+    """One run of the learning-rate search: train, keep the adapter weights (kilobytes) and the
+    validation accuracy per pair; a run that diverged gives NaN scores and no weights (a result
+    of that rate, not a crash).
+
+    Args:
+        references: collect kind (None for DPO, ``"hs"``, ``"side"``) -> reference outputs on
+            ``splits['train']`` (see :func:`reference_for`); None computes them per run.
+
+    Returns:
+        ``{"state": adapter state or None, "val": float [N_val]}``.
+    """
+    reference = reference_for(references, method)
+    try:
+        res = train_and_evaluate(base, method, lr, seed, splits, settings, ["val"], n_eval=0,
+                                 reference=reference)
+    except FloatingPointError:
+        return {"state": None, "val": np.full(len(splits["val"]["chosen_ids"]), np.nan)}
+    return {"state": adapter_state(res.pop("_model")), "val": res["val"].astype(float)}
+
+
+def collect_kind(method: str) -> str | None:
+    """What a method's reference outputs must hold: ``"hs"``/``"side"`` activations for a
+    hidden-state method, None (log-probabilities only) for the others."""
+    m = rp.Method.parse(method)
+    return m.collect if m.kind == "reprpo" else None
+
+
+def reference_for(references: dict | None, method: str) -> dict | None:
+    """The shared reference outputs a method reads, by :func:`collect_kind`, from a dict built
+    with :func:`helpers.reprpo.methods.reference_outputs`; None for the gradient methods
+    (their hooks need a reference pass per step) or when ``references`` is None."""
+    if references is None or rp.Method.parse(method).kind in ("projgrad", "projbp"):
+        return None
+    return references.get(collect_kind(method))
+
+
+def seed_search(run: Callable[[float, int], dict], grid: Sequence[float], n_seeds: int,
+                max_extra: int = 1) -> tuple[float, dict[float, float], bool, dict]:
+    """:func:`search_lr` on the mean validation accuracy over ``n_seeds`` seeds per rate.
+
+    Args:
+        run: ``(lr, seed) -> {"val": [N_val] correct (NaN if diverged), ...}``.
+
+    Returns:
+        ``(best, scores, interior, runs)`` with ``runs`` (lr, seed) -> what ``run`` returned.
+    """
+    if n_seeds < 1:
+        raise ValueError(f"n_seeds must be >= 1; got {n_seeds}")
+    runs: dict[tuple[float, int], dict] = {}
+
+    def score(lr: float) -> float:
+        for seed in range(n_seeds):
+            runs[(lr, seed)] = run(lr, seed)
+        return float(np.mean([np.mean(runs[(lr, s)]["val"]) for s in range(n_seeds)]))
+
+    best, scores, interior = search_lr(score, grid, max_extra=max_extra)
+    return best, scores, interior, runs
+
+
+def evaluate_states(base: torch.nn.Module, states: Sequence[dict], splits: Splits,
+                    lora_r: int) -> dict[str, np.ndarray]:
+    """Score saved adapters (one per seed) on every split: split -> bool ``[seeds, N]``.
+
+    Raises:
+        ValueError: a state is None (its run diverged): choose a rate whose runs all finished.
+    """
+    if any(s is None for s in states):
+        raise ValueError("a chosen run diverged (no adapter state); choose a lower learning rate")
+    per_seed = [rp.evaluate_splits(restore_adapter(base, s, lora_r), splits) for s in states]
+    return {name: np.stack([r[name] for r in per_seed]) for name in splits}
 
 
 def shuffle_labels(splits: Splits, seed: int) -> Splits:

