@@ -15,13 +15,12 @@
 #
 # **Question.** When a robot policy's vision encoder sees two similar camera frames, are the actions taken at those frames also similar, at which layer, against which baseline, and does that alignment track whether the policy succeeds?
 #
-# **Answer.** We adapt the mutual-kNN metric of the Platonic Representation Hypothesis {cite:p}`huh2024platonic` (see {doc}`primer`) to frames and actions. We record scripted demonstrations of {glue:text}`n_tasks` LIBERO-Spatial tasks {cite:p}`liu2023libero` in the real LIBERO simulator (robosuite {cite:p}`zhu2020robosuite`, offline, on CPU), check the rollout harness with two positive controls, and train {glue:text}`n_variants` behaviour-cloned policy variants: a small ViT {cite:p}`dosovitskiy2021vit` from scratch (several seeds), and MobileNetV2 pretrained on ImageNet, the same architecture from random init, and the pretrained one frozen.
+# **Answer.** We adapt the mutual-kNN metric of the Platonic Representation Hypothesis {cite:p}`huh2024platonic` (see {doc}`primer`) to frames and actions. We record scripted demonstrations of {glue:md}`n_tasks_text` {cite:p}`liu2023libero` in the real LIBERO simulator (robosuite {cite:p}`zhu2020robosuite`, offline, on CPU), check the rollout harness with two positive controls, and train {glue:text}`n_variants` behaviour-cloned policy variants: a small ViT {cite:p}`dosovitskiy2021vit` from scratch (several seeds), and MobileNetV2 pretrained on ImageNet, the same architecture from random init, and the pretrained one frozen.
 # The best policy ({glue:text}`best_name`) succeeds in {glue:md}`best_success` of rollouts from held-out init states.
 # Against the usual row-shuffle null even a random-init encoder "aligns" ({glue:md}`rand_plain_text`), because adjacent frames share image and action; with same-episode neighbours excluded and an episode null, {glue:md}`ep_summary`.
 # Across {glue:text}`n_points` (checkpoint or variant, task) points, {glue:md}`rho_summary`.
 
 # %% tags=["hide-input"]
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
@@ -36,7 +35,7 @@ from helpers.libero import evaluation as ev
 from helpers.libero import figures as vafig
 from helpers.libero import openvla, pipeline
 from helpers.libero import policy as bc
-from helpers.plotting import NULL_COLOR, PALETTE, show, use_style
+from helpers.plotting import show, use_style
 
 use_style()
 torch.set_num_threads(1)
@@ -47,26 +46,30 @@ timer = StageTimer()
 #   python -m helpers.run vision_action -p n_demos 30
 scale: str = "book"  # smoke | book | full (set by helpers.run)
 suite: str = "libero_spatial"  # LIBERO suite (the scripted controller solves its tasks)
-task_ids: list = [0, 1]  # tasks (the script fails 4, the drawer, and 5, on the ramekin)
-n_demos: int = 12  # successful scripted demonstrations per task
-n_init: int = 12  # demos start from init states 0..n_init-1; rollouts start from the others
+task_ids: list = [0]  # tasks (the script fails 4, the drawer, and 5, on the ramekin)
+n_demos: int = 30  # successful scripted demonstrations per task
+n_init: int = 30  # demos start from init states 0..n_init-1; rollouts start from the others
 image_size: int = 64  # camera resolution (px), both cameras
 action_repeat: int = 2  # physics steps per decision (20 Hz / action_repeat), one frame each
 demo_max_steps: int = 300  # physics-step limit of a scripted episode
 rollout_max_steps: int = 220  # physics-step limit of a rollout (LIBERO's eval: 220, spatial)
-n_rollouts: int = 2  # held-out rollouts per task for every checkpoint
-n_rollouts_best: int = 4  # held-out rollouts per task for the main variant's last checkpoint
-n_train_rollouts: int = 1  # rollouts from training init states for that checkpoint
+n_rollouts: int = 6  # held-out rollouts per task for every checkpoint
+n_rollouts_best: int = 20  # held-out rollouts per task for the main variant's last checkpoint
+n_train_rollouts: int = 2  # rollouts from training init states for that checkpoint
 n_replay: int = 2  # demos per task replayed open-loop (harness control)
-n_scripted: int = 4  # held-out episodes per task of the scripted controller (harness control)
+n_scripted: int = 8  # held-out episodes per task of the scripted controller (harness control)
 variants: list = [  # policies: PolicyConfig fields + name, checkpoints (epochs), execute
-    {"name": "ViT", "encoder": "vit", "chunk": 8, "epochs": 12, "checkpoints": [0, 2, 5, 12]},
+    {"name": "ViT", "encoder": "vit", "chunk": 8, "epochs": 30, "checkpoints": [0, 5, 15, 30]},
     {"name": "MobileNetV2 ImageNet", "encoder": "mobilenet_v2", "pretrained": True, "chunk": 8,
-     "epochs": 1, "checkpoints": [0, 1]},
-    {"name": "MobileNetV2 random init", "encoder": "mobilenet_v2", "chunk": 8, "epochs": 1,
-     "checkpoints": [0, 1]},
+     "epochs": 6, "checkpoints": [2, 6]},
+    {"name": "ViT seed 1", "encoder": "vit", "chunk": 8, "epochs": 30, "seed": 1,
+     "checkpoints": [0, 5, 15, 30]},
+    {"name": "MobileNetV2 random init", "encoder": "mobilenet_v2", "chunk": 8, "epochs": 6,
+     "checkpoints": [6]},
     {"name": "MobileNetV2 ImageNet frozen", "encoder": "mobilenet_v2", "pretrained": True,
-     "freeze_encoder": True, "chunk": 8, "epochs": 1, "checkpoints": [1]},
+     "freeze_encoder": True, "chunk": 8, "epochs": 6, "checkpoints": [6]},
+    {"name": "ViT seed 2", "encoder": "vit", "chunk": 8, "epochs": 30, "seed": 2,
+     "checkpoints": [0, 5, 15, 30]},
 ]
 topk: int = 10  # neighbours in mutual kNN
 n_perm: int = 100  # permutations per null (floor 1/(n_perm+1))
@@ -74,8 +77,9 @@ n_perm_corr: int = 2000  # permutations of the Spearman test
 n_boot: int = 1000  # bootstrap draws over rollouts and seeds
 window: int = 4  # action window length T (decisions) for a_t..a_{t+T-1}
 move_threshold: float = 0.1  # drop steps whose translation-action norm is below this
-n_sweep: list = [3, 6, 12]  # episodes per task in the curve over N
+n_sweep: list = [5, 15, 30]  # episodes per task in the curve over N
 seed: int = 0  # training, rollout and permutation seed
+workers: int = 2  # processes that record demos and run rollouts (CPU time counts all of them)
 libero_dir: str = ""  # full only: folder of real LIBERO *.hdf5 demo files (one task per file)
 openvla_model: str = "openvla/openvla-7b"  # full only: HF id or local path of OpenVLA
 full_max_demos: int = 20  # full only: demos read per LIBERO file
@@ -112,9 +116,10 @@ print(f"{len(task_ids)} tasks x {n_demos} demos at {image_size}px; {len(variants
 with timer.stage("demos (record or read)"):
     data = pipeline.load_task_set(suite, task_ids, n_demos, image_size, seed=DEMO_SEED,
                                   action_repeat=action_repeat, max_steps=demo_max_steps,
-                                  move_threshold=move_threshold, n_init=n_init)
+                                  move_threshold=move_threshold, n_init=n_init, workers=workers)
 demo_table = pipeline.demo_table(data)
-glue("n_tasks", len(task_ids), display=False)
+glue_text("n_tasks_text", "one LIBERO-Spatial task" if len(task_ids) == 1 else
+          f"{len(task_ids)} LIBERO-Spatial tasks")
 glue("n_variants", len(variants), display=False)
 demo_table
 
@@ -145,7 +150,7 @@ with timer.stage("harness controls"):
         key=dict(suite=suite, tasks=task_ids, n_demos=n_demos, n_init=n_init,
                  demo_seed=DEMO_SEED, held_out=SCRIPTED, n_replay=n_replay,
                  max_steps=rollout_max_steps, replay_max_steps=demo_max_steps,
-                 action_repeat=action_repeat, version=1))
+                 action_repeat=action_repeat, version=2))
 controls["95% interval"] = [
     format_interval(r.success, *ev.wilson_interval(r.successes, r.rollouts), digits=2)
     for r in controls.itertuples()]
@@ -168,7 +173,7 @@ controls
 
 # %% tags=["hide-input"]
 base_key = dict(suite=suite, tasks=task_ids, n_demos=n_demos, n_init=n_init, demo_seed=DEMO_SEED,
-                action_repeat=action_repeat, version=2)
+                action_repeat=action_repeat, version=3)
 configs, policies, histories = {}, {}, {}
 with timer.stage("BC training"):
     for spec in variants:
@@ -227,16 +232,7 @@ with timer.stage("alignment"):
     masked_tasks = {p: pipeline.task_alignment(data, feats[p], topk=topk, n_perm=n_perm,
                                                seed=seed, **MASKED) for p in policies}
     masked = {p: va.mean_result(r) for p, r in masked_tasks.items()}
-layer_rows = []
-for (n, e), r in masked.items():
-    layer_rows.append(dict(variant=n, epoch=e, score="episode-masked", best_block=int(
-        r.corrected.argmax()), best=float(r.observed.max()), corrected=float(r.corrected.max()),
-        p=format_p(r.p_best, n_perm)))
-    q = plain[n, e]
-    layer_rows.append(dict(variant=n, epoch=e, score="plain", best_block=int(q.corrected.argmax()),
-                           best=float(q.observed.max()), corrected=float(q.corrected.max()),
-                           p=format_p(q.p_best, n_perm)))
-layer_table = pd.DataFrame(layer_rows)
+layer_table = pipeline.layer_table(masked, plain, n_perm)
 layer_table.round(3)
 
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "Per-block alignment between pooled features and actions (mean over tasks) for the last checkpoint of every variant, against relative depth (0 = first block, 1 = last). Left: plain score with the row-shuffle null; right: episode-masked score with the episode null (grey bands: null mean +- 2 sd).", "name": "fig-vision_action-layers"}}
@@ -250,24 +246,9 @@ show(vafig.plot_layer_profiles(
 # The same profiles for every checkpoint, to step through with the slider (episode-masked score and its null, per block):
 
 # %% tags=["hide-input"]
-import plotly.graph_objects as go
-
 from helpers import interactive
 
-
-def _profile(r):
-    x = np.arange(len(r.observed)) / max(1, len(r.observed) - 1)
-    return [go.Scatter(x=x, y=r.observed.numpy(), mode="lines+markers", name="observed"),
-            go.Scatter(x=x, y=r.null_mean.numpy(), mode="lines", name="episode null",
-                       line=dict(dash="dash", color="grey"))]
-
-
-interactive.show(interactive.slider_figure(
-    {f"{n}, epoch {e}": _profile(r) for (n, e), r in masked.items()},
-    slider_label="checkpoint", title="Episode-masked alignment per block",
-    layout=dict(xaxis_title="relative depth (block / last block)",
-                yaxis_title=f"mutual kNN (k = {topk})", height=420)),
-    "fig-vision_action-layers-interactive")
+interactive.show(vafig.profile_slider(masked, topk), "fig-vision_action-layers-interactive")
 
 # %% tags=["hide-input"]
 def untrained(name):
@@ -319,27 +300,12 @@ with timer.stage("alignment"):
                               null=float(r.null_mean[r.observed.argmax()]),
                               corrected=float(r.corrected.max())))
 curve = pd.DataFrame(curve)
-end = curve[curve.epoch == main_last[1]].sort_values("episodes")
-if len(end) >= 2:
-    change = float(end.corrected.iloc[-1] - end.corrected.iloc[0])
-    curve_result = (f"from {int(end.episodes.iloc[0])} to {int(end.episodes.iloc[-1])} demos per "
-                    f"task the trained encoder's corrected score moves by {change:+.3f} while the "
-                    f"raw null falls from {end.null.iloc[0]:.3f} to {end.null.iloc[-1]:.3f}")
-else:
-    curve_result = "only one sample size fits these settings, so there is no curve"
+curve_result = pipeline.curve_sentence(curve, main_last[1])
 glue_text("curve_result", curve_result)
 pd.DataFrame(variants_table).round(3)
 
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "Best-block episode-masked alignment of the main variant against the number of demonstrations per task: observed (solid) and the episode null's mean (dashed), untrained and trained.", "name": "fig-vision_action-n"}}
-fig, ax = plt.subplots(figsize=(6, 3.5))
-for c, (e, v) in enumerate(curve.groupby("epoch")):
-    ax.plot(v.episodes, v.observed, "o-", color=PALETTE[c], label=f"epoch {e}")
-    ax.plot(v.episodes, v.null, "--", color=PALETTE[c], alpha=0.6, label=f"null, epoch {e}")
-ax.set_xticks(sorted(curve.episodes.unique()))
-ax.set_xlabel("demonstrations per task")
-ax.set_ylabel(f"mutual kNN (k = {topk})")
-ax.legend(fontsize=9)
-show(fig)
+show(vafig.plot_n_curve(curve, topk))
 
 # %% [markdown]
 # The result over N: {glue:md}`curve_result`. The null falls roughly as k/N, so the raw score must be read against it at each N.
@@ -358,7 +324,8 @@ def rollouts(name, epoch, inits):
                execute=spec.get("execute", max(1, cfg.chunk // 2)), **base_key)
     return pipeline.rollout_policy(data, policies[name, epoch], inits, execute=key["execute"],
                                    image_size=image_size, max_steps=rollout_max_steps,
-                                   action_repeat=action_repeat, seed=seed, key=key)
+                                   action_repeat=action_repeat, seed=seed, key=key,
+                                   workers=workers)
 
 
 with timer.stage("rollouts"):
@@ -417,18 +384,7 @@ corr = ev.correlation_table(pts, [success[n, e][k] for n, e, k in zip(pts.varian
                                                                        pts.task)],
                             n_perm=n_perm_corr, n_boot=n_boot, seed=seed)
 main_corr = corr[(corr.x == "best") & (corr.y == "success")].iloc[0]
-if not np.isfinite(main_corr.rho):
-    rho_summary = ("the correlation between alignment and success is undefined (success does not "
-                   "vary across points)")
-else:
-    verdict = ("alignment tracks success" if main_corr.p < 0.05 and main_corr.rho > 0 else
-               "alignment tracks failure" if main_corr.p < 0.05 else
-               "alignment does not detectably track success")
-    fit = corr[(corr.x == "best") & (corr.y == "error")].iloc[0]
-    rho_text = format_interval(main_corr.rho, main_corr.lo, main_corr.hi, signed=True, digits=2)
-    rho_summary = (f"Spearman's rho between best-block alignment and success is {rho_text}"
-                   f" ({format_p(main_corr.p, n_perm_corr)}): {verdict}; against offline action "
-                   f"error it is {fit.rho:+.2f} ({format_p(fit.p, n_perm_corr)})")
+rho_summary = ev.rho_sentence(corr, n_perm_corr)
 glue_text("rho_summary", rho_summary)
 print(rho_summary)
 corr.round(3)
@@ -521,4 +477,4 @@ verdict_table(rows)
 # - **Which layers align, above which null.** Against the row shuffle even untrained encoders align ({glue:md}`rand_plain_text`); with the episode-aware controls {glue:md}`ep_summary` ({numref}`fig-vision_action-layers`). Over N: {glue:md}`curve_result` ({numref}`fig-vision_action-n`).
 # - **Alignment and success.** Across {glue:text}`n_points` points, {glue:md}`rho_summary` ({numref}`fig-vision_action-success`).
 # - **Related.** Fine-tuning a VLA on actions can degrade its visual representations {cite:p}`kachaev2025dontblind`, and emergent segmentation predicts policy robustness better than in-domain accuracy {cite:p}`burns2024makes`; both suggest that vision-action alignment and success need not move together.
-# - **Open.** This budget allowed {glue:md}`budget_text`: too few for small differences between variants. Scripted demos are smoother and less varied than human ones, our encoders are small, the wrist camera and higher resolution were not measured, and the `full` scale (OpenVLA-7B {cite:p}`kim2024openvla` on real LIBERO HDF5 files) needs a GPU and the released weights; its code path is tested on stand-in towers.
+# - **Open.** This budget allowed {glue:md}`budget_text`: too few for small differences between variants. Scripted demos are smoother and less varied than human ones, our encoders are small, the wrist camera, higher resolution and the amount of training data were not varied for the policies, and the `full` scale (OpenVLA-7B {cite:p}`kim2024openvla` on real LIBERO HDF5 files) needs a GPU and the released weights; its code path is tested on stand-in towers.

@@ -278,14 +278,17 @@ def read_demos(path: str | Path, max_demos: int | None = None, upright: bool = T
 
 
 def demo_file(suite: str, task_id: int, n_demos: int, image_size: int, *, seed: int = 0,
-              action_repeat: int = 2, max_steps: int = 300, n_init: int | None = None) -> Path:
+              action_repeat: int = 2, max_steps: int = 300, n_init: int | None = None,
+              workers: int = 1) -> Path:
     """Where :func:`load_or_record` caches these demos (the file may not exist yet)."""
     from helpers.cache import entry_path
 
     key = dict(suite=suite, task_id=task_id, n_demos=n_demos, image_size=image_size, seed=seed,
-               action_repeat=action_repeat, max_steps=max_steps, version=1)
+               action_repeat=action_repeat, max_steps=max_steps, version=2)
     if n_init is not None:  # only when set, so earlier files keep their names
         key["n_init"] = n_init
+    if workers > 1:  # parallel recording interleaves attempts: other demos
+        key["workers"] = workers
     return entry_path("libero_demos", key, suffix=".hdf5")
 
 
@@ -297,37 +300,61 @@ def demo_init_states(path: str | Path) -> np.ndarray:
         return np.stack([np.asarray(f["data"][k].attrs["init_state"]) for k in keys])
 
 
+def _record_shard(args: tuple) -> tuple[list, int]:
+    """One worker of :func:`load_or_record`: ``(suite, task_id, n_demos, image_size, options)``."""
+    from helpers.libero import sim as libero_sim
+
+    suite, task_id, n_demos, image_size, options = args
+    return libero_sim.record_demos(libero_sim.get_task(suite, task_id), n_demos, image_size,
+                                   **options)
+
+
 def load_or_record(suite: str, task_id: int, n_demos: int, image_size: int, *, seed: int = 0,
                    action_repeat: int = 2, max_steps: int = 300, progress: bool = True,
-                   n_init: int | None = None) -> Demos:
+                   n_init: int | None = None, workers: int = 1) -> Demos:
     """Scripted LIBERO demos of one task, cached as a LIBERO-layout HDF5 file.
 
     The file lives in ``<cache>/libero_demos/<hash>.hdf5`` (hash of every argument, see
     :func:`demo_file`), written atomically, so a second run reads it instead of simulating. The
     controller's success count is stored in the ``env_args`` attr (``scripted_attempts``,
     ``scripted_successes``). ``n_init`` limits the init states demos start from
-    (:func:`helpers.libero.sim.record_demos`).
+    (:func:`helpers.libero.sim.record_demos`). ``workers > 1`` records in that many processes
+    (one simulator each, attempts interleaved): about 1/workers of the wall time for the same CPU
+    time. ``workers`` is part of the cache key, since interleaving changes which attempts run.
     """
-    from helpers.libero import sim as libero_sim
-
+    if workers < 1:
+        raise ValueError(f"Expected workers >= 1, but got {workers}.")
     path = demo_file(suite, task_id, n_demos, image_size, seed=seed, action_repeat=action_repeat,
-                     max_steps=max_steps, n_init=n_init)
+                     max_steps=max_steps, n_init=n_init, workers=workers)
     key = dict(suite=suite, task_id=task_id, n_demos=n_demos, image_size=image_size, seed=seed,
-               action_repeat=action_repeat, max_steps=max_steps, version=1)
+               action_repeat=action_repeat, max_steps=max_steps, version=2)
     if path.exists():
         try:
             return read_demos(path)
         except (OSError, ValueError):  # unreadable: record again
             pass
+    from helpers.libero import sim as libero_sim
+
     task = libero_sim.get_task(suite, task_id)
-    episodes, attempts = libero_sim.record_demos(task, n_demos, image_size, seed=seed, max_steps=max_steps,
-                                                 action_repeat=action_repeat, progress=progress,
-                                                 n_init=n_init)
+    options = dict(seed=seed, max_steps=max_steps, action_repeat=action_repeat,
+                   progress=progress, n_init=n_init)
+    quotas = [n_demos // workers + (j < n_demos % workers) for j in range(workers)]
+    jobs = [(suite, task_id, q, image_size, dict(options, shard=j, n_shards=workers))
+            for j, q in enumerate(quotas) if q > 0]
+    if len(jobs) == 1:
+        shards = [_record_shard(jobs[0])]
+    else:
+        import multiprocessing
+
+        with multiprocessing.get_context("spawn").Pool(len(jobs)) as pool:
+            shards = pool.map(_record_shard, jobs)
+    episodes = [ep for kept, _ in shards for ep in kept]
+    attempts = sum(a for _, a in shards)
     if not episodes:
         raise ValueError(f"The scripted controller solved none of {attempts} episodes of {task.name}; "
                          "pick another task (the drawer and on-the-ramekin tasks need a better script).")
     write_demos(path, episodes, language=task.language, task_name=task.name, bddl_file=task.bddl_file,
                 bddl_content=task.bddl_content,
-                env_args=dict(key, n_init=n_init, scripted_attempts=attempts,
+                env_args=dict(key, n_init=n_init, workers=workers, scripted_attempts=attempts,
                               scripted_successes=len(episodes)))
     return read_demos(path)

@@ -197,3 +197,30 @@ def rate_difference(a: np.ndarray, b: np.ndarray, n_boot: int = 1000,
     draws = [rng.choice(a, len(a)).mean() - rng.choice(b, len(b)).mean() for _ in range(n_boot)]
     lo, hi = stats.interval(draws)
     return float(a.mean() - b.mean()), lo, hi
+
+
+def rho_sentence(corr, n_perm: int, alpha: float = 0.05) -> str:
+    """The chapter's answer in words, from :func:`correlation_table`'s rows ``best``/``success``
+    (the primary test, read at ``alpha``) and ``best``/``error`` (alignment against fit).
+
+    >>> import pandas as pd
+    >>> corr = pd.DataFrame([dict(x="best", y="success", rho=0.6, p=0.01, lo=0.2, hi=0.8),
+    ...                      dict(x="best", y="error", rho=-0.3, p=0.3, lo=None, hi=None)])
+    >>> rho_sentence(corr, 1000).split(":")[1].strip()
+    'alignment tracks success; against offline action error it is -0.30 (p = 0.3)'
+    """
+    from helpers.chapter import format_interval, format_p
+
+    main = corr[(corr.x == "best") & (corr.y == "success")].iloc[0]
+    if not np.isfinite(main.rho):
+        return ("the correlation between alignment and success is undefined (success does not "
+                "vary across points)")
+    significant = bool(main.p < alpha)
+    verdict = ("alignment tracks success" if significant and main.rho > 0 else
+               "alignment tracks failure" if significant else
+               "alignment does not detectably track success")
+    fit = corr[(corr.x == "best") & (corr.y == "error")].iloc[0]
+    rho_text = format_interval(main.rho, main.lo, main.hi, signed=True, digits=2)
+    return (f"Spearman's rho between best-block alignment and success is {rho_text}"
+            f" ({format_p(main.p, n_perm)}): {verdict}; against offline action error it is "
+            f"{fit.rho:+.2f} ({format_p(fit.p, n_perm)})")

@@ -99,7 +99,7 @@ def plot_success(table, task_ids: list[int]):
         ax.errorbar(x, sub.success, yerr=[sub.success - sub.lo, sub.hi - sub.success], fmt="none",
                     ecolor="black", capsize=2, lw=1)
     ax.set_xticks(np.arange(len(groups)), [f"{v}, ep {e}" for v, e in groups], rotation=35,
-                  ha="right", fontsize=9)
+                  ha="right", fontsize=10)
     ax.set_ylim(0, 1.02)
     ax.set_ylabel("success rate (held-out inits)")
     ax.legend(fontsize=9)
@@ -128,3 +128,39 @@ def plot_success_vs_alignment(points, successes: dict, names: list[str]):
     axes[0].set_ylim(-0.03, 1.03)
     axes[0].legend(fontsize=8)
     return fig
+
+
+def plot_n_curve(curve, topk: int):
+    """Best-block episode-masked alignment against demonstrations per task: observed (solid) and
+    the episode null's mean (dashed), one colour per checkpoint epoch.
+
+    ``curve`` has columns epoch, episodes, observed, null (one row per epoch and sample size)."""
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for c, (e, v) in enumerate(curve.groupby("epoch")):
+        ax.plot(v.episodes, v.observed, "o-", color=PALETTE[c], label=f"epoch {e}")
+        ax.plot(v.episodes, v.null, "--", color=PALETTE[c], alpha=0.6, label=f"null, epoch {e}")
+    ax.set_xticks(sorted(curve.episodes.unique()))
+    ax.set_xlabel("demonstrations per task")
+    ax.set_ylabel(f"mutual kNN (k = {topk})")
+    ax.legend(fontsize=9)
+    return fig
+
+
+def profile_slider(results: dict, topk: int):
+    """Interactive (plotly) per-block profile of each checkpoint's episode-masked alignment and
+    its null mean, one slider step per ``(variant, epoch)`` key of ``results``."""
+    import plotly.graph_objects as go
+
+    from helpers import interactive
+
+    def _profile(r: AlignmentResult):
+        x = np.arange(len(r.observed)) / max(1, len(r.observed) - 1)
+        return [go.Scatter(x=x, y=r.observed.numpy(), mode="lines+markers", name="observed"),
+                go.Scatter(x=x, y=r.null_mean.numpy(), mode="lines", name="episode null",
+                           line=dict(dash="dash", color="grey"))]
+
+    return interactive.slider_figure(
+        {f"{n}, epoch {e}": _profile(r) for (n, e), r in results.items()},
+        slider_label="checkpoint", title="Episode-masked alignment per block",
+        layout=dict(xaxis_title="relative depth (block / last block)",
+                    yaxis_title=f"mutual kNN (k = {topk})", height=420))

@@ -240,28 +240,54 @@ def train_variant(data: TaskSet, cfg: bc.PolicyConfig, checkpoints: list[int], k
     return cached("vla_bc_variant", key, _train)
 
 
+def _rollout_shard(args: tuple) -> dict:
+    """One worker of :func:`rollout_policy`: closed-loop rollouts of one policy on one task."""
+    from helpers.libero import evaluation
+    from helpers.libero import sim as libero_sim
+
+    torch.set_num_threads(1)
+    suite, task_id, policy, task_index, execute, inits, options = args
+    task = libero_sim.get_task(suite, task_id)
+    cameras = evaluation.ChunkedPolicy(policy, task_index, execute).cameras
+    return evaluation.run_rollouts(
+        task, lambda _init: evaluation.ChunkedPolicy(policy, task_index, execute), inits,
+        cameras=cameras, **options)
+
+
 def rollout_policy(data: TaskSet, policy: bc.BCPolicy, init_states: dict[int, list[int]], *,
                    execute: int | None, image_size: int, max_steps: int, action_repeat: int,
-                   seed: int, key: dict, progress: bool = True) -> dict:
+                   seed: int, key: dict, progress: bool = True, workers: int = 1) -> dict:
     """Closed-loop rollouts of one policy on each task from the given init-state indices,
     cached under ``("vla_bc_rollout", key)`` (one entry per policy, so runs resume).
+    ``workers > 1`` splits each task's init states over that many processes (one simulator
+    each); every episode is the same as with one worker, so ``workers`` is not in the key.
 
     Returns:
         ``{task: {"success": [n] bool, "progress": [n] float, "steps": [n] int}}``.
     """
-    from helpers.libero import evaluation
-    from helpers.libero import sim as libero_sim
+    if workers < 1:
+        raise ValueError(f"Expected workers >= 1, but got {workers}.")
+    options = dict(image_size=image_size, max_steps=max_steps, action_repeat=action_repeat,
+                   seed=seed, progress=progress)
 
     def _run() -> dict:
         out = {}
         for i, k in enumerate(data.task_ids):
-            task = libero_sim.get_task(data.suite, k)
-            probe = evaluation.ChunkedPolicy(policy, i, execute)
-            out[k] = evaluation.run_rollouts(
-                task, lambda _init, i=i: evaluation.ChunkedPolicy(policy, i, execute),
-                init_states[k], image_size=image_size, max_steps=max_steps,
-                action_repeat=action_repeat, seed=seed, cameras=probe.cameras,
-                progress=progress, desc=f"rollouts task {k}")
+            inits = [int(j) for j in init_states[k]]
+            parts = [p.tolist() for p in np.array_split(inits, min(workers, len(inits))) if len(p)]
+            jobs = [(data.suite, k, policy, i, execute, part,
+                     dict(options, desc=f"rollouts task {k}")) for part in parts]
+            if len(jobs) <= 1:
+                shards = [_rollout_shard(job) for job in jobs]
+            else:
+                import multiprocessing
+
+                with multiprocessing.get_context("spawn").Pool(len(jobs)) as pool:
+                    shards = pool.map(_rollout_shard, jobs)
+            out[k] = {name: np.concatenate([sh[name] for sh in shards])
+                      for name in ("success", "progress", "steps")} if shards else dict(
+                success=np.zeros(0, bool), progress=np.zeros(0, np.float32),
+                steps=np.zeros(0, np.int64))
         return out
 
     return cached("vla_bc_rollout", key, _run)
@@ -321,7 +347,8 @@ def _demo_path(demos: Demos):
     args = json.loads(demos.attrs["env_args"])
     return demo_file(args["suite"], args["task_id"], args["n_demos"], args["image_size"],
                      seed=args["seed"], action_repeat=args["action_repeat"],
-                     max_steps=args["max_steps"], n_init=args.get("n_init"))
+                     max_steps=args["max_steps"], n_init=args.get("n_init"),
+                     workers=args.get("workers", 1))
 
 
 def _init_indices(init_states: np.ndarray, starts: np.ndarray) -> list[int]:
@@ -362,3 +389,32 @@ def encoder_features(policy: bc.BCPolicy, frames: np.ndarray) -> list[torch.Tens
     x = bc.to_input(torch.as_tensor(frames))
     return extract_module_outputs(policy.encoder, x, policy.encoder.stage_names, pool="gap",
                                   batch_size=128, progress=False)
+
+
+def layer_table(masked: dict, plain: dict, n_perm: int) -> pd.DataFrame:
+    """One row per (checkpoint, score): best block by corrected score, its raw and corrected
+    value and the layer-max p-value, for the episode-masked and the plain results
+    (``{(variant, epoch): AlignmentResult}`` each)."""
+    from helpers.chapter import format_p
+
+    rows = []
+    for (name, epoch), r in masked.items():
+        for score, res in (("episode-masked", r), ("plain", plain[name, epoch])):
+            rows.append(dict(variant=name, epoch=epoch, score=score,
+                             best_block=int(res.corrected.argmax()),
+                             best=float(res.observed.max()), corrected=float(res.corrected.max()),
+                             p=format_p(res.p_best, n_perm)))
+    return pd.DataFrame(rows)
+
+
+def curve_sentence(curve: pd.DataFrame, epoch: int) -> str:
+    """The result over N in words: how the corrected score and the raw null of checkpoint
+    ``epoch`` move from the smallest to the largest number of demos in ``curve`` (columns epoch,
+    episodes, corrected, null)."""
+    end = curve[curve.epoch == epoch].sort_values("episodes")
+    if len(end) < 2:
+        return "only one sample size fits these settings, so there is no curve"
+    change = float(end.corrected.iloc[-1] - end.corrected.iloc[0])
+    return (f"from {int(end.episodes.iloc[0])} to {int(end.episodes.iloc[-1])} demos per task the "
+            f"trained encoder's corrected score moves by {change:+.3f} while the raw null falls "
+            f"from {end.null.iloc[0]:.3f} to {end.null.iloc[-1]:.3f}")

@@ -188,9 +188,11 @@ class ScriptedPickPlace:
     obj: str  # object to pick, e.g. "akita_black_bowl_1"
     target: str  # place target, e.g. "plate_1"
     seed: int = 0
-    trans_noise: float = 0.15  # std of translation-action noise (action units)
+    # noise 0.15 and gain 0.6 solved 6 of 10 held-out episodes of task 0 within 300 steps; 0.05 and
+    # 1.0 solved 10 of 10 in 98-168 steps (measured 1 Dec 2026)
+    trans_noise: float = 0.05  # std of translation-action noise (action units)
     rot_noise: float = 0.25  # std of the rotation random walk's innovations (action units)
-    gain: float = 0.6  # translation action per 0.05 m of error
+    gain: float = 1.0  # translation action per 0.05 m of error
     grasp_offset: tuple[float, float, float] = (0.0, 0.035, 0.02)  # rim of the bowl (m)
     hover: float = 0.12  # height above objects while moving (m)
 
@@ -354,10 +356,11 @@ def run_episode(env, task: TaskInfo, init_index: int, policy=None, *, seed: int 
 
 def record_demos(task: TaskInfo, n_demos: int, image_size: int = 64, *, seed: int = 0,
                  max_steps: int = 300, action_repeat: int = 2, keep_failures: bool = False,
-                 progress: bool = True, n_init: int | None = None) -> tuple[list[Episode], int]:
+                 progress: bool = True, n_init: int | None = None, shard: int = 0,
+                 n_shards: int = 1) -> tuple[list[Episode], int]:
     """Record ``n_demos`` scripted demonstrations of ``task``.
 
-    Episode i starts from init state ``i % n_init`` with controller seed ``seed + i``. Failed
+    Attempt i starts from init state ``i % n_init`` with controller seed ``seed + i``. Failed
     episodes are dropped unless ``keep_failures`` (as LIBERO keeps only successful demos), and
     attempts continue until ``n_demos`` are kept or ``3 * n_demos`` attempts were made.
 
@@ -365,12 +368,16 @@ def record_demos(task: TaskInfo, n_demos: int, image_size: int = 64, *, seed: in
         n_init: use only the first ``n_init`` init states (default: all), so the others stay
             unseen for evaluation; with ``n_demos > n_init`` an init state is visited again
             with another controller seed (other noise, another path).
+        shard, n_shards: run only attempts ``shard, shard + n_shards, ...`` (one worker of
+            :func:`helpers.libero.demos.load_or_record`'s parallel recording).
 
     Returns:
         (episodes, attempts): the kept episodes and how many episodes were run.
     """
     if n_demos < 1:
         raise ValueError(f"Expected n_demos >= 1, but got {n_demos}.")
+    if not 0 <= shard < n_shards:
+        raise ValueError(f"Expected 0 <= shard < n_shards, but got shard {shard} of {n_shards}.")
     n_init = len(task.init_states) if n_init is None else n_init
     if not 1 <= n_init <= len(task.init_states):
         raise ValueError(f"Expected n_init in [1, {len(task.init_states)}], but got {n_init}.")
@@ -378,8 +385,9 @@ def record_demos(task: TaskInfo, n_demos: int, image_size: int = 64, *, seed: in
     kept, attempts = [], 0
     bar = tqdm(total=n_demos, desc=f"demos task {task.task_id}", disable=not progress)
     while len(kept) < n_demos and attempts < 3 * n_demos:
-        ep = run_episode(env, task, attempts % n_init, seed=seed + attempts,
-                         max_steps=max_steps, action_repeat=action_repeat)
+        i = shard + n_shards * attempts
+        ep = run_episode(env, task, i % n_init, seed=seed + i, max_steps=max_steps,
+                         action_repeat=action_repeat)
         attempts += 1
         if ep.success or keep_failures:
             kept.append(ep)

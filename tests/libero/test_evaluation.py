@@ -89,3 +89,45 @@ def test_correlation_table_and_rate_difference():
     assert t[(t.x == "fixed") & (t.y == "success")].iloc[0].rho == pytest.approx(-1.0)
     d, lo, hi = ev.rate_difference(np.ones(10), np.zeros(10), n_boot=50)
     assert d == 1.0 and lo == hi == 1.0
+
+
+def test_rollouts_split_over_workers_equal_one_worker(tmp_path, monkeypatch):
+    """Two worker processes run the same episodes as one process (each init state's episode is
+    deterministic), concatenated in init-state order."""
+    import torch
+
+    from helpers.libero import pipeline
+    from helpers.libero import policy as bc
+    from tests.libero.test_pipeline import _demos
+
+    monkeypatch.setenv("BOOK_CACHE", str(tmp_path))
+    data = pipeline.TaskSet("libero_spatial", {0: _demos()})
+    torch.manual_seed(0)
+    cfg = bc.PolicyConfig(image_size=32, patch_size=8, embed_dim=16, depth=1, num_heads=2,
+                          n_tasks=len(data.task_ids), chunk=2)
+    policy = bc.BCPolicy(cfg, np.full(7, -1.0), np.ones(7)).eval()
+    inits = {k: [0, 1, 2] for k in data.task_ids}
+    runs = [pipeline.rollout_policy(data, policy, inits, execute=1, image_size=32, max_steps=6,
+                                    action_repeat=2, seed=0, key=dict(w=w), progress=False,
+                                    workers=w) for w in (1, 2)]
+    for k in data.task_ids:
+        for name in ("success", "progress", "steps"):
+            np.testing.assert_array_equal(runs[0][k][name], runs[1][k][name])
+        assert len(runs[1][k]["steps"]) == 3
+    with pytest.raises(ValueError, match="workers >= 1"):
+        pipeline.rollout_policy(data, policy, inits, execute=1, image_size=32, max_steps=6,
+                                action_repeat=2, seed=0, key=dict(w=0), workers=0)
+
+
+def test_rho_sentence_reads_every_outcome():
+    import pandas as pd
+
+    def corr(rho, p):
+        return pd.DataFrame([dict(x="best", y="success", rho=rho, p=p, lo=rho - 0.2, hi=rho + 0.1),
+                             dict(x="best", y="error", rho=-0.1, p=0.5, lo=np.nan, hi=np.nan)])
+
+    assert ": alignment tracks success;" in ev.rho_sentence(corr(0.6, 0.01), 1000)
+    assert ": alignment tracks failure;" in ev.rho_sentence(corr(-0.6, 0.01), 1000)
+    assert "does not detectably track" in ev.rho_sentence(corr(0.2, 0.3), 1000)
+    assert "undefined" in ev.rho_sentence(corr(np.nan, np.nan), 1000)
+    assert "p <= 1/1001" in ev.rho_sentence(corr(0.9, 1 / 1001), 1000)

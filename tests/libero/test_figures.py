@@ -45,3 +45,17 @@ def test_success_figures():
                             best=[0.1, 0.2, 0.0, 0.3], fixed=[0.0, 0.1, 0.0, 0.2]))
     fig = figures.plot_success_vs_alignment(pts, succ, ["a", "b"])
     assert len(fig.axes) == 2 and "best block" in fig.axes[0].get_xlabel()
+
+
+def test_n_curve_and_profile_slider():
+    import pandas as pd
+
+    curve = pd.DataFrame(dict(epoch=[0, 0, 5, 5], episodes=[3, 6, 3, 6],
+                              observed=[0.2, 0.15, 0.3, 0.25], null=[0.1, 0.05, 0.1, 0.05]))
+    fig = figures.plot_n_curve(curve, topk=4)
+    assert len(fig.axes[0].lines) == 4 and fig.axes[0].get_ylabel() == "mutual kNN (k = 4)"
+    np.testing.assert_allclose(fig.axes[0].lines[2].get_ydata(), [0.3, 0.25])
+    r = AlignmentResult(torch.tensor([0.1, 0.3, 0.2]), torch.rand(5, 3) * 0.1)
+    slider = figures.profile_slider({("ViT", 0): r, ("ViT", 5): r}, topk=4)
+    assert [f.name for f in slider.frames] == ["ViT, epoch 0", "ViT, epoch 5"]
+    np.testing.assert_allclose(slider.frames[1].data[0].y, r.observed.numpy())

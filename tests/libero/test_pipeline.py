@@ -101,3 +101,20 @@ def test_offline_error_and_encoder_features():
     assert 0 < err < 2
     layers = pipeline.encoder_features(policy, data.frames[:6])
     assert len(layers) == 2 and layers[0].shape == (6, 16)
+
+
+def test_layer_table_and_curve_sentence():
+    import pandas as pd
+
+    a = va.AlignmentResult(torch.tensor([0.2, 0.4]), torch.zeros(20, 2))
+    b = va.AlignmentResult(torch.tensor([0.3, 0.1]), torch.full((20, 2), 0.1))
+    table = pipeline.layer_table({("ViT", 0): a}, {("ViT", 0): b}, n_perm=20)
+    assert table.score.tolist() == ["episode-masked", "plain"]
+    assert table.best_block.tolist() == [1, 0]
+    expected = [float(a.corrected.max()), float(b.corrected.max())]
+    np.testing.assert_allclose(table.corrected, expected)
+    curve = pd.DataFrame(dict(epoch=[5, 5, 0], episodes=[6, 3, 3], corrected=[0.05, 0.02, 0.0],
+                              null=[0.04, 0.08, 0.08]))
+    text = pipeline.curve_sentence(curve, 5)
+    assert text.startswith("from 3 to 6 demos") and "+0.030" in text and "0.080 to 0.040" in text
+    assert "no curve" in pipeline.curve_sentence(curve, 0)

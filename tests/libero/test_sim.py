@@ -61,3 +61,5 @@ def test_env_builds_renders_and_records_offline():
         ls.record_demos(task, 0)
     with pytest.raises(ValueError, match=r"n_init in \[1, 50\]"):
         ls.record_demos(task, 2, n_init=0)
+    with pytest.raises(ValueError, match="0 <= shard < n_shards"):
+        ls.record_demos(task, 2, shard=2, n_shards=2)
