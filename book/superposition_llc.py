@@ -91,7 +91,7 @@ anim_dpi: int = 100  # GIF resolution (pixels per inch of a 6.4 x 3.4 inch figur
 lmc_n_eval: int = 4000  # samples for the loss along interpolation paths
 lmc_alphas: int = 21  # points on each path
 barrier_tol: float = 0.01  # aligned barrier below this fraction of the endpoints' loss: connected
-basin_pulls: list = [0.0, 0.003, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.3, 1.0]  # L2 pulls κ; 0: control
+basin_pulls: list = [0.0, 0.003, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.3, 1.0]  # κ; 0: no pull
 basin_pull_steps: int = 1000  # SGD steps with the pull on
 basin_release_steps: int = 1000  # SGD steps after the pull is released
 basin_min_distance: float = 0.1  # pairs nearer than this (WᵀW, b distance) are one solution
@@ -102,10 +102,6 @@ imp_rewind_frac: float = 0.01  # rewind point as a fraction of training
 imp_tol: float = 1.1  # pruned loss within this factor of the control's counts as matching
 powerlaw_alpha: float = 1.0  # feature i's frequency or importance proportional to (i + 1)^-alpha
 powerlaw_seeds: int = 20  # seeds per sparsity and start in each power-law grid
-
-# %% [markdown]
-# Every setting lives in the cell above; to re-run with others, pass them to
-# `python -m helpers.run superposition_llc -p NAME VALUE`. Below we derive the grid from them.
 
 # %% tags=["hide-input"]
 torch.set_num_threads(torch_threads)
@@ -403,7 +399,8 @@ LM = readings.lmc_reading(lmc, n_boot, barrier_tol)
 for n in LM["bar"]:
     glue_text(f"bar_{n}_md", format_interval(*LM["bar"][n], digits=3))
 glue_text("lmc_md", LM["text"])
-show(figures.lmc_figure(LM["cross"], LM["ctrl"], SPARS, ylabel="barrier / endpoints' loss + 10⁻⁶"))
+show(figures.lmc_figure(LM["cross"], LM["ctrl"], SPARS,
+                        ylabel="barrier / endpoints' loss + 10⁻⁶"))
 
 # %% tags=["hide-input"]
 analysis.barrier_summary(lmc, n_boot).round(3)
@@ -423,10 +420,10 @@ analysis.barrier_summary(lmc, n_boot).round(3)
 # and ask which of the two it ends nearer, in a distance on $(W^\top W, b)$ that ignores
 # rotations of the plane. κ = 0 is the control: the same extra training without a pull. Pairs
 # whose two solutions are within {glue:text}`basin_min` of each other are one solution and are
-# left out. The reading is the smallest κ at which half the pairs switch, per
-# sparsity and direction, with a 95% bootstrap interval over pairs.
+# left out. The reading is the smallest κ at which half the pairs switch, per sparsity and
+# direction, with a 95% bootstrap interval over pairs.
 
-# %% tags=["hide-input"] mystnb={"figure": {"caption": "Basin hopping. Fraction of pairs whose pulled model ends nearer the other start's aligned solution, against the pull strength κ (log axis; left of the dotted line, the no-pull control), per sparsity, with 95% bootstrap intervals over pairs. Left: 4-gon-start models pulled towards the 6-gon start's solution; right: the reverse.", "name": "fig-superposition_llc-basin"}}
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "Basin hopping. Fraction of pairs whose pulled model ends nearer the other start's aligned solution, against the pull strength κ (log axis; open squares left of the dotted line: the no-pull control), per sparsity, with 95% bootstrap intervals over pairs. Left: 4-gon-start models pulled towards the 6-gon start's solution; right: the reverse.", "name": "fig-superposition_llc-basin"}}
 with timer.stage("basin hopping"):
     hop = cached("tms_basin", dict(v=1, grid=grid.values[:, :4].tolist(), steps=steps, n=n_train,
                                    lr=lr, p=basin_pulls, ps=basin_pull_steps,
@@ -442,6 +439,7 @@ BH = readings.basin_reading(hop_crit)
 glue_text("basin_md", BH["text"])
 glue_text("basin_ctrl_md", f"{BH['control']:.0%}")
 glue_text("basin_apart_md", f"{BH['n_apart']} of {BH['n']}")
+glue_text("basin_where_md", BH["stronger"])
 show(figures.basin_figure(basin.switch_summary(hop, n_boot), SPARS))
 
 # %% tags=["hide-input"]
@@ -449,10 +447,10 @@ hop_crit.round(3)
 
 # %% [markdown]
 # The pull at which half the pairs switch, per sparsity and the pulled model's start, with its
-# 95% interval: {glue:md}`basin_md`. Without a pull, at most {glue:md}`basin_ctrl_md` of a cell's pairs end nearer the other solution
-# ({numref}`fig-superposition_llc-basin`). The two directions' intervals are disjoint at
-# {glue:md}`basin_apart_md` sparsities: where they are, one start's basin holds its models
-# against a stronger pull than the other's.
+# 95% interval: {glue:md}`basin_md`. Without a pull, at most {glue:md}`basin_ctrl_md` of a
+# cell's pairs end nearer the other solution ({numref}`fig-superposition_llc-basin`). The two
+# directions' intervals are disjoint at {glue:md}`basin_apart_md` sparsities:
+# {glue:md}`basin_where_md`.
 #
 # ## Does pruning keep the polygon, and the polysemanticity?
 #

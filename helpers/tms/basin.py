@@ -29,7 +29,8 @@ __all__ = ["gram_distance", "pull_and_release", "basin_table", "switch_summary",
 DIRECTIONS = (("4-gon", "6-gon"), ("6-gon", "4-gon"))  # (pulled model's start, target's start)
 
 
-def gram_distance(Wa: torch.Tensor, ba: torch.Tensor, Wb: torch.Tensor, bb: torch.Tensor) -> torch.Tensor:
+def gram_distance(Wa: torch.Tensor, ba: torch.Tensor, Wb: torch.Tensor,
+                  bb: torch.Tensor) -> torch.Tensor:
     """Distance between models that ignores rotations and reflections of the hidden plane:
     ``sqrt(||WaᵀWa - WbᵀWb||² + ||ba - bb||²)`` per pair, ``[M]``. The model's function depends
     on W only through WᵀW, so two models at distance 0 compute the same function."""
@@ -123,7 +124,8 @@ def switch_summary(table: pd.DataFrame, n_boot: int, seed: int = 0) -> pd.DataFr
         lo, hi = stats.interval(stats.bootstrap(np.mean, s, n_boot=n_boot, seed=seed))
         out.append(dict(direction=direction, sparsity=S, pull=kappa, n=len(s),
                         switched=s.mean(), lo=lo, hi=hi))
-    return pd.DataFrame(out, columns=["direction", "sparsity", "pull", "n", "switched", "lo", "hi"])
+    cols = ["direction", "sparsity", "pull", "n", "switched", "lo", "hi"]
+    return pd.DataFrame(out, columns=cols)
 
 
 def _half_pull(switched: np.ndarray, pulls: np.ndarray) -> int:
@@ -154,4 +156,5 @@ def critical_pull(table: pd.DataFrame, n_boot: int, seed: int = 0) -> pd.DataFra
                         control=float(sw[:, 0].mean()) if pulls[0] == 0 else np.nan,
                         half_pull=grid_inf[_half_pull(sw, pulls)], lo=grid_inf[int(lo_i)],
                         hi=grid_inf[int(hi_i)]))
-    return pd.DataFrame(out, columns=["direction", "sparsity", "n", "control", "half_pull", "lo", "hi"])
+    cols = ["direction", "sparsity", "n", "control", "half_pull", "lo", "hi"]
+    return pd.DataFrame(out, columns=cols)

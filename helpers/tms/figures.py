@@ -264,7 +264,8 @@ def write_animations(run, grid: pd.DataFrame, s_idx: int, seed: int, sparsity: f
 
 def basin_figure(summary: pd.DataFrame, spars: list[float]) -> plt.Figure:
     """Fraction of distinct pairs whose model ends nearer the other start's solution, against
-    the pull strength (log axis; the no-pull control at the left edge), one line per sparsity,
+    the pull strength (log axis; the no-pull control as open squares at the left edge), one
+    line per sparsity,
     one panel per direction, with 95% bootstrap intervals over pairs (from
     :func:`helpers.tms.basin.switch_summary`)."""
     dirs = sorted(summary.direction.unique())
@@ -277,9 +278,12 @@ def basin_figure(summary: pd.DataFrame, spars: list[float]) -> plt.Figure:
             e = summary[(summary.direction == d) & np.isclose(summary.sparsity, S)].sort_values("pull")
             if e.empty:
                 continue
-            x = np.where(e.pull > 0, e.pull, zero_at)
-            ax.errorbar(x, e.switched, [e.switched - e.lo, e.hi - e.switched], marker="o", ms=3,
-                        capsize=2, color=PALETTE[j % len(PALETTE)], label=f"S = {S:.2f}")
+            color = PALETTE[j % len(PALETTE)]
+            for part, style in ((e[e.pull > 0], dict(marker="o", label=f"S = {S:.2f}")),
+                                (e[e.pull == 0], dict(marker="s", mfc="none", ls="none"))):
+                x = np.where(part.pull > 0, part.pull, zero_at)  # the control at the left edge
+                ax.errorbar(x, part.switched, [part.switched - part.lo, part.hi - part.switched],
+                            ms=3, capsize=2, color=color, **style)
         ax.axvline(np.sqrt(zero_at * pos.min()) if len(pos) else zero_at, color=NULL_COLOR, ls=":")
         ax.set(xscale="log", title=d, xlabel="pull strength κ (left of the dotted line: no pull)",
                ylim=(-0.05, 1.05))

@@ -188,26 +188,31 @@ def basin_reading(crit: pd.DataFrame) -> dict:
     moves half the pairs at each sparsity; the two starts' basins differ in depth where the two
     directions' intervals are disjoint. Returns ``verdict`` (for "leaving the basin takes the
     same pull from either start"), ``n_apart``, ``n``, ``control`` (largest no-pull switch
-    fraction), ``text``."""
+    fraction), ``text`` and ``stronger`` (which start needs the stronger pull, and where)."""
     def fmt(v: float) -> str:
         return ("beyond the pulls tried" if not np.isfinite(v) else
                 "0 (no pull needed)" if v == 0 else f"{v:g}")
 
     wide = crit.pivot(index="sparsity", columns="direction")
     dirs = sorted(crit.direction.unique())
-    apart, lines = 0, []
+    apart, lines, stronger = 0, [], {}
     for S, r in wide.iterrows():
         if len(dirs) == 2:
             (a, b) = dirs
-            apart += int(r["lo", a] > r["hi", b] or r["lo", b] > r["hi", a])
+            for hi_d, lo_d in ((a, b), (b, a)):
+                if r["lo", hi_d] > r["hi", lo_d]:
+                    apart += 1
+                    stronger.setdefault(hi_d.split()[0], []).append(f"{S:.2f}")
         lines.append(f"S = {S:.2f}: " + ", ".join(
             f"{fmt(r['half_pull', d])} [{fmt(r['lo', d])}, {fmt(r['hi', d])}] ({d.split()[0]})"
             for d in dirs))
     n = len(wide) if len(dirs) == 2 else 0
     verdict = "undecided" if n == 0 else "not replicated" if apart else "replicated"
     control = float(crit.control.max()) if len(crit) else float("nan")
+    where = "; ".join(f"the {start} start's models need the stronger pull at S = "
+                      + ", ".join(v) for start, v in stronger.items())
     return dict(verdict=verdict, n_apart=apart, n=n, control=control,
-                text="; ".join(lines))
+                text="; ".join(lines), stronger=where or "neither start needs a stronger pull")
 
 
 def _signed(interval: tuple[float, float, float]) -> str:

@@ -58,7 +58,8 @@ def variant_frame(grid: pd.DataFrame, res: dict) -> pd.DataFrame:
     """One row per model of a :func:`run_variant` result: the grid's columns, the columns of
     :func:`helpers.tms.grid.annotate`, ``loss``, ``llc``, the minimum check and ``at_min``
     (status "minimum" and a positive LLC)."""
-    out = tgrid.annotate(grid[["init", "s_idx", "sparsity", "seed"]], res["W"], res["b"], res["loss"])
+    cols = ["init", "s_idx", "sparsity", "seed"]
+    out = tgrid.annotate(grid[cols], res["W"], res["b"], res["loss"])
     out["loss"], out["llc"] = res["loss"].numpy(), res["llc"].numpy()
     for c in ("grad_norm_llc", "rank", "lam_hessian", "min_eig_rel", "descent", "status"):
         out[c] = res[c]

@@ -64,8 +64,10 @@ def test_basin_reading_finds_disjoint_directions():
     r = readings.basin_reading(crit)
     assert r["verdict"] == "not replicated" and (r["n_apart"], r["n"]) == (1, 2)
     assert r["control"] == 0.1 and "beyond the pulls tried" in r["text"]
+    assert r["stronger"] == "the b start's models need the stronger pull at S = 0.10"
     same = readings.basin_reading(crit.assign(half_pull=0.03, lo=0.02, hi=0.05))
     assert same["verdict"] == "replicated"
+    assert same["stronger"] == "neither start needs a stronger pull"
 
 
 def test_variant_text_counts_moves_both_ways():
