@@ -507,15 +507,17 @@ VR = variants.compare_laws(pgrid, grid, corr, LAWS, key=VKEY, min_cell=min_cell,
                            llc_kwargs=LLC_AT, descent_steps=descent_steps, device=DEV)
 for law, text in VR["text"].items():
     glue_text(f"law_{law}_md", text)
-glue_text("corner_md", "; ".join(
-    f"under power-law {law} the first feature is a corner of the hull in {c[0]:.0%} of models "
-    f"and the last in {c[-1]:.0%}" for law, c in VR["corners"].items()))
+shares = {"the uniform law": variants.corner_share(run.W[:, -1]),
+          **{f"power-law {law}": c for law, c in VR["corners"].items()}}
+glue_text("corner_md", "; ".join(f"under {law} in {c[0]:.0%} and {c[-1]:.0%}"
+                                 for law, c in shares.items()))
 VR["table"][["base", "variant", "diff", "lo", "hi"]].round(2)
 
 # %% [markdown]
 # With power-law frequencies: {glue:md}`law_frequency_md`. With power-law importances:
-# {glue:md}`law_importance_md`. Across all models, {glue:md}`corner_md` (under the uniform law
-# every feature is a corner equally often, by symmetry).
+# {glue:md}`law_importance_md`. The first and the last feature are corners of the hull
+# {glue:md}`corner_md` of models. The uniform law is the control for this count: the 4-gon
+# start places the first four features on the square and the last two at zero.
 #
 # ## Time table
 #
