@@ -228,4 +228,6 @@ from helpers.prh.ood_report import (
     split_phrase,
     interval_claim,
     agreement_claim,
+    ood_phrase,
+    chance_phrase,
 )

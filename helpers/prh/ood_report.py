@@ -612,3 +612,28 @@ def agreement_claim(where: str, row: pd.Series, threshold: float, n_tests: int,
         control=f"permutation null (95th pct {row.null_95:.2f})",
         threshold=f"p <= {threshold:.4f} (Bonferroni, {n_tests} tests)",
         verdict=verdict_word(supported))
+
+
+def ood_phrase(entropy: pd.Series, reference: str = "photos") -> str:
+    """Which sets the classifiers are less sure on than on ``reference`` (mean entropy per set),
+    and what that says about their being out of distribution."""
+    others = [s for s in entropy.index if s != reference]
+    up = [s for s in others if entropy[s] > entropy[reference]]
+    if len(up) == len(others):
+        return (f"all {len(others)} OOD sets get higher entropy than the {reference}: they are OOD "
+                "in a measurable sense, though unlike ImageNet-O they are not chosen to fool the "
+                "models")
+    rest = [s for s in others if s not in up]
+    if not up:
+        return (f"none of the OOD sets gets higher entropy than the {reference}, so by this "
+                "measure none is measurably OOD for these classifiers")
+    return (f"only {', '.join(up)} of the OOD sets get higher entropy than the "
+            f"{reference}; by this measure {', '.join(rest)} "
+            f"{'is' if len(rest) == 1 else 'are'} not measurably OOD for these classifiers")
+
+
+def chance_phrase(corrected: float, margin: float = 0.05) -> str:
+    """"far from chance" when a corrected score exceeds ``margin``, else "close to chance"."""
+    if not np.isfinite(corrected):
+        return "of undefined distance from chance"
+    return "far from chance" if corrected > margin else "close to chance"

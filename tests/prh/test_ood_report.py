@@ -133,3 +133,20 @@ def test_shapes_gaps_pair_members_with_their_controls():
     assert g["ood - id"][0] == pytest.approx(0.05)
     assert g["trained - init"][0] == pytest.approx(0.25)
     assert g["trained - init"][1] == pytest.approx(0.25) == pytest.approx(g["trained - init"][2])
+
+
+def test_ood_phrase_for_every_outcome():
+    e = pd.Series({"photos": 2.0, "fashion": 3.0, "abstract": 2.5})
+    assert rep.ood_phrase(e).startswith("all 2 OOD sets get higher entropy")
+    e["fashion"] = 1.0
+    assert rep.ood_phrase(e) == ("only abstract of the OOD sets get higher entropy than the "
+                                 "photos; by this measure fashion is not measurably OOD for these "
+                                 "classifiers")
+    e["abstract"] = 1.5
+    assert rep.ood_phrase(e).startswith("none of the OOD sets gets higher entropy")
+
+
+def test_chance_phrase():
+    assert rep.chance_phrase(0.3) == "far from chance"
+    assert rep.chance_phrase(0.01) == "close to chance"
+    assert rep.chance_phrase(float("nan")) == "of undefined distance from chance"
