@@ -14,6 +14,9 @@
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import torch
 
 Tensor = torch.Tensor
@@ -60,33 +63,45 @@ def gram(x: Tensor, out: Tensor | None = None) -> Tensor:
 # excluded), ordered by similarity, **ties broken by the lower index** (see ``_top_rule``).
 # Strategies differ only in which products they form and how they select:
 #
-# * ``gram``: small ``N`` (a batch of full Grams fits ``FULL_GRAM_BYTES``): the symmetric
-#   block-triangle Gram of several layers at once, then one selection.
-# * ``tri`` (large ``N``, CPU): row panels of the lower triangle only, so half the products and
-#   half the selection of a full search; each row's entries above the diagonal are read back
-#   from later panels' columns, only where they can reach the row's k-th value (``_knn_tri``).
-#   For narrow layers the product is cheap and the selection is the cost, so halving the
-#   selection is what matters; for wide layers it is the halved GEMM.
-# * ``panel`` (large ``N``, GPU): full row panels ``[B, N]``; one product and one selection
-#   per panel, no column pass and fewer host syncs.
+# * ``gram``: small ``N`` (a batch of full Grams fits ``FULL_GRAM_BYTES``): full Grams of
+#   several layers at once (block-triangle products from width ``NARROW``), one selection.
+# * ``tri`` (large ``N``, CPU, width >= ``TRI_WIDTH``): row panels of the lower triangle only,
+#   so half the products and half the selection of a full search; each row's entries above the
+#   diagonal are read back from later panels' columns, only where they can reach the row's k-th
+#   value (``_knn_tri``). It pays where the product is the cost (wide layers).
+# * ``panel`` (large ``N``: GPU, or CPU below ``TRI_WIDTH``): full row panels ``[B, N]``; one
+#   product and one selection per panel, no column pass. For narrow layers on a CPU the
+#   product is cheap and the column pass costs more than the halved product saves (measured
+#   at N = 20,000, width 7: 0.41 s against 0.51 s; width 64: 1.06 s against 0.80 s).
 #
 # ``PANEL_BYTES`` caps each product block, so the working set above the ``[N, k]`` outputs
 # stays near 10 MB on a CPU at any ``N`` (a full Gram at N = 20,000 would be 1.6 GB).
 #
-# The selection ("partial sort on small blocks"): a panel's columns are cut into chunks of
-# ``CHUNK`` columns; the k-th largest chunk maximum ``t`` is a lower bound of the row's k-th
-# value, and every chunk outside the top-k chunks has maximum ``<= t``. So the top-k lie in the
-# top-k chunks (``k * CHUNK`` candidates instead of ``N``) unless another chunk's maximum equals
-# ``t`` exactly; those rows (ties) are selected over the whole panel row.
+# The selection (``_panel_topk``): on a CPU a compiled scan per row (``_scan_rows``, numba),
+# which skips blocks of ``SCAN_BLOCK`` entries below a bound of the k-th value; on a GPU a
+# tournament of chunk maxima (``_top_sure``) in a few large tensor ops. Both follow the tie rule.
 
+# Below this width a full Gram is formed by one plain product (see ``_knn_gram``).
+NARROW = 256
+# From this width the large-N CPU search is ``tri``; below it ``panel``.
+TRI_WIDTH = 32
 # Panel (one product block) budget: bounds the N x N working set of the large-N strategies.
 PANEL_BYTES = 8 * 2**20
-# Columns per selection chunk.
-CHUNK = 32
+# Tournament (``_top_sure``): entries per chunk at each level, and the row length at which
+# ``torch.topk`` runs directly.
+SPLIT = 8
+BASE = 128
+# Entries per block of the CPU scan (``_scan_rows``): blocks whose maximum is below a bound of
+# the k-th value are skipped.
+SCAN_BLOCK = 16
+# Early lower-triangle panels take at most this many times the rows of a full-width panel.
+TRI_GROWTH = 2
 # Rows per group when a lower-triangle panel is read column-wise (see ``_knn_tri``).
 GROUP = 8
 # Lower-triangle blocks whose extra candidates are merged together (fewer, larger merges).
 MERGE_EVERY = 8
+# ... or as soon as this many extra candidates are pending (bounds their memory, ~20 B each).
+MERGE_HITS = 2**16
 
 
 def _budget(device: torch.device, cpu_bytes: int) -> int:
@@ -116,55 +131,160 @@ def _top_rule(vals: Tensor, idx: Tensor, k: int) -> tuple[Tensor, Tensor]:
     return tv, ti
 
 
-def _panel_topk(s: Tensor, cols: Tensor | int, k: int, dim: int = 1) -> tuple[Tensor, Tensor]:
-    """Top-``k`` along ``dim`` of a score panel ``s`` ``[B, C]`` by the chunk-maximum bound.
+def _top_sure(v: Tensor, m: int) -> tuple[Tensor, Tensor, Tensor]:
+    """The ``m`` largest entries of each row of ``v`` ``[R, L]`` (``m < L``) by a tournament.
+
+    Columns ``j, j + H, ..., j + (SPLIT - 1) H`` (``H = L // SPLIT``) form chunk ``j``; the
+    chunk maxima (one fast elementwise max of ``SPLIT`` contiguous slices) are a row of length
+    ``H``, whose top ``m`` are found the same way, down to rows of at most ``BASE`` entries,
+    where ``torch.topk`` runs. If the ``m``-th chunk maximum is strictly above every other
+    chunk's, the top ``m`` entries lie in the top ``m`` chunks (plus the ``< SPLIT`` tail
+    columns): ``m * SPLIT`` candidates. So each level costs one ``topk`` over ``~m * SPLIT``
+    entries instead of one over the whole row (``torch.topk`` costs ~11 ns per entry).
+
+    Returns:
+        ``(vals, pos, sure)``: ``[R, m]`` values in descending order (equal values in any
+        order) and their columns; ``sure[r]`` is True when the ``m``-th value is strictly
+        greater than every entry left out, i.e. the set is the unique top-``m`` set.
+    """
+    r, length = v.shape
+    h = length // SPLIT
+    if length <= BASE or h <= m + 1:
+        tv, tp = v.topk(min(m + 1, length), dim=1)
+        sure = tv[:, m - 1] > tv[:, m] if length > m else torch.ones(r, dtype=torch.bool,
+                                                                      device=v.device)
+        return tv[:, :m], tp[:, :m], sure
+    body = SPLIT * h
+    head = v[:, :body].unflatten(1, (SPLIT, h)).amax(dim=1)  # [R, H] chunk maxima
+    hv, hp, sure = _top_sure(head, m)
+    pos = (hp.unsqueeze(2) + h * torch.arange(SPLIT, device=v.device)).flatten(1)
+    if body < length:  # the tail columns belong to no chunk: always candidates
+        tail = torch.arange(body, length, device=v.device).expand(r, -1)
+        pos = torch.cat([pos, tail], dim=1)
+    cand = v.gather(1, pos)  # [R, m * SPLIT (+ tail)]
+    tv, tq = cand.topk(m + 1, dim=1)
+    # Left-out entries: in other chunks, below the m-th chunk maximum (when ``sure``), which
+    # is a candidate, so at most the m-th value; or candidates, at most the (m+1)-th.
+    sure &= tv[:, m - 1] > tv[:, m]
+    return tv[:, :m], pos.gather(1, tq[:, :m]), sure
+
+
+def _scan_rows(s, k, out_v, out_i):
+    """Top-``k`` of each row of ``s`` ``[R, L]`` into ``out_v``/``out_i`` ``[R, k]`` (numpy).
+
+    Two passes per row. (1) The maxima of its blocks of ``SCAN_BLOCK`` entries (one vectorised
+    max each), and ``lo``, the k-th largest of them: ``k`` blocks hold an entry ``>= lo``, so
+    ``lo`` is a lower bound of the row's k-th value and nothing below it can be a neighbour.
+    (2) The blocks whose maximum reaches ``lo`` (about ``k`` of them), plus the ``< SCAN_BLOCK``
+    tail entries, are scanned in ascending column order into a sorted list of the best ``k``:
+    an entry enters only if strictly greater than the list's k-th value and goes after equal
+    values, so ties go to the lower index. Measured (one thread): 1.3, 2.4 and 7.6 us per row of
+    1024, 4096 and 20,000 entries, against 3.3-3.6, 5.1-9.2 and 10-36 us for the tournament and
+    ``torch.topk``.
+    """
+    rows, length = s.shape
+    nb = length // SCAN_BLOCK
+    block_max = np.empty(max(nb, 1), s.dtype)
+    for r in range(rows):
+        row, vals, idx = s[r], out_v[r], out_i[r]
+        for b in range(nb):
+            m = row[b * SCAN_BLOCK]
+            for u in range(1, SCAN_BLOCK):
+                m = max(m, row[b * SCAN_BLOCK + u])
+            block_max[b] = m
+        lo = -np.inf
+        if nb >= k:  # the k largest block maxima, values only, in ``vals`` for now
+            n = 0
+            for b in range(nb):
+                v = block_max[b]
+                if n == k and not v > vals[k - 1]:
+                    continue
+                n += n < k
+                p = n - 1
+                while p > 0 and vals[p - 1] < v:
+                    vals[p] = vals[p - 1]
+                    p -= 1
+                vals[p] = v
+            lo = vals[k - 1]
+        n = 0
+        for b in range(nb + 1):  # block nb is the tail
+            if b < nb:
+                if block_max[b] < lo or (n == k and not block_max[b] > vals[k - 1]):
+                    continue
+                j0, j1 = b * SCAN_BLOCK, (b + 1) * SCAN_BLOCK
+            else:
+                j0, j1 = nb * SCAN_BLOCK, length
+            for j in range(j0, j1):
+                v = row[j]
+                if v < lo or (n == k and not v > vals[k - 1]):
+                    continue
+                n += n < k
+                p = n - 1  # the last slot; when the list is full its entry drops out
+                while p > 0 and vals[p - 1] < v:
+                    vals[p] = vals[p - 1]
+                    idx[p] = idx[p - 1]
+                    p -= 1
+                vals[p] = v
+                idx[p] = j
+
+
+_SCAN_DTYPES = (torch.float32, torch.float64)
+_SCAN = None  # the compiled _scan_rows; False where numba cannot be imported
+
+
+def _scan_kernel():
+    """:func:`_scan_rows` compiled by numba on first use (cached on disk), or False.
+
+    numba is in the environment as a dependency of robosuite (``requirements.txt``); without
+    it the tournament runs on CPU too (same lists, slower: benchmarks/README.md).
+    """
+    global _SCAN
+    if _SCAN is None:
+        try:
+            import numba
+        except ImportError:
+            _SCAN = False
+        else:
+            _SCAN = numba.njit(cache=True, nogil=True, boundscheck=False)(_scan_rows)
+    return _SCAN
+
+
+def _panel_topk(s: Tensor, k: int) -> tuple[Tensor, Tensor]:
+    """Top-``k`` of each row of a score panel ``s`` ``[B, C]`` by (value desc, column asc).
+
+    On a CPU (float32/float64, numba available) one compiled pass per row (:func:`_scan_rows`)
+    keeps a sorted top-k list and follows the rule itself. Elsewhere (a GPU) the tournament
+    (:func:`_top_sure`) finds the set with a few large tensor ops; rows where it is not sure (a
+    tie at the k-th value) or whose top-k holds equal values are redone over the whole row by
+    the exact rule (:func:`_top_rule`). On continuous data that is almost no row; on heavily
+    tied data (integer features) it is most, and the result is the same.
 
     Args:
         s: scores; entries to exclude (self) already ``-inf``.
-        cols: global index of each position along ``dim``: a tensor, or an int offset.
-        k: neighbours kept (fewer when the panel is shorter along ``dim``).
-        dim: 1 selects per row (``[B, k]`` out); 0 per column (``[C, k]`` out), without
-            transposing the panel (chunk maxima run down the rows, contiguous in memory).
+        k: neighbours kept (fewer when the panel has fewer columns).
 
     Returns:
-        ``(vals, idx)``, ordered by (value desc, index asc).
+        ``(vals, idx)``: ``[B, k]`` values and column indices.
     """
-    length, width = s.shape[dim], s.shape[1 - dim]
-    dev = s.device
-    line = lambda t: t if dim == 1 else t.T  # noqa: E731  [width, length] view
-    col_of = (lambda j: j + cols if cols else j) if isinstance(cols, int) else (lambda j: cols[j])
-    n_chunks = -(-length // CHUNK)
-    if n_chunks <= k + 1 or length <= 2 * k * CHUNK:  # too few chunks to prune: select over all
-        every = col_of(torch.arange(length, device=dev)).expand(width, length)
-        return _top_rule(line(s), every, k)
-    full = length // CHUNK
-    head = s.narrow(dim, 0, full * CHUNK).unflatten(dim, (full, CHUNK)).amax(dim=dim + 1)
-    if full < n_chunks:
-        head = torch.cat([head, s.narrow(dim, full * CHUNK, length - full * CHUNK)
-                          .amax(dim=dim, keepdim=True)], dim=dim)
-    top_max, top_chunk = head.topk(k + 1, dim=dim)
-    top_chunk = top_chunk.narrow(dim, 0, k)
-    within = torch.arange(CHUNK, device=dev)
-    if dim == 1:
-        pos = (top_chunk.unsqueeze(2) * CHUNK + within).flatten(1)  # [B, k * CHUNK]
-    else:
-        pos = (top_chunk.unsqueeze(1) * CHUNK + within.view(1, -1, 1)).flatten(0, 1)
-    pos = pos.clamp_max_(length - 1)  # the short last chunk repeats its last position
-    cand = s.gather(dim, pos)
-    cand, pos = line(cand), line(pos)  # [width, k * CHUNK]
-    if full < n_chunks:  # a repeated position would count twice: push repeats below all
-        cand = cand.clone()
-        cand[:, 1:].masked_fill_(pos[:, 1:] == pos[:, :-1], float("-inf"))
-    vals, idx = _top_rule(cand, col_of(pos), k)
-    # Where the (k+1)-th chunk maximum equals the k-th, a chunk outside the top-k chunks may
-    # hold a tie of the k-th value: select those lines over their whole length.
-    top_max = line(top_max)
-    tied = top_max[:, k] == top_max[:, k - 1]
-    if bool(tied.any()):
-        rows = tied.nonzero().squeeze(1)
-        sub = line(s)[rows]
-        every = col_of(torch.arange(length, device=dev)).expand(len(rows), length)
-        vals[rows], idx[rows] = _top_rule(sub, every, k)
+    b, length = s.shape
+    k = min(k, length)
+    if length <= k:
+        every = torch.arange(length, device=s.device).expand(b, length)
+        return _top_rule(s, every, k)
+    scan = _scan_kernel() if s.device.type == "cpu" and s.dtype in _SCAN_DTYPES else None
+    if scan:
+        vals = torch.empty(b, k, dtype=s.dtype)
+        idx = torch.empty(b, k, dtype=torch.long)
+        scan(s.contiguous().numpy(), k, vals.numpy(), idx.numpy())
+        return vals, idx
+    vals, idx, sure = _top_sure(s, k)
+    redo = ~sure
+    if k > 1:
+        redo |= (vals[:, 1:] == vals[:, :-1]).any(dim=1)
+    if bool(redo.any()):
+        rows = redo.nonzero().squeeze(1)
+        every = torch.arange(length, device=s.device).expand(len(rows), length)
+        vals[rows], idx[rows] = _top_rule(s[rows], every, k)
     return vals, idx
 
 
@@ -202,16 +322,14 @@ def strategy(n: int, d: int, item: int = 4, device: torch.device | str = "cpu") 
     """The neighbour-search strategy :func:`knn` uses for one ``[N, D]`` layer.
 
     ``"gram"`` while a full Gram fits :data:`FULL_GRAM_BYTES`; above it ``"tri"`` on a CPU
-    (half the products; the selection is the cost for narrow layers and is halved too) and
-    ``"panel"`` on a GPU (products are cheap there; full rows need no column pass). The width
-    ``d`` does not change the choice at present: the triangle search halves both costs, so it
-    serves narrow and wide layers alike (benchmarks/README.md has the measurements). All
-    three are exact for every width.
+    for layers of width ``>= TRI_WIDTH`` (half the products), else ``"panel"`` (narrow layers
+    on a CPU, where the product is cheap, and every width on a GPU). All three are exact for
+    every width (benchmarks/README.md has the measurements).
     """
     device = torch.device(device)
     if fits_full_gram(n, item, device):
         return "gram"
-    return "panel" if device.type == "cuda" else "tri"
+    return "tri" if device.type == "cpu" and d >= TRI_WIDTH else "panel"
 
 
 def fits_full_gram(n: int, item: int, device: torch.device | str = "cpu") -> bool:
@@ -220,10 +338,13 @@ def fits_full_gram(n: int, item: int, device: torch.device | str = "cpu") -> boo
 
 
 def _knn_gram(x: Tensor, k: int) -> tuple[Tensor, Tensor]:
-    g, n, _ = x.shape
-    s = gram(x)
+    g, n, d = x.shape
+    # The block-triangle Gram saves flops but adds a mirroring pass: it wins only where the
+    # product is compute-bound (measured at N = 1024, one thread: 1.6 against 0.6 ms at
+    # width 7, 2.3 against 1.5 ms at 64, 7.3 against 9.3 ms at 384).
+    s = gram(x) if d >= NARROW else torch.matmul(x, x.mT)
     s.diagonal(dim1=-2, dim2=-1).fill_(float("-inf"))
-    vals, idx = _panel_topk(s.view(g * n, n), 0, k)
+    vals, idx = _panel_topk(s.view(g * n, n), k)
     return idx.view(g, n, k), vals.view(g, n, k)
 
 
@@ -246,7 +367,7 @@ def _knn_panel(x: Tensor, k: int) -> tuple[Tensor, Tensor]:
         s = buf[: r1 - r0]
         torch.mm(x[r0:r1], xt, out=s)
         s.diagonal(offset=r0).fill_(float("-inf"))
-        vals[r0:r1], idx[r0:r1] = _panel_topk(s, 0, k)
+        vals[r0:r1], idx[r0:r1] = _panel_topk(s, k)
     return idx, vals
 
 
@@ -263,20 +384,27 @@ def _knn_tri(x: Tensor, k: int) -> tuple[Tensor, Tensor]:
     """
     n = x.shape[0]
     dev, dt = x.device, x.dtype
-    rows = max(2 * k + 2, min(n, _budget(dev, PANEL_BYTES) // (n * x.element_size())))
-    rows = -(-rows // GROUP) * GROUP
+    entries = _budget(dev, PANEL_BYTES) // x.element_size()
+    least = -(-(2 * k + 2) // GROUP) * GROUP  # the first panel's rows need > k columns
     low_v = torch.empty(n, k, dtype=dt, device=dev)
     low_i = torch.empty(n, k, dtype=torch.long, device=dev)
-    buf = torch.empty(rows * n, dtype=dt, device=dev)
-    hit_r, hit_c, hit_v = [], [], []
-    for r0 in range(0, n, rows):
-        r1 = min(n, r0 + rows)
+    buf = torch.empty(max(entries, least * n), dtype=dt, device=dev)
+    hit_r, hit_c, hit_v, pending = [], [], [], 0
+    r0, panel = 0, 0
+    while r0 < n:
+        # Panel J is [rows, r0 + rows]: early panels are short, so they take more rows within
+        # the same budget (rows * (r0 + rows) <= entries), about half as many panels (and
+        # per-panel op costs) as fixed [budget / N]-row panels at N = 20,000.
+        rows = int((math.sqrt(r0 * r0 + 4 * entries) - r0) / 2) // GROUP * GROUP
+        rows = min(rows, TRI_GROWTH * entries // n)
+        r1 = min(n, r0 + max(least, rows))
         b = r1 - r0
         p = buf[: b * r1].view(b, r1)
         torch.mm(x[r0:r1], x[:r1].T, out=p)
         p.diagonal(offset=r0).fill_(float("-inf"))
-        low_v[r0:r1], low_i[r0:r1] = _panel_topk(p, 0, k)
+        low_v[r0:r1], low_i[r0:r1] = _panel_topk(p, k)
         if r0 == 0:
+            r0, panel = r1, panel + 1
             continue
         bound = low_v[:r0, -1]  # final k-th values of the earlier rows are at least this
         whole = GROUP * (b // GROUP)
@@ -295,10 +423,13 @@ def _knn_tri(x: Tensor, k: int) -> tuple[Tensor, Tensor]:
             hit_r.append(col[h])
             hit_c.append(r0 + row[h, t])
             hit_v.append(v[h, t])
+            pending += len(h)
         last = r1 == n
-        if hit_r and (last or (r0 // rows) % MERGE_EVERY == 0):  # tighter bounds for later blocks
+        # Merge for tighter bounds in later blocks, and before the pending hits outgrow a panel.
+        if hit_r and (last or panel % MERGE_EVERY == 0 or pending > MERGE_HITS):
             _merge_hits(low_v, low_i, torch.cat(hit_r), torch.cat(hit_c), torch.cat(hit_v), k, n)
-            hit_r, hit_c, hit_v = [], [], []
+            hit_r, hit_c, hit_v, pending = [], [], [], 0
+        r0, panel = r1, panel + 1
     return low_i, low_v
 
 
@@ -366,9 +497,12 @@ def mutual_knn_counts(idx_x: Tensor, idx_y: Tensor) -> Tensor:
     ly = idx_y.shape[0]
     out = torch.zeros(ly, lx, dtype=torch.long, device=idx_x.device)
     rows = _rows_per_chunk(n, ly * (n + lx * k))  # buffer + gathered hits
+    # One buffer, cleared per chunk: a fresh one per chunk would briefly coexist with the last
+    # (twice the chunk's memory at the peak).
+    whole = torch.empty(ly, rows, n, dtype=torch.bool, device=idx_x.device)
     for r0 in range(0, n, rows):
         r1 = min(n, r0 + rows)
-        buf = torch.zeros(ly, r1 - r0, n, dtype=torch.bool, device=idx_x.device)
+        buf = whole[:, : r1 - r0].zero_()
         buf.scatter_(2, idx_y[:, r0:r1], True)
         probe = _probe(idx_x, r0, r1).expand(ly, -1, -1)  # [Ly, B, Lx * k]
         out += buf.gather(2, probe).view(ly, r1 - r0, lx, k).sum(dim=(1, 3))
@@ -384,9 +518,10 @@ def cycle_knn_counts(idx_x: Tensor, idx_y: Tensor) -> Tensor:
     ly = idx_y.shape[0]
     out = torch.zeros(lx, ly, dtype=torch.long, device=idx_x.device)
     rows = _rows_per_chunk(n, lx * (n + ly * k))
+    whole = torch.empty(lx, rows, n, dtype=torch.bool, device=idx_x.device)  # one, reused
     for r0 in range(0, n, rows):
         r1 = min(n, r0 + rows)
-        buf = torch.zeros(lx, r1 - r0, n, dtype=torch.bool, device=idx_x.device)
+        buf = whole[:, : r1 - r0].zero_()
         a, j, m = ((idx_x >= r0) & (idx_x < r1)).nonzero(as_tuple=True)
         buf[a, idx_x[a, j, m] - r0, j] = True
         probe = _probe(idx_y, r0, r1).expand(lx, -1, -1)  # [Lx, B, Ly * k]

@@ -319,8 +319,13 @@ def _rule_knn(x: torch.Tensor, k: int) -> torch.Tensor:
     return s.argsort(dim=1, descending=True, stable=True)[:, :k]
 
 
-def _force(monkeypatch, kind: str, n: int, rows: int = 40) -> None:
-    """Make :func:`_knn.knn` take strategy ``kind`` at small ``N``, with several panels."""
+def _force(monkeypatch, kind: str, n: int, rows: int = 40, select: str = "scan") -> None:
+    """Make :func:`_knn.knn` take strategy ``kind`` at small ``N``, with several panels, and
+    the CPU scan or (``select="tournament"``, the GPU selection) the tournament."""
+    if select == "tournament":
+        monkeypatch.setattr(_knn, "_SCAN", False)
+    else:
+        assert _knn._scan_kernel(), "numba (a robosuite dependency) should be installed"
     if kind == "gram":
         return
     monkeypatch.setattr(_knn, "FULL_GRAM_BYTES", 0)
@@ -328,31 +333,33 @@ def _force(monkeypatch, kind: str, n: int, rows: int = 40) -> None:
     monkeypatch.setattr(_knn, "strategy", lambda *a, **kw: kind)
 
 
+@pytest.mark.parametrize("select", ["scan", "tournament"])
 @pytest.mark.parametrize("kind", ["gram", "tri", "panel"])
 @pytest.mark.parametrize("width", [3, 20, 300])
-def test_knn_strategies_give_the_reference_lists(kind, width, monkeypatch):
-    """Continuous float64 data, N not a multiple of the chunk (32) or group (8) sizes."""
+def test_knn_strategies_give_the_reference_lists(kind, width, select, monkeypatch):
+    """Continuous float64 data, N not a multiple of the block (8, 16) or group (8) sizes."""
     n = 997
     x = torch.randn(n, width, generator=torch.Generator().manual_seed(width), dtype=torch.float64)
     want = {k: _rule_knn(x, k) for k in (1, 10, 40)}
-    _force(monkeypatch, kind, n)
+    _force(monkeypatch, kind, n, select=select)
     for k, lists in want.items():
         idx, vals = _knn.knn(x, k)
         assert torch.equal(idx, lists), (kind, k)
         torch.testing.assert_close(vals, (x @ x.T).gather(1, lists), atol=1e-12, rtol=0)
 
 
+@pytest.mark.parametrize("select", ["scan", "tournament"])
 @pytest.mark.parametrize("kind", ["gram", "tri", "panel"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_knn_ties_go_to_the_lower_index(kind, dtype, monkeypatch):
+def test_knn_ties_go_to_the_lower_index(kind, dtype, select, monkeypatch):
     """Few distinct values: integer features have exact (so heavily tied) inner products."""
-    n = 1601  # > 2 k CHUNK, so rows are selected through chunk maxima
+    n = 1601  # > BASE * SPLIT, so the tournament has two levels of chunk maxima
     g = torch.Generator().manual_seed(11)
     x = torch.randint(-2, 3, (n, 3), generator=g).to(dtype)
     x[:50] = x[50:100]  # duplicate rows too
     assert len(torch.unique(x, dim=0)) <= 125
     want = _rule_knn(x, 10)
-    _force(monkeypatch, kind, n, rows=24)
+    _force(monkeypatch, kind, n, rows=24, select=select)
     idx, _ = _knn.knn(x, 10)
     assert torch.equal(idx, want)
 
@@ -378,7 +385,8 @@ def test_layer_scores_match_reference_on_every_strategy(kind, metric, models64, 
 
 def test_strategy_by_shape_and_device():
     assert _knn.strategy(1024, 7) == "gram" and _knn.strategy(1024, 1024) == "gram"
-    assert _knn.strategy(4096, 7) == "tri" and _knn.strategy(20000, 1024) == "tri"
+    assert _knn.strategy(4096, 7) == "panel" and _knn.strategy(20000, 7) == "panel"  # narrow
+    assert _knn.strategy(4096, 64) == "tri" and _knn.strategy(20000, 1024) == "tri"
     assert _knn.strategy(4096, 64, device="cuda") == "gram"  # a GPU keeps larger Grams
     assert _knn.strategy(20000, 7, device="cuda") == "panel"
 
