@@ -155,7 +155,8 @@ def test_carry_over_sentence(zoo_rho, real_rho, word):
     s = nr.carry_over_sentence(0.02, 0.24, ["collage"], [], 6, float("nan"), 1.0,
                                [0.0, 0.2, 0.4, 0.6, 0.8, 1.0], LEVELS, zoo_rho, real_rho)
     assert "trained zoo pairs reach 0.020 and real pretrained pairs 0.240" in s
-    assert "so that finding does not carry over. Along" in s  # zoo wins, real gains none
+    assert "structured families (spectral, collage) that is 1 of 6 (collage) against 0 of 6, so "\
+        "that finding does not carry over. Along" in s  # zoo wins, real gains none
     assert "zoo's trained pairs stay distinguishable" in s and "real ones become" in s
     assert f"so that finding {word}" in s and s.endswith(".")
     assert "on mutual kNN, so that finding does not carry over. On noise" in s
