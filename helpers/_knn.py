@@ -235,7 +235,7 @@ _SCAN = None  # the compiled _scan_rows; False where numba cannot be imported
 def _scan_kernel():
     """:func:`_scan_rows` compiled by numba on first use (cached on disk), or False.
 
-    numba is in the environment as a dependency of robosuite (``requirements.txt``); without
+    numba is pinned in ``requirements.txt`` (robosuite depends on it too); without
     it the tournament runs on CPU too (same lists, slower: benchmarks/README.md).
     """
     global _SCAN
