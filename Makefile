@@ -4,6 +4,8 @@ PYTHON ?= python3
 VENV   := .venv
 VPY    := $(VENV)/bin/python
 SCALE  ?= book
+# chapters executed at a time by `make book`; each runs one torch thread
+JOBS   ?= 2
 
 # MuJoCo (vision-action chapter) renders offscreen through EGL on CPU machines.
 export MUJOCO_GL ?= egl
@@ -21,11 +23,12 @@ $(VENV)/.installed: requirements.txt requirements-weights.txt pyproject.toml
 	$(VPY) -m pip install --no-deps -e .
 	touch $@
 
-## make book: execute every chapter at `book` scale (SCALE=... to change), then build _build/html
+## make book: execute every chapter at `book` scale (SCALE=... to change), two at a time
+## (JOBS=... to change), then build _build/html
 book: chapters html
 
 chapters: setup
-	$(VPY) -m helpers.run --scale $(SCALE)
+	$(VPY) -m helpers.run --scale $(SCALE) --jobs $(JOBS)
 
 html: setup
 	rm -rf _build/html

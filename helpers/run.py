@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m helpers.run --scale smoke|book|full [chapter ...]
+    python -m helpers.run --scale smoke|book|full [--jobs N] [chapter ...]
 
 Each chapter is a jupytext percent-format file ``book/<stem>.py`` with a ``parameters`` cell
 holding its ``book``-scale values. ``book/scales.yaml`` holds the ``smoke`` and ``full``
@@ -13,13 +13,19 @@ alone only warns), and so is a value whose type does not match the parameters ce
 (``n_perm: int = 100`` rejects ``-p n_perm 1.5``). Every chapter and parameter is checked before
 the first chapter runs, so a typo in the last name costs seconds, not the earlier chapters'
 runtime. A failing chapter is reported with the chapter and the failing cell.
+
+Every chapter runs one torch thread, so ``--jobs 2`` (what ``make book`` uses) runs two chapters at
+a time on two cores. A chapter that reuses another's cache entries (``REUSES_CACHE_OF``) starts only
+after that chapter has finished, so no entry is computed twice.
 """
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import sys
 import time
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +38,10 @@ SCALES = ("smoke", "book", "full")
 
 # Reading order; also the order of `_toc.yml`.
 CHAPTERS = ("primer", "prh_ood", "random_images", "superposition_llc", "reprpo_dpo", "vision_action")
+
+# Chapter -> chapters whose cache entries it reuses (chapter 2 reuses chapter 1's shapes zoo).
+# With --jobs > 1 it waits for them, so no entry is computed twice.
+REUSES_CACHE_OF: dict[str, tuple[str, ...]] = {"random_images": ("prh_ood",)}
 
 
 @dataclass
@@ -244,13 +254,73 @@ def execute_chapter(
     return ChapterResult(chapter, time.perf_counter() - start, True)
 
 
-def time_table(results: list[ChapterResult]) -> str:
-    """A plain-text table of per-chapter wall times and status."""
+def execute_chapters(
+    chapters: list[str],
+    scale: str = "book",
+    extra: dict[str, Any] | None = None,
+    jobs: int = 1,
+    output_dir: Path | None = None,
+    timeout: int | None = None,
+    execute: Any = None,
+) -> list[ChapterResult]:
+    """Execute ``chapters`` with up to ``jobs`` at a time; results in the order of ``chapters``.
+
+    A chapter starts when a slot is free and every chapter it reuses the cache of
+    (``REUSES_CACHE_OF``, among those requested) has finished, taking chapters in the given order.
+    Each runs in its own process (papermill is not thread-safe). ``output_dir`` (default: beside
+    each source) receives ``<chapter>.ipynb``. ``execute`` (default :func:`execute_chapter`, same
+    signature, picklable) runs one chapter; tests pass a stand-in.
+
+    Raises:
+        ValueError: ``jobs`` below 1.
+    """
+    if jobs < 1:
+        raise ValueError(f"jobs={jobs}: need at least 1 chapter at a time; pass --jobs 1 or more")
+    execute = execute or execute_chapter
+
+    def output(chapter: str) -> Path | None:
+        return Path(output_dir) / f"{chapter}.ipynb" if output_dir else None
+
+    def report(result: ChapterResult) -> None:
+        status = "ok" if result.ok else result.error
+        print(f"[helpers.run] {result.chapter}: {status} ({result.seconds:.1f} s)", flush=True)
+
+    results: dict[str, ChapterResult] = {}
+    if jobs == 1:
+        for chapter in chapters:
+            print(f"[helpers.run] {chapter} at scale {scale} ...", flush=True)
+            results[chapter] = execute(chapter, scale, extra, output(chapter), timeout)
+            report(results[chapter])
+        return [results[c] for c in chapters]
+    waiting = list(chapters)
+    running: dict[Future, str] = {}
+    context = multiprocessing.get_context("spawn")  # a fresh interpreter per chapter process
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+        while waiting or running:
+            for chapter in list(waiting):
+                blockers = [c for c in REUSES_CACHE_OF.get(chapter, ()) if c in chapters]
+                if len(running) < jobs and all(c in results for c in blockers):
+                    waiting.remove(chapter)
+                    print(f"[helpers.run] {chapter} at scale {scale} ...", flush=True)
+                    future = pool.submit(execute, chapter, scale, extra, output(chapter), timeout)
+                    running[future] = chapter
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                chapter = running.pop(future)
+                results[chapter] = future.result()
+                report(results[chapter])
+    return [results[c] for c in chapters]
+
+
+def time_table(results: list[ChapterResult], wall: float | None = None) -> str:
+    """A plain-text table of per-chapter wall times and status (``wall``: the whole run's)."""
     width = max([len(r.chapter) for r in results] + [len("chapter")])
     lines = [f"{'chapter':<{width}}  {'seconds':>8}  status", f"{'-' * width}  {'-' * 8}  ------"]
     for r in results:
         lines.append(f"{r.chapter:<{width}}  {r.seconds:8.1f}  {'ok' if r.ok else 'FAILED'}")
     lines.append(f"{'total':<{width}}  {sum(r.seconds for r in results):8.1f}")
+    if wall is not None:
+        lines.append(f"{'wall':<{width}}  {wall:8.1f}")
     return "\n".join(lines)
 
 
@@ -263,17 +333,15 @@ def main(argv: list[str] | None = None) -> int:
         help="override one parameter, e.g. -p n_seeds 3 (value parsed as YAML)",
     )
     parser.add_argument("--timeout", type=int, default=None, help="per-cell timeout in seconds")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="chapters executed at a time (each runs one torch thread)")
     args = parser.parse_args(argv)
     chapters = args.chapters or [c for c in CHAPTERS if (BOOK_DIR / f"{c}.py").exists()]
     extra = {name: parse_parameter(name, value) for name, value in args.parameter}
     check_run(chapters, args.scale, extra)  # every name and value, before the first chapter runs
-    results = []
-    for chapter in chapters:
-        print(f"[helpers.run] {chapter} at scale {args.scale} ...", flush=True)
-        result = execute_chapter(chapter, args.scale, extra, timeout=args.timeout)
-        print(f"[helpers.run] {chapter}: {'ok' if result.ok else result.error} ({result.seconds:.1f} s)", flush=True)
-        results.append(result)
-    print(time_table(results))
+    start = time.perf_counter()
+    results = execute_chapters(chapters, args.scale, extra, args.jobs, timeout=args.timeout)
+    print(time_table(results, wall=time.perf_counter() - start))
     failed = [r for r in results if not r.ok]
     for r in failed:
         print(f"FAILED: {r.error}", file=sys.stderr)

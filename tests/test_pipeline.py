@@ -249,3 +249,23 @@ def test_the_book_scales_fit_the_parameter_annotations():
     chapters = [c for c in run.CHAPTERS if (run.BOOK_DIR / f"{c}.py").exists()]
     for scale in run.SCALES:
         run.check_run(chapters, scale, {})
+
+
+def test_chapters_run_two_at_a_time_and_a_reuser_waits_for_its_source(tmp_path, monkeypatch):
+    import json
+
+    import helpers.run as run
+    from run_stand_in import stand_in_chapter  # a light module: each spawned process imports it
+
+    monkeypatch.setenv("RUN_TEST_LOG", str(tmp_path))
+    chapters = ["primer", "random_images", "prh_ood", "reprpo_dpo"]
+    results = run.execute_chapters(chapters, "smoke", jobs=2, output_dir=tmp_path / "out",
+                                   execute=stand_in_chapter)
+    assert [r.chapter for r in results] == chapters
+    assert [r.ok for r in results] == [True, True, True, False]  # a failure is reported, not raised
+    times = {c: json.loads((tmp_path / f"{c}.json").read_text()) for c in chapters}
+    assert times["primer"]["start"] < times["prh_ood"]["end"] and times["prh_ood"]["start"] < times["primer"]["end"]
+    assert times["random_images"]["start"] >= times["prh_ood"]["end"], "chapter 2 reuses chapter 1's cache"
+    assert times["primer"]["output"] == str(tmp_path / "out" / "primer.ipynb")
+    with pytest.raises(ValueError, match="jobs=0: need at least 1"):
+        run.execute_chapters(chapters, jobs=0)
