@@ -55,9 +55,10 @@ def excluded_pair_rows(feats: dict[str, list[torch.Tensor]], pairs: Sequence[tup
                        **extra) -> pd.DataFrame:
     """Mutual kNN of each pair with same-group neighbours excluded, null draws kept.
 
-    Draw j shuffles the rows with the same permutation for every pair (seed j + 1 of
-    :func:`~helpers.prh.real_images.grouped_block_scores`, one shuffle per call), so the draws
-    pool over pairs as :func:`helpers.prh.noise_images.pool_pairs` needs.
+    Draw j shuffles the rows with the same permutation for every pair (the first shuffle of
+    seed j + 1 in :func:`~helpers.prh.real_images.grouped_block_scores`'s ``perm_seeds``, one
+    call for all draws), so the draws pool over pairs as
+    :func:`helpers.prh.noise_images.pool_pairs` needs.
 
     Args:
         feats: model name -> prepared layers ``[N, D_l]``.
@@ -83,15 +84,16 @@ def excluded_pair_rows(feats: dict[str, list[torch.Tensor]], pairs: Sequence[tup
     fb = {b: pick(feats[b]) for _, b in pairs}
     groups = np.asarray(row_groups)
 
-    def scored(seed: int) -> pd.DataFrame:
-        return ri.grouped_block_scores(fa, fb, groups, k, n_perm=1, seed=seed, pairs=pairs)
-
-    observed = scored(0).raw.to_numpy(dtype=float)
-    draws = np.stack([scored(j + 1).null_mean.to_numpy(dtype=float) for j in range(n_perm)], 1)
+    # Draw j: the first shuffle of seed j + 1; one call builds the neighbour lists once for all.
+    scored = ri.grouped_block_scores(fa, fb, groups, k, n_perm=n_perm, pairs=pairs,
+                                     perm_seeds=range(1, n_perm + 1), keep_null=True)
+    observed = scored.raw.to_numpy(dtype=float)
+    draws = np.stack([d.numpy() for d in scored.null])
     mean = draws.mean(1)
     std = draws.std(1, ddof=1) if n_perm > 1 else np.full(len(pairs), np.nan)
     p = (1 + (draws >= observed[:, None]).sum(1)) / (1 + n_perm)
     return pd.DataFrame({
         "a": [a for a, _ in pairs], "b": [b for _, b in pairs], "metric": "mutual_knn",
         "observed": observed, "null": [torch.from_numpy(d) for d in draws], "null_mean": mean,
-        "null_std": std, "p_value": p, "corrected": (observed - mean) / (1 - mean)}).assign(**extra)
+        "null_std": std, "p_value": p, "corrected": (observed - mean) / (1 - mean),
+    }).assign(**extra)

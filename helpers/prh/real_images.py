@@ -209,7 +209,8 @@ def load_fashion_mnist(n: int, split: str = "test", seed: int = 0,
         raise ValueError(f"Expected split 'test' or 'train', but got {split!r}.")
     prefix = "t10k" if split == "test" else "train"
     folder = Path(folder)
-    img_file, lab_file = folder / f"{prefix}-images-idx3-ubyte.gz", folder / f"{prefix}-labels-idx1-ubyte.gz"
+    img_file = folder / f"{prefix}-images-idx3-ubyte.gz"
+    lab_file = folder / f"{prefix}-labels-idx1-ubyte.gz"
     if not img_file.is_file() or not lab_file.is_file():
         raise FileNotFoundError(f"Fashion-MNIST not found in {folder}; install the Debian package "
                                 "dataset-fashion-mnist (`apt-get install dataset-fashion-mnist`).")
@@ -250,10 +251,36 @@ def _overlaps(mask_a: torch.Tensor, lists_b: torch.Tensor, k: int) -> torch.Tens
     return hits.float().sum(-1) / (n * k)
 
 
+_DRAW_ELEMENTS = 1 << 24  # neighbour hits held at once by the batched null (~16 MB of bools)
+
+
+def _null_draws(mask_a: torch.Tensor, lists_b: torch.Tensor, k: int, perms: torch.Tensor,
+                inverses: torch.Tensor) -> torch.Tensor:
+    """[P] layer-pair-max overlap of ``a`` with ``b``'s rows shuffled by each of ``perms``.
+
+    Draw p relabels b's neighbour lists as ``inverses[p][lists_b[:, perms[p]]]`` (the loop of
+    :func:`_overlaps` calls, batched over shuffles in chunks); counts are exact in float32, so
+    every draw equals the one-shuffle-at-a-time value bit for bit.
+    """
+    n_layers_a, (n_layers_b, n, k_b) = mask_a.shape[0], lists_b.shape
+    chunk = max(1, _DRAW_ELEMENTS // (n_layers_a * n_layers_b * n * k_b))
+    rows = torch.arange(n)[None, None, :, None] * n
+    out = []
+    for start in range(0, len(perms), chunk):
+        p, inv = perms[start:start + chunk], inverses[start:start + chunk]
+        shuffled = lists_b[:, p]  # [Lb, C, N, k]: row i of draw c is b's row p[c, i]
+        relabelled = inv[torch.arange(len(p))[None, :, None, None], shuffled]
+        hits = mask_a[:, (rows + relabelled).reshape(-1)]  # [La, Lb*C*N*k]
+        counts = hits.reshape(n_layers_a, n_layers_b, len(p), n * k_b).float().sum(-1)
+        out.append((counts / (n * k)).amax(dim=(0, 1)))
+    return torch.cat(out).double()
+
+
 def grouped_block_scores(feats_a: dict[str, Sequence[torch.Tensor]],
                          feats_b: dict[str, Sequence[torch.Tensor]],
                          groups: Sequence[int] | None, k: int = 10, n_perm: int = 50,
-                         seed: int = 0, pairs: Sequence[tuple[str, str]] | None = None
+                         seed: int = 0, pairs: Sequence[tuple[str, str]] | None = None,
+                         perm_seeds: Sequence[int] | None = None, keep_null: bool = False
                          ) -> pd.DataFrame:
     """Mutual kNN (max over layer pairs) with same-group neighbours excluded, and its null.
 
@@ -262,19 +289,26 @@ def grouped_block_scores(feats_a: dict[str, Sequence[torch.Tensor]],
     itself), on both models' sides. Null draw: the rows of model b are shuffled (b's neighbour
     lists, each computed in b's own image space with its own exclusions, are relabelled), and the
     same layer-pair max is taken, so layer search is calibrated as in
-    :func:`helpers.prh.metric_agreement.block_scores`.
+    :func:`helpers.prh.metric_agreement.block_scores`. Neighbour lists are built once per model
+    and the draws are batched over shuffles.
 
     Args:
         feats_a, feats_b: model name -> prepared layers ``[N, D_l]`` (same rows in every model).
         groups: ``[N]`` group of each row (None: only self is excluded, the plain score).
         k: neighbours per row (``k < N - largest group``).
         n_perm: shuffles (>= 1); the p-value floor is 1 / (n_perm + 1).
-        seed: seed of the shuffles (the same shuffles for every pair).
+        seed: seed of the shuffles (the same shuffles for every pair): ``n_perm`` successive
+            draws of one generator.
         pairs: which (a, b) pairs to score (default: the full product).
+        perm_seeds: instead of ``seed``, one shuffle per entry, the first draw of a generator
+            seeded with it (``n_perm`` must equal its length): draw j then equals the null of a
+            one-shuffle call with ``seed=perm_seeds[j]``.
+        keep_null: add a ``null`` column with each pair's ``[n_perm]`` draws (float64).
 
     Returns:
         One row per pair: ``model_a, model_b, raw, layer_a, layer_b, null_mean, null_std,
-        p_value, corrected`` with corrected = (raw - null_mean) / (1 - null_mean).
+        p_value, corrected`` with corrected = (raw - null_mean) / (1 - null_mean), and ``null``
+        when ``keep_null``.
     """
     names = list(feats_a) + [b for b in feats_b if b not in feats_a]
     n = len(next(iter(feats_a.values()))[0])
@@ -284,7 +318,11 @@ def grouped_block_scores(feats_a: dict[str, Sequence[torch.Tensor]],
                 raise ValueError(f"feats[{name!r}] must be a non-empty list of [N={n}, D] layers.")
     if n_perm < 1:
         raise ValueError(f"Expected n_perm >= 1, but got {n_perm}.")
-    g = torch.arange(n) if groups is None else torch.as_tensor(np.asarray(groups), dtype=torch.long)
+    if perm_seeds is not None and len(perm_seeds) != n_perm:
+        raise ValueError(f"perm_seeds has {len(perm_seeds)} seeds but n_perm={n_perm}; pass "
+                         "one seed per shuffle, or perm_seeds=None to use seed.")
+    g = (torch.arange(n) if groups is None
+         else torch.as_tensor(np.asarray(groups), dtype=torch.long))
     if len(g) != n:
         raise ValueError(f"groups has {len(g)} entries but the features have N = {n} rows.")
     blocked = (g[:, None] == g[None, :]) | torch.eye(n, dtype=torch.bool)
@@ -301,22 +339,26 @@ def grouped_block_scores(feats_a: dict[str, Sequence[torch.Tensor]],
         for layer, li in enumerate(lists[m]):
             mask[layer, (rows + li).reshape(-1)] = True
         masks[m] = mask
-    gen = torch.Generator().manual_seed(seed)
-    perms = [torch.randperm(n, generator=gen) for _ in range(n_perm)]
-    inverses = [torch.argsort(p) for p in perms]
+    if perm_seeds is None:
+        gen = torch.Generator().manual_seed(seed)
+        perms = torch.stack([torch.randperm(n, generator=gen) for _ in range(n_perm)])
+    else:
+        perms = torch.stack([torch.randperm(n, generator=torch.Generator().manual_seed(int(s)))
+                             for s in perm_seeds])
+    inverses = torch.argsort(perms, dim=1)
     out = []
     for a, b in pairs:
         obs = _overlaps(masks[a], lists[b], k)
         flat = int(obs.argmax())
         raw = float(obs.flatten()[flat])
-        draws = torch.tensor([float(_overlaps(masks[a], inv[lists[b][:, p]], k).max())
-                              for p, inv in zip(perms, inverses)], dtype=torch.float64)
+        draws = _null_draws(masks[a], lists[b], k, perms, inverses)
         mean = float(draws.mean())
-        out.append(dict(model_a=a, model_b=b, raw=raw, layer_a=flat // obs.shape[1],
-                        layer_b=flat % obs.shape[1], null_mean=mean,
-                        null_std=float(draws.std()) if n_perm > 1 else float("nan"),
-                        p_value=float((1 + (draws >= raw).sum()) / (1 + n_perm)),
-                        corrected=(raw - mean) / (1 - mean)))
+        row = dict(model_a=a, model_b=b, raw=raw, layer_a=flat // obs.shape[1],
+                   layer_b=flat % obs.shape[1], null_mean=mean,
+                   null_std=float(draws.std()) if n_perm > 1 else float("nan"),
+                   p_value=float((1 + (draws >= raw).sum()) / (1 + n_perm)),
+                   corrected=(raw - mean) / (1 - mean))
+        out.append({**row, "null": draws} if keep_null else row)
     return pd.DataFrame(out)
 
 
@@ -489,8 +531,10 @@ def confidence_table(logits: dict[str, dict[str, torch.Tensor]]) -> pd.DataFrame
         for m, lg in by_model.items():
             conf, ent = pretrained.confidence_entropy(lg)
             rows.append(dict(image_set=s, model=m, confidence=float(conf.mean()),
-                             entropy=float(ent.mean()), frac_confident=float((conf > 0.5).float().mean()),
-                             top_class=pretrained.imagenet_class_name(int(lg.argmax(1).mode().values))))
+                             entropy=float(ent.mean()),
+                             frac_confident=float((conf > 0.5).float().mean()),
+                             top_class=pretrained.imagenet_class_name(
+                                 int(lg.argmax(1).mode().values))))
     return pd.DataFrame(rows)
 
 

@@ -31,6 +31,22 @@ def test_rows_match_grouped_block_scores_and_pool():
     assert 0 < pooled["pooled p"] <= 1 and pooled.pairs == 3
 
 
+@pytest.mark.parametrize("layer", ["last", "max"])
+def test_rows_equal_one_grouped_call_per_shuffle(layer):
+    feats, groups = _grouped(2)
+    feats = {m: ls + [alignment.prepare(ls[0] + 0.5 * torch.randn_like(ls[0]))]
+             for m, ls in feats.items()}  # two layers, so "max" searches layer pairs
+    pairs = [("a", "b"), ("c", "b")]
+    rows = nph.excluded_pair_rows(feats, pairs, groups, k=5, n_perm=12, layer=layer)
+    pick = (lambda ls: ls) if layer == "max" else (lambda ls: ls[-1:])
+    fa, fb = ({m: pick(feats[m]) for m in ms} for ms in ({"a", "c"}, {"b"}))
+    slow = np.stack([ri.grouped_block_scores(fa, fb, groups, 5, n_perm=1, seed=j + 1,
+                                             pairs=pairs).null_mean for j in range(12)], 1)
+    np.testing.assert_array_equal(np.stack([d.numpy() for d in rows.null]), slow)
+    one = ri.grouped_block_scores(fa, fb, groups, 5, n_perm=1, seed=0, pairs=pairs)
+    np.testing.assert_array_equal(rows.observed, one.raw)
+
+
 def test_exclusion_removes_same_photo_agreement():
     feats, groups = _grouped()
     pairs = [("a", "b")]

@@ -78,6 +78,45 @@ def test_plain_grouped_scores_match_block_scores():
     assert mine.p_value.iloc[0] == pytest.approx(1 / 11)  # at the floor
 
 
+def _one_shuffle_at_a_time(fa, fb, groups, k, perms, pairs):
+    """The unbatched null: one overlap table per shuffle, its layer-pair max."""
+    n = len(next(iter(fa.values()))[0])
+    g = torch.as_tensor(groups)
+    blocked = (g[:, None] == g[None, :]) | torch.eye(n, dtype=torch.bool)
+    out = []
+    for a, b in pairs:
+        la, lb = ri._knn_lists(fa[a], blocked, k), ri._knn_lists(fb[b], blocked, k)
+        mask = torch.zeros(len(la), n * n, dtype=torch.bool)
+        for layer, li in enumerate(la):
+            mask[layer, (torch.arange(n)[:, None] * n + li).reshape(-1)] = True
+        out.append([float(ri._overlaps(mask, torch.argsort(p)[lb[:, p]], k).max()) for p in perms])
+    return np.array(out)
+
+
+@pytest.mark.parametrize("chunk_elements", [1 << 24, 3000])  # one chunk; several chunks
+def test_batched_null_equals_one_shuffle_at_a_time(monkeypatch, chunk_elements):
+    monkeypatch.setattr(ri, "_DRAW_ELEMENTS", chunk_elements)
+    feats = {m: _feats(s, n=60, layers=3) for s, m in enumerate("abc")}
+    groups = np.repeat(np.arange(10), 6)
+    pairs = [("a", "b"), ("c", "a")]
+    t = ri.grouped_block_scores(feats, feats, groups, k=4, n_perm=13, seed=5, pairs=pairs,
+                                keep_null=True)
+    gen = torch.Generator().manual_seed(5)
+    perms = [torch.randperm(60, generator=gen) for _ in range(13)]
+    slow = _one_shuffle_at_a_time(feats, feats, groups, 4, perms, pairs)
+    np.testing.assert_array_equal(np.stack([d.numpy() for d in t.null]), slow)
+    np.testing.assert_array_equal(t.null_mean, slow.mean(1))
+    # perm_seeds: draw j equals the null of a one-shuffle call with that seed
+    seeded = ri.grouped_block_scores(feats, feats, groups, 4, n_perm=3, pairs=pairs,
+                                     perm_seeds=[7, 1, 4], keep_null=True)
+    for j, s in enumerate([7, 1, 4]):
+        one = ri.grouped_block_scores(feats, feats, groups, 4, n_perm=1, seed=s, pairs=pairs)
+        np.testing.assert_array_equal([float(d[j]) for d in seeded.null], one.null_mean)
+    with pytest.raises(ValueError, match="perm_seeds has 3 seeds but n_perm=4"):
+        ri.grouped_block_scores(feats, feats, groups, 4, n_perm=4, pairs=pairs,
+                                perm_seeds=[1, 2, 3])
+
+
 def test_excluding_groups_removes_within_group_agreement():
     # 12 groups of 10 rows: rows of one group sit together in both models (a shared "photo"),
     # but the groups' positions are independent between the models, as is the within-group noise.
