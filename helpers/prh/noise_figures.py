@@ -32,14 +32,16 @@ def group_color(group: str) -> str:
     group = ALIASES.get(group, group)
     if group not in GROUP_ORDER and group not in _extra_groups:
         _extra_groups.append(group)
-    i = GROUP_ORDER.index(group) if group in GROUP_ORDER else len(GROUP_ORDER) + _extra_groups.index(group)
+    i = (GROUP_ORDER.index(group) if group in GROUP_ORDER
+         else len(GROUP_ORDER) + _extra_groups.index(group))
     return PALETTE[i % len(PALETTE)]
 
 
 def _check_columns(table: pd.DataFrame, columns: Sequence[str], name: str) -> None:
     missing = set(columns) - set(table.columns)
     if missing:
-        raise ValueError(f"{name} lacks columns {sorted(missing)}; pass the chapter's {name} table")
+        raise ValueError(f"{name} lacks columns {sorted(missing)}; "
+                         f"pass the chapter's {name} table")
 
 
 def plot_families(samples: dict, spectra: dict, slopes: pd.Series, reference: str | None = None,
@@ -167,7 +169,8 @@ def plot_null_distance(table: pd.DataFrame, sets: Sequence[str], metric: str) ->
     for gi, g in enumerate(groups):
         sg = sub[sub.group == g]
         z = (sg.observed - sg.null_mean) / sg.null_std
-        xpos = np.array([list(sets).index(f) for f in sg.family]) + (gi - (len(groups) - 1) / 2) * width
+        offset = (gi - (len(groups) - 1) / 2) * width
+        xpos = np.array([list(sets).index(f) for f in sg.family]) + offset
         axes[0].scatter(xpos, z, s=8, alpha=0.6, color=group_color(g), label=g)
     axes[0].set_yscale("symlog", linthresh=2)
     axes[0].axhline(2, color=NULL_COLOR, ls="--", lw=1)
@@ -186,8 +189,8 @@ def plot_null_distance(table: pd.DataFrame, sets: Sequence[str], metric: str) ->
     return fig
 
 
-def plot_agreement(maps: dict, names: Sequence[str], panels: Sequence[tuple[str, str]] | None = None
-                   ) -> plt.Figure:
+def plot_agreement(maps: dict, names: Sequence[str],
+                   panels: Sequence[tuple[str, str]] | None = None) -> plt.Figure:
     """Heatmaps of configuration-by-configuration Spearman correlation, one row per image set.
 
     Args:
@@ -195,7 +198,8 @@ def plot_agreement(maps: dict, names: Sequence[str], panels: Sequence[tuple[str,
         names: configuration names (tick labels), in matrix order.
         panels: (key, title) per column; ``"null"`` draws the null's mean |rho|.
     """
-    panels = panels or [("raw", "raw"), ("calibrated", "chance-corrected"), ("null", "null: mean |rho|")]
+    panels = panels or [("raw", "raw"), ("calibrated", "chance-corrected"),
+                        ("null", "null: mean |rho|")]
     fig, axes = plt.subplots(len(maps), len(panels), figsize=(3.3 * len(panels), 3.4 * len(maps)),
                              squeeze=False)
     im = None
@@ -224,7 +228,8 @@ def plot_blend(curve: pd.DataFrame, fronts: pd.DataFrame, metrics: Sequence[str]
 
     Args:
         curve: rows per (metric, group, seed, t) with ``mean corrected`` (pooled over pairs).
-        fronts: :func:`helpers.prh.noise_images.null_frontiers` output (``metric``, ``group``, ``t*``).
+        fronts: :func:`helpers.prh.noise_images.null_frontiers` output (``metric``, ``group``,
+            ``t*``).
         metrics: one panel per metric.
         frontier_group: whose median null frontier is drawn as a dotted line (None: none).
         title_prefix: words before the metric in each panel title.
@@ -233,7 +238,8 @@ def plot_blend(curve: pd.DataFrame, fronts: pd.DataFrame, metrics: Sequence[str]
     """
     _check_columns(curve, ["metric", "group", "seed", "t", "mean corrected"], "curve")
     rows = 1 if gain is None else 2
-    fig, axes = plt.subplots(rows, len(metrics), figsize=(4.9 * len(metrics), 3.7 + 1.9 * (rows - 1)),
+    fig, axes = plt.subplots(rows, len(metrics),
+                             figsize=(4.9 * len(metrics), 3.7 + 1.9 * (rows - 1)),
                              squeeze=False, sharex=True,
                              gridspec_kw={"height_ratios": [2, 1][:rows]})
     for col, metric in enumerate(metrics):

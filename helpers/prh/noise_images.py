@@ -32,7 +32,8 @@ from typing import Sequence
 
 import torch
 
-FAMILIES: tuple[str, ...] = ("uniform", "gaussian", "spectral0", "spectral1", "spectral2", "collage")
+FAMILIES: tuple[str, ...] = ("uniform", "gaussian", "spectral0", "spectral1", "spectral2",
+                             "collage")
 """Every noise family :func:`make_noise` knows, in the order the chapter plots them."""
 
 GAUSSIAN_STD = 40.0 / 255.0
@@ -44,7 +45,8 @@ def _size_hw(size: int | Sequence[int]) -> tuple[int, int]:
         h = w = size
     else:
         if len(size) != 2:
-            raise ValueError(f"size must be an int or (height, width), got {size!r}; pass e.g. size=64 or size=(224, 224)")
+            raise ValueError(f"size must be an int or (height, width), got {size!r}; "
+                             "pass e.g. size=64 or size=(224, 224)")
         h, w = (int(s) for s in size)
     if h < 4 or w < 4:
         raise ValueError(f"size must be at least 4x4 pixels, got {h}x{w}; pass a larger size")
@@ -67,7 +69,8 @@ def uniform_noise(n: int, size: int | Sequence[int] = 64, seed: int = 0) -> torc
     return torch.rand(n, 3, h, w, generator=_gen(seed))
 
 
-def gaussian_noise(n: int, size: int | Sequence[int] = 64, seed: int = 0, std: float = GAUSSIAN_STD) -> torch.Tensor:
+def gaussian_noise(n: int, size: int | Sequence[int] = 64, seed: int = 0,
+                   std: float = GAUSSIAN_STD) -> torch.Tensor:
     """I.i.d. N(0.5, std^2) pixels, clipped to [0, 1]. Returns ``[n, 3, H, W]`` float32."""
     _check_n(n)
     h, w = _size_hw(size)
@@ -91,7 +94,8 @@ def _rescale_per_image(x: torch.Tensor) -> torch.Tensor:
     return ((x - lo) / (hi - lo).clamp_min(1e-12)).clamp_(0.0, 1.0)
 
 
-def spectral_noise(n: int, alpha: float, size: int | Sequence[int] = 64, seed: int = 0) -> torch.Tensor:
+def spectral_noise(n: int, alpha: float, size: int | Sequence[int] = 64,
+                   seed: int = 0) -> torch.Tensor:
     """Gaussian noise with power spectrum ~ 1/f^alpha, rescaled to [0, 1] per image.
 
     White Gaussian noise is shaped in the Fourier domain by the amplitude filter
@@ -168,7 +172,8 @@ def shape_collage(
         used = slot < n_vert[:, None]  # [n, V]
         raw = torch.rand(n, max_vertices, generator=g) * 2 * math.pi
         # unused slots sort to the end (inf) so the first n_vert sorted angles are the vertices
-        angles = torch.sort(torch.where(used, raw, torch.full_like(raw, float("inf"))), dim=1).values
+        unused_last = torch.where(used, raw, torch.full_like(raw, float("inf")))
+        angles = torch.sort(unused_last, dim=1).values
         radii = radius.view(n, 1) * (0.5 + 0.5 * torch.rand(n, max_vertices, generator=g))
         phi = torch.atan2(dy, dx).remainder(2 * math.pi)  # [n, H, W]
         # sector index: last vertex with angle <= phi; below the first vertex wraps to the last
@@ -177,7 +182,8 @@ def shape_collage(
         k_next = (k + 1) % n_vert.view(n, 1, 1)
         finite = torch.where(used, angles, torch.zeros_like(angles))
         vx, vy = radii * torch.cos(finite), radii * torch.sin(finite)
-        flat = lambda t, idx: torch.gather(t, 1, idx.reshape(n, -1)).reshape(idx.shape)  # noqa: E731
+        flat = lambda t, idx: (  # noqa: E731
+            torch.gather(t, 1, idx.reshape(n, -1)).reshape(idx.shape))
         ax, ay = flat(vx, k), flat(vy, k)
         bx, by = flat(vx, k_next), flat(vy, k_next)
         # same side of edge (a -> b) as the centre (origin): cross products share a sign
@@ -190,7 +196,9 @@ def shape_collage(
 
 
 def make_noise(family: str, n: int, size: int | Sequence[int] = 64, seed: int = 0) -> torch.Tensor:
-    """Images of one noise family by name (see :data:`FAMILIES`). Returns ``[n, 3, H, W]`` in [0, 1]."""
+    """Images of one noise family by name (see :data:`FAMILIES`).
+
+    Returns ``[n, 3, H, W]`` in [0, 1]."""
     if family == "uniform":
         return uniform_noise(n, size, seed)
     if family == "gaussian":
@@ -201,7 +209,8 @@ def make_noise(family: str, n: int, size: int | Sequence[int] = 64, seed: int = 
         except ValueError:
             alpha = float("nan")
         if not math.isfinite(alpha):
-            raise ValueError(f"unknown noise family {family!r}; spectral families are named like 'spectral2' (alpha = 2)")
+            raise ValueError(f"unknown noise family {family!r}; spectral families are named "
+                             "like 'spectral2' (alpha = 2)")
         return spectral_noise(n, alpha, size, seed)
     if family == "collage":
         return shape_collage(n, size, seed)
@@ -221,7 +230,8 @@ def blend(images: torch.Tensor, noise: torch.Tensor, t: float) -> torch.Tensor:
     """
     if images.shape != noise.shape:
         raise ValueError(
-            f"images and noise must have the same shape, got {tuple(images.shape)} and {tuple(noise.shape)}; "
+            f"images and noise must have the same shape, got {tuple(images.shape)} and "
+            f"{tuple(noise.shape)}; "
             "generate the noise with the images' n and size"
         )
     if not 0.0 <= float(t) <= 1.0:
@@ -251,7 +261,8 @@ def radial_power_spectrum(images: torch.Tensor) -> tuple[torch.Tensor, torch.Ten
     r = torch.sqrt((fy / h) ** 2 + (fx / w) ** 2) * min(h, w)
     bins = torch.round(r).long()
     n_bins = min(h, w) // 2
-    sums = torch.zeros(bins.max() + 1, dtype=torch.float64).index_add_(0, bins.flatten(), power.flatten())
+    sums = torch.zeros(bins.max() + 1, dtype=torch.float64).index_add_(0, bins.flatten(),
+                                                                       power.flatten())
     counts = torch.zeros_like(sums).index_add_(0, bins.flatten(), torch.ones_like(power.flatten()))
     radii = torch.arange(1, n_bins + 1)
     return radii.double() / min(h, w), sums[radii] / counts[radii]
@@ -265,7 +276,8 @@ def spectral_slope(images: torch.Tensor, f_min: float = 2 / 64, f_max: float = 0
     freqs, power = radial_power_spectrum(images)
     keep = (freqs >= f_min) & (freqs <= f_max)
     if keep.sum() < 3:
-        raise ValueError(f"fewer than 3 frequency bins in [{f_min}, {f_max}]; use larger images or a wider range")
+        raise ValueError(f"fewer than 3 frequency bins in [{f_min}, {f_max}]; use larger images "
+                         "or a wider range")
     lx, ly = freqs[keep].log(), power[keep].log()
     lx = lx - lx.mean()
     return float((lx * (ly - ly.mean())).sum() / (lx**2).sum())
@@ -277,7 +289,8 @@ def model_input_size(model: torch.nn.Module) -> tuple[int, int]:
     size = cfg.get("input_size")
     if size is None:
         raise ValueError(
-            f"{type(model).__name__} has no pretrained_cfg['input_size']; pass the noise size explicitly"
+            f"{type(model).__name__} has no pretrained_cfg['input_size']; "
+            "pass the noise size explicitly"
         )
     return int(size[-2]), int(size[-1])
 
@@ -309,7 +322,8 @@ def pooled_null(observed: torch.Tensor, null: torch.Tensor) -> dict[str, float]:
     null = torch.as_tensor(null, dtype=torch.float64)
     if null.ndim != 2 or null.shape[0] != observed.numel() or observed.numel() == 0:
         raise ValueError(
-            f"null must be [P, n_perm] with P = len(observed) >= 1, got observed {tuple(observed.shape)} "
+            f"null must be [P, n_perm] with P = len(observed) >= 1, got observed "
+            f"{tuple(observed.shape)} "
             f"and null {tuple(null.shape)}; stack one NullResult.null per pair"
         )
     obs = observed.mean()
@@ -348,7 +362,8 @@ def pool_pairs(rows: "pd.DataFrame", alpha: float = 0.05) -> "pd.Series":
                       "pairs with p <= alpha": float((rows.p_value <= alpha).mean())})
 
 
-def null_frontiers(curve: "pd.DataFrame", alpha: float, by: Sequence[str] = ("metric", "group", "seed"),
+def null_frontiers(curve: "pd.DataFrame", alpha: float,
+                   by: Sequence[str] = ("metric", "group", "seed"),
                    p_column: str = "pooled p") -> "pd.DataFrame":
     """The **null frontier** of every sweep: the first ``t`` whose p-value exceeds ``alpha``.
 
@@ -402,7 +417,8 @@ def first_level_where(levels: Sequence[float], condition: Sequence[bool]) -> flo
     levels = [float(v) for v in levels]
     condition = [bool(c) for c in condition]
     if len(levels) != len(condition) or not levels:
-        raise ValueError(f"levels and condition must be non-empty and of equal length, got {len(levels)} and {len(condition)}")
+        raise ValueError("levels and condition must be non-empty and of equal length, got "
+                         f"{len(levels)} and {len(condition)}")
     if any(b < a for a, b in zip(levels, levels[1:])):
         raise ValueError("levels must be sorted in increasing order")
     for level, holds in zip(levels, condition):
@@ -417,7 +433,8 @@ def first_level_where(levels: Sequence[float], condition: Sequence[bool]) -> flo
 
 
 def noise_for_model(model: torch.nn.Module, family: str, n: int, seed: int = 0) -> torch.Tensor:
-    """``n`` images of ``family`` at ``model``'s own input resolution, ``[n, 3, H, W]`` in [0, 1]."""
+    """``n`` images of ``family`` at ``model``'s own input resolution, ``[n, 3, H, W]`` in
+    [0, 1]."""
     return make_noise(family, n, size=model_input_size(model), seed=seed)
 
 
@@ -437,10 +454,13 @@ def images_from_folder(folder, n: int, size: int | Sequence[int], seed: int = 0)
     h, w = _size_hw(size)
     root = Path(folder).expanduser()
     if not root.is_dir():
-        raise ValueError(f"image folder {str(root)!r} does not exist; pass a folder of .png/.jpg images")
-    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".webp"))
+        raise ValueError(f"image folder {str(root)!r} does not exist; "
+                         "pass a folder of .png/.jpg images")
+    suffixes = (".png", ".jpg", ".jpeg", ".webp")
+    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in suffixes)
     if len(files) < n:
-        raise ValueError(f"image folder {str(root)!r} holds {len(files)} images, fewer than n={n}; lower n")
+        raise ValueError(f"image folder {str(root)!r} holds {len(files)} images, "
+                         f"fewer than n={n}; lower n")
     pick = torch.randperm(len(files), generator=_gen(seed))[:n].tolist()
     out = []
     for i in pick:

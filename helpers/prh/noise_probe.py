@@ -24,8 +24,12 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from helpers import stats
 from helpers.prh import metric_agreement as ma
 from helpers.prh import model_sets as ms
+from helpers.prh.noise_images import pool_pairs
+from helpers.prh.noise_photos import excluded_pair_rows
+from helpers.prh.zoo import ZooConfig, get_zoo, weights_key
 
 ImageSet = Callable[..., tuple[torch.Tensor, "list[str] | None", dict]]
 """``image_set(kind, seed, t=None) -> (images, captions or None, key)``."""
@@ -59,7 +63,8 @@ class NoiseProbe:
     namespace: str = "random_images"
 
     def __post_init__(self) -> None:
-        unknown = sorted({m for ps in self.pair_sets.values() for p in ps for m in p} - set(self.sources))
+        named = {m for ps in self.pair_sets.values() for p in ps for m in p}
+        unknown = sorted(named - set(self.sources))
         if unknown:
             raise ValueError(f"pair_sets name models not in sources: {unknown}")
         if self.text_pairs and self.caption_features is None:
@@ -85,12 +90,14 @@ class NoiseProbe:
 
     def families(self, sets: Sequence[str], metrics: Sequence[str], n_perm: int, seed: int = 0,
                  layer: str = "max", groups: Sequence[str] | None = None) -> pd.DataFrame:
-        """One row per (image set, metric, group, pair): :func:`~helpers.prh.metric_agreement.pair_rows`
-        with a ``family`` column (the image set)."""
+        """One row per (image set, metric, group, pair):
+        :func:`~helpers.prh.metric_agreement.pair_rows` with a ``family`` column (the image set).
+        """
         groups = list(self.pair_sets) if groups is None else list(groups)
         tables = []
         for kind in tqdm(sets, desc="image sets"):
-            tables += self._score(kind, seed, None, metrics, n_perm, layer, groups, {"family": kind})
+            tables += self._score(kind, seed, None, metrics, n_perm, layer, groups,
+                                  {"family": kind})
         return pd.concat(tables, ignore_index=True)
 
     def blend(self, levels: Sequence[float], seeds: int, metrics: Sequence[str], n_perm: int,
@@ -109,8 +116,6 @@ class NoiseProbe:
                        seed: int = 0) -> pd.DataFrame:
         """Mutual-kNN pair rows along the blend of draw ``seed`` with same-group neighbours
         (crops of one photograph, ``row_groups``) excluded; columns as :meth:`blend`."""
-        from helpers.prh.noise_photos import excluded_pair_rows
-
         groups = list(self.pair_sets) if groups is None else list(groups)
         names = list(dict.fromkeys(m for g in groups for p in self.pair_sets[g] for m in p))
         tables = []
@@ -145,16 +150,13 @@ def pooled(rows: pd.DataFrame, by: Sequence[str], alpha: float, n_boot: int = 20
     """Each ``by`` cell's pairs pooled against the shared null
     (:func:`helpers.prh.noise_images.pool_pairs`), with the 95% interval of the mean corrected
     score over models (:func:`group_means`) as ``low`` and ``high``."""
-    from helpers.prh.noise_images import pool_pairs
-
     table = rows.groupby(list(by), sort=False).apply(pool_pairs, alpha=alpha, include_groups=False)
     return table.join(group_means(rows, by, n_boot=n_boot)[["low", "high"]])
 
 
 def pooled_curve(rows: pd.DataFrame, alpha: float) -> pd.DataFrame:
-    """Blend rows pooled per (metric, group, seed, t): the curves and frontiers are read from it."""
-    from helpers.prh.noise_images import pool_pairs
-
+    """Blend rows pooled per (metric, group, seed, t): the curves and frontiers are read from
+    it."""
     return rows.groupby(["metric", "group", "seed", "t"]).apply(
         pool_pairs, alpha=alpha, include_groups=False).reset_index()
 
@@ -184,8 +186,6 @@ def group_means(table: pd.DataFrame, by: Sequence[str], fixed: Sequence[str] = (
     Returns:
         Indexed by ``by``: ``pairs``, ``mean``, ``low``, ``high``.
     """
-    from helpers import stats
-
     rows = []
     for keys, cell in table.groupby(list(by), sort=False):
         keys = keys if isinstance(keys, tuple) else (keys,)
@@ -214,8 +214,6 @@ def paired_contrast(table: pd.DataFrame, by: Sequence[str], trained: str, contro
         Indexed by ``by``: ``pairs``, ``<trained> mean``, ``<control> mean``, ``difference``,
         ``low``, ``high`` (the difference's interval).
     """
-    from helpers import stats
-
     rows = []
     for keys, cell in table.groupby(list(by), sort=False):
         keys = keys if isinstance(keys, tuple) else (keys,)
@@ -275,8 +273,6 @@ def zoo_model_set(scale: str, n_images: int, image_size: int, zoo_seed: int,
     Raises:
         ValueError: ``image_size`` differs from the zoo's training size (the fix is named).
     """
-    from helpers.prh.zoo import ZooConfig, get_zoo, weights_key
-
     if vit_models:
         sources, image_size = ms.timm_sources(list(vit_models), batch_size)
         key = {"n": n_images, "size": image_size}

@@ -33,9 +33,11 @@ def check_parameters(families: Sequence[str], blend_family: str, blend_layer: st
     if bad:
         raise ValueError(f"unknown noise families {bad}; choose from {ni.FAMILIES}")
     if real_models and len(real_models) < 3:
-        raise ValueError(f"real_models needs at least 3 networks (3 pairs), got {list(real_models)}")
+        raise ValueError("real_models needs at least 3 networks (3 pairs), got "
+                         f"{list(real_models)}")
     if real_blend_levels < 2:
-        raise ValueError(f"real_blend_levels must be >= 2 (t = 0 and t = 1), got {real_blend_levels}")
+        raise ValueError("real_blend_levels must be >= 2 (t = 0 and t = 1), got "
+                         f"{real_blend_levels}")
 
 
 def thresholds(alpha: float, families: dict[str, tuple[int, int | None]]) -> dict[str, float]:
@@ -160,8 +162,9 @@ def excluded_sentence(plain: pd.DataFrame, excluded: pd.DataFrame, contrast: pd.
     """
     g, c = groups
     t0 = float(min(levels))
-    diff = (ch.format_interval(*(float(contrast.loc[t0, k]) for k in ("difference", "low", "high")),
-                               signed=True) if t0 in contrast.index else "undefined")
+    columns = ("difference", "low", "high")
+    diff = (ch.format_interval(*(float(contrast.loc[t0, k]) for k in columns), signed=True)
+            if t0 in contrast.index else "undefined")
     return (f"With neighbours from the same one of the {n_photos} photographs excluded, "
             f"{g} pairs score {interval_of(excluded, (g, t0))} on the photo crops (plain "
             f"{interval_of(plain, (g, t0))}) and {c} pairs {interval_of(excluded, (c, t0))} "

@@ -61,8 +61,9 @@ def test_real_families_and_exclusion_figures():
     assert [ax.get_title() for ax in fig.axes] == ["last layer", "max over layer pairs"]
     with pytest.raises(ValueError, match="lacks columns"):
         nf.plot_real_families(_pairs(), ["id"], "mutual_knn")
-    curve = pd.DataFrame({"metric": "mutual_knn", "group": ["pretrained"] * 2 + ["random-init"] * 2,
-                          "seed": 0, "t": [0.0, 1.0] * 2, "mean corrected": [0.4, 0.0, 0.3, 0.0]})
+    curve = pd.DataFrame({"metric": "mutual_knn",
+                          "group": ["pretrained"] * 2 + ["random-init"] * 2, "seed": 0,
+                          "t": [0.0, 1.0] * 2, "mean corrected": [0.4, 0.0, 0.3, 0.0]})
     fig = nf.plot_exclusion(curve, curve.assign(**{"mean corrected": [0.2, 0.0, 0.05, 0.0]}))
     lines = {line.get_label(): line for line in fig.axes[0].lines}
     solid, dashed = lines["pretrained, all neighbours"], lines["pretrained, same photo excluded"]

@@ -116,7 +116,8 @@ def test_pooled_null_detects_shift_and_chance():
     assert chance["p_value"] > 0.2 and abs(chance["corrected"]) < 0.01
     high = ni.pooled_null(torch.full((6,), 0.2), null)
     assert high["p_value"] == pytest.approx(1 / 201)
-    assert high["corrected"] == pytest.approx((0.2 - null.mean().item()) / (1 - null.mean().item()), rel=1e-6)
+    mean = null.mean().item()
+    assert high["corrected"] == pytest.approx((0.2 - mean) / (1 - mean), rel=1e-6)
     assert high["null_std"] < null.std().item()  # the mean over 6 pairs is less noisy
 
 
@@ -135,7 +136,8 @@ def test_first_level_where():
 
 
 def test_full_scale_path_on_a_local_tiny_vit(tmp_path):
-    """The full-scale route (local timm ViT folder -> noise at its resolution -> features) offline."""
+    """The full-scale route (local timm ViT folder -> noise at its resolution -> features),
+    offline."""
     timm = pytest.importorskip("timm")
     from helpers.features import extract_vision_features, load_timm_model, save_timm_model
 
@@ -166,7 +168,7 @@ def test_images_from_folder(tmp_path):
         ni.images_from_folder(tmp_path / "nope", 1, size=16)
 
 
-# ---------------------------------------------------------------- chapter evaluation sets and pooling
+# ------------------------------------------------------------ chapter evaluation sets and pooling
 def test_evaluation_images_sets_and_keys():
     noise, caps, key = ni.evaluation_images("spectral2", 6, 16, seed=1)
     assert noise.shape == (6, 3, 16, 16) and caps is None
@@ -176,7 +178,8 @@ def test_evaluation_images_sets_and_keys():
     assert imgs.shape == (6, 3, 16, 16) and len(caps) == 6 and key["kind"] == "id"
     half, caps_half, key_half = ni.evaluation_images("id", 6, 16, seed=0, data_seed=3, t=0.5)
     assert caps_half == caps and key_half["t"] == 0.5 and key_half["kind"] == "blend"
-    torch.testing.assert_close(half, 0.5 * imgs + 0.5 * ni.make_noise("uniform", 6, size=16, seed=1000))
+    noise = ni.make_noise("uniform", 6, size=16, seed=1000)
+    torch.testing.assert_close(half, 0.5 * imgs + 0.5 * noise)
     # the end points of a blend are exactly the image set and the noise set, with their keys
     zero, _, key_zero = ni.evaluation_images("id", 6, 16, seed=0, data_seed=3, t=0.0)
     one, _, key_one = ni.evaluation_images("id", 6, 16, seed=0, data_seed=3, t=1.0)
@@ -193,7 +196,8 @@ def _rows(observed, shift=0.0, n_perm=9, seed=0):
     g = torch.Generator().manual_seed(seed)
     null = [torch.rand(n_perm, generator=g, dtype=torch.float64) * 0.1 + shift for _ in observed]
     return pd.DataFrame({"observed": observed, "null": null,
-                         "p_value": [(1 + int((d >= o).sum())) / (n_perm + 1) for o, d in zip(observed, null)]})
+                         "p_value": [(1 + int((d >= o).sum())) / (n_perm + 1)
+                                     for o, d in zip(observed, null)]})
 
 
 def test_pool_pairs_matches_pooled_null_and_checks_columns():
