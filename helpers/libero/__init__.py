@@ -28,6 +28,8 @@ from helpers.libero.sim import (
     robot_state,
     run_episode,
     record_demos,
+    sample_init_states,
+    with_init_states,
 )
 from helpers.libero.policy import (
     PolicyConfig,
@@ -85,6 +87,8 @@ from helpers.libero.pipeline import (
     harness_controls,
     offline_error,
     encoder_features,
+    train_variants,
+    rollout_checkpoint,
 )
 from helpers.libero.evaluation import (
     wilson_interval,
@@ -94,6 +98,11 @@ from helpers.libero.evaluation import (
     run_rollouts,
     success_row,
     spearman_over_rollouts,
+    correlation_table,
+    rate_difference,
+    select_checkpoint,
+    alignment_tracks_success,
+    rho_sentence,
 )
 from helpers.libero.figures import (
     plot_demo_frames,

@@ -263,16 +263,46 @@ def alignment_null(feats, actions, episode, step, *, mode: str = "episodes", exc
     fk = torch.cat([feature_knn(torch.as_tensor(f), ep, st, exclude, topk) for f in layers])
     mask = _exclusion(torch.as_tensor(ep), torch.as_tensor(st) if st is not None else None, exclude)
 
-    def score(acts: np.ndarray) -> torch.Tensor:
-        ak = _knn(_action_sim(torch.as_tensor(acts), action_metric), mask, topk)
+    def score(ak: torch.Tensor) -> torch.Tensor:
         return torch.stack([_overlap(fk[layer], ak) for layer in range(len(fk))])
 
-    rng = np.random.default_rng(seed)
-    null = []
-    for _ in range(n_perm):
-        idx = rng.permutation(len(a)) if mode == "rows" else episode_permutation(ep, st, rng)
-        null.append(score(a[idx]))
-    return AlignmentResult(score(a), torch.stack(null))
+    observed, null = _action_knn_sets(a, ep, st, mask, mode=mode, topk=topk, n_perm=n_perm,
+                                      seed=seed, action_metric=action_metric)
+    return AlignmentResult(score(observed), torch.stack([score(ak) for ak in null]))
+
+
+_NULL_KNN: dict[str, tuple[torch.Tensor, list[torch.Tensor]]] = {}
+_NULL_KNN_MAX = 32  # memoised action sides (each n_perm x N x topk indices)
+
+
+def _action_knn_sets(a: np.ndarray, ep: np.ndarray, st: np.ndarray | None, mask: torch.Tensor, *,
+                     mode: str, topk: int, n_perm: int, seed: int,
+                     action_metric: str) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """Action neighbour sets of the observed pairing and of each null re-pairing.
+
+    They depend only on the actions, episodes, mask and seed, never on the features, so every
+    checkpoint scored on the same rows reuses them (memoised by a digest of the inputs)."""
+    import hashlib
+
+    digest = hashlib.sha1()
+    for part in (a, ep, st if st is not None else np.zeros(0), mask.numpy()):
+        digest.update(np.ascontiguousarray(part).tobytes())
+        digest.update(str(np.asarray(part).shape).encode())
+    digest.update(repr((mode, topk, n_perm, seed, action_metric)).encode())
+    key = digest.hexdigest()
+    if key not in _NULL_KNN:
+        def knn(acts: np.ndarray) -> torch.Tensor:
+            return _knn(_action_sim(torch.as_tensor(acts), action_metric), mask, topk)
+
+        rng = np.random.default_rng(seed)
+        null = []
+        for _ in range(n_perm):
+            idx = rng.permutation(len(a)) if mode == "rows" else episode_permutation(ep, st, rng)
+            null.append(knn(a[idx]))
+        if len(_NULL_KNN) >= _NULL_KNN_MAX:
+            _NULL_KNN.pop(next(iter(_NULL_KNN)))
+        _NULL_KNN[key] = (knn(a), null)
+    return _NULL_KNN[key]
 
 
 def neighbour_label_agreement(feats, labels, episode=None, step=None, exclude=None,

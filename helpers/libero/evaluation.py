@@ -199,9 +199,58 @@ def rate_difference(a: np.ndarray, b: np.ndarray, n_boot: int = 1000,
     return float(a.mean() - b.mean()), lo, hi
 
 
-def rho_sentence(corr, n_perm: int, alpha: float = 0.05) -> str:
+def select_checkpoint(validation: dict) -> tuple:
+    """The candidate with the highest validation success rate, ties broken by mean progress
+    (how much closer the bowl got to the plate), then by order.
+
+    Args:
+        validation: ``{candidate: {"success": [n] bool, "progress": [n] float}}`` (rollouts pooled
+            over tasks), e.g. ``{(variant, epoch): ...}``.
+
+    Returns:
+        The chosen candidate key.
+    """
+    if not validation:
+        raise ValueError("select_checkpoint needs at least one candidate; pass {key: rollouts}.")
+    empty = [k for k, v in validation.items() if len(v["success"]) == 0]
+    if empty:
+        raise ValueError(f"candidates {empty} have no rollouts; give each validation rollouts.")
+    return max(validation, key=lambda k: (float(np.mean(validation[k]["success"])),
+                                          float(np.mean(validation[k]["progress"]))))
+
+
+def _primary(corr):
+    return corr[(corr.x == "best") & (corr.y == "success")].iloc[0]
+
+
+def alignment_tracks_success(corr, alpha: float = 0.05) -> bool | None:
+    """The verdict on "alignment rises with success" from :func:`correlation_table`'s
+    best/success row: True at p < alpha with rho > 0, False at p < alpha with rho < 0, None
+    (undecided) when p >= alpha or rho is undefined: a correlation we cannot detect is not
+    evidence that there is none."""
+    main = _primary(corr)
+    if not (np.isfinite(main.rho) and np.isfinite(main.p)) or main.p >= alpha:
+        return None
+    return bool(main.rho > 0)
+
+
+def _reading(corr, n_perm: int, alpha: float) -> str:
+    from helpers.chapter import format_interval, format_p
+
+    main = _primary(corr)
+    if not np.isfinite(main.rho):
+        return "undefined (success does not vary across these points)"
+    verdict = {True: "alignment tracks success", False: "alignment tracks failure",
+               None: "alignment does not detectably track success"}[
+        alignment_tracks_success(corr, alpha)]
+    return (f"{format_interval(main.rho, main.lo, main.hi, signed=True, digits=2)} "
+            f"({format_p(main.p, n_perm)}): {verdict}")
+
+
+def rho_sentence(corr, n_perm: int, alpha: float = 0.05, within=None, family: str = "") -> str:
     """The chapter's answer in words, from :func:`correlation_table`'s rows ``best``/``success``
-    (the primary test, read at ``alpha``) and ``best``/``error`` (alignment against fit).
+    (the primary test, read at ``alpha``) and ``best``/``error`` (alignment against fit), and
+    optionally the same test ``within`` one encoder family (``family`` names it).
 
     >>> import pandas as pd
     >>> corr = pd.DataFrame([dict(x="best", y="success", rho=0.6, p=0.01, lo=0.2, hi=0.8),
@@ -209,18 +258,91 @@ def rho_sentence(corr, n_perm: int, alpha: float = 0.05) -> str:
     >>> rho_sentence(corr, 1000).split(":")[1].strip()
     'alignment tracks success; against offline action error it is -0.30 (p = 0.3)'
     """
-    from helpers.chapter import format_interval, format_p
+    from helpers.chapter import format_p
 
-    main = corr[(corr.x == "best") & (corr.y == "success")].iloc[0]
+    main = _primary(corr)
     if not np.isfinite(main.rho):
-        return ("the correlation between alignment and success is undefined (success does not "
+        text = ("the correlation between alignment and success is undefined (success does not "
                 "vary across points)")
-    significant = bool(main.p < alpha)
-    verdict = ("alignment tracks success" if significant and main.rho > 0 else
-               "alignment tracks failure" if significant else
-               "alignment does not detectably track success")
-    fit = corr[(corr.x == "best") & (corr.y == "error")].iloc[0]
-    rho_text = format_interval(main.rho, main.lo, main.hi, signed=True, digits=2)
-    return (f"Spearman's rho between best-block alignment and success is {rho_text}"
-            f" ({format_p(main.p, n_perm)}): {verdict}; against offline action error it is "
-            f"{fit.rho:+.2f} ({format_p(fit.p, n_perm)})")
+    else:
+        fit = corr[(corr.x == "best") & (corr.y == "error")].iloc[0]
+        text = (f"Spearman's rho between best-block alignment and success is "
+                f"{_reading(corr, n_perm, alpha)}; against offline action error it is "
+                f"{fit.rho:+.2f} ({format_p(fit.p, n_perm)})")
+    if within is not None:
+        text += f"; within the {family} points alone it is {_reading(within, n_perm, alpha)}"
+    return text
+
+
+# (variant compared with "MobileNetV2 ImageNet", claim, source, control) for the verdict table
+PRETRAINING_CLAIMS = (
+    ("MobileNetV2 ImageNet frozen", "Freezing the vision encoder costs success",
+     "Kim et al. 2024 (OpenVLA)", "same architecture and data"),
+    ("MobileNetV2 random init", "ImageNet pretraining helps the policy",
+     "Burns et al. 2024 (mixed)", "same architecture from random init"),
+)
+
+
+def chapter_verdicts(tables: dict, last_success: dict, untrained_plain_p: float, *,
+                     n_perm: int, n_perm_corr: int, n_boot: int = 1000, seed: int = 0,
+                     alpha: float = 0.05) -> list:
+    """The chapter's closing rows (:class:`helpers.chapter.Verdict`).
+
+    Args:
+        tables: label (e.g. "13 points") -> :func:`correlation_table`; each gives one
+            "alignment rises with competence" row, read by :func:`alignment_tracks_success`.
+        last_success: variant name -> pooled test rollouts of its last checkpoint; the
+            :data:`PRETRAINING_CLAIMS` rows need "MobileNetV2 ImageNet" and the other variant
+            (a claim whose variants are absent is left out).
+        untrained_plain_p: layer-max p of the untrained main encoder's plain score against the
+            row shuffle (the "row shuffle is too weak" row).
+        alpha: family-wise level, split evenly (Bonferroni) over the correlation ``tables``.
+    """
+    from helpers.chapter import Verdict, above_zero, format_interval, format_p, verdict_word
+
+    rows = []
+    level = alpha / max(1, len(tables))
+    for label, corr in tables.items():
+        r = _primary(corr)
+        rows.append(Verdict("Alignment rises with competence", "Huh et al. 2024 (PRH)",
+                            f"rho {format_interval(r.rho, r.lo, r.hi, signed=True, digits=2)}, "
+                            f"{format_p(r.p, n_perm_corr)} ({label})",
+                            "episode-masked score, episode null", f"p < {level:.3g}, rho > 0",
+                            verdict_word(alignment_tracks_success(corr, level))))
+    base = last_success.get("MobileNetV2 ImageNet")
+    for other, claim, source, control in PRETRAINING_CLAIMS:
+        if base is not None and other in last_success:
+            d, lo, hi = rate_difference(base, last_success[other], n_boot=n_boot, seed=seed)
+            rows.append(Verdict(claim, source, format_interval(d, lo, hi, signed=True, digits=2),
+                                control, "interval > 0", verdict_word(above_zero(lo, hi))))
+    rows.append(Verdict("A row shuffle is too weak a null for frames", "design note",
+                        f"untrained plain {format_p(untrained_plain_p, n_perm)}",
+                        "row-shuffle null", "p < 0.05 untrained",
+                        verdict_word(bool(untrained_plain_p < 0.05))))
+    return rows
+
+
+def success_table(groups: dict) -> "pd.DataFrame":
+    """One :func:`success_row` per (variant, epoch) group and task.
+
+    Args:
+        groups: ``{(variant label, epoch): {task: [n] bool successes}}``.
+
+    Returns:
+        DataFrame with columns variant, epoch, task, successes, rollouts, success, lo, hi.
+    """
+    import pandas as pd
+
+    return pd.DataFrame([dict(variant=name, epoch=epoch, task=k, **success_row(s))
+                         for (name, epoch), per_task in groups.items()
+                         for k, s in per_task.items()])
+
+
+def replay_sentence(controls) -> str:
+    """What the replay control says, from :func:`helpers.libero.pipeline.harness_controls`'s
+    table: all replayed demos succeed (the harness reproduces the recording) or not."""
+    replay = controls[controls.control.str.startswith("replay")]
+    ok, n = int(replay.successes.sum()), int(replay.rollouts.sum())
+    return f"{ok} of {n} replayed demos succeed" + (
+        ": reset, action repeat and the success check reproduce the recording" if ok == n
+        else ", so the harness does not reproduce every recording and its numbers need care")

@@ -240,14 +240,44 @@ def train_variant(data: TaskSet, cfg: bc.PolicyConfig, checkpoints: list[int], k
     return cached("vla_bc_variant", key, _train)
 
 
+def _train_shard(args: tuple) -> None:
+    """One worker of :func:`train_variants`: train one variant into the cache."""
+    torch.set_num_threads(1)
+    train_variant(*args)
+
+
+def train_variants(data: TaskSet, jobs: list[tuple[bc.PolicyConfig, list[int], dict]], *,
+                   workers: int = 1) -> list[dict]:
+    """:func:`train_variant` for each ``(cfg, checkpoints, key)`` in ``jobs``; the uncached ones
+    train in ``workers`` processes (one torch thread each), then every entry is read back from
+    the cache. Training is the same in any process, so ``workers`` is not in the keys.
+
+    Returns:
+        One ``{"checkpoints": {epoch: state_dict}, "history": [loss per epoch]}`` per job.
+    """
+    from helpers.cache import entry_path
+
+    if workers < 1:
+        raise ValueError(f"Expected workers >= 1, but got {workers}.")
+    missing = [job for job in jobs if not entry_path("vla_bc_variant", job[2]).exists()]
+    if workers > 1 and len(missing) > 1:
+        import multiprocessing
+
+        with multiprocessing.get_context("spawn").Pool(min(workers, len(missing))) as pool:
+            list(pool.imap_unordered(_train_shard, [(data, *job) for job in missing]))
+    return [train_variant(data, *job) for job in jobs]
+
+
 def _rollout_shard(args: tuple) -> dict:
     """One worker of :func:`rollout_policy`: closed-loop rollouts of one policy on one task."""
     from helpers.libero import evaluation
     from helpers.libero import sim as libero_sim
 
     torch.set_num_threads(1)
-    suite, task_id, policy, task_index, execute, inits, options = args
+    suite, task_id, policy, task_index, execute, inits, options, states = args
     task = libero_sim.get_task(suite, task_id)
+    if states is not None:
+        task = libero_sim.with_init_states(task, states)
     cameras = evaluation.ChunkedPolicy(policy, task_index, execute).cameras
     return evaluation.run_rollouts(
         task, lambda _init: evaluation.ChunkedPolicy(policy, task_index, execute), inits,
@@ -256,11 +286,15 @@ def _rollout_shard(args: tuple) -> dict:
 
 def rollout_policy(data: TaskSet, policy: bc.BCPolicy, init_states: dict[int, list[int]], *,
                    execute: int | None, image_size: int, max_steps: int, action_repeat: int,
-                   seed: int, key: dict, progress: bool = True, workers: int = 1) -> dict:
+                   seed: int, key: dict, progress: bool = True, workers: int = 1,
+                   states: dict[int, np.ndarray] | None = None) -> dict:
     """Closed-loop rollouts of one policy on each task from the given init-state indices,
     cached under ``("vla_bc_rollout", key)`` (one entry per policy, so runs resume).
     ``workers > 1`` splits each task's init states over that many processes (one simulator
     each); every episode is the same as with one worker, so ``workers`` is not in the key.
+    ``states`` (``{task: [n, S]}``, e.g. from :func:`helpers.libero.sim.sample_init_states`)
+    replaces LIBERO's stored init states, and ``init_states`` then indexes these; the caller's
+    ``key`` must say which states they are.
 
     Returns:
         ``{task: {"success": [n] bool, "progress": [n] float, "steps": [n] int}}``.
@@ -276,7 +310,8 @@ def rollout_policy(data: TaskSet, policy: bc.BCPolicy, init_states: dict[int, li
             inits = [int(j) for j in init_states[k]]
             parts = [p.tolist() for p in np.array_split(inits, min(workers, len(inits))) if len(p)]
             jobs = [(data.suite, k, policy, i, execute, part,
-                     dict(options, desc=f"rollouts task {k}")) for part in parts]
+                     dict(options, desc=f"rollouts task {k}"),
+                     None if states is None else states[k]) for part in parts]
             if len(jobs) <= 1:
                 shards = [_rollout_shard(job) for job in jobs]
             else:
@@ -291,6 +326,26 @@ def rollout_policy(data: TaskSet, policy: bc.BCPolicy, init_states: dict[int, li
         return out
 
     return cached("vla_bc_rollout", key, _run)
+
+
+def rollout_checkpoint(data: TaskSet, policy: bc.BCPolicy, epoch: int,
+                       init_states: dict[int, list[int]], *, execute: int, base_key: dict,
+                       image_size: int, max_steps: int, action_repeat: int, seed: int,
+                       workers: int = 1, states: dict[int, np.ndarray] | None = None,
+                       states_key: dict | None = None) -> dict:
+    """:func:`rollout_policy` of checkpoint ``epoch`` of a variant, keyed by the policy's config,
+    the epoch, the init states, the rollout settings and ``base_key`` (the demos), plus
+    ``states_key`` (what the ``states`` are, e.g. their sampling seed) when ``states`` is given."""
+    if (states is None) != (states_key is None):
+        raise ValueError("Pass states and states_key together (the key says which states they "
+                         "are), or neither.")
+    key = dict(bc.config_dict(policy.cfg), epoch=epoch, inits=init_states, max_steps=max_steps,
+               execute=execute, **base_key)
+    if states_key is not None:
+        key["states"] = states_key
+    return rollout_policy(data, policy, init_states, execute=execute, image_size=image_size,
+                          max_steps=max_steps, action_repeat=action_repeat, seed=seed, key=key,
+                          workers=workers, states=states)
 
 
 def harness_controls(data: TaskSet, held_out: dict[int, list[int]], n_replay: int, *,
@@ -418,3 +473,32 @@ def curve_sentence(curve: pd.DataFrame, epoch: int) -> str:
     return (f"from {int(end.episodes.iloc[0])} to {int(end.episodes.iloc[-1])} demos per task the "
             f"trained encoder's corrected score moves by {change:+.3f} while the raw null falls "
             f"from {end.null.iloc[0]:.3f} to {end.null.iloc[-1]:.3f}")
+
+
+def openvla_report(libero_dir: str, *, model: str, max_demos: int | None, topk: int,
+                   n_perm: int, seed: int, towers: tuple | None = None, size: int = 224):
+    """The ``full`` scale in one call: OpenVLA's DINOv2 and SigLIP towers (or stand-in
+    ``towers``) on every LIBERO file in ``libero_dir``, frames rotated 180 degrees, then the
+    plain and episode-masked scores with their nulls for every block.
+
+    Returns:
+        (number of files, per-block profile figure, one row per (tower, score): best block, its
+        score, the score at OpenVLA's block, corrected best and layer-max p).
+    """
+    from helpers.libero import figures, openvla
+
+    demos, feats = openvla.libero_folder_features(libero_dir, towers=towers, model=model,
+                                                  max_demos=max_demos, size=size)
+    res = va.encoder_alignment(feats, [d.actions for d in demos], [d.episode for d in demos],
+                               [d.step for d in demos], topk=topk, n_perm=n_perm, seed=seed)
+    fig = figures.plot_layer_profiles(
+        [(title, {name: r[score] for name, r in res.items()})
+         for score, title in (("plain", "plain, row-shuffle null"),
+                              ("masked", "episode-masked, episode null"))],
+        topk, xlabel="ViT block (OpenVLA reads the second-to-last)")
+    table = pd.DataFrame([dict(encoder=n, score=s, best_block=int(r[s].observed.argmax()),
+                               best=float(r[s].observed.max()),
+                               used_block=float(r[s].observed[openvla.USED_BLOCK]),
+                               corrected=float(r[s].corrected.max()), p=r[s].p_best)
+                          for n, r in res.items() for s in r])
+    return len(demos), fig, table

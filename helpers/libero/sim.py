@@ -137,6 +137,44 @@ def make_env(task: TaskInfo, image_size: int = 64, render: bool = True, seed: in
     return env
 
 
+def sample_init_states(task: TaskInfo, n: int, seed: int) -> np.ndarray:
+    """Fresh init states of ``task`` from its own placement initializer (the sampler LIBERO's
+    stored init states came from), one per seed ``seed, seed + 1, ...``: scenes that are neither
+    LIBERO's stored init states nor each other, e.g. for validation rollouts.
+
+    robosuite's samplers draw from NumPy's global generator, so it is seeded per state and
+    restored afterwards.
+
+    Returns:
+        ``[n, S]`` flattened MuJoCo states, usable as ``TaskInfo.init_states``.
+    """
+    if n < 1:
+        raise ValueError(f"Expected n >= 1 init states, but got {n}.")
+    env = make_env(task, render=False, seed=seed)
+    saved = np.random.get_state()
+    try:
+        states = []
+        for i in range(n):
+            np.random.seed(seed + i)
+            env.reset()
+            states.append(np.asarray(env.get_sim_state(), np.float64).copy())
+    finally:
+        np.random.set_state(saved)
+        env.close()
+    return np.stack(states)
+
+
+def with_init_states(task: TaskInfo, init_states: np.ndarray) -> TaskInfo:
+    """A copy of ``task`` whose init states are ``init_states`` ``[n, S]`` (e.g. sampled ones)."""
+    import dataclasses
+
+    init_states = np.asarray(init_states)
+    if init_states.ndim != 2 or init_states.shape[1] != task.init_states.shape[1]:
+        raise ValueError(f"Expected init_states [n, {task.init_states.shape[1]}] like the task's, "
+                         f"but got {init_states.shape}.")
+    return dataclasses.replace(task, init_states=init_states)
+
+
 def reset_to(env, init_state: np.ndarray, settle_steps: int = 5) -> dict[str, Any]:
     """Reset ``env`` to a stored init state and let objects settle (gripper open, no motion).
 

@@ -190,3 +190,26 @@ def test_p_best_sits_exactly_at_the_permutation_floor():
 
     r = va.AlignmentResult(torch.tensor([0.9, 0.5]), torch.zeros(10, 2))
     assert r.p_best == 1 / 11 and format_p(r.p_best, 10) == "p <= 1/11"
+
+
+@pytest.mark.parametrize("mode", ["rows", "episodes"])
+def test_memoised_null_equals_scoring_each_repairing_directly(mode):
+    """The null's action neighbour sets are reused across feature sets (checkpoints); each
+    null draw must still equal the score of the features against that re-paired action set."""
+    feats, acts, ep, st = _episodes(n_ep=5, t=20)
+    va._NULL_KNN.clear()
+    first = va.alignment_null(feats, acts, ep, st, mode=mode, exclude="episode", n_perm=4, seed=3)
+    other = va.alignment_null(feats.flip(1), acts, ep, st, mode=mode, exclude="episode",
+                              n_perm=4, seed=3)  # a second "checkpoint" on the same rows
+    assert len(va._NULL_KNN) == 1
+    rng = np.random.default_rng(3)
+    for b in range(4):
+        idx = rng.permutation(len(acts)) if mode == "rows" else va.episode_permutation(ep, st, rng)
+        direct = va.masked_mutual_knn(feats, acts[idx], ep, st, exclude="episode", topk=10)
+        assert torch.allclose(first.null[b], direct)
+        assert torch.allclose(other.null[b], direct.flip(0))
+    assert torch.allclose(first.observed, va.masked_mutual_knn(feats, acts, ep, st,
+                                                               exclude="episode", topk=10))
+    changed = va.alignment_null(feats, acts, ep, st, mode=mode, exclude="episode", n_perm=4,
+                                seed=4)
+    assert len(va._NULL_KNN) == 2 and not torch.equal(changed.null, first.null)

@@ -131,3 +131,106 @@ def test_rho_sentence_reads_every_outcome():
     assert "does not detectably track" in ev.rho_sentence(corr(0.2, 0.3), 1000)
     assert "undefined" in ev.rho_sentence(corr(np.nan, np.nan), 1000)
     assert "p <= 1/1001" in ev.rho_sentence(corr(0.9, 1 / 1001), 1000)
+
+
+def test_rollouts_from_given_states_equal_rollouts_from_those_stored_inits(tmp_path, monkeypatch):
+    """``states`` replaces LIBERO's stored init states: indices 0, 1 of stored states 5, 6 run
+    the same episodes as stored init states 5, 6."""
+    import torch
+
+    from helpers.libero import pipeline
+    from tests.libero.test_pipeline import _demos
+
+    monkeypatch.setenv("BOOK_CACHE", str(tmp_path))
+    data = pipeline.TaskSet("libero_spatial", {0: _demos()})
+    torch.manual_seed(1)
+    cfg = bc.PolicyConfig(image_size=32, patch_size=8, embed_dim=16, depth=1, num_heads=2,
+                          chunk=2)
+    policy = bc.BCPolicy(cfg, np.full(7, -1.0), np.ones(7)).eval()
+    stored = ls.get_task("libero_spatial", 0).init_states
+    options = dict(execute=1, image_size=32, max_steps=8, action_repeat=2, seed=0,
+                   progress=False)
+    direct = pipeline.rollout_policy(data, policy, {0: [5, 6]}, key=dict(run="stored"), **options)
+    given = pipeline.rollout_policy(data, policy, {0: [0, 1]}, key=dict(run="given"),
+                                    states={0: stored[[5, 6]]}, **options)
+    for name in ("success", "progress", "steps"):
+        np.testing.assert_array_equal(direct[0][name], given[0][name])
+    assert not np.array_equal(direct[0]["progress"], pipeline.rollout_policy(
+        data, policy, {0: [0, 1]}, key=dict(run="stored 0 1"), **options)[0]["progress"])
+
+
+def test_select_checkpoint_takes_best_validation_rate_then_progress():
+    val = {("a", 5): dict(success=np.array([1, 0, 0, 0], bool), progress=np.array([1, .2, .2, .2])),
+           ("a", 15): dict(success=np.array([1, 1, 0, 0], bool), progress=np.array([1, 1, 0, 0.])),
+           ("b", 15): dict(success=np.array([0, 1, 1, 0], bool), progress=np.array([.5, 1, 1, .5])),
+           ("b", 30): dict(success=np.array([1, 0, 0, 0], bool), progress=np.array([1, .9, .9, .9]))}
+    assert ev.select_checkpoint(val) == ("b", 15)  # ties on rate broken by mean progress
+    val[("a", 30)] = dict(success=np.ones(4, bool), progress=np.ones(4))
+    assert ev.select_checkpoint(val) == ("a", 30)
+    with pytest.raises(ValueError, match="at least one candidate"):
+        ev.select_checkpoint({})
+    with pytest.raises(ValueError, match="no rollouts"):
+        ev.select_checkpoint({("a", 1): dict(success=np.zeros(0, bool), progress=np.zeros(0))})
+
+
+def test_within_family_reading_and_verdict_for_every_outcome():
+    import pandas as pd
+
+    def corr(rho, p):
+        return pd.DataFrame([dict(x="best", y="success", rho=rho, p=p, lo=rho - 0.2, hi=rho + 0.1),
+                             dict(x="best", y="error", rho=-0.1, p=0.5, lo=np.nan, hi=np.nan)])
+
+    assert ev.alignment_tracks_success(corr(0.6, 0.01)) is True
+    assert ev.alignment_tracks_success(corr(-0.6, 0.01)) is False
+    assert ev.alignment_tracks_success(corr(0.6, 0.2)) is None  # not detected: undecided
+    assert ev.alignment_tracks_success(corr(np.nan, np.nan)) is None
+    text = ev.rho_sentence(corr(-0.4, 0.2), 1000, within=corr(0.7, 0.004), family="ViT")
+    assert "does not detectably track success; against" in text
+    assert text.endswith("within the ViT points alone it is +0.70 [+0.50, +0.80] (p = 0.004): "
+                         "alignment tracks success")
+    text = ev.rho_sentence(corr(0.6, 0.01), 1000, within=corr(np.nan, np.nan), family="ViT")
+    assert "tracks success;" in text and text.endswith("alone it is undefined (success does not "
+                                                       "vary across these points)")
+    text = ev.rho_sentence(corr(np.nan, np.nan), 1000, within=corr(-0.8, 0.001), family="CNN")
+    assert text.startswith("the correlation between alignment and success is undefined")
+    assert text.endswith("alignment tracks failure")
+
+
+def test_chapter_verdicts_read_each_outcome():
+    import pandas as pd
+
+    def corr(rho, p):
+        return pd.DataFrame([dict(x="best", y="success", rho=rho, p=p, lo=rho - 0.1, hi=rho + 0.1)])
+
+    rows = ev.chapter_verdicts(
+        {"13 points": corr(-0.4, 0.2), "9 ViT points": corr(0.7, 0.004)},
+        {"MobileNetV2 ImageNet": np.ones(6), "MobileNetV2 random init": np.zeros(6)},
+        untrained_plain_p=1 / 101, n_perm=100, n_perm_corr=2000, n_boot=50)
+    assert [r.verdict for r in rows] == ["undecided", "replicated", "replicated", "replicated"]
+    assert rows[0].number == "rho -0.40 [-0.50, -0.30], p = 0.2 (13 points)"
+    assert rows[3].number == "untrained plain p <= 1/101"
+    assert rows[0].threshold == "p < 0.025, rho > 0"  # 0.05 split over the two tests
+    rows = ev.chapter_verdicts({"a": corr(0.7, 0.03), "b": corr(0.7, 0.004)}, {}, 0.01,
+                               n_perm=100, n_perm_corr=2000)
+    assert [r.verdict for r in rows[:2]] == ["undecided", "replicated"]
+    rows = ev.chapter_verdicts({"all": corr(-0.8, 0.001)},
+                               {"MobileNetV2 ImageNet": np.zeros(6),
+                                "MobileNetV2 ImageNet frozen": np.array([1, 0, 1, 0, 1, 0.])},
+                               untrained_plain_p=0.4, n_perm=100, n_perm_corr=2000, n_boot=200)
+    assert [r.claim for r in rows][1] == "Freezing the vision encoder costs success"
+    assert [r.verdict for r in rows] == ["not replicated", "not replicated", "not replicated"]
+    assert len(ev.chapter_verdicts({}, {}, 0.01, n_perm=10, n_perm_corr=10)) == 1
+
+
+def test_success_table_and_replay_sentence():
+    import pandas as pd
+
+    table = ev.success_table({("ViT", 5): {0: np.array([1, 0], bool), 3: np.ones(4, bool)},
+                              ("ViT, selected", 15): {0: np.zeros(3, bool)}})
+    assert table[["variant", "epoch", "task", "successes", "rollouts"]].values.tolist() == [
+        ["ViT", 5, 0, 1, 2], ["ViT", 5, 3, 4, 4], ["ViT, selected", 15, 0, 0, 3]]
+    controls = pd.DataFrame(dict(control=["replay recorded demo", "scripted controller"],
+                                 successes=[2, 1], rollouts=[2, 8]))
+    assert ev.replay_sentence(controls).endswith("reproduce the recording")
+    controls.loc[0, "successes"] = 1
+    assert ev.replay_sentence(controls).startswith("1 of 2 replayed demos succeed, so the harness")

@@ -128,5 +128,12 @@ def test_full_scale_path_on_libero_folder(tmp_path):
         assert 0 < r["plain"].p_best <= 1
     with pytest.raises(ValueError, match="No LIBERO \\*.hdf5 files.*libero_dir"):
         openvla.libero_folder_features(tmp_path / "empty", towers=towers)
+    from helpers.libero import pipeline
+
+    n_files, fig, table = pipeline.openvla_report(tmp_path, model="unused", max_demos=2, topk=2,
+                                                  n_perm=4, seed=0, towers=towers, size=28)
+    assert n_files == 2 and len(fig.axes) >= 2
+    assert set(table.encoder) == set(feats) and set(table.score) == {"plain", "masked"}
+    assert table.p.between(0, 1).all() and (table.best >= table.used_block).all()
     with pytest.raises(ValueError, match="one entry per task"):
         encoder_alignment(feats, [demos[0].actions], [demos[0].episode], [demos[0].step])

@@ -118,3 +118,24 @@ def test_layer_table_and_curve_sentence():
     text = pipeline.curve_sentence(curve, 5)
     assert text.startswith("from 3 to 6 demos") and "+0.030" in text and "0.080 to 0.040" in text
     assert "no curve" in pipeline.curve_sentence(curve, 0)
+
+
+def test_train_variants_in_workers_equal_training_in_process(tmp_path, monkeypatch):
+    """Variants trained in two worker processes have the same weights and losses as variants
+    trained one after another in this process."""
+    data = pipeline.TaskSet("libero_spatial", {0: _demos(seed=0)})
+    cfgs = [bc.PolicyConfig(image_size=16, patch_size=8, embed_dim=16, depth=1, num_heads=2,
+                            epochs=2, chunk=2, seed=s) for s in (0, 1)]
+    jobs = [(cfg, [0, 2], dict(seed=cfg.seed)) for cfg in cfgs]
+    runs = []
+    for w in (1, 2):
+        monkeypatch.setenv("BOOK_CACHE", str(tmp_path / f"w{w}"))
+        runs.append(pipeline.train_variants(data, jobs, workers=w))
+    for serial, parallel in zip(*runs):
+        assert serial["history"] == parallel["history"]
+        for epoch in (0, 2):
+            for name, value in serial["checkpoints"][epoch].items():
+                torch.testing.assert_close(value, parallel["checkpoints"][epoch][name])
+    assert runs[0][0]["history"] != runs[0][1]["history"]  # the two seeds differ
+    with pytest.raises(ValueError, match="workers >= 1"):
+        pipeline.train_variants(data, jobs, workers=0)

@@ -63,3 +63,25 @@ def test_env_builds_renders_and_records_offline():
         ls.record_demos(task, 2, n_init=0)
     with pytest.raises(ValueError, match="0 <= shard < n_shards"):
         ls.record_demos(task, 2, shard=2, n_shards=2)
+
+
+def test_sampled_init_states_are_fresh_reproducible_and_runnable():
+    task = ls.get_task("libero_spatial", 0)
+    states = ls.sample_init_states(task, 3, seed=7000)
+    assert states.shape == (3, task.init_states.shape[1])
+    assert np.array_equal(states, ls.sample_init_states(task, 3, seed=7000))  # same seed, same scenes
+    dist = np.linalg.norm(states[:, None] - task.init_states[None], axis=-1)
+    assert dist.min() > 1e-3  # none is one of LIBERO's stored (test) init states
+    assert np.linalg.norm(states[0] - states[1]) > 1e-3
+    val = ls.with_init_states(task, states)
+    assert len(val.init_states) == 3 and len(task.init_states) == 50
+    env = ls.make_env(val, image_size=32)
+    try:
+        ep = ls.run_episode(env, val, 2, max_steps=4, action_repeat=2, record=False)
+        assert ep.decisions == 2
+    finally:
+        env.close()
+    with pytest.raises(ValueError, match="n >= 1"):
+        ls.sample_init_states(task, 0, seed=0)
+    with pytest.raises(ValueError, match="init_states"):
+        ls.with_init_states(task, states[:, :5])
