@@ -114,7 +114,8 @@ def _fast_render_settings(env) -> None:
     env.env.visualize(vis_settings={v: False for v in env.env._visualizations})
 
 
-def make_env(task: TaskInfo, image_size: int = 64, render: bool = True, seed: int = 0):
+def make_env(task: TaskInfo, image_size: int = 64, render: bool = True, seed: int = 0,
+             **options):
     """Build a LIBERO ``ControlEnv`` for ``task`` that renders only on request.
 
     Args:
@@ -122,13 +123,14 @@ def make_env(task: TaskInfo, image_size: int = 64, render: bool = True, seed: in
         image_size: square camera resolution in pixels (used by :func:`render_cameras`).
         render: create an offscreen GL context (False: physics only, faster to build).
         seed: simulator seed.
+        options: further ``ControlEnv`` arguments (e.g. ``initialization_noise``).
     """
     if image_size < 16:
         raise ValueError(f"Expected image_size >= 16 pixels, but got {image_size}.")
     _, _, ControlEnv = _import_libero()
     env = ControlEnv(bddl_file_name=task.bddl_file, use_camera_obs=False,
                      has_offscreen_renderer=render, camera_heights=image_size,
-                     camera_widths=image_size, hard_reset=False)
+                     camera_widths=image_size, hard_reset=False, **options)
     env.image_size = image_size
     env.seed(seed)
     env.reset()
@@ -137,10 +139,16 @@ def make_env(task: TaskInfo, image_size: int = 64, render: bool = True, seed: in
     return env
 
 
-def sample_init_states(task: TaskInfo, n: int, seed: int) -> np.ndarray:
+ROBOT_INIT_NOISE = 0.02  # rad, Gaussian, per arm joint: robosuite's "default" noise, the spread
+# of LIBERO's stored init states (their arm joints vary by 0.018-0.023 rad; ControlEnv uses none)
+
+
+def sample_init_states(task: TaskInfo, n: int, seed: int,
+                       robot_noise: float = ROBOT_INIT_NOISE) -> np.ndarray:
     """Fresh init states of ``task`` from its own placement initializer (the sampler LIBERO's
-    stored init states came from), one per seed ``seed, seed + 1, ...``: scenes that are neither
-    LIBERO's stored init states nor each other, e.g. for validation rollouts.
+    stored init states came from) and Gaussian arm-joint noise of ``robot_noise`` rad, one per
+    seed ``seed, seed + 1, ...``: scenes that are neither LIBERO's stored init states nor each
+    other, e.g. for validation rollouts.
 
     robosuite's samplers draw from NumPy's global generator, so it is seeded per state and
     restored afterwards.
@@ -150,7 +158,8 @@ def sample_init_states(task: TaskInfo, n: int, seed: int) -> np.ndarray:
     """
     if n < 1:
         raise ValueError(f"Expected n >= 1 init states, but got {n}.")
-    env = make_env(task, render=False, seed=seed)
+    env = make_env(task, render=False, seed=seed,
+                   initialization_noise={"magnitude": robot_noise, "type": "gaussian"})
     saved = np.random.get_state()
     try:
         states = []

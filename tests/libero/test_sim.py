@@ -73,6 +73,10 @@ def test_sampled_init_states_are_fresh_reproducible_and_runnable():
     dist = np.linalg.norm(states[:, None] - task.init_states[None], axis=-1)
     assert dist.min() > 1e-3  # none is one of LIBERO's stored (test) init states
     assert np.linalg.norm(states[0] - states[1]) > 1e-3
+    arm = slice(1, 8)  # qpos of the 7 arm joints (after the time entry): noisy, like LIBERO's
+    assert states[:, arm].std(0).min() > 0 and task.init_states[:, arm].std(0).min() > 0
+    still = ls.sample_init_states(task, 2, seed=7000, robot_noise=0.0)
+    assert np.ptp(still[:, arm], axis=0).max() == 0
     val = ls.with_init_states(task, states)
     assert len(val.init_states) == 3 and len(task.init_states) == 50
     env = ls.make_env(val, image_size=32)
