@@ -160,10 +160,13 @@ def test_rollouts_from_given_states_equal_rollouts_from_those_stored_inits(tmp_p
 
 
 def test_select_checkpoint_takes_best_validation_rate_then_progress():
-    val = {("a", 5): dict(success=np.array([1, 0, 0, 0], bool), progress=np.array([1, .2, .2, .2])),
-           ("a", 15): dict(success=np.array([1, 1, 0, 0], bool), progress=np.array([1, 1, 0, 0.])),
-           ("b", 15): dict(success=np.array([0, 1, 1, 0], bool), progress=np.array([.5, 1, 1, .5])),
-           ("b", 30): dict(success=np.array([1, 0, 0, 0], bool), progress=np.array([1, .9, .9, .9]))}
+    def runs(success, progress):
+        return dict(success=np.array(success, bool), progress=np.array(progress, float))
+
+    val = {("a", 5): runs([1, 0, 0, 0], [1, .2, .2, .2]),
+           ("a", 15): runs([1, 1, 0, 0], [1, 1, 0, 0]),
+           ("b", 15): runs([0, 1, 1, 0], [.5, 1, 1, .5]),
+           ("b", 30): runs([1, 0, 0, 0], [1, .9, .9, .9])}
     assert ev.select_checkpoint(val) == ("b", 15)  # ties on rate broken by mean progress
     val[("a", 30)] = dict(success=np.ones(4, bool), progress=np.ones(4))
     assert ev.select_checkpoint(val) == ("a", 30)
@@ -200,7 +203,8 @@ def test_chapter_verdicts_read_each_outcome():
     import pandas as pd
 
     def corr(rho, p):
-        return pd.DataFrame([dict(x="best", y="success", rho=rho, p=p, lo=rho - 0.1, hi=rho + 0.1)])
+        return pd.DataFrame([dict(x="best", y="success", rho=rho, p=p, lo=rho - 0.1,
+                                  hi=rho + 0.1)])
 
     rows = ev.chapter_verdicts(
         {"13 points": corr(-0.4, 0.2), "9 ViT points": corr(0.7, 0.004)},

@@ -69,7 +69,7 @@ def test_sampled_init_states_are_fresh_reproducible_and_runnable():
     task = ls.get_task("libero_spatial", 0)
     states = ls.sample_init_states(task, 3, seed=7000)
     assert states.shape == (3, task.init_states.shape[1])
-    assert np.array_equal(states, ls.sample_init_states(task, 3, seed=7000))  # same seed, same scenes
+    assert np.array_equal(states, ls.sample_init_states(task, 3, seed=7000))  # same seed, scenes
     dist = np.linalg.norm(states[:, None] - task.init_states[None], axis=-1)
     assert dist.min() > 1e-3  # none is one of LIBERO's stored (test) init states
     assert np.linalg.norm(states[0] - states[1]) > 1e-3
