@@ -35,10 +35,10 @@ from myst_nb import glue
 
 from helpers import interactive
 from helpers.cache import cached
-from helpers.chapter import StageTimer, format_interval, glue_text, verdict_table
+from helpers.chapter import StageTimer, format_interval, glue_text, glue_texts, verdict_table
 from helpers.plotting import show, use_style
 from helpers.tms import analysis, basin, calibration, figures, grid as tgrid, readings
-from helpers.tms import model as tms, variants
+from helpers.tms import model as tms, stages, variants
 
 use_style()
 timer = StageTimer()
@@ -111,7 +111,7 @@ SPARS = [float(tms.sparsities()[i]) for i in sparsity_idx]
 ckpt_steps = tgrid.checkpoint_steps(llc_reference_steps, steps)
 log_at = tms.log_steps(steps, n_log, extra=tuple(ckpt_steps))
 grid = tgrid.make_grid(sparsity_idx, n_seeds)
-M = len(grid)
+TRAIN = dict(steps=steps, n_train=n_train, lr=lr, momentum=momentum, device=DEV)
 SGLD = dict(localization=llc_localization, chains=llc_chains, draws=llc_draws, burnin=llc_burnin,
             batch=llc_batch, device=DEV)
 for name, v in dict(n_seeds_used=n_seeds, calib_heldout=calib_heldout, min_cell=min_cell,
@@ -120,55 +120,50 @@ for name, v in dict(n_seeds_used=n_seeds, calib_heldout=calib_heldout, min_cell=
                     basin_release_steps=basin_release_steps).items():
     glue(name, int(v), display=False)
 glue("basin_min", basin_min_distance, display=False)
-print(f"{M} models, {steps} steps, {len(log_at)} snapshots, LLC checkpoints at steps {ckpt_steps}")
+print(f"{len(grid)} models, {steps} steps, {len(log_at)} snapshots, LLC checkpoints {ckpt_steps}")
 
 # %% [markdown]
+# Every interval below is a 95% bootstrap interval over independent units (SGLD runs, seeds or
+# models), and every verdict's threshold is stated before its number.
+#
 # ## The model and its known critical points
 #
 # The model is $f(x) = \mathrm{ReLU}(W^\top W x + b)$, with $W$ of shape 2 × 6 and one bias per
-# feature: 18 parameters. For Chen et al.'s law (one feature on, its value uniform in [0, 1])
-# the best regular hexagon and pentagon can be computed exactly: we fit radius and bias by
-# quadrature. The project notes give their learning coefficients as 8.5 and 7, half the rank of
-# the Hessian; we check the ranks by finite differences of the exact gradient. Chen et al.'s own
-# table could not be read offline: the stored copies of the paper (arXiv 2310.06301) hold its
-# abstract and introduction only, so these values are computed, not copied from it.
+# feature: 18 parameters. For Chen et al.'s law (one feature on, its value uniform in [0, 1]) we
+# fit the best regular hexagon and pentagon by quadrature. The project notes give their learning
+# coefficients as 8.5 and 7, half the Hessian rank; we check the ranks by finite differences of
+# the exact gradient.
 
 # %% tags=["hide-input"]
 KNOWN = calibration.known_critical_points()
 POLYGONS, THEORY, rank = KNOWN["polygons"], KNOWN["theory"], KNOWN["rank"]
 NOTES = {6: 8.5, 5: 7.0}  # the project notes' values (rank / 2, minimal singularity assumed)
-crit = KNOWN["table"].assign(notes=list(NOTES.values()))
-glue("hex_radius", float(crit.loc["6-gon", "radius"]), display=False)
-glue("hex_bias", float(crit.loc["6-gon", "bias"]), display=False)
-glue_text("rank_check", "agree with the notes" if THEORY == NOTES else
-          f"differ from the notes ({THEORY[6]:g} and {THEORY[5]:g})")
-loss_sum = crit["loss x 6 (Chen et al.'s sum)"]
-glue("n_cross", calibration.crossover_n(THEORY[6] - THEORY[5],
-                                        loss_sum["5-gon"] - loss_sum["6-gon"]), display=False)
-crit.round(4)
+CP = readings.critical_point_reading(KNOWN, NOTES)
+for name in ("hex_radius", "hex_bias", "n_cross"):
+    glue(name, CP[name], display=False)
+glue_text("rank_check", CP["rank_text"])
+CP["table"].round(4)
 
 # %% [markdown]
-# Our fitted hexagon has radius {glue:text}`hex_radius:.4f` and bias {glue:text}`hex_bias:.4f`;
-# the reference project quotes 1.3205 and −0.6182 from the paper. The computed ranks
-# {glue:md}`rank_check`: the hexagon has one flat direction (rotating the plane), the pentagon four
-# (rotation, and the dead feature's two weights and bias). Half the rank is the learning
-# coefficient if nothing flatter than quadratic hides in the other directions; we use it as the
-# theory value below. One cross-check with the paper is possible: a secondary summary of it
-# (emergentmind.com/papers/2310.06301) places the pentagon-to-hexagon Bayesian transition near
-# 600 samples, and with these losses and coefficients the leading-order crossover
-# $n\,\Delta L = \Delta\lambda \ln n$ falls at n ≈ {glue:text}`n_cross:.0f`, the same order but
-# need not agree closely, since the leading terms drop everything below ln n.
+# Our hexagon has radius {glue:text}`hex_radius:.4f` and bias {glue:text}`hex_bias:.4f` (the
+# reference project quotes 1.3205 and −0.6182 from the paper). The ranks {glue:md}`rank_check`:
+# the hexagon has one flat direction (rotating the plane), the pentagon four (rotation, and the
+# dead feature's two weights and bias); half the rank is our theory value. Chen et al.'s own
+# table could not be read offline (the stored copies of arXiv 2310.06301 hold only its abstract
+# and introduction). One cross-check: a secondary summary (emergentmind.com/papers/2310.06301)
+# puts the pentagon-to-hexagon Bayesian transition near 600 samples; the leading-order crossover
+# $n\,\Delta L = \Delta\lambda \ln n$ falls at n ≈ {glue:text}`n_cross:.0f`, the same order (the
+# leading terms drop everything below ln n, so no closer agreement is expected).
 #
 # ## Calibrating the LLC estimator on seeds it is not judged on
 #
 # The estimator is SGLD localised at the trained weights,
-# $\hat\lambda = n\beta\,(\bar L_{\text{draws}} - L(w^*))$; `tests/tms/test_llc.py` checks it
-# against devinterp 1.3.2. We sweep the step size ε and the inverse temperature nβ at the two
-# optima on two independent sets of chains, choose the setting closest to theory on those, and
-# then judge it on {glue:text}`calib_heldout` fresh estimates per polygon with the grid's own,
-# shorter chains. A second rule uses no theory at all: at nβ = n / ln n, the smallest ε whose
-# chains are finite, never negative, and settled within the draws (the mean of their second
-# half within 15% of their first half's), after devinterp's advice.
+# $\hat\lambda = n\beta\,(\bar L_{\text{draws}} - L(w^*))$, checked against devinterp 1.3.2 in
+# `tests/tms/test_llc.py`. We sweep the step size ε and inverse temperature nβ at the two optima
+# on two independent sets of chains, choose the setting closest to theory, and judge it on
+# {glue:text}`calib_heldout` fresh estimates per polygon with the grid's own, shorter chains. A
+# theory-free rule (devinterp's advice): at nβ = n / ln n, the smallest ε whose chains are
+# finite, never negative and settled (second-half mean within 15% of the first half's).
 
 # %% tags=["hide-input"]
 with timer.stage("calibration"):
@@ -179,10 +174,8 @@ with timer.stage("calibration"):
         grid_burnin=llc_burnin, batch=llc_batch, localization=llc_localization,
         drift_tol=drift_tol, n_boot=n_boot, device=DEV)
 LLC_LR, LLC_NBETA, bias = CR["lr"], CR["nbeta"], CR["bias"]
-for k in POLYGONS:
-    glue_text(f"bias{k}_md", format_interval(*bias[k], signed=True, digits=2))
-for name in ("chosen_md", "free_md", "trend_md"):
-    glue_text(name, CR[name])
+glue_texts({f"bias{k}_md": format_interval(*bias[k], signed=True, digits=2) for k in POLYGONS})
+glue_texts({name: CR[name] for name in ("chosen_md", "free_md", "trend_md")})
 glue("grid_order_frac", CR["order_frac"], display=False)
 CR["wide"].round(2)
 
@@ -192,27 +185,21 @@ show(figures.calibration_figure(CR["sel_mean"], CR["traces"], THEORY))
 # %% [markdown]
 # The setting closest to theory on the selection chains is {glue:md}`chosen_md`. On held-out
 # chains at the grid's settings, the estimate minus theory is {glue:md}`bias6_md` for the hexagon
-# and {glue:md}`bias5_md` for the pentagon (mean over {glue:text}`calib_heldout` estimates, 95%
-# bootstrap interval); one hexagon estimate exceeds one pentagon estimate in
-# {glue:text}`grid_order_frac:.0%` of pairs. By comparison, {glue:md}`free_md`. Across the
-# sweep, {glue:md}`trend_md` ({numref}`fig-superposition_llc-calibration`): "the" LLC is defined
-# only up to these choices, and a bias that survives held-out chains is a property of the
-# estimator at this setting.
+# and {glue:md}`bias5_md` for the pentagon (mean of {glue:text}`calib_heldout` estimates); one
+# hexagon estimate exceeds one pentagon estimate in {glue:text}`grid_order_frac:.0%` of pairs.
+# By comparison, {glue:md}`free_md`. Across the sweep, {glue:md}`trend_md`
+# ({numref}`fig-superposition_llc-calibration`): "the" LLC is defined only up to these choices,
+# and a bias that survives held-out chains is a property of the estimator at this setting.
 #
 # ## Training the grid
 #
-# Every model trains at once: full-batch SGD with momentum on stacked weights, with gradients
-# written out by hand (tested against `torch.optim.SGD`). Binary data with 6 features take at most
-# 64 distinct values, so each training set is stored as its pattern counts: the same loss and
-# gradient at a twenty-fifth of the cost. The two starts with the same seed see the same data.
+# All models train at once (full-batch SGD with momentum, hand-written gradients tested against
+# `torch.optim.SGD`), each training set stored as counts of its at most 64 binary patterns: the
+# same loss and gradient at a 25th of the cost. Both starts with the same seed see the same data.
 
 # %% tags=["hide-input"]
 with timer.stage("training"):
-    run = tms.TrainResult(**cached(
-        "tms_train", dict(v=2, grid=grid.values.tolist(), steps=steps, log=log_at, n=n_train,
-                          nt=n_test, lr=lr, mom=momentum),
-        lambda: tgrid.train_grid(grid, steps, log_at, n_train, n_test, lr, momentum, DEV,
-                                 compress=True)))
+    run = stages.cached_training(grid, log_at=log_at, n_test=n_test, **TRAIN)
 X_TRAIN = tgrid.grid_data(grid, n_train, 1)  # the training sets again (cheap)
 grid = tgrid.annotate(grid, run.W[:, -1], run.b[:, -1], run.train_loss[:, -1])
 ANIM_S = SPARS[sparsity_idx.index(anim_sparsity_idx)]
@@ -220,18 +207,13 @@ with timer.stage("animations"):
     figures.write_animations(run, grid, anim_sparsity_idx, anim_seed, ANIM_S,
                              frames=anim_frames, dpi=anim_dpi)
 glue("anim_S", ANIM_S, display=False)
-poly = grid.groupby(["sparsity", "init"]).agg(
-    corners=("k", "mean"), features_per_dim=("features_per_dim", "mean"),
-    polygon_types=("kgon", "nunique")).unstack("init")
-poly.round(2)
+analysis.polygon_table(grid).round(2)
 
 # %% [markdown]
 # ## How the solutions change with sparsity
 #
 # {numref}`fig-superposition_llc-anim-4` and {numref}`fig-superposition_llc-anim-6` follow one
-# seed from each start at sparsity {glue:text}`anim_S:.3f`. The arrows are W's columns and the
-# dashed line is their convex hull; the bars show each feature's |bias| (green for a positive
-# bias, red for a negative one) next to its column's norm (black); the loss curve fills in.
+# seed from each start at sparsity {glue:text}`anim_S:.3f`.
 #
 # ```{figure} superposition_llc-anim-4-gon.gif
 # :name: fig-superposition_llc-anim-4
@@ -239,8 +221,9 @@ poly.round(2)
 # :loading: lazy
 # :width: 100%
 #
-# Training from the 4-gon start (one seed). Left: W's columns and their hull; top right: |bias|
-# (green positive, red negative) and column norm (black) per feature; bottom right: train loss.
+# Training from the 4-gon start (one seed). Left: W's columns (arrows) and their convex hull
+# (dashed); top right: |bias| (green positive, red negative) and column norm (black) per
+# feature; bottom right: train loss.
 # ```
 #
 # ```{figure} superposition_llc-anim-6-gon.gif
@@ -252,27 +235,23 @@ poly.round(2)
 # The same for the 6-gon start, same seed and data.
 # ```
 #
-# The table above counts corners over all seeds and a measure of polysemanticity: represented
-# features per hidden dimension, $n_{\text{rep}} / \sum_i D_i$ with Elhage et al.'s feature
-# dimensionality $D_i$; it is 1 when each feature has a direction to itself and $k/2$ on a regular
-# $k$-gon. Sparse features rarely co-occur, so more of them can share the plane.
+# The table above counts corners over all seeds and, as polysemanticity, represented features
+# per hidden dimension, $n_{\text{rep}} / \sum_i D_i$ with Elhage et al.'s feature dimensionality
+# $D_i$: 1 when each feature has its own direction, $k/2$ on a regular $k$-gon.
 
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "Final polygon types by sparsity and start. A label k counts the features on the convex hull of W's columns; each + or − marks a feature off the hull, by the sign of its bias.", "name": "fig-superposition_llc-kgons"}}
 show(figures.kgon_counts_figure(grid, tms.INITS))
-fpd = grid.groupby("sparsity").features_per_dim.mean()
-glue_text("fpd_md", f"from {fpd.min():.2f} (S = {fpd.idxmin():.3f}) to {fpd.max():.2f} "
-          f"(S = {fpd.idxmax():.3f}) across sparsities, {fpd.iloc[-1]:.2f} at the sparsest")
+glue_text("fpd_md", readings.features_per_dim_text(grid))
 
 # %% [markdown]
 # Averaged over both starts, features per dimension range {glue:md}`fpd_md`
-# ({numref}`fig-superposition_llc-kgons`).
+# ({numref}`fig-superposition_llc-kgons`): sparse features rarely co-occur, so more share the plane.
 #
 # ## "Worse on average, better best" for the 4-gon start
 #
-# The reference found the 4-gon start worse on average but with a better best seed. We judge it
-# at every non-sparse setting (S below 0.85). It holds at a setting when the 4-gon minus 6-gon
-# difference of the mean loss has a 95% interval above zero and that of the best seed's loss an
-# interval below zero (seeds resampled jointly for both starts, which share their data).
+# The reference found the 4-gon start worse on average but with a better best seed. At each
+# non-sparse setting (S < 0.85) it holds when the 4-gon minus 6-gon mean-loss difference has an
+# interval above zero and the best-seed difference one below (seeds resampled jointly).
 
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "Final train loss, 4-gon start minus 6-gon start, per sparsity: the mean over seeds (left) and the best seed (right), with 95% bootstrap intervals over seeds. The reference's claim is left above zero and right below zero.", "name": "fig-superposition_llc-starts"}}
 contrast = analysis.start_contrast(grid, n_boot)
@@ -290,13 +269,11 @@ contrast.round(4)
 #
 # ## LLC against loss
 #
-# The LLC of every model at the end of training, and of the first {glue:text}`n_seeds_early`
-# seeds at the four earlier checkpoints, on {glue:text}`llc_n` fresh samples per sparsity shared
-# by all its models. Each LLC is paired with the train loss at the same step. (The reference
-# pairs each LLC with the next logged step's loss; at the last checkpoint, where every verdict
-# below is read, there is no next step.)
+# The LLC of every final model, and of the first {glue:text}`n_seeds_early` seeds at four earlier
+# checkpoints, on {glue:text}`llc_n` fresh samples per sparsity, paired with the train loss at
+# the same step (the reference takes the next logged step's; the last checkpoint has none).
 
-# %% tags=["hide-input"]
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "Train loss against estimated LLC at five checkpoints (columns) for the first seeds (see text), 4-gon start (top) and 6-gon start (bottom), coloured by sparsity. The LLC axis is linear between −10 and 10 and logarithmic beyond; left of the grey line the sampler found lower loss nearby.", "name": "fig-superposition_llc-scatter"}}
 LKEY = dict(v=3, grid=grid.values[:, :4].tolist(), steps=steps, log=log_at, n=n_train,
             lr=float(LLC_LR), nb=float(LLC_NBETA), g=llc_localization, c=llc_chains, d=llc_draws,
             bi=llc_burnin, bs=llc_batch, nl=llc_n, lrt=lr, mom=momentum)
@@ -304,18 +281,15 @@ LLC_AT = dict(lr=LLC_LR, nbeta=LLC_NBETA, compress=True, on_divergence="nan", **
 with timer.stage("LLC grid"):
     final, long = tgrid.llc_tables(run, grid, X_TRAIN, ckpt_steps, n_early=n_seeds_early,
                                    n=llc_n, key=LKEY, **LLC_AT)
-
-# %% tags=["hide-input"] mystnb={"figure": {"caption": "Train loss against estimated LLC at five checkpoints (columns) for the first seeds (see text), 4-gon start (top) and 6-gon start (bottom), coloured by sparsity. The LLC axis is linear between −10 and 10 and logarithmic beyond; left of the grey line the sampler found lower loss nearby.", "name": "fig-superposition_llc-scatter"}}
 show(figures.scatter_figure(long, ckpt_steps, SPARS, tms.INITS))
 
 # %% [markdown]
-# A negative LLC means the sampler found lower loss near the checkpoint. Before reading the final
-# LLCs we ask of every model whether it sits at a minimum of the loss the sampler sees, with two
-# checks that do not use the LLC: gradient descent from the model on the SGLD data (does it find
-# more than one LLC unit, nβ × loss, below?) and the Hessian's smallest eigenvalue (a saddle?).
-# A non-positive LLC at a model that passes both would be a sampler failure; those we re-estimate
-# with four times the chains. At the models that pass, half the Hessian rank is a known answer
-# under the binary law too.
+# A negative LLC ({numref}`fig-superposition_llc-scatter`) means the sampler found lower loss
+# nearby. Two checks that do not use the LLC ask whether a final model sits at a minimum of the
+# sampler's loss: gradient descent on the SGLD data (more than one LLC unit, nβ × loss, below?)
+# and the Hessian's smallest eigenvalue (a saddle?). A non-positive LLC at a model passing both is
+# a sampler failure, not evidence against a minimum: we re-estimate it with four times the chains
+# and leave it out below. At models that pass, half the Hessian rank is a known answer here too.
 
 # %% tags=["hide-input"]
 with timer.stage("minimum checks"):
@@ -330,27 +304,22 @@ glue("n_at_min", len(at_min), display=False)
 known.round(2)
 
 # %% [markdown]
-# {glue:md}`nonpos_md`. A non-positive LLC at a model that passes both checks is a failure of
-# the sampler at this setting, not evidence that the model is off a minimum; we leave those
-# models out below. At the {glue:text}`n_at_min` models at a minimum with a positive LLC, the
-# estimate minus half the Hessian rank of the binary-law loss is {glue:md}`bin_bias_md` (mean over
-# models, 95% interval; per polygon in the table), {glue:md}`bin_vs_cal`.
+# {glue:md}`nonpos_md`. At the {glue:text}`n_at_min` models at a minimum with a positive LLC,
+# the estimate minus half the Hessian rank of the binary-law loss is {glue:md}`bin_bias_md`
+# (mean over models; per polygon in the table), {glue:md}`bin_vs_cal`.
 #
 # ## "Zero correlation between loss and LLC within a sparsity"
 #
-# The reference saw no correlation between loss and LLC within a sparsity from the 6-gon start.
-# Seeds that reach different polygons differ in both, so we correlate within one start, one
-# sparsity and one final polygon type, over models at a minimum only, in every cell with at
-# least {glue:text}`min_cell` such models; Spearman's ρ (robust to a few outliers) and
-# Pearson's r, each with a 95% bootstrap interval over models. If the correlation is zero, about
-# 5% of cells exclude zero by chance; the claim fails when more cells exclude zero than the
-# 95th percentile of that binomial count.
+# The reference saw no loss-LLC correlation within a sparsity from the 6-gon start. Polygons
+# differ in both, so we correlate within a start, sparsity and final polygon, over models at a
+# minimum, in cells of at least {glue:text}`min_cell`: Spearman's ρ (robust to outliers) and
+# Pearson's r. Under zero correlation about 5% of cells exclude zero by chance; the claim fails
+# when more do than the 95th percentile of that binomial count.
 
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "Within-cell correlation of final loss and LLC over models at a minimum, per start, sparsity and final polygon (cells with enough models, see text): Spearman's ρ (filled) and Pearson's r (open) with 95% bootstrap intervals over models.", "name": "fig-superposition_llc-corr"}}
 corr = analysis.correlations_by_type(at_min, min_cell, n_boot)
 ZR = readings.zero_correlation_reading(corr, tms.INITS)
-glue_text("zero_r_verdict_md", ZR["text"])
-glue_text("zero_detail_md", ZR["detail"])
+glue_texts(dict(zero_r_verdict_md=ZR["text"], zero_detail_md=ZR["detail"]))
 show(figures.correlation_figure(corr, tms.INITS))
 
 # %% tags=["hide-input"]
@@ -366,16 +335,14 @@ interactive.show(figures.llc_slider_figure(final, tms.INITS), "fig-superposition
 
 # %% [markdown]
 # The reference estimated with ε = 10⁻³, nβ = 300 / ln 300, 200 fresh samples per model, full
-# batch and no burn-in. Rerun at the last checkpoint, its between-seed spread can be compared
-# with its own chain noise: if chain noise swamps the spread, its "zero" was estimator noise.
+# batch, no burn-in. Rerun at the last checkpoint: if its chain noise swamps the between-seed
+# spread, its "zero" was estimator noise.
 
 # %% tags=["hide-input"]
 with timer.stage("LLC, reference protocol"):
-    R = cached("tms_llc_ref", dict(v=3, grid=grid.values[:, :4].tolist(), steps=steps, n=n_train,
-                                   lr=ref_lr, rn=ref_n, c=ref_chains, d=ref_draws, lrt=lr),
-               lambda: tgrid.reference_protocol_llc(run.W[:, -1], run.b[:, -1], grid, ref_n,
-                                                    lr=ref_lr, chains=ref_chains, draws=ref_draws,
-                                                    device=DEV, compress=True))
+    R = stages.cached_reference_llc(run, grid, steps=steps, n_train=n_train, train_lr=lr,
+                                    lr=ref_lr, n=ref_n, chains=ref_chains, draws=ref_draws,
+                                    device=DEV)
 ref = final.assign(llc=R["mean"].numpy(), chain_var=R["var"].numpy())
 glue_text("ref_md", readings.chain_noise_text(ref, min_cell, ref_chains))
 
@@ -384,20 +351,18 @@ glue_text("ref_md", readings.chain_noise_text(ref, min_cell, ref_chains))
 #
 # ## Are the two starts' solutions linearly connected?
 #
-# The model's symmetries are an orthogonal map of the hidden plane ($W \to RW$ keeps $W^\top W$)
-# and a relabelling of the features, which moves W's columns and b together. We align each
-# 6-gon-start model onto the 4-gon-start model with the same data and seed (all 720 relabellings,
-# the best rotation or reflection for each by Procrustes), in the spirit of re-basin
-# {cite:p}`ainsworth2023gitrebasin`, and measure the loss barrier on the straight path, divided
-# by the endpoints' mean loss. The control aligns two seeds from the same start. A pair counts as
-# connected when its aligned barrier is below 1% of its endpoints' loss.
+# The symmetries are an orthogonal map of the hidden plane ($W \to RW$ keeps $W^\top W$) and a
+# relabelling of the features (W's columns and b together). As in re-basin
+# {cite:p}`ainsworth2023gitrebasin`, we align each 6-gon-start model onto the 4-gon-start one
+# with the same data and seed (720 relabellings, each with its Procrustes rotation or reflection)
+# and measure the straight-path loss barrier over the endpoints' mean loss; the control aligns
+# two seeds of one start. A pair is connected when its aligned barrier is below 1% of that loss.
 
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "Loss barrier on the straight path between two trained models, before (grey) and after (colour: same or different final polygon) aligning the symmetries, over the endpoints' mean loss, by sparsity. Left: 4-gon-start model against the 6-gon-start model with the same data and seed. Right: control, two seeds of one start.", "name": "fig-superposition_llc-lmc"}}
 with timer.stage("mode connectivity"):
     lmc = tgrid.lmc_table(grid, run.W[:, -1], run.b[:, -1], lmc_n_eval, lmc_alphas)
 LM = readings.lmc_reading(lmc, n_boot, barrier_tol)
-for n in LM["bar"]:
-    glue_text(f"bar_{n}_md", format_interval(*LM["bar"][n], digits=3))
+glue_texts({f"bar_{n}_md": format_interval(*bar, digits=3) for n, bar in LM["bar"].items()})
 glue_text("lmc_md", LM["text"])
 show(figures.lmc_figure(LM["cross"], LM["ctrl"], SPARS,
                         ylabel="barrier / endpoints' loss + 10⁻⁶"))
@@ -413,68 +378,50 @@ analysis.barrier_summary(lmc, n_boot).round(3)
 #
 # ## How strong a pull makes a model leave its basin?
 #
-# If the two starts' solutions are separate basins, how deep are they? We pull each final model
-# towards the other start's aligned solution (same data and seed) by adding
-# $\frac{\kappa}{2}\lVert\theta - \theta_{\text{target}}\rVert^2$ to its loss for
-# {glue:text}`basin_pull_steps` steps, then release it for {glue:text}`basin_release_steps` more,
-# and ask which of the two it ends nearer, in a distance on $(W^\top W, b)$ that ignores
-# rotations of the plane. κ = 0 is the control: the same extra training without a pull. Pairs
-# whose two solutions are within {glue:text}`basin_min` of each other are one solution and are
-# left out. The reading is the smallest κ at which half the pairs switch, per sparsity and
-# direction, with a 95% bootstrap interval over pairs.
+# We pull each final model towards the other start's aligned solution (same data and seed),
+# adding $\frac{\kappa}{2}\lVert\theta - \theta_{\text{target}}\rVert^2$ to its loss for
+# {glue:text}`basin_pull_steps` steps, release it for {glue:text}`basin_release_steps`, and ask
+# which solution it ends nearer, in a distance on $(W^\top W, b)$ blind to rotations. κ = 0 is the
+# control (the same extra training, no pull); pairs within {glue:text}`basin_min` of each other
+# are one solution and left out. The reading: the smallest κ at which half the pairs switch.
 
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "Basin hopping. Fraction of pairs whose pulled model ends nearer the other start's aligned solution, against the pull strength κ (log axis; open squares left of the dotted line: the no-pull control), per sparsity, with 95% bootstrap intervals over pairs. Left: 4-gon-start models pulled towards the 6-gon start's solution; right: the reverse.", "name": "fig-superposition_llc-basin"}}
 with timer.stage("basin hopping"):
-    hop = cached("tms_basin", dict(v=1, grid=grid.values[:, :4].tolist(), steps=steps, n=n_train,
-                                   lr=lr, p=basin_pulls, ps=basin_pull_steps,
-                                   rs=basin_release_steps, d=basin_min_distance),
-                 lambda: basin.basin_table(grid, run.W[:, -1], run.b[:, -1], X_TRAIN, basin_pulls,
-                                           pull_steps=basin_pull_steps,
-                                           release_steps=basin_release_steps,
-                                           min_distance=basin_min_distance, lr=lr,
-                                           momentum=momentum, device=DEV).to_dict("list"))
-hop = pd.DataFrame(hop)
+    hop = stages.cached_basin_table(run, grid, X_TRAIN, basin_pulls, pull_steps=basin_pull_steps,
+                                    release_steps=basin_release_steps,
+                                    min_distance=basin_min_distance, **TRAIN)
 hop_crit = basin.critical_pull(hop, n_boot)
 BH = readings.basin_reading(hop_crit)
-glue_text("basin_md", BH["text"])
-glue_text("basin_ctrl_md", f"{BH['control']:.0%}")
-glue_text("basin_apart_md", f"{BH['n_apart']} of {BH['n']}")
-glue_text("basin_where_md", BH["stronger"])
+glue_texts(dict(basin_md=BH["text"], basin_ctrl_md=f"{BH['control']:.0%}",
+                basin_apart_md=f"{BH['n_apart']} of {BH['n']}", basin_where_md=BH["stronger"]))
 show(figures.basin_figure(basin.switch_summary(hop, n_boot), SPARS))
 
 # %% tags=["hide-input"]
 hop_crit.round(3)
 
 # %% [markdown]
-# The pull at which half the pairs switch, per sparsity and the pulled model's start, with its
-# 95% interval: {glue:md}`basin_md`. Without a pull, at most {glue:md}`basin_ctrl_md` of a
-# cell's pairs end nearer the other solution ({numref}`fig-superposition_llc-basin`). The two
-# directions' intervals are disjoint at {glue:md}`basin_apart_md` sparsities:
-# {glue:md}`basin_where_md`.
+# The pull at which half the pairs switch, per sparsity and the pulled model's start:
+# {glue:md}`basin_md`. Without a pull, at most {glue:md}`basin_ctrl_md` of a cell's pairs end
+# nearer the other solution ({numref}`fig-superposition_llc-basin`). The two directions'
+# intervals are disjoint at {glue:md}`basin_apart_md` sparsities: {glue:md}`basin_where_md`.
 #
 # ## Does pruning keep the polygon, and the polysemanticity?
 #
-# Iterative magnitude pruning with rewinding {cite:p}`frankle2019lottery` on the 12 weights in W
-# (biases are kept), on {glue:text}`imp_seeds` seeds per cell: each round removes the two
-# smallest surviving weights, rewinds the survivors to 1% of training and retrains under the
-# mask. The control rewinds to the same step and retrains as long without pruning, so it
-# separates pruning from rewinding. Pruned networks match when their loss is within 10% of the
+# Iterative magnitude pruning with rewinding {cite:p}`frankle2019lottery` of W's 12 weights
+# (biases kept; {glue:text}`imp_seeds` seeds per cell): each round removes the two smallest,
+# rewinds the rest to 1% of training and retrains under the mask. The control rewinds and
+# retrains as long without pruning. Pruned networks match when their loss is within 10% of the
 # control's.
 
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "Iterative magnitude pruning against rewinding without pruning. Left: fraction of models whose final polygon is the dense model's. Right: pruned over control final loss (geometric mean over models, 95% bootstrap interval).", "name": "fig-superposition_llc-imp"}}
 with timer.stage("pruning"):
-    P = cached("tms_imp", dict(v=2, grid=grid.values[:, :4].tolist(), steps=steps, n=n_train,
-                               log=log_at, s=imp_seeds, r=imp_rounds, p=imp_per_round,
-                               f=imp_rewind_frac, lr=lr),
-               lambda: tgrid.prune_grid(run, grid, X_TRAIN, steps, n_seeds=imp_seeds,
-                                        rounds=imp_rounds, per_round=imp_per_round,
-                                        rewind_frac=imp_rewind_frac, lr=lr, momentum=momentum,
-                                        device=DEV, compress=True, control=True))
+    P = stages.cached_pruning(run, grid, X_TRAIN, log_at=log_at, n_seeds=imp_seeds,
+                              rounds=imp_rounds, per_round=imp_per_round,
+                              rewind_frac=imp_rewind_frac, **TRAIN)
 psum = analysis.prune_summary(tgrid.prune_table(grid, P), n_boot)
 ctrl_fpd = tgrid.features_per_dimension(tms.feature_dimensionality(P["control_W"])).nanmean()
 PR = readings.prune_reading(psum, 12 - imp_per_round, imp_tol, ctrl_fpd.item())
-glue_text("imp_md", PR["text"])
-glue_text("imp_fpd_md", PR["fpd_text"])
+glue_texts(dict(imp_md=PR["text"], imp_fpd_md=PR["fpd_text"]))
 show(figures.prune_summary_figure(psum[psum.weights < 12]))
 
 # %% tags=["hide-input"]
@@ -487,12 +434,10 @@ psum.round(3)
 # ## Power-law feature frequencies and importances
 #
 # Elhage et al. weigh features unequally. We retrain both starts ({glue:text}`powerlaw_seeds`
-# seeds per setting) twice: once with feature $i$ on with probability proportional to
-# $(i+1)^{-1}$ at the same mean density (frequency), once with equal frequencies but feature
-# $i$'s squared error weighted by $(i+1)^{-1}$, scaled to mean 1 (importance, in training, SGLD
-# and the minimum checks alike). Each is compared with the uniform grid sparsity by sparsity:
-# the change in mean corners and in features per dimension with 95% bootstrap intervals over
-# models, and the within-cell loss-LLC correlations over models at a minimum.
+# seeds per setting) with feature $i$ on with probability $\propto (i+1)^{-1}$ at the same mean
+# density (frequency), and with feature $i$'s squared error weighted $\propto (i+1)^{-1}$, mean 1
+# (importance: training, SGLD and minimum checks). Against the uniform grid, per sparsity: the
+# change in mean corners and features per dimension, and the loss-LLC correlations.
 
 # %% tags=["hide-input"]
 pgrid = tgrid.make_grid(sparsity_idx, powerlaw_seeds)
@@ -502,15 +447,12 @@ VKEY = dict(v=1, grid=pgrid.values.tolist(), steps=steps, log=log_at, n=n_train,
 LAWS = {"frequency": dict(alpha=powerlaw_alpha),
         "importance": dict(importance=tms.powerlaw_importance(powerlaw_alpha))}
 VR = variants.compare_laws(pgrid, grid, corr, LAWS, key=VKEY, min_cell=min_cell, n_boot=n_boot,
-                           timer=timer, steps=steps, log_at=log_at, n_train=n_train,
-                           n_test=n_test, lr=lr, momentum=momentum, llc_n=llc_n,
-                           llc_kwargs=LLC_AT, descent_steps=descent_steps, device=DEV)
-for law, text in VR["text"].items():
-    glue_text(f"law_{law}_md", text)
-shares = {"the uniform law": variants.corner_share(run.W[:, -1]),
-          **{f"power-law {law}": c for law, c in VR["corners"].items()}}
-glue_text("corner_md", "; ".join(f"under {law} in {c[0]:.0%} and {c[-1]:.0%}"
-                                 for law, c in shares.items()))
+                           timer=timer, log_at=log_at, n_test=n_test, llc_n=llc_n,
+                           llc_kwargs=LLC_AT, descent_steps=descent_steps, **TRAIN)
+glue_texts({f"law_{law}_md": text for law, text in VR["text"].items()})
+glue_text("corner_md", readings.corner_text(
+    {"the uniform law": variants.corner_share(run.W[:, -1]),
+     **{f"power-law {law}": c for law, c in VR["corners"].items()}}))
 VR["table"][["base", "variant", "diff", "lo", "hi"]].round(2)
 
 # %% [markdown]
@@ -519,22 +461,15 @@ VR["table"][["base", "variant", "diff", "lo", "hi"]].round(2)
 # {glue:md}`corner_md` of models. The uniform law is the control for this count: the 4-gon
 # start places the first four features on the square and the last two at zero.
 #
-# ## Time table
+# ## Time table and verdicts
 #
-# CPU seconds of this process with one thread are what two quiet cores would take (the machine
-# this ran on was shared, so its wall clock is inflated); a stage loaded from the cache shows
-# almost no time.
+# CPU seconds with one thread are what two quiet cores would take (this machine was shared); a
+# stage loaded from the cache shows almost no time. Then the closing table.
 
 # %% tags=["hide-input"]
 times = timer.table()
 glue("cpu_total", float(times.loc["total", "CPU s"]), display=False)
 times
-
-# %% [markdown]
-# ## Verdicts
-#
-# Each row states its threshold before its number; intervals are 95% bootstrap intervals over
-# independent units (SGLD runs, seeds or models).
 
 # %% tags=["hide-input"]
 rows = readings.verdict_rows(
@@ -546,13 +481,11 @@ verdict_table(rows)
 # %% [markdown]
 # ## What remains open
 #
-# - The estimator's offset against theory is measured at two optima of one law and at the
-#   trained minima of the binary law; whether it is the same offset at other critical points,
-#   or at other sparsities, is not.
+# - The estimator's offset is measured at two optima of one law and at the binary law's trained
+#   minima, not at other critical points or sparsities.
 # - Half the Hessian rank is the learning coefficient only if the flat directions are exactly
 #   flat; directions flat to fourth order would raise it, and we did not test for them.
-# - The basin-hopping pull is read after a fixed number of pull steps; a longer pull would move
-#   the threshold down, so the pulls compare the two starts with each other, not with a time-free
-#   barrier height.
+# - The basin pull is read after a fixed number of steps (a longer pull lowers the threshold), so
+#   it compares the two starts with each other, not with a time-free barrier height.
 # - Chen et al.'s table of k-gon learning coefficients was not readable offline; the values
 #   used here are computed from Hessian ranks, not copied from the paper.

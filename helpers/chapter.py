@@ -76,7 +76,8 @@ class StageTimer:
         return pd.DataFrame(rows, index=["wall s", "CPU s"]).T.round(1)
 
 
-def format_interval(mean: float, lo: float, hi: float, *, signed: bool = False, digits: int = 3) -> str:
+def format_interval(mean: float, lo: float, hi: float, *, signed: bool = False,
+                    digits: int = 3) -> str:
     """``"mean [lo, hi]"`` with a fixed number of decimals; ``"undefined"`` if any part is NaN."""
     if any(not math.isfinite(float(v)) for v in (mean, lo, hi)):
         return "undefined"
@@ -111,7 +112,8 @@ def format_draws(draws: Sequence[float] | np.ndarray, *, signed: bool = False, d
 
 
 def format_p(p: float, n_perm: int) -> str:
-    """A permutation p-value; at its floor it is written ``p <= 1/(n+1)``, as the data allow no less."""
+    """A permutation p-value; at its floor it is written ``p <= 1/(n+1)``, as the data allow no
+    less."""
     if not math.isfinite(p):
         return "p undefined"
     floor = 1.0 / (n_perm + 1)
@@ -131,11 +133,13 @@ def bonferroni(alpha: float, n_tests: int, n_perm: int | None = None) -> float:
         0.005
     """
     if not 0 < alpha < 1 or n_tests < 1:
-        raise ValueError(f"need 0 < alpha < 1 and n_tests >= 1, got alpha={alpha}, n_tests={n_tests}")
+        raise ValueError(f"need 0 < alpha < 1 and n_tests >= 1, got alpha={alpha}, "
+                         f"n_tests={n_tests}")
     threshold = alpha / n_tests
     if n_perm is not None and 1 / (n_perm + 1) >= threshold:
-        raise ValueError(f"n_perm={n_perm} puts the p floor 1/{n_perm + 1} at or above the threshold "
-                         f"{threshold:.4g} ({n_tests} tests); use n_perm >= {int(1 / threshold)}")
+        raise ValueError(f"n_perm={n_perm} puts the p floor 1/{n_perm + 1} at or above the "
+                         f"threshold {threshold:.4g} ({n_tests} tests); use n_perm >= "
+                         f"{int(1 / threshold)}")
     return threshold
 
 
@@ -154,8 +158,8 @@ def above_zero(lo: float, hi: float) -> bool | None:
 
 
 def verdict_word(supported: bool | None, changed: bool = False) -> str:
-    """The verdict for a source claim: ``supported`` True/False/None (undecided); ``changed`` marks a
-    claim that holds only in a different form than the source stated."""
+    """The verdict for a source claim: ``supported`` True/False/None (undecided); ``changed`` marks
+    a claim that holds only in a different form than the source stated."""
     if supported is None:
         return "undecided"
     if changed:
@@ -181,17 +185,26 @@ class Verdict:
 
 
 def verdict_table(rows: Sequence[Verdict]) -> pd.DataFrame:
-    """The chapter's closing table: one row per claim, the source's claim first, the verdict last."""
+    """The chapter's closing table: one row per claim, the source's claim first, the verdict
+    last."""
     if not rows:
         raise ValueError("verdict_table needs at least one Verdict row; pass the chapter's claims")
     df = pd.DataFrame([asdict(r) for r in rows])
-    df.columns = ["claim", "source", "our number [95% CI]", "control", "threshold (stated first)", "verdict"]
+    df.columns = ["claim", "source", "our number [95% CI]", "control", "threshold (stated first)",
+                  "verdict"]
     return df.set_index("claim")
 
 
 def glue_text(name: str, text: str) -> None:
-    """Glue a computed phrase (words chosen from the numbers) for ``{glue:md}`name``` in the prose."""
+    """Glue a computed phrase (words chosen from the numbers) for ``{glue:md}`name``` in the
+    prose."""
     from IPython.display import Markdown
     from myst_nb import glue
 
     glue(name, Markdown(text), display=False)
+
+
+def glue_texts(texts: dict[str, str]) -> None:
+    """Glue several computed phrases at once, ``{name: text}``, each as :func:`glue_text` does."""
+    for name, text in texts.items():
+        glue_text(name, text)

@@ -64,7 +64,8 @@ def test_verdict_table_rejects_unknown_words_and_empty_tables():
         chapter.Verdict("c", "s", "1", "ctrl", "t", "probably")
     with pytest.raises(ValueError, match="at least one Verdict"):
         chapter.verdict_table([])
-    row = chapter.Verdict("PRH holds OOD", "blog", "0.10 [0.05, 0.15]", "random init", "CI > 0", "replicated")
+    row = chapter.Verdict("PRH holds OOD", "blog", "0.10 [0.05, 0.15]", "random init", "CI > 0",
+                          "replicated")
     table = chapter.verdict_table([row])
     assert table.loc["PRH holds OOD", "verdict"] == "replicated"
 
@@ -77,3 +78,14 @@ def test_bonferroni_checks_the_permutation_floor():
         bonferroni(0.05, 10, n_perm=99)
     with pytest.raises(ValueError, match="n_tests"):
         bonferroni(0.05, 0)
+
+
+def test_glue_texts_glues_each_phrase_as_markdown(monkeypatch):
+    import myst_nb
+    from IPython.display import Markdown
+
+    seen = {}
+    monkeypatch.setattr(myst_nb, "glue", lambda name, value, display: seen.update({name: value}))
+    chapter.glue_texts({"a_md": "one phrase", "b_md": "another"})
+    assert set(seen) == {"a_md", "b_md"} and isinstance(seen["a_md"], Markdown)
+    assert seen["b_md"].data == "another"

@@ -3,8 +3,9 @@ solutions and symmetries, and the local learning coefficient by SGLD.
 
 Modules: model, llc, calibration (known-answer checks of the estimator), grid (the chapter's
 experiment grid), analysis (loss-LLC correlations), basin (basin hopping under an L2 pull),
-variants (power-law frequency and importance laws), readings (verdicts and the sentences that
-quote them), figures. Public names are re-exported here."""
+variants (power-law frequency and importance laws), stages (the chapter's cached stages),
+readings (verdicts and the sentences that quote them), figures. Public names are re-exported
+here."""
 
 from helpers.tms import model, llc
 from helpers.tms.model import (
@@ -49,7 +50,7 @@ from helpers.tms.model import (
     hessian_rank,
     feature_dimensionality,
 )
-from helpers.tms import analysis, basin, calibration, figures, grid, readings, variants
+from helpers.tms import analysis, basin, calibration, figures, grid, readings, stages, variants
 from helpers.tms.analysis import (
     barrier_summary,
     boot_corr,
@@ -57,6 +58,7 @@ from helpers.tms.analysis import (
     fmt_r,
     offby_table,
     pearson,
+    polygon_table,
     prune_summary,
     puzzle_table,
     spearman,
@@ -117,13 +119,23 @@ from helpers.tms.readings import (
     band_verdict,
     basin_reading,
     chain_noise_text,
+    corner_text,
+    critical_point_reading,
+    features_per_dim_text,
     known_case,
     lmc_reading,
     nonpositive_text,
     offset_text,
     prune_reading,
+    rank_text,
     start_reading,
     variant_text,
     verdict_rows,
     zero_correlation_reading,
+)
+from helpers.tms.stages import (
+    cached_basin_table,
+    cached_pruning,
+    cached_reference_llc,
+    cached_training,
 )

@@ -14,7 +14,8 @@ import pandas as pd
 from helpers import stats
 
 __all__ = ["pearson", "spearman", "fmt_r", "boot_corr", "puzzle_table", "offby_table",
-           "correlations_by_type", "start_contrast", "barrier_summary", "prune_summary"]
+           "correlations_by_type", "start_contrast", "barrier_summary", "prune_summary",
+           "polygon_table"]
 
 
 def pearson(x, y) -> float:
@@ -37,7 +38,8 @@ def fmt_r(r: float) -> str:
 
 
 def boot_corr(x, y, n_boot: int, corr=pearson, seed: int = 0) -> tuple[float, float, float]:
-    """``corr(x, y)`` and its 95% bootstrap interval over the (x, y) pairs (all NaN if undefined)."""
+    """``corr(x, y)`` and its 95% bootstrap interval over the (x, y) pairs (all NaN if
+    undefined)."""
     r = corr(x, y)
     if np.isnan(r):
         return r, np.nan, np.nan
@@ -59,8 +61,10 @@ def puzzle_table(final: pd.DataFrame, chains: int, n_boot: int, grad_tol: float)
         r, lo, hi = boot_corr(d.llc.values, d.loss.values, n_boot)
         pos, flat = d[d.llc > 0], d[d.grad_norm < grad_tol]
         rows.append(dict(init=init, sparsity=S, llc_mean=d.llc.mean(), between_seed_var=d.llc.var(),
-                         chain_noise_var=noise_var, var_ratio=d.llc.var() / noise_var, r=r, r_lo=lo, r_hi=hi,
-                         n_neg=int((d.llc <= 0).sum()), r_llc_pos=pearson(pos.llc, pos.loss), n_llc_pos=len(pos),
+                         chain_noise_var=noise_var, var_ratio=d.llc.var() / noise_var, r=r,
+                         r_lo=lo, r_hi=hi,
+                         n_neg=int((d.llc <= 0).sum()), r_llc_pos=pearson(pos.llc, pos.loss),
+                         n_llc_pos=len(pos),
                          r_flat=pearson(flat.llc, flat.loss), n_flat=len(flat)))
     return pd.DataFrame(rows)
 
@@ -95,6 +99,15 @@ def correlations_by_type(final: pd.DataFrame, min_n: int, n_boot: int) -> pd.Dat
     return pd.DataFrame(rows, columns=cols)
 
 
+def polygon_table(grid: pd.DataFrame) -> pd.DataFrame:
+    """Per sparsity (rows) and start (column level ``init``): the mean number of hull corners
+    ``k``, the mean ``features_per_dim`` and how many distinct polygon types (``kgon``) the seeds
+    reach. ``grid`` has one row per model with those columns plus ``sparsity`` and ``init``."""
+    return grid.groupby(["sparsity", "init"]).agg(
+        corners=("k", "mean"), features_per_dim=("features_per_dim", "mean"),
+        polygon_types=("kgon", "nunique")).unstack("init")
+
+
 def start_contrast(grid: pd.DataFrame, n_boot: int, seed: int = 0) -> pd.DataFrame:
     """Per sparsity, the 4-gon start minus the 6-gon start in final loss: the mean and the best
     (minimum over seeds), each with a 95% bootstrap interval. Seeds are resampled jointly for both
@@ -106,7 +119,8 @@ def start_contrast(grid: pd.DataFrame, n_boot: int, seed: int = 0) -> pd.DataFra
         a, c = wide["4-gon"].to_numpy(), wide["6-gon"].to_numpy()
         mean_d = stats.bootstrap(lambda x, y: x.mean() - y.mean(), a, c, n_boot=n_boot, seed=seed)
         best_d = stats.bootstrap(lambda x, y: x.min() - y.min(), a, c, n_boot=n_boot, seed=seed + 1)
-        rows.append(dict(sparsity=S, n=len(a), mean_4=a.mean(), mean_6=c.mean(), best_4=a.min(), best_6=c.min(),
+        rows.append(dict(sparsity=S, n=len(a), mean_4=a.mean(), mean_6=c.mean(), best_4=a.min(),
+                         best_6=c.min(),
                          mean_diff=a.mean() - c.mean(), mean_lo=stats.interval(mean_d)[0],
                          mean_hi=stats.interval(mean_d)[1], best_diff=a.min() - c.min(),
                          best_lo=stats.interval(best_d)[0], best_hi=stats.interval(best_d)[1]))
@@ -127,7 +141,8 @@ def barrier_summary(lmc: pd.DataFrame, n_boot: int, floor: float = 1e-6) -> pd.D
             med = float(np.median(ratio))
             lo, hi = stats.interval(stats.bootstrap(np.median, ratio, n_boot=n_boot))
         rows.append(dict(kind=k, sparsity=S, n=len(ok), left_out=len(d) - len(ok), median_ratio=med,
-                         lo=lo, hi=hi, frac_above_1pct=float((ratio > 0.01).mean()) if len(ratio) else np.nan))
+                         lo=lo, hi=hi,
+                         frac_above_1pct=float((ratio > 0.01).mean()) if len(ratio) else np.nan))
     return pd.DataFrame(rows)
 
 
@@ -142,7 +157,8 @@ def prune_summary(imp: pd.DataFrame, n_boot: int) -> pd.DataFrame:
         lo = hi = float("nan")
         if len(lr_) >= 2:
             lo, hi = np.exp(stats.interval(stats.bootstrap(np.mean, lr_, n_boot=n_boot)))
-        rows.append(dict(weights=nw, n=len(d), loss_ratio=float(np.exp(lr_.mean())) if len(lr_) else np.nan,
+        rows.append(dict(weights=nw, n=len(d),
+                         loss_ratio=float(np.exp(lr_.mean())) if len(lr_) else np.nan,
                          lo=lo, hi=hi, kept_imp=float((d.kgon == d.dense_kgon).mean()),
                          kept_control=float((d.control_kgon == d.dense_kgon).mean()),
                          features_per_dim=float(d.features_per_dim.mean())))

@@ -18,9 +18,11 @@ from helpers.chapter import format_interval
 from helpers.tms.analysis import fmt_r
 from helpers.tms.calibration import bias_interval
 
-__all__ = ["band_verdict", "start_reading", "nonpositive_text", "known_case", "offset_text",
-           "zero_correlation_reading", "chain_noise_text", "lmc_reading", "prune_reading",
-           "variant_text", "basin_reading", "verdict_rows"]
+__all__ = ["band_verdict", "rank_text", "critical_point_reading", "features_per_dim_text",
+           "corner_text", "start_reading",
+           "nonpositive_text", "known_case", "offset_text", "zero_correlation_reading",
+           "chain_noise_text", "lmc_reading", "prune_reading", "variant_text", "basin_reading",
+           "verdict_rows"]
 
 
 def band_verdict(interval: tuple[float, float, float], band: float) -> str:
@@ -32,6 +34,46 @@ def band_verdict(interval: tuple[float, float, float], band: float) -> str:
     if -band < lo and hi < band:
         return "replicated"
     return "not replicated" if lo > band or hi < -band else "undecided"
+
+
+def rank_text(theory: dict[int, float], notes: dict[int, float]) -> str:
+    """Whether the learning coefficients from the Hessian ranks (``theory``, k -> λ) agree with
+    the project notes' (``notes``), naming ours when they differ."""
+    if theory == notes:
+        return "agree with the notes"
+    return "differ from the notes (" + " and ".join(f"{theory[k]:g}" for k in notes) + ")"
+
+
+def critical_point_reading(known: dict, notes: dict[int, float]) -> dict:
+    """The exact hexagon and pentagon of :func:`helpers.tms.calibration.known_critical_points`
+    against the project notes' learning coefficients ``notes`` (k -> λ).
+
+    Returns ``table`` (the known table with a ``notes`` column), ``hex_radius``, ``hex_bias``,
+    ``rank_text`` (:func:`rank_text`) and ``n_cross``, the leading-order sample size at which
+    the hexagon overtakes the pentagon (:func:`helpers.tms.calibration.crossover_n`)."""
+    from helpers.tms.calibration import crossover_n
+
+    table = known["table"].assign(notes=[notes[k] for k in known["theory"]])
+    theory, loss = known["theory"], table["loss x 6 (Chen et al.'s sum)"]
+    return dict(table=table, hex_radius=float(table.loc["6-gon", "radius"]),
+                hex_bias=float(table.loc["6-gon", "bias"]), rank_text=rank_text(theory, notes),
+                n_cross=crossover_n(theory[6] - theory[5], loss["5-gon"] - loss["6-gon"]))
+
+
+def features_per_dim_text(grid: pd.DataFrame) -> str:
+    """The range of the mean features per hidden dimension over sparsities (both starts pooled):
+    ``grid`` has ``sparsity`` and ``features_per_dim``, one row per model."""
+    fpd = grid.groupby("sparsity").features_per_dim.mean()
+    if fpd.isna().all():
+        return "undefined at every sparsity (no represented feature)"
+    return (f"from {fpd.min():.2f} (S = {fpd.idxmin():.3f}) to {fpd.max():.2f} "
+            f"(S = {fpd.idxmax():.3f}) across sparsities, {fpd.iloc[-1]:.2f} at the sparsest")
+
+
+def corner_text(shares: dict[str, np.ndarray]) -> str:
+    """How often the first and the last feature are corners of the hull, per law: ``shares``
+    maps a law's name to :func:`helpers.tms.variants.corner_share` (one share per feature)."""
+    return "; ".join(f"under {law} in {c[0]:.0%} and {c[-1]:.0%}" for law, c in shares.items())
 
 
 def start_reading(contrast: pd.DataFrame, nonsparse_max: float) -> dict:
@@ -65,7 +107,8 @@ def nonpositive_text(final: pd.DataFrame, redo: np.ndarray) -> str:
             f"chains {int((np.asarray(redo) > 0).sum())} of those turn positive")
 
 
-def known_case(at_min: pd.DataFrame, n_boot: int) -> tuple[pd.DataFrame, tuple[float, float, float]]:
+def known_case(at_min: pd.DataFrame, n_boot: int) -> tuple[pd.DataFrame,
+                                                           tuple[float, float, float]]:
     """The LLC minus half the Hessian rank at models at a minimum: per polygon (``n``, median
     rank / 2, mean offset) and overall (mean with a 95% bootstrap interval over models)."""
     off = at_min.llc - at_min.lam_hessian
@@ -87,7 +130,8 @@ def offset_text(binary: tuple[float, float, float], onehot: tuple[float, float, 
             "values below are read with this gap in mind")
 
 
-def zero_correlation_reading(corr: pd.DataFrame, inits: tuple[str, ...], judged: str = "6-gon") -> dict:
+def zero_correlation_reading(corr: pd.DataFrame, inits: tuple[str, ...],
+                             judged: str = "6-gon") -> dict:
     """"Zero loss-LLC correlation within a sparsity", judged on the ``judged`` start's cells of
     :func:`helpers.tms.analysis.correlations_by_type`: it fails when more cells have a Spearman
     interval excluding zero than the 95th percentile of the binomial count at 5%.
@@ -115,7 +159,8 @@ def zero_correlation_reading(corr: pd.DataFrame, inits: tuple[str, ...], judged:
 
 def chain_noise_text(ref: pd.DataFrame, min_cell: int, chains: int) -> str:
     """Between-seed LLC variance over the chain-noise variance of a chain mean, per (start,
-    sparsity, polygon) cell with at least ``min_cell`` models; ``ref`` has ``llc``, ``chain_var``."""
+    sparsity, polygon) cell with at least ``min_cell`` models; ``ref`` has ``llc``,
+    ``chain_var``."""
     cells = ref.groupby(["init", "sparsity", "kgon"]).filter(lambda d: len(d) >= min_cell)
     ratio = pd.Series([d.llc.var() / (d.chain_var.mean() / chains)
                        for _, d in cells.groupby(["init", "sparsity", "kgon"])], dtype=float)
@@ -236,14 +281,16 @@ def verdict_rows(
     z6, p = zero["rows"]["6-gon"], prune["row"]
     rows = [
         Verdict("Hexagon and pentagon have learning coefficients 8.5 and 7",
-                "project notes on Chen et al. 2023", f"Hessian ranks {int(rank[0])} and {int(rank[1])}",
+                "project notes on Chen et al. 2023",
+                f"Hessian ranks {int(rank[0])} and {int(rank[1])}",
                 "exact optima of the one-hot law", "ranks 17 and 14",
                 "replicated" if theory == notes else "not replicated"),
         Verdict("SGLD recovers the known LLC (calibration)", "Lau et al. 2023",
                 f"bias {_signed(bias[6])} (6-gon), {_signed(bias[5])} (5-gon)", "held-out chains",
                 f"|bias| < {band:g}", cal[0] if cal[0] == cal[1] else "undecided"),
         Verdict("The calibration carries over to the binary law", "this chapter",
-                f"LLC − rank / 2 = {_signed(bin_bias)}", "models at a minimum", f"|bias| < {band:g}",
+                f"LLC − rank / 2 = {_signed(bin_bias)}", "models at a minimum",
+                f"|bias| < {band:g}",
                 band_verdict(bin_bias, band)),
         Verdict("4-gon start: worse on average, better best", "anogassis/aisf-project",
                 f"holds at {start['n_hold']} of {start['n']} settings",
@@ -253,7 +300,8 @@ def verdict_rows(
                 "anogassis/aisf-project", f"{z6['sig']} of {z6['cells']} cells exclude 0",
                 "chance count, binomial at 5%", f"at most {z6['chance']} cells", zero["verdict"]),
         Verdict("Aligned solutions are linearly connected", "Ainsworth et al. 2023",
-                f"median barrier {format_interval(*lmc['bar']['cross'], digits=3)} of endpoint loss",
+                f"median barrier {format_interval(*lmc['bar']['cross'], digits=3)} of endpoint "
+                f"loss",
                 f"same-start pairs: {format_interval(*lmc['bar']['ctrl'], digits=3)}",
                 f"< {barrier_tol:g}", lmc["verdict"]),
         Verdict("Leaving the basin takes the same pull from either start",

@@ -39,7 +39,8 @@ def _final(n=6):
     for init in ("4-gon", "6-gon"):
         for S in (0.4, 0.9):
             llc = rng.normal(5, 1, n)
-            rows += [dict(init=init, sparsity=S, llc=v, chain_var=0.5, loss=0.1 - 0.01 * v, grad_norm=1e-4)
+            rows += [dict(init=init, sparsity=S, llc=v, chain_var=0.5, loss=0.1 - 0.01 * v,
+                          grad_norm=1e-4)
                      for v in llc]
     return pd.DataFrame(rows)
 
@@ -61,7 +62,8 @@ def test_offby_table_change_is_next_minus_same():
 
 def test_correlations_by_type_keeps_only_big_enough_cells():
     rng = np.random.default_rng(5)
-    rows = [dict(init="6-gon", sparsity=0.4, kgon="6", llc=v, loss=-v + 0.1 * rng.normal()) for v in rng.normal(size=12)]
+    rows = [dict(init="6-gon", sparsity=0.4, kgon="6", llc=v, loss=-v + 0.1 * rng.normal())
+            for v in rng.normal(size=12)]
     rows += [dict(init="6-gon", sparsity=0.4, kgon="5-", llc=v, loss=v) for v in range(3)]
     t = analysis.correlations_by_type(pd.DataFrame(rows), min_n=8, n_boot=200)
     assert list(t.kgon) == ["6"] and t.n.iloc[0] == 12
@@ -81,17 +83,33 @@ def test_start_contrast_is_paired_and_reads_a_planted_pattern():
 
 
 def test_barrier_summary_leaves_out_zero_loss_endpoints():
-    lmc = pd.DataFrame(dict(pair=["4-gon vs 6-gon start"] * 3 + ["4-gon vs 4-gon start"] * 3, sparsity=0.4,
+    lmc = pd.DataFrame(dict(pair=["4-gon vs 6-gon start"] * 3 + ["4-gon vs 4-gon start"] * 3,
+                            sparsity=0.4,
                             aligned=[0.01, 0.02, 0.0, 0.0, 0.0, 0.0],
                             endpoint_loss=[1.0, 1.0, 0.0, 1.0, 0.0, 0.0]))
     t = analysis.barrier_summary(lmc, n_boot=100).set_index("kind")
-    assert t.loc["cross-start", "left_out"] == 1 and t.loc["cross-start", "median_ratio"] == pytest.approx(0.015)
+    assert (t.loc["cross-start", "left_out"] == 1
+            and t.loc["cross-start", "median_ratio"] == pytest.approx(0.015))
     assert np.isnan(t.loc["same-start control", "median_ratio"])  # too few pairs left
 
 
 def test_prune_summary_ratio_against_the_control():
-    imp = pd.DataFrame(dict(weights=[12] * 4 + [10] * 4, loss=[1.0] * 4 + [2.0] * 4, control_loss=1.0,
-                            kgon=["6"] * 4 + ["5-"] * 4, dense_kgon="6", control_kgon="6", features_per_dim=3.0))
+    imp = pd.DataFrame(dict(weights=[12] * 4 + [10] * 4, loss=[1.0] * 4 + [2.0] * 4,
+                            control_loss=1.0,
+                            kgon=["6"] * 4 + ["5-"] * 4, dense_kgon="6", control_kgon="6",
+                            features_per_dim=3.0))
     t = analysis.prune_summary(imp, n_boot=100).set_index("weights")
-    assert t.loc[10, "loss_ratio"] == pytest.approx(2.0) and t.loc[12, "loss_ratio"] == pytest.approx(1.0)
+    assert (t.loc[10, "loss_ratio"] == pytest.approx(2.0)
+            and t.loc[12, "loss_ratio"] == pytest.approx(1.0))
     assert t.loc[10, "kept_imp"] == 0 and t.loc[10, "kept_control"] == 1
+
+
+def test_polygon_table_per_sparsity_and_start():
+    g = pd.DataFrame(dict(sparsity=[0.1] * 4, init=["4-gon", "4-gon", "6-gon", "6-gon"],
+                          k=[4, 5, 6, 6], features_per_dim=[1.5, 2.0, 3.0, 3.0],
+                          kgon=["4-gon", "5-gon", "6-gon", "6-gon"]))
+    t = analysis.polygon_table(g)
+    assert t.loc[0.1, ("corners", "4-gon")] == 4.5 and t.loc[0.1, ("corners", "6-gon")] == 6
+    assert t.loc[0.1, ("polygon_types", "4-gon")] == 2
+    assert t.loc[0.1, ("polygon_types", "6-gon")] == 1
+    assert t.loc[0.1, ("features_per_dim", "4-gon")] == 1.75

@@ -23,7 +23,8 @@ def _contrast(mean_lo, best_hi):
 
 
 def test_start_reading_words():
-    assert readings.start_reading(_contrast([0.1, 0.1], [-0.1, -0.1]), 0.85)["verdict"] == "replicated"
+    both = readings.start_reading(_contrast([0.1, 0.1], [-0.1, -0.1]), 0.85)
+    assert both["verdict"] == "replicated"
     part = readings.start_reading(_contrast([0.1, -0.5], [-0.1, 0.2]), 0.85)
     assert part["verdict"] == "changed" and part["text"].startswith("holds at 1 of 2")
     none = readings.start_reading(_contrast([0.1], [0.2]), 0.85)
@@ -122,6 +123,43 @@ def test_verdict_rows_follow_the_readings():
     assert words["Hexagon and pentagon have learning coefficients 8.5 and 7"] == "replicated"
     assert words["SGLD recovers the known LLC (calibration)"] == "undecided"  # the two disagree
     assert words["The calibration carries over to the binary law"] == "undecided"
-    assert words["The polygons are those of the uniform law under power-law frequency"] == "replicated"
-    assert words["The polygons are those of the uniform law under power-law importance"] == "changed"
+    claim = "The polygons are those of the uniform law under power-law "
+    assert words[claim + "frequency"] == "replicated" and words[claim + "importance"] == "changed"
     assert len(rows) == 10
+
+
+def test_rank_text_agrees_or_names_the_computed_values():
+    assert readings.rank_text({6: 8.5, 5: 7.0}, {6: 8.5, 5: 7.0}) == "agree with the notes"
+    assert readings.rank_text({6: 8.5, 5: 6.5}, {6: 8.5, 5: 7.0}) == (
+        "differ from the notes (8.5 and 6.5)")
+
+
+def test_critical_point_reading_table_and_crossover():
+    table = pd.DataFrame({"radius": [1.32, 1.1], "bias": [-0.62, -0.4],
+                          "loss x 6 (Chen et al.'s sum)": [0.50, 0.52]}, index=["6-gon", "5-gon"])
+    known = dict(theory={6: 8.5, 5: 7.0}, table=table)
+    cp = readings.critical_point_reading(known, {6: 8.5, 5: 7.0})
+    assert list(cp["table"].notes) == [8.5, 7.0] and cp["rank_text"] == "agree with the notes"
+    assert (cp["hex_radius"], cp["hex_bias"]) == (1.32, -0.62)
+    n = cp["n_cross"]  # n dL = dlambda ln n at the crossover
+    assert n * 0.02 == pytest.approx(1.5 * np.log(n))
+    other = readings.critical_point_reading(dict(known, theory={6: 8.0, 5: 7.0}), {6: 8.5, 5: 7.0})
+    assert other["rank_text"] == "differ from the notes (8 and 7)"
+
+
+def test_features_per_dim_text_names_the_extremes_and_the_sparsest():
+    g = pd.DataFrame(dict(sparsity=[0.0, 0.0, 0.5, 0.5, 0.9, 0.9],
+                          features_per_dim=[1.0, 1.2, 2.0, 2.2, 1.5, 1.5]))
+    assert readings.features_per_dim_text(g) == (
+        "from 1.10 (S = 0.000) to 2.10 (S = 0.500) across sparsities, 1.50 at the sparsest")
+    one = readings.features_per_dim_text(g[g.sparsity == 0.5])
+    assert (one == "from 2.10 (S = 0.500) to 2.10 (S = 0.500) across sparsities, 2.10 at the "
+            "sparsest")
+    empty = readings.features_per_dim_text(g.assign(features_per_dim=np.nan))
+    assert empty.startswith("undefined")
+
+
+def test_corner_text_lists_first_and_last_feature_per_law():
+    text = readings.corner_text({"the uniform law": np.array([0.87, 0.5, 0.52]),
+                                 "power-law frequency": np.array([1.0, 0.0])})
+    assert text == "under the uniform law in 87% and 52%; under power-law frequency in 100% and 0%"
