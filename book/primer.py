@@ -19,13 +19,13 @@
 # **The answer, in one paragraph.** On two noisy views of one latent variable, every metric in
 # `helpers.alignment` scores identical representations at 1 and falls as noise drowns the shared
 # signal; mutual k-nearest-neighbour alignment (the PRH's headline metric) starts at
-# {glue:text}`primer_mknn_clean:.2f` without noise and, for independent data, sits at its chance level
-# $k/(N-1)$ = {glue:text}`primer_chance:.3f` (measured under a permutation null:
+# {glue:text}`primer_mknn_clean:.2f` without noise and, for independent data, sits at its chance
+# level $k/(N-1)$ = {glue:text}`primer_chance:.3f` (measured under a permutation null:
 # {glue:text}`primer_null_mean:.3f`). Raw scores depend on $k$ and $N$, and taking the best of many
 # layer pairs inflates them: with {glue:text}`primer_max_layers` noise layers per side, the best raw
 # mutual-kNN score of two models that know nothing is {glue:text}`primer_inflated:.3f`, while the
-# chance-corrected score of that best pair is {glue:text}`primer_inflated_corrected:.3f`. Every later
-# chapter therefore reports alignment against a permutation null.
+# chance-corrected score of that best pair is {glue:text}`primer_inflated_corrected:.3f`. Every
+# later chapter therefore reports alignment against a permutation null.
 
 # %% tags=["hide-input"]
 import time
@@ -61,11 +61,12 @@ layer_counts: list = [1, 2, 4, 8, 16]  # layers per side for the layer-pair-max 
 # %% [markdown]
 # ## The world: two views of one latent
 #
-# A latent $z \in \mathbb{R}^3$ is drawn for each of $N$ samples. View $x$ passes $z$ through a random
-# two-layer network with $\tanh$ units (64 output dimensions); view $y$ uses a different random
-# network with ReLU units (48 dimensions). Each view then gets isotropic Gaussian noise whose
+# A latent $z \in \mathbb{R}^3$ is drawn for each of $N$ samples. View $x$ passes $z$ through a
+# random two-layer network with $\tanh$ units (64 output dimensions); view $y$ uses a different
+# random network with ReLU units (48 dimensions). Each view then gets isotropic Gaussian noise whose
 # standard deviation is `noise` times the clean signal's. No linear map relates the two views, but
-# both are functions of the same $z$, so their *neighbourhood structure* is shared when noise is low.
+# both are functions of the same $z$, so their *neighbourhood structure* is shared when noise is
+# low.
 #
 # Features are prepared the way the PRH reference prepares them {cite:p}`huh2024platonic`: clamp
 # $|x|$ at the 0.95 quantile, then L2-normalise each sample (`alignment.prepare`).
@@ -78,24 +79,25 @@ print(f"x: {tuple(views.x.shape)}, y: {tuple(views.y.shape)}, latent: {tuple(vie
 # %% [markdown]
 # ## What each metric measures
 #
-# - **mutual kNN** (`mutual_knn`): for each sample, the fraction of its $k$ nearest neighbours in $x$
-#   that are also among its $k$ nearest neighbours in $y$, averaged over samples. Neighbours use the
-#   inner product of the normalised features (cosine), and a sample is never its own neighbour.
+# - **mutual kNN** (`mutual_knn`): for each sample, the fraction of its $k$ nearest neighbours in
+#   $x$ that are also among its $k$ nearest neighbours in $y$, averaged over samples. Neighbours
+#   use the inner product of the normalised features (cosine), and a sample is never its own
+#   neighbour.
 # - **cycle kNN** (`cycle_knn`): whether going to a neighbour in $y$ and back through $x$'s
 #   neighbourhoods returns to the start; asymmetric.
 # - **LCS kNN / edit-distance kNN**: how similar the *ordered* neighbour lists are (longest common
-#   subsequence, or one minus the normalised edit distance); both divided by $k$ here, so they lie in
-#   $[0, 1]$.
+#   subsequence, or one minus the normalised edit distance); both divided by $k$ here, so they lie
+#   in $[0, 1]$.
 # - **CKA** {cite:p}`kornblith2019similarity` (`cka`): the normalised Hilbert-Schmidt independence
-#   criterion between the two linear kernels $XX^\top$ and $YY^\top$; `unbiased_cka` uses the unbiased
-#   HSIC estimator {cite:p}`song2012feature`, whose expectation is 0 for independent data.
+#   criterion between the two linear kernels $XX^\top$ and $YY^\top$; `unbiased_cka` uses the
+#   unbiased HSIC estimator {cite:p}`song2012feature`, whose expectation is 0 for independent data.
 # - **CKNNA** (`cknna`): CKA restricted to pairs that are mutual neighbours in both spaces; it
 #   interpolates between mutual kNN (small $k$) and unbiased CKA ($k \ge N-1$).
 # - **SVCCA** {cite:p}`raghu2017svcca` (`svcca`): the mean canonical correlation between the top
 #   singular directions of the two views (seeded, so deterministic).
 #
-# First, a planted check: every metric on a representation against itself, and against an independent
-# representation (the views of a *different* latent draw).
+# First, a planted check: every metric on a representation against itself, and against an
+# independent representation (the views of a *different* latent draw).
 
 # %% tags=["hide-input"]
 independent = make_two_views(n_samples, noise=0.0, seed=1)
@@ -157,11 +159,12 @@ show(fig)
 # ## Chance level and the permutation null
 #
 # For mutual kNN, if the two neighbourhoods are unrelated, each of the $k$ neighbours in $y$ falls
-# among the $k$ neighbours in $x$ with probability $k/(N-1)$. Rather than trust a formula per metric,
-# `alignment.permutation_null` measures chance directly: it shuffles which $y$ sample is paired with
-# which $x$ sample, recomputes the metric, and repeats. The observed score's p-value is the fraction of
-# shuffles that score at least as high, and the chance-corrected score
-# $(s - \bar s_{\text{null}}) / (1 - \bar s_{\text{null}})$ is 0 at chance and 1 at perfect agreement.
+# among the $k$ neighbours in $x$ with probability $k/(N-1)$. Rather than trust a formula per
+# metric, `alignment.permutation_null` measures chance directly: it shuffles which $y$ sample is
+# paired with which $x$ sample, recomputes the metric, and repeats. The observed score's p-value is
+# the fraction of shuffles that score at least as high, and the chance-corrected score
+# $(s - \bar s_{\text{null}}) / (1 - \bar s_{\text{null}})$ is 0 at chance and 1 at perfect
+# agreement.
 
 # %% tags=["hide-input"]
 noisy = make_two_views(n_samples, noise=2.0, seed=0)
@@ -198,8 +201,9 @@ axes[0].legend()
 show(fig)
 
 # %% [markdown]
-# The null is centred on $k/(N-1)$, as the formula says, and it is narrow: a noisy pair scoring only a
-# few hundredths above chance can still be far outside it. Absolute values say little without the null.
+# The null is centred on $k/(N-1)$, as the formula says, and it is narrow: a noisy pair scoring
+# only a few hundredths above chance can still be far outside it. Absolute values say little
+# without the null.
 #
 # ## Sensitivity to k and N
 #
@@ -283,16 +287,17 @@ interactive.live_control(rescore, k=(1, min(100, n_samples - 2)), noise=(0.0, 8.
 # %% [markdown]
 # Raw scores at different $N$ or $k$ cannot be compared directly: the same two representations get
 # different numbers. Chance correction removes the part that is pure arithmetic, and what remains
-# still depends on $k$ and $N$ together: the neighbourhood covers a fraction $k/N$ of the data, so a small
-# $k/N$ asks about fine local structure, which noise destroys first, and a large $k/N$ about coarse
-# structure. Later chapters fix $k$ and $N$ within a comparison and report corrected scores beside raw ones.
+# still depends on $k$ and $N$ together: the neighbourhood covers a fraction $k/N$ of the data, so
+# a small $k/N$ asks about fine local structure, which noise destroys first, and a large $k/N$
+# about coarse structure. Later chapters fix $k$ and $N$ within a comparison and report corrected
+# scores beside raw ones.
 #
 # ## How the layer-pair maximum inflates scores
 #
-# The PRH reference compares two models by scoring **every pair of layers** and keeping the best. The
-# maximum of many noisy numbers is larger than a typical one. To see how much, we give each "model"
-# $L$ layers of pure Gaussian noise (they know nothing about any latent) and take the best of the
-# $L \times L$ layer pairs, raw and against a permutation null of the same maximum
+# The PRH reference compares two models by scoring **every pair of layers** and keeping the best.
+# The maximum of many noisy numbers is larger than a typical one. To see how much, we give each
+# "model" $L$ layers of pure Gaussian noise (they know nothing about any latent) and take the best
+# of the $L \times L$ layer pairs, raw and against a permutation null of the same maximum
 # (`reduce="max"`: each shuffle also takes its best layer pair).
 
 # %% tags=["hide-input"]
@@ -330,14 +335,14 @@ for ax in axes:
 show(fig)
 
 # %% [markdown]
-# The raw maximum climbs with the number of layers even though nothing is shared; the corrected score,
-# whose null takes the same maximum, does not. This is why the research chapters report layer-pair
-# maxima only against a null of the maximum.
+# The raw maximum climbs with the number of layers even though nothing is shared; the corrected
+# score, whose null takes the same maximum, does not. This is why the research chapters report
+# layer-pair maxima only against a null of the maximum.
 #
 # ## Summary
 #
-# - Every metric scores identical representations at 1, but their chance levels differ, so raw values
-#   from different metrics, $k$ or $N$ are not comparable.
+# - Every metric scores identical representations at 1, but their chance levels differ, so raw
+#   values from different metrics, $k$ or $N$ are not comparable.
 # - The permutation null measures chance for any metric; the p-value and the chance-corrected score
 #   are what the later chapters report.
 # - Searching over layer pairs inflates raw scores; a null of the maximum calibrates it.

@@ -21,7 +21,7 @@ Library:
     plotting       the book's one figure style
     interactive    plotly figures (sliders, menus over precomputed values) that work in the static,
                    offline book; ipywidgets controls for live notebooks
-    book_site      the book's Sphinx extension: plotly.js, MathJax and the favicon served by the site
+    book_site      the book's Sphinx extension: plotly.js, MathJax and the favicon the site serves
     chapter        chapter bookkeeping: stage timing, interval and verdict formatting, glued prose
     toy_views      planted two-view data for the primer's calibration of the metrics
     run            the chapter runner (jupytext -> papermill at a scale)

@@ -21,7 +21,8 @@ def check_metric(metric: str, metrics: Sequence[str]) -> None:
 
 
 def check_int(value, name: str, minimum: int | None = None) -> int:
-    """``value`` as an ``int``; ``ValueError`` naming ``name`` unless it is an integer >= ``minimum``.
+    """``value`` as an ``int``; ``ValueError`` naming ``name`` unless it is an integer >=
+    ``minimum``.
 
     Booleans and floats are rejected (``n_perm=2.5`` or ``True`` is a mistake, not a count).
     """
@@ -71,7 +72,8 @@ def _check_finite(t: Tensor, name: str) -> None:
     # Checked one layer-sized slab at a time so a 2 GB input does not need a 0.5 GB bool mask.
     # A finite sum implies finite entries (inf or NaN anywhere makes the sum inf or NaN), so one
     # allocation-free reduction settles the common case; only an overflowing sum needs the mask.
-    if t.is_floating_point() and not bool(torch.isfinite(t.sum())) and not bool(torch.isfinite(t).all()):
+    if (t.is_floating_point() and not bool(torch.isfinite(t.sum()))
+        and not bool(torch.isfinite(t).all())):
         raise ValueError(f"{name} contains NaN or inf values; drop or repair those samples first")
 
 
@@ -79,8 +81,9 @@ def as_layers(feats, name: str) -> list[Tensor] | Tensor:
     """Split features into per-layer ``[N, D_l]`` views (no copies).
 
     Returns a list of ``[N, D_l]`` tensors, or for a ``[N, L, D]`` input its ``[L, N, D]``
-    transposed view (which indexes and iterates like that list). Accepts a ``[N, D]`` tensor (one layer), a ``[N, L, D]`` tensor, or a list/tuple of
-    ``[N, D_l]`` tensors. Checks rank, emptiness, equal N across layers and finiteness.
+    transposed view (which indexes and iterates like that list). Accepts a ``[N, D]`` tensor (one
+    layer), a ``[N, L, D]`` tensor, or a list/tuple of ``[N, D_l]`` tensors. Checks rank,
+    emptiness, equal N across layers and finiteness.
     """
     if isinstance(feats, (list, tuple)):
         if len(feats) == 0:
@@ -110,7 +113,8 @@ def as_layers(feats, name: str) -> list[Tensor] | Tensor:
         label = name if len(layers) == 1 else f"{name} layer {i}"
         if f.numel() == 0:
             raise ValueError(
-                f"{label} is empty (shape {tuple(f.shape)}); need N >= 2 samples and D >= 1 features"
+                f"{label} is empty (shape {tuple(f.shape)}); need N >= 2 samples and D >= 1 "
+                f"features"
             )
         if f.shape[0] != n:
             raise ValueError(
@@ -141,7 +145,8 @@ def check_topk(topk, n: int, metric: str, knn_metrics: Sequence[str]) -> None:
         raise ValueError(f"cknna needs topk >= 2 (as in the reference); got {topk}")
     if topk >= n:
         raise ValueError(
-            f"topk must be < N = {n} (self is excluded, so at most N - 1 neighbours exist); got {topk}"
+            f"topk must be < N = {n} (self is excluded, so at most N - 1 neighbours exist); got "
+            f"{topk}"
         )
 
 
@@ -174,7 +179,8 @@ def check_device(device) -> torch.device:
     try:
         return torch.device(device)
     except (RuntimeError, TypeError) as err:
-        raise ValueError(f"device must be a torch device such as 'cpu' or 'cuda'; got {device!r} ({err})") from None
+        raise ValueError(f"device must be a torch device such as 'cpu' or 'cuda'; got {device!r} "
+                         f"({err})") from None
 
 
 def check_quantile(q) -> None:

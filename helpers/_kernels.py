@@ -73,15 +73,18 @@ class GramSide:
         mean = x.mean(dim=-2, keepdim=True)
         parts = []  # centred row blocks, contiguous; small enough for malloc to reuse across calls
         for i in range(len(e) - 1):
-            part = torch.empty(x.shape[0], e[i + 1] - e[i], x.shape[2], device=self.device, dtype=self.dtype)
+            part = torch.empty(x.shape[0], e[i + 1] - e[i], x.shape[2], device=self.device,
+                               dtype=self.dtype)
             parts.append(torch.sub(x[:, e[i]:e[i + 1]], mean, out=part))
         for (i, j), blk in self.blocks.items():
             torch.matmul(parts[i], parts[j].mT, out=blk[a:b])
             if i == j:
                 self.diag[a:b, e[i]:e[i + 1]] = blk[a:b].diagonal(dim1=-2, dim2=-1)
-        total = sum(part.sum(dim=-2) for part in parts).unsqueeze(-1)  # [G, D, 1], ~0 up to rounding
+        # [G, D, 1], ~0 up to rounding
+        total = sum(part.sum(dim=-2) for part in parts).unsqueeze(-1)
         for i, part in enumerate(parts):  # rows = K 1 - diag, exactly, without a pass over K
-            torch.sub((part @ total).squeeze(-1), self.diag[a:b, e[i]:e[i + 1]], out=self.rows[a:b, e[i]:e[i + 1]])
+            torch.sub((part @ total).squeeze(-1), self.diag[a:b, e[i]:e[i + 1]],
+                      out=self.rows[a:b, e[i]:e[i + 1]])
         self.groups.append((a, b, x))
 
     def permuted(self, perm: Tensor) -> "GramSide":
@@ -137,7 +140,8 @@ def _song(frob: Tensor, diag_dot: Tensor, rows_dot: Tensor, totals: Tensor, n: i
     ``1ᵀK̃L̃1 = rows·rows``. The biased estimator ``tr(K H L H)`` is ``<K, L>_F`` itself
     for centred features.
     """
-    return (frob - diag_dot + totals / ((n - 1) * (n - 2)) - 2.0 * rows_dot / (n - 2)) / (n * (n - 3))
+    return ((frob - diag_dot + totals / ((n - 1) * (n - 2)) - 2.0 * rows_dot / (n - 2))
+            / (n * (n - 3)))
 
 
 def svcca_basis(x: Tensor, cca_dim: int, *, name: str = "features", first_layer: int = 0) -> Tensor:

@@ -182,7 +182,8 @@ class _Cache:
 
 
 def _build_cache(
-    layers: list[Tensor] | Tensor, metric: str, topk: int, cca_dim: int, device, dtype, progress: bool,
+    layers: list[Tensor] | Tensor, metric: str, topk: int, cca_dim: int, device, dtype,
+    progress: bool,
     name: str = "features",
 ) -> _Cache:
     n, nl = layers[0].shape[0], len(layers)
@@ -197,7 +198,8 @@ def _build_cache(
         cache.grams = _kernels.GramSide(n, nl, torch.device(device), dtype)
     else:
         cache.basis = torch.empty(nl, n, cca_dim, **kw)
-    for a, b in tqdm(_layer_groups(layers, n, dtype), desc=f"{metric} layer groups", disable=not progress):
+    for a, b in tqdm(_layer_groups(layers, n, dtype), desc=f"{metric} layer groups",
+                     disable=not progress):
         # Runs of equal-width layers are processed as one batch: a few large ops instead of
         # many small ones. The caller's tensors are only read.
         if isinstance(layers, Tensor):  # [L, N, D] view of an [N, L, D] input: no copy

@@ -52,11 +52,13 @@ def cache_root() -> Path:
     if value is not None and not value.strip():
         raise ValueError(
             "BOOK_CACHE is set but empty, which would make the current directory the cache; "
-            f"unset it to use {REPO_ROOT / '.cache'}, or set it to a folder (e.g. BOOK_CACHE=/tmp/bookcache)"
+            f"unset it to use {REPO_ROOT / '.cache'}, or set it to a folder (e.g. "
+            f"BOOK_CACHE=/tmp/bookcache)"
         )
     root = Path(value) if value is not None else REPO_ROOT / ".cache"
     if root.exists() and not root.is_dir():
-        raise ValueError(f"the cache root {root} (BOOK_CACHE) is a file, not a folder; point BOOK_CACHE at a folder")
+        raise ValueError(f"the cache root {root} (BOOK_CACHE) is a file, not a folder; point "
+                         f"BOOK_CACHE at a folder")
     root.mkdir(parents=True, exist_ok=True)
     return root
 
@@ -73,7 +75,8 @@ def key_digest(key: dict[str, Any]) -> str:
 
 def _canonical_json(key: dict[str, Any]) -> str:
     if not isinstance(key, dict):
-        raise ValueError(f"key must be a dict naming everything that determines the entry; got {type(key).__name__}")
+        raise ValueError(f"key must be a dict naming everything that determines the entry; got "
+                         f"{type(key).__name__}")
     return json.dumps(_canonical(key, "key"), sort_keys=True)
 
 
@@ -96,7 +99,8 @@ def _canonical(value: Any, where: str) -> Any:
                 raise ValueError(f"{where} uses the reserved key {reserved[0]!r}; rename it")
             return {k: _canonical(v, f"{where}[{k!r}]") for k, v in value.items()}
         # Non-string keys are kept with their type, so {1: ...} and {"1": ...} differ.
-        items = [[_canonical(k, f"{where} key {k!r}"), _canonical(v, f"{where}[{k!r}]")] for k, v in value.items()]
+        items = [[_canonical(k, f"{where} key {k!r}"), _canonical(v, f"{where}[{k!r}]")]
+                 for k, v in value.items()]
         return {f"{_TAG}items__": sorted(items, key=lambda kv: json.dumps(kv[0], sort_keys=True))}
     if isinstance(value, torch.Tensor):
         t = value.detach().cpu().contiguous()
@@ -104,7 +108,8 @@ def _canonical(value: Any, where: str) -> Any:
         return {f"{_TAG}tensor__": [str(t.dtype), list(t.shape), _digest_bytes(data)]}
     if isinstance(value, np.ndarray):
         if value.dtype.hasobject:
-            raise ValueError(f"{where} is an object array, which the cache key cannot hash exactly; "
+            raise ValueError(f"{where} is an object array, which the cache key cannot hash "
+                             f"exactly; "
                              "pass a list or a numeric array")
         a = np.ascontiguousarray(value)
         return {f"{_TAG}ndarray__": [a.dtype.str, list(a.shape), _digest_bytes(a.tobytes())]}
@@ -126,8 +131,10 @@ def entry_path(namespace: str, key: dict[str, Any], suffix: str = ".pt") -> Path
     """
     if not isinstance(namespace, str) or not namespace or namespace in (".", "..") or any(
             c in namespace for c in "/\\\0"):
-        raise ValueError(f"namespace must be one plain folder name such as 'features'; got {namespace!r}")
-    if not isinstance(suffix, str) or not suffix.startswith(".") or any(c in suffix for c in "/\\\0"):
+        raise ValueError(f"namespace must be one plain folder name such as 'features'; got "
+                         f"{namespace!r}")
+    if (not isinstance(suffix, str) or not suffix.startswith(".")
+        or any(c in suffix for c in "/\\\0")):
         raise ValueError(f"suffix must be a file extension such as '.pt'; got {suffix!r}")
     digest = key_digest(key)
     folder = cache_root() / namespace
@@ -141,7 +148,8 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     If ``write`` raises, the temporary file is removed and ``path`` is left untouched.
     """
     if not callable(write):
-        raise ValueError(f"write must be a function of the temporary path; got {type(write).__name__}")
+        raise ValueError(f"write must be a function of the temporary path; got "
+                         f"{type(write).__name__}")
     path = Path(path)
     if path.is_dir():
         raise ValueError(f"path {path} is a folder; atomic_write replaces a file")
@@ -192,11 +200,13 @@ def save_entry(namespace: str, key: dict[str, Any], value: Any) -> Path:
         atomic_write(path, lambda tmp: torch.save({"key": _normalise(key), "value": value}, tmp))
     except (pickle.PicklingError, AttributeError, TypeError) as err:  # nothing was stored
         raise ValueError(f"value for cache namespace {namespace!r} cannot be saved with torch.save "
-                         f"({type(err).__name__}: {err}); store tensors, numbers, lists or dicts") from err
+                         f"({type(err).__name__}: {err}); store tensors, numbers, lists or "
+                         "dicts") from err
     return path
 
 
-def load_entry(namespace: str, key: dict[str, Any], validate: Callable[[Any], bool] | None = None) -> Any | None:
+def load_entry(namespace: str, key: dict[str, Any],
+               validate: Callable[[Any], bool] | None = None) -> Any | None:
     """The stored value for ``key``, or ``None`` if absent, unreadable, stored under another key,
     not of the ``{"key", "value"}`` structure :func:`save_entry` writes, or rejected by ``validate``
     (a function of the value that returns False or raises for a value of the wrong structure)."""
@@ -243,9 +253,11 @@ def cached(namespace: str, key: dict[str, Any], compute: Callable[[], Any],
             ``validate``.
     """
     if not callable(compute):
-        raise ValueError(f"compute must be a function that makes the value; got {type(compute).__name__}")
+        raise ValueError(f"compute must be a function that makes the value; got "
+                         f"{type(compute).__name__}")
     if validate is not None and not callable(validate):
-        raise ValueError(f"validate must be None or a function of the value; got {type(validate).__name__}")
+        raise ValueError(f"validate must be None or a function of the value; got "
+                         f"{type(validate).__name__}")
     value = _load(namespace, key, validate)
     if value is _MISSING:
         value = compute()
@@ -257,8 +269,9 @@ def cached(namespace: str, key: dict[str, Any], compute: Callable[[], Any],
             else:
                 why = ""
             if not valid:
-                raise ValueError(f"compute() for cache namespace {namespace!r} returned a value that fails "
-                                 f"validate{why}; fix compute or the check (nothing was stored)")
+                raise ValueError(f"compute() for cache namespace {namespace!r} returned a value "
+                                 f"that fails validate{why}; fix compute or the check (nothing was "
+                                 f"stored)")
         save_entry(namespace, key, value)
     return value
 

@@ -7,9 +7,10 @@
   modules; CNN maps are global-average pooled).
 * Language (Hugging Face): :func:`extract_language_features` -> ``[N, L+1, D]``, every hidden
   state (embeddings first) averaged over non-padding tokens.
-* Loading (re-exported from :mod:`helpers.hub`): :func:`load_timm_model`, :func:`load_language_model`
-  (hub names need network: the ``full`` scale; local folders work offline) and
-  :func:`load_text_encoder` (offline encoders installed from PyPI, see :mod:`helpers.text_encoders`).
+* Loading (re-exported from :mod:`helpers.hub`): :func:`load_timm_model`,
+  :func:`load_language_model` (hub names need network: the ``full`` scale; local folders work
+  offline) and :func:`load_text_encoder` (offline encoders installed from PyPI, see
+  :mod:`helpers.text_encoders`).
 * :func:`cached_features`: features stored in the shared atomic cache, validated on load.
 
 Layer selection follows timm's ``indices`` convention: ``None`` = all blocks, an int ``n`` = the
@@ -24,8 +25,10 @@ import torch
 from tqdm.auto import tqdm
 
 from helpers import cache
-from helpers.hub import ModelUnavailableError, load_language_model, load_timm_model, resolve_device, save_timm_model
-from helpers.text_encoders import TEXT_ENCODERS, TextEncoderNotInstalledError, load_text_encoder, text_encoder_dir
+from helpers.hub import (ModelUnavailableError, load_language_model, load_timm_model,
+                         resolve_device, save_timm_model)
+from helpers.text_encoders import (TEXT_ENCODERS, TextEncoderNotInstalledError, load_text_encoder,
+                                   text_encoder_dir)
 
 __all__ = [
     "ModelUnavailableError",
@@ -61,10 +64,12 @@ def normalize_indices(indices: int | Sequence[int] | None, num_blocks: int) -> l
     if indices is None:
         return list(range(num_blocks))
     if isinstance(indices, bool) or not isinstance(indices, (int, Sequence)):
-        raise ValueError(f"indices must be None, an int or a list of ints, got {type(indices).__name__}.")
+        raise ValueError(f"indices must be None, an int or a list of ints, got "
+                         f"{type(indices).__name__}.")
     if isinstance(indices, int):
         if not 1 <= indices <= num_blocks:
-            raise ValueError(f"indices={indices} asks for the last {indices} blocks; pass 1..{num_blocks}.")
+            raise ValueError(f"indices={indices} asks for the last {indices} blocks; pass "
+                             f"1..{num_blocks}.")
         return list(range(num_blocks - indices, num_blocks))
     out = []
     for i in indices:
@@ -108,7 +113,8 @@ def vision_data_config(model: torch.nn.Module) -> dict[str, Any]:
 
 
 def preprocess_images(images: torch.Tensor, config: dict[str, Any]) -> torch.Tensor:
-    """timm's eval transform in torch, batched: ``[N, 3, H, W]`` in [0, 1] -> ``[N, 3, h, w]`` normalised.
+    """timm's eval transform in torch, batched: ``[N, 3, H, W]`` in [0, 1] -> ``[N, 3, h, w]``
+    normalised.
 
     Mirrors ``timm.data.transforms_imagenet_eval``: resize (shorter side to ``size / crop_pct``
     for ``crop_mode="center"``, both sides for ``"squash"``) with the config's interpolation
@@ -144,12 +150,15 @@ def preprocess_images(images: torch.Tensor, config: dict[str, Any]) -> torch.Ten
 
 def _check_image_tensor(images: torch.Tensor) -> None:
     if images.ndim != 4 or images.shape[1] != 3:
-        raise ValueError(f"images must be a float tensor [N, 3, H, W], got shape {tuple(images.shape)}.")
+        raise ValueError(f"images must be a float tensor [N, 3, H, W], got shape "
+                         f"{tuple(images.shape)}.")
     if not images.is_floating_point():
-        raise ValueError(f"images must be float in [0, 1], got dtype {images.dtype}; divide uint8 images by 255.")
+        raise ValueError(f"images must be float in [0, 1], got dtype {images.dtype}; divide uint8 "
+                         f"images by 255.")
     if images.numel() and (images.min() < -1e-3 or images.max() > 1 + 1e-3):
         raise ValueError(
-            f"images must lie in [0, 1] (got min {images.min().item():.3g}, max {images.max().item():.3g}); "
+            f"images must lie in [0, 1] (got min {images.min().item():.3g}, max "
+            f"{images.max().item():.3g}); "
             "pass transform=False if they are already normalised for the model.")
 
 
@@ -175,7 +184,8 @@ def _image_batches(images, model, transform, batch_size: int):
 
         bad = [type(im).__name__ for im in images if not isinstance(im, Image.Image)]
         if bad:
-            raise ValueError(f"images must be a tensor [N, 3, H, W] or a list of PIL images; found {bad[0]}.")
+            raise ValueError(f"images must be a tensor [N, 3, H, W] or a list of PIL images; found "
+                             f"{bad[0]}.")
         if transform is None:
             from timm.data import create_transform
 
@@ -187,7 +197,8 @@ def _image_batches(images, model, transform, batch_size: int):
         for s, e in _batches(len(images), batch_size):
             yield torch.stack([tf(im.convert("RGB")) for im in images[s:e]])
         return
-    raise ValueError(f"images must be a tensor [N, 3, H, W] in [0, 1] or a list of PIL images, got {type(images).__name__}.")
+    raise ValueError(f"images must be a tensor [N, 3, H, W] in [0, 1] or a list of PIL images, got "
+                     f"{type(images).__name__}.")
 
 
 # --------------------------------------------------------------------------- vision features
@@ -216,7 +227,8 @@ def extract_vision_features(
     patch tokens (prefix tokens, i.e. CLS and registers, excluded).
 
     Args:
-        model: a timm ViT-like model with ``model.blocks`` (a sequence of blocks giving ``[B, T, D]``).
+        model: a timm ViT-like model with ``model.blocks`` (a sequence of blocks giving ``[B, T,
+        D]``).
         images: float tensor ``[N, 3, H, W]`` in [0, 1], or a list of PIL images.
         pool: "cls", "mean" (patch tokens only) or "both" (a dict with both).
         batch_size: images per forward pass.
@@ -239,7 +251,8 @@ def extract_vision_features(
         raise ValueError(f"pool must be one of {VISION_POOLS}, got {pool!r}.")
     blocks = getattr(model, "blocks", None)
     if blocks is None or not hasattr(blocks, "__getitem__"):
-        raise ValueError(f"{type(model).__name__} has no `blocks` list; use extract_module_outputs for non-ViT models.")
+        raise ValueError(f"{type(model).__name__} has no `blocks` list; use extract_module_outputs "
+                         f"for non-ViT models.")
     idx = normalize_indices(indices, len(blocks))
     num_prefix = int(getattr(model, "num_prefix_tokens", 1))
     has_cls = bool(getattr(model, "has_class_token", getattr(model, "cls_token", None) is not None))
@@ -258,7 +271,8 @@ def extract_vision_features(
         def hook(_module, _inputs, output):
             out = output[0] if isinstance(output, (tuple, list)) else output
             if out.ndim != 3:
-                raise ValueError(f"blocks[{i}] gave shape {tuple(out.shape)}; expected tokens [B, T, D].")
+                raise ValueError(f"blocks[{i}] gave shape {tuple(out.shape)}; expected tokens [B, "
+                                 f"T, D].")
             outs[i] = out
             if i == last:
                 raise _StopForward
@@ -270,7 +284,8 @@ def extract_vision_features(
     result = {p: [] for p in pools}
     try:
         with torch.inference_mode():
-            bar = tqdm(total=n, desc=f"vision features ({type(model).__name__})", disable=not progress, unit="img")
+            bar = tqdm(total=n, desc=f"vision features ({type(model).__name__})",
+                       disable=not progress, unit="img")
             for x in _image_batches(images, model, transform, batch_size):
                 outs.clear()
                 try:
@@ -307,16 +322,19 @@ def _pool_module_output(out, pool: str, name: str, num_prefix_tokens: int) -> to
             return out
         if out.ndim == 4:
             return out.mean(dim=(2, 3))
-        raise ValueError(f"Module {name!r} gives shape {tuple(out.shape)}; pool='auto' handles [B, D] and "
+        raise ValueError(f"Module {name!r} gives shape {tuple(out.shape)}; pool='auto' handles [B, "
+                         f"D] and "
                          "[B, C, H, W] only: choose pool='cls', 'mean', 'gap' or 'flatten'.")
     if pool == "gap":
         if out.ndim < 3:
-            raise ValueError(f"pool='gap' needs spatial dims, but module {name!r} gives {tuple(out.shape)}.")
+            raise ValueError(f"pool='gap' needs spatial dims, but module {name!r} gives "
+                             f"{tuple(out.shape)}.")
         return out.flatten(2).mean(dim=2)
     if pool == "mean" and out.ndim in (2, 4):  # mean over whatever is not batch or channel
         return out if out.ndim == 2 else out.mean(dim=(2, 3))
     if out.ndim != 3:
-        raise ValueError(f"pool={pool!r} needs tokens [B, T, D], but module {name!r} gives {tuple(out.shape)}.")
+        raise ValueError(f"pool={pool!r} needs tokens [B, T, D], but module {name!r} gives "
+                         f"{tuple(out.shape)}.")
     return out[:, 0] if pool == "cls" else out[:, num_prefix_tokens:].mean(dim=1)
 
 
@@ -353,12 +371,14 @@ def extract_module_outputs(
     if not isinstance(inputs, torch.Tensor) or inputs.ndim < 1 or len(inputs) == 0:
         raise ValueError("inputs must be a non-empty tensor [N, ...] batched along dim 0.")
     if isinstance(module_names, str) or not module_names:
-        raise ValueError("module_names must be a non-empty list of module names, e.g. ['layer1', 'fc'].")
+        raise ValueError("module_names must be a non-empty list of module names, e.g. ['layer1', "
+                         "'fc'].")
     modules = dict(model.named_modules())
     missing = [m for m in module_names if m not in modules]
     if missing:
         names = [k for k in modules if k][:12]
-        raise ValueError(f"No module named {missing[0]!r} in {type(model).__name__}; some valid names: {names}.")
+        raise ValueError(f"No module named {missing[0]!r} in {type(model).__name__}; some valid "
+                         f"names: {names}.")
     dev = resolve_device(device)
     outs: dict[str, torch.Tensor] = {}
 
@@ -373,12 +393,14 @@ def extract_module_outputs(
     result: dict[str, list[torch.Tensor]] = {m: [] for m in module_names}
     try:
         with torch.inference_mode():
-            for s, e in tqdm(_batches(len(inputs), batch_size), desc="module outputs", disable=not progress):
+            for s, e in tqdm(_batches(len(inputs), batch_size), desc="module outputs",
+                             disable=not progress):
                 outs.clear()
                 model(inputs[s:e].to(dev))
                 for m in module_names:
                     if m not in outs:
-                        raise ValueError(f"Module {m!r} did not run in the forward pass; pick a module on the forward path.")
+                        raise ValueError(f"Module {m!r} did not run in the forward pass; pick a "
+                                         f"module on the forward path.")
                     result[m].append(outs[m])
     finally:
         for h in handles:
@@ -429,7 +451,8 @@ def extract_language_features(
         raise ValueError(f"padding_side must be 'right', 'left' or None, got {padding_side!r}.")
     if tokenizer.pad_token is None:
         if tokenizer.eos_token is None:
-            raise ValueError("The tokenizer has neither a pad nor an EOS token; set tokenizer.pad_token first.")
+            raise ValueError("The tokenizer has neither a pad nor an EOS token; set "
+                             "tokenizer.pad_token first.")
         tokenizer.pad_token = tokenizer.eos_token  # as PRH does for decoders
     dev = resolve_device(device)
     # sort by length so each batch pads little; results are put back in input order
@@ -442,16 +465,20 @@ def extract_language_features(
         if padding_side is not None:
             tokenizer.padding_side = padding_side
         with torch.inference_mode():
-            for s, e in tqdm(_batches(len(texts), batch_size), desc=f"language features ({type(model).__name__})",
+            for s, e in tqdm(_batches(len(texts), batch_size),
+                             desc=f"language features ({type(model).__name__})",
                              disable=not progress):
                 batch = [texts[i] for i in order[s:e]]
-                enc = tokenizer(batch, padding=True, truncation=max_length is not None, max_length=max_length,
+                enc = tokenizer(batch, padding=True, truncation=max_length is not None,
+                                max_length=max_length,
                                 return_tensors="pt")
                 mask = enc["attention_mask"].to(dev)
-                out = model(input_ids=enc["input_ids"].to(dev), attention_mask=mask, output_hidden_states=True)
+                out = model(input_ids=enc["input_ids"].to(dev), attention_mask=mask,
+                            output_hidden_states=True)
                 hidden = getattr(out, "hidden_states", None)
                 if hidden is None:
-                    raise ValueError(f"{type(model).__name__} returned no hidden_states; pass a plain "
+                    raise ValueError(f"{type(model).__name__} returned no hidden_states; pass a "
+                                     f"plain "
                                      "transformers encoder or decoder model.")
                 # pool layer by layer: stacking all L+1 states first costs L+1 times the memory
                 chunks.append(torch.stack([masked_mean(h, mask) for h in hidden], dim=1).cpu())
@@ -465,16 +492,19 @@ def extract_language_features(
 
 
 def masked_mean(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean over tokens where ``mask`` is 1: ``[B, L, T, D]`` (or ``[B, T, D]``) and ``[B, T]`` -> ``[B, L, D]`` (``[B, D]``).
+    """Mean over tokens where ``mask`` is 1: ``[B, L, T, D]`` (or ``[B, T, D]``) and ``[B, T]`` ->
+    ``[B, L, D]`` (``[B, D]``).
 
     Computed in float32; a row with no valid token raises ValueError (it has no mean).
     """
     if mask.ndim != 2 or mask.shape[0] != hidden.shape[0] or mask.shape[1] != hidden.shape[-2]:
-        raise ValueError(f"mask must be [B, T] matching hidden {tuple(hidden.shape)}, got {tuple(mask.shape)}.")
+        raise ValueError(f"mask must be [B, T] matching hidden {tuple(hidden.shape)}, got "
+                         f"{tuple(mask.shape)}.")
     m = mask.to(torch.float32)
     counts = m.sum(dim=1)
     if (counts == 0).any():
-        raise ValueError("A text has no non-padding tokens; drop empty texts or check the tokenizer.")
+        raise ValueError("A text has no non-padding tokens; drop empty texts or check the "
+                         "tokenizer.")
     if hidden.ndim == 4:
         m = m[:, None, :, None]
         counts = counts[:, None, None]
@@ -511,10 +541,12 @@ def cached_features(key: dict[str, Any], compute: Callable[[], Any], namespace: 
     value = compute()
     tensors = _flatten(value)
     if tensors is None:
-        raise ValueError(f"compute() must return a tensor, a list or a dict of tensors, got {type(value).__name__}.")
+        raise ValueError(f"compute() must return a tensor, a list or a dict of tensors, got "
+                         f"{type(value).__name__}.")
     for t in tensors:
         if not torch.isfinite(t).all():
-            raise ValueError(f"compute() returned non-finite features for key {key}; not caching them.")
+            raise ValueError(f"compute() returned non-finite features for key {key}; not caching "
+                             f"them.")
     value = _to_cpu(value)
     meta = [[list(t.shape), str(t.dtype)] for t in _flatten(value)]
     cache.save_entry(namespace, key, {"meta": meta, "value": value})
@@ -524,7 +556,8 @@ def cached_features(key: dict[str, Any], compute: Callable[[], Any], namespace: 
 def _flatten(value) -> list[torch.Tensor] | None:
     if isinstance(value, torch.Tensor):
         return [value]
-    items = list(value.values()) if isinstance(value, dict) else value if isinstance(value, (list, tuple)) else None
+    items = (list(value.values()) if isinstance(value, dict) else value
+             if isinstance(value, (list, tuple)) else None)
     if not items or not all(isinstance(t, torch.Tensor) for t in items):
         return None
     return list(items)

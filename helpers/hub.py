@@ -1,4 +1,5 @@
-"""Loading models from the hub (the ``full`` scale) or from local folders (offline), with clear errors.
+"""Loading models from the hub (the ``full`` scale) or from local folders (offline), with clear
+errors.
 
 Hub names need network access; offline they fail with :class:`ModelUnavailableError`, which names
 the model and says to use a network or a local folder. Whether the hub is reachable is checked once
@@ -36,7 +37,8 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
     try:
         return torch.device(device)
     except (RuntimeError, TypeError) as err:
-        raise ValueError(f"device must be a torch device such as 'cpu' or 'cuda'; got {device!r} ({err})") from None
+        raise ValueError(f"device must be a torch device such as 'cpu' or 'cuda'; got {device!r} "
+                         f"({err})") from None
 
 
 _REACHABLE: dict[str, bool] = {}  # hub host -> answered, checked once per process
@@ -76,14 +78,17 @@ def _offline_error(kind: str, name: str, err: BaseException) -> ModelUnavailable
     cause = f"Underlying error: {type(err).__name__}: {str(err)[:300]}"
     if not _hub_offline() and hub_reachable() and not _is_network_error(err):
         return ModelUnavailableError(
-            f"Could not load the {kind} model {name!r} from the hub, which is reachable: check that the "
-            f"id exists and is public (gated models need `huggingface-cli login`). {cause}")
-    why = "HF_HUB_OFFLINE is set" if _hub_offline() else "no network connection to the hub was found"
+            f"Could not load the {kind} model {name!r} from the hub, which is reachable: check "
+            f"that the id exists and is public (gated models need `huggingface-cli login`). "
+            f"{cause}")
+    why = ("HF_HUB_OFFLINE is set" if _hub_offline()
+           else "no network connection to the hub was found")
     return ModelUnavailableError(
-        f"Could not load the {kind} model {name!r}: it needs network access to download from the hub, but "
-        f"{why} and it is not in the local Hugging Face cache. Fix: run where the hub is reachable (the "
-        f"`full` scale), download it there once into the cache (`huggingface-cli download {name}`), or pass "
-        f"a local path (a save_pretrained / save_timm_model folder). {cause}")
+        f"Could not load the {kind} model {name!r}: it needs network access to download from the "
+        f"hub, but {why} and it is not in the local Hugging Face cache. Fix: run where the hub is "
+        f"reachable (the `full` scale), download it there once into the cache (`huggingface-cli "
+        f"download {name}`), or pass a local path (a save_pretrained / save_timm_model folder). "
+        f"{cause}")
 
 
 def check_repo_id(name: str) -> None:
@@ -125,9 +130,11 @@ def _looks_like_path(name: str) -> bool:
     return name.startswith((".", "/", "~")) or Path(name).expanduser().exists()
 
 
-def save_timm_model(model: torch.nn.Module, directory: str | Path, model_args: dict | None = None) -> Path:
-    """Save a timm model to ``directory`` (``config.json`` + ``model.safetensors``), loadable offline
-    with :func:`load_timm_model`. ``model_args`` are the ``create_model`` kwargs (e.g. depth)."""
+def save_timm_model(model: torch.nn.Module, directory: str | Path,
+                    model_args: dict | None = None) -> Path:
+    """Save a timm model to ``directory`` (``config.json`` + ``model.safetensors``), loadable
+    offline with :func:`load_timm_model`. ``model_args`` are the ``create_model`` kwargs (e.g.
+    depth)."""
     from timm.models import save_for_hf
 
     directory = Path(directory)
@@ -135,7 +142,8 @@ def save_timm_model(model: torch.nn.Module, directory: str | Path, model_args: d
     return directory
 
 
-def load_timm_model(name_or_path: str | Path, pretrained: bool = True, **kwargs: Any) -> torch.nn.Module:
+def load_timm_model(name_or_path: str | Path, pretrained: bool = True,
+                    **kwargs: Any) -> torch.nn.Module:
     """A timm model in eval mode, from a hub name or a local folder.
 
     Args:
@@ -155,10 +163,12 @@ def load_timm_model(name_or_path: str | Path, pretrained: bool = True, **kwargs:
     path = Path(name).expanduser()
     if path.is_dir():
         if not (path / "config.json").is_file():
-            raise ValueError(f"{path} is not a timm model folder (no config.json); save one with save_timm_model.")
+            raise ValueError(f"{path} is not a timm model folder (no config.json); save one with "
+                             f"save_timm_model.")
         return timm.create_model(f"local-dir:{path.resolve()}", pretrained=True, **kwargs).eval()
     if _looks_like_path(name):
-        raise ValueError(f"No model folder at {name!r}; pass an existing folder or a timm model name.")
+        raise ValueError(f"No model folder at {name!r}; pass an existing folder or a timm model "
+                         f"name.")
     arch = name.split(".")[0].removeprefix("hf-hub:").removeprefix("hf_hub:")
     if name.startswith(("hf-hub:", "hf_hub:")):
         check_repo_id(name.split(":", 1)[1].split("@")[0])
@@ -182,7 +192,8 @@ def _is_network_error(err: BaseException) -> bool:
     seen = 0
     while err is not None and seen < 10:
         text = f"{type(err).__name__} {err}".lower()
-        if any(w in text for w in ("connect", "offline", "network", "resolve", "timeout", "hub", "download",
+        if any(w in text for w in ("connect", "offline", "network", "resolve", "timeout", "hub",
+                                   "download",
                                    "localentrynotfound", "max retries", "name or service")):
             return True
         err, seen = err.__cause__ or err.__context__, seen + 1
@@ -195,7 +206,8 @@ def load_language_model(
     device: str | torch.device | None = None,
     causal_lm: bool = False,
 ):
-    """A Hugging Face model (``AutoModel``, no LM head) and its tokenizer, from a hub name or folder.
+    """A Hugging Face model (``AutoModel``, no LM head) and its tokenizer, from a hub name or
+    folder.
 
     Args:
         name_or_path: a hub id (``"gpt2"``, ``"huggyllama/llama-7b"``: needs network access, the
@@ -223,7 +235,8 @@ def load_language_model(
         tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
     else:
         if _looks_like_path(name):
-            raise ValueError(f"No model folder at {name!r}; pass an existing save_pretrained folder or a hub id.")
+            raise ValueError(f"No model folder at {name!r}; pass an existing save_pretrained "
+                             f"folder or a hub id.")
         check_repo_id(name)
         try:
             with _offline_env_respected():

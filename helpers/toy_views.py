@@ -16,14 +16,16 @@ import torch
 
 @dataclass
 class TwoViews:
-    """Two views of one latent: ``x [N, Dx]``, ``y [N, Dy]`` and the latent ``z [N, latent_dim]``."""
+    """Two views of one latent: ``x [N, Dx]``, ``y [N, Dy]`` and the latent ``z [N,
+    latent_dim]``."""
 
     x: torch.Tensor
     y: torch.Tensor
     z: torch.Tensor
 
 
-def _random_map(z: torch.Tensor, width: int, activation, generator: torch.Generator) -> torch.Tensor:
+def _random_map(z: torch.Tensor, width: int, activation,
+                generator: torch.Generator) -> torch.Tensor:
     """A two-layer random network: ``activation(z W1 + b1) W2``, scaled to unit variance per dim."""
     hidden = 4 * width
     w1 = torch.randn(z.shape[1], hidden, generator=generator) * 1.5 / z.shape[1] ** 0.5

@@ -34,7 +34,8 @@ _SMOKE_TABLE: list[str] = []
 
 
 def pytest_terminal_summary(terminalreporter):
-    """Print the per-chapter smoke time table (captured during the fixture) at the end of the run."""
+    """Print the per-chapter smoke time table (captured during the fixture) at the end of the
+    run."""
     if _SMOKE_TABLE:
         terminalreporter.write_sep("-", "chapters at smoke scale")
         terminalreporter.write_line(_SMOKE_TABLE[0])

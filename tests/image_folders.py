@@ -6,8 +6,10 @@ from pathlib import Path
 from helpers.prh.shapes_world import make_dataset
 
 
-def write_image_folder(folder: Path, n: int, labels: tuple[str, ...] = ("jellyfish", "goose")) -> list[Path]:
-    """Write ``n`` 32x32 PNGs of the shapes world into ``folder/<label>/``, cycling through ``labels``."""
+def write_image_folder(folder: Path, n: int,
+                       labels: tuple[str, ...] = ("jellyfish", "goose")) -> list[Path]:
+    """Write ``n`` 32x32 PNGs of the shapes world into ``folder/<label>/``, cycling through
+    ``labels``."""
     from PIL import Image
 
     images = make_dataset(n, "ood", seed=0, size=32).images

@@ -14,7 +14,8 @@ from typing import Any
 from helpers.run import ChapterResult
 
 
-def stand_in_chapter(chapter: str, scale: str, extra: Any, output: Path, timeout: Any) -> ChapterResult:
+def stand_in_chapter(chapter: str, scale: str, extra: Any, output: Path,
+                     timeout: Any) -> ChapterResult:
     """Sleep, record when this chapter ran under $RUN_TEST_LOG, and fail for ``reprpo_dpo``."""
     start = time.time()
     time.sleep(1.5)

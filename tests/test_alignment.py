@@ -22,7 +22,8 @@ def _models(n=48, dtype=torch.float32, seed=0):
         [base @ torch.randn(12, 24, generator=g, dtype=dtype)
          + s * torch.randn(n, 24, generator=g, dtype=dtype) for s in (0.5, 2.0)], dim=1)
     ys = [base @ torch.randn(12, d, generator=g, dtype=dtype)
-          + s * torch.randn(n, d, generator=g, dtype=dtype) for d, s in ((16, 0.3), (30, 1.0), (20, 3.0))]
+          + s * torch.randn(n, d, generator=g, dtype=dtype)
+          for d, s in ((16, 0.3), (30, 1.0), (20, 3.0))]
     return prepare(xs), prepare(ys)
 
 
@@ -60,7 +61,8 @@ def test_score_equals_layer_scores_entry(metric, models64):
     assert score(xs[:, 1], ys[2], metric, topk=5) == pytest.approx(table[1, 2].item(), abs=1e-12)
 
 
-@pytest.mark.parametrize("metric", ["mutual_knn", "cycle_knn", "lcs_knn", "edit_distance_knn", "cknna"])
+@pytest.mark.parametrize("metric",
+                         ["mutual_knn", "cycle_knn", "lcs_knn", "edit_distance_knn", "cknna"])
 def test_row_chunked_paths_agree(metric, models64, monkeypatch):
     """Force the N = 20,000 code path (row-chunked search and buffers) at small N."""
     xs, ys = models64
@@ -158,7 +160,8 @@ def test_null_draws_equal_scores_of_shuffled_inputs(metric, models64):
         perm = torch.randperm(xs.shape[0], generator=gen)
         want = layer_scores(xs, [y[perm] for y in ys], metric, topk=5, dtype=torch.float64)
         torch.testing.assert_close(draw, want, atol=1e-9, rtol=0)
-    torch.testing.assert_close(r.observed, layer_scores(xs, ys, metric, topk=5, dtype=torch.float64))
+    torch.testing.assert_close(r.observed,
+                               layer_scores(xs, ys, metric, topk=5, dtype=torch.float64))
 
 
 def test_null_independent_and_identical():

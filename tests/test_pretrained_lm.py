@@ -49,7 +49,8 @@ def _write_tiny_gguf(path: Path, seed: int = 0) -> dict[str, np.ndarray]:
                        f"blk.{b}.ffn_down.weight": (H, FF)})
     written = {}
     for name, shape in shapes.items():
-        x = (rng.standard_normal(shape) * 0.1 + (1.0 if len(shape) == 1 else 0.0)).astype(np.float32)
+        offset = 1.0 if len(shape) == 1 else 0.0
+        x = (rng.standard_normal(shape) * 0.1 + offset).astype(np.float32)
         written[name] = x
         if len(shape) == 2:
             q = gguf.quants.quantize(x, gguf.GGMLQuantizationType.Q8_0)
@@ -88,7 +89,8 @@ def test_conversion_roundtrip(fake_package, tmp_path):
     assert not hasattr(model.config, "quantization_config")
     sd = model.state_dict()
     # Q8_0 keeps ~2 decimal digits; v and the embedding are stored unpermuted
-    np.testing.assert_allclose(sd["model.embed_tokens.weight"].numpy(), written["token_embd.weight"],
+    np.testing.assert_allclose(sd["model.embed_tokens.weight"].numpy(),
+                               written["token_embd.weight"],
                                atol=2e-3)
     np.testing.assert_allclose(sd["model.layers.1.self_attn.v_proj.weight"].numpy(),
                                written["blk.1.attn_v.weight"], atol=2e-3)

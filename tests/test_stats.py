@@ -63,7 +63,8 @@ def test_hierarchical_means_are_paired_over_seeds_and_items():
     items = rng.normal(size=(4, 50))
     with_seed_effect = items + np.array([[-2.0], [-1.0], [1.0], [2.0]])
     narrow = np.subtract(*stats.interval(stats.hierarchical_means({"x": items})["x"])[::-1])
-    wide = np.subtract(*stats.interval(stats.hierarchical_means({"x": with_seed_effect})["x"])[::-1])
+    draws = stats.hierarchical_means({"x": with_seed_effect})["x"]
+    wide = np.subtract(*stats.interval(draws)[::-1])
     assert wide > 3 * narrow
 
 
@@ -96,7 +97,8 @@ def test_spearman_permutation_detects_monotone_and_not_noise():
     rho, p = stats.spearman_permutation(x, -x, n_perm=999, seed=0)
     assert rho == pytest.approx(-1.0) and p == pytest.approx(1 / 1000)  # two-sided
     rng = np.random.default_rng(3)
-    ps = [stats.spearman_permutation(rng.normal(size=12), rng.normal(size=12), n_perm=199, seed=s)[1]
+    ps = [stats.spearman_permutation(rng.normal(size=12), rng.normal(size=12), n_perm=199,
+                                     seed=s)[1]
           for s in range(60)]
     assert np.mean(np.array(ps) < 0.05) <= 0.15  # false positives near the 5% level
     assert 0.35 < np.mean(ps) < 0.65  # p-values of independent data are about uniform
@@ -113,11 +115,13 @@ def test_spearman_permutation_constant_and_bad_input():
 
 
 def test_nan_data_never_gives_a_confident_interval_or_p_value():
-    """A NaN observation is rejected where it enters, naming the input; before, resamples that missed
-    it gave a finite interval, and a Spearman test on NaN data gave the smallest possible p-value."""
+    """A NaN observation is rejected where it enters, naming the input; before, resamples that
+    missed it gave a finite interval, and a Spearman test on NaN data gave the smallest possible
+    p-value."""
     x = np.arange(20.0)
     x[7] = np.nan
-    with pytest.raises(ValueError, match=r"values contains 1 NaN value\(s\) \(first at index \[\[7\]\]\)"):
+    with pytest.raises(ValueError,
+                       match=r"values contains 1 NaN value\(s\) \(first at index \[\[7\]\]\)"):
         stats.mean_ci(x, n_boot=200)
     with pytest.raises(ValueError, match=r"samples\[1\] contains 1 NaN"):
         stats.bootstrap(lambda a, b: float(np.mean(a - b)), np.arange(20.0), x, n_boot=50)
@@ -132,7 +136,8 @@ def test_nan_data_never_gives_a_confident_interval_or_p_value():
 def test_counts_and_seeds_of_the_wrong_type_name_the_argument():
     x = np.arange(10.0)
     for kwargs, name in [({"seed": "a"}, "seed"), ({"seed": -1}, "seed"), ({"seed": 1.5}, "seed"),
-                         ({"n_boot": 2.5}, "n_boot"), ({"n_boot": None}, "n_boot"), ({"n_boot": True}, "n_boot")]:
+                         ({"n_boot": 2.5}, "n_boot"), ({"n_boot": None}, "n_boot"),
+                         ({"n_boot": True}, "n_boot")]:
         with pytest.raises(ValueError, match=name):
             stats.bootstrap(np.mean, x, **kwargs)
     with pytest.raises(ValueError, match="n_perm must be a positive integer"):

@@ -14,8 +14,8 @@ categories (Clymer et al. 2023):
 * ``unrelated``: which of two numbers is larger (collateral damage: any change is a side effect).
 
 The two training skills are in :data:`TASKS`: ``units`` (how many centimetres in 3 metres,
-n = 2-99; rejected a wrong power of ten) and ``addition`` (two-digit sums; rejected a dropped carry or an
-off-by-one).
+n = 2-99; rejected a wrong power of ten) and ``addition`` (two-digit sums; rejected a dropped carry
+or an off-by-one).
 
 Example:
     >>> recs = make_task_split("train", 2, seed=0)
@@ -28,7 +28,8 @@ from __future__ import annotations
 
 import numpy as np
 
-TASK_SPLITS = ("train", "val", "test", "extrapolation", "skill", "format", "sycophancy", "unrelated")
+TASK_SPLITS = ("train", "val", "test", "extrapolation", "skill", "format", "sycophancy",
+               "unrelated")
 """Every split, in the order the chapter reports them."""
 
 SHIFT_CATEGORY = {
@@ -123,7 +124,8 @@ draws only questions outside the held-out pool (:func:`held_out`), every other s
 questions inside it, so no evaluated question was trained on."""
 
 
-def make_task_split(split: str, n: int, seed: int = 0, skill: str = "units") -> list[dict[str, str]]:
+def make_task_split(split: str, n: int, seed: int = 0,
+                    skill: str = "units") -> list[dict[str, str]]:
     """``n`` preference records ``{"prompt", "chosen", "rejected"}`` of one split.
 
     Args:
@@ -156,9 +158,10 @@ def make_task_splits(n_train: int, n_val: int, n_eval: int, seed: int = 0,
 
 
 def chat_encoders(tokenizer, system: str = "Answer with the number only."):
-    """``(encode_prompt, encode_completion, pad_id)`` for :func:`helpers.reprpo.methods.tokenize_pairs`
-    that wrap the question in the tokenizer's chat template (one short system line, then the
-    user turn and the assistant header); the completion ends with the end-of-turn token."""
+    """``(encode_prompt, encode_completion, pad_id)`` for
+    :func:`helpers.reprpo.methods.tokenize_pairs` that wrap the question in the tokenizer's chat
+    template (one short system line, then the user turn and the assistant header); the completion
+    ends with the end-of-turn token."""
     end = tokenizer.eos_token_id
 
     def encode_prompt(text: str) -> list[int]:

@@ -260,7 +260,8 @@ def reference_claims(draws: dict[str, dict[str, np.ndarray]], rival: str, dpo: s
     return out
 
 
-def interval_excludes_zero(draws: np.ndarray, side: Callable[[float, float], bool] | None = None) -> bool:
+def interval_excludes_zero(draws: np.ndarray,
+                           side: Callable[[float, float], bool] | None = None) -> bool:
     """Whether the 95% percentile interval of ``draws`` lies above zero (or satisfies ``side``)."""
     lo, hi = stats.interval(draws)
     return side(lo, hi) if side is not None else lo > 0
@@ -315,14 +316,17 @@ def adapter_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in get_peft_model_state_dict(model).items()}
 
 
-def restore_adapter(base: torch.nn.Module, state: dict[str, torch.Tensor], lora_r: int) -> torch.nn.Module:
-    """``base`` with a LoRA adapter of rank ``lora_r`` holding ``state`` (from :func:`adapter_state`)."""
+def restore_adapter(base: torch.nn.Module, state: dict[str, torch.Tensor],
+                    lora_r: int) -> torch.nn.Module:
+    """``base`` with a LoRA adapter of rank ``lora_r`` holding ``state`` (from
+    :func:`adapter_state`)."""
     from peft import set_peft_model_state_dict
 
     model = rp.add_lora(base, lora_r, seed=0)
     result = set_peft_model_state_dict(model, state)
     if getattr(result, "unexpected_keys", None):
-        raise ValueError(f"adapter state does not fit this base: unexpected {result.unexpected_keys[:3]}")
+        raise ValueError(f"adapter state does not fit this base: unexpected "
+                         f"{result.unexpected_keys[:3]}")
     return model.eval()
 
 

@@ -28,20 +28,23 @@ COLUMNS = ("prompt", "chosen", "rejected")
 def _read_local(local_dir: Path, config: str, split: str) -> list[dict]:
     import pandas as pd
 
-    for suffix, reader in ((".parquet", pd.read_parquet), (".jsonl", lambda p: pd.read_json(p, lines=True)),
+    for suffix, reader in ((".parquet", pd.read_parquet),
+                           (".jsonl", lambda p: pd.read_json(p, lines=True)),
                            (".json", pd.read_json)):
         path = local_dir / config / f"{split}{suffix}"
         if path.exists():
             try:
                 return reader(path).to_dict("records")
             except ValueError as err:  # malformed JSON or parquet: say which file
-                raise ValueError(f"{path} could not be read as {suffix[1:]} records ({err}); fix or "
+                raise ValueError(f"{path} could not be read as {suffix[1:]} records ({err}); fix "
+                                 f"or "
                                  "re-export the file") from err
     raise FileNotFoundError(f"No local copy of {config}/{split} under {local_dir}; expected "
                             f"{local_dir}/{config}/{split}.parquet, .jsonl or .json.")
 
 
-def load_preference_records(config: str, split: str, n: int | None = None, dataset: str = GENIES_DATASET,
+def load_preference_records(config: str, split: str, n: int | None = None,
+                            dataset: str = GENIES_DATASET,
                             local_dir: str | Path | None = None) -> list[dict[str, str]]:
     """Up to ``n`` ``{"prompt", "chosen", "rejected"}`` records of one GENIES distribution.
 
@@ -54,8 +57,8 @@ def load_preference_records(config: str, split: str, n: int | None = None, datas
 
     Raises:
         RuntimeError: the hub cannot be reached and no ``local_dir`` was given.
-        ValueError: the records lack the ``prompt``/``chosen``/``rejected`` columns or a record lacks
-            one of those texts (None/NaN), a local file is malformed (named), or ``config``,
+        ValueError: the records lack the ``prompt``/``chosen``/``rejected`` columns or a record
+            lacks one of those texts (None/NaN), a local file is malformed (named), or ``config``,
             ``split``, ``n`` or ``local_dir`` is of the wrong type.
         FileNotFoundError: ``local_dir`` holds no ``<config>/<split>`` file.
     """
@@ -65,7 +68,8 @@ def load_preference_records(config: str, split: str, n: int | None = None, datas
     if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 0):
         raise ValueError(f"n must be None (all records) or an integer >= 0; got {n!r}")
     if local_dir is not None and not isinstance(local_dir, (str, os.PathLike)):
-        raise ValueError(f"local_dir must be a folder path (str or Path) or None; got {type(local_dir).__name__}")
+        raise ValueError(f"local_dir must be a folder path (str or Path) or None; got "
+                         f"{type(local_dir).__name__}")
     if local_dir is not None:
         rows = _read_local(Path(local_dir), config, split)
     else:
@@ -75,15 +79,17 @@ def load_preference_records(config: str, split: str, n: int | None = None, datas
             rows = datasets.load_dataset(dataset, config, split=split).to_list()
         except Exception as e:  # offline, missing config, ...: say what is needed
             raise RuntimeError(
-                f"Could not load the hub dataset {dataset!r} (config {config!r}, split {split!r}): {type(e).__name__}: "
-                f"{str(e)[:200]}. The full scale needs network access to the Hugging Face Hub, or a local copy "
-                f"passed as local_dir=<folder with {config}/{split}.parquet>.") from e
+                f"Could not load the hub dataset {dataset!r} (config {config!r}, split {split!r}): "
+                f"{type(e).__name__}: {str(e)[:200]}. The full scale needs network access to the "
+                f"Hugging Face Hub, or a local copy passed as local_dir=<folder with "
+                f"{config}/{split}.parquet>.") from e
     if rows and not set(COLUMNS) <= set(rows[0]):
-        raise ValueError(f"{dataset}/{config}/{split} records need columns {COLUMNS}; got {sorted(rows[0])}.")
+        raise ValueError(f"{dataset}/{config}/{split} records need columns {COLUMNS}; got "
+                         f"{sorted(rows[0])}.")
     missing = [i for i, r in enumerate(rows) if any(r[k] is None or r[k] != r[k] for k in COLUMNS)]
     if missing:  # None or NaN would become the text "None"/"nan" and be trained on
-        raise ValueError(f"{dataset}/{config}/{split}: {len(missing)} record(s) lack a prompt, chosen or rejected "
-                         f"text (first at row {missing[0]}); drop them first")
+        raise ValueError(f"{dataset}/{config}/{split}: {len(missing)} record(s) lack a prompt, "
+                         f"chosen or rejected text (first at row {missing[0]}); drop them first")
     rows = [{k: str(r[k]) for k in COLUMNS} for r in rows]
     return rows[:n] if n is not None else rows
 
@@ -93,18 +99,21 @@ def load_causal_lm(name_or_path: str, dtype=None, device: str | None = None):
     id or a local ``save_pretrained`` folder; the tokenizer gets a pad token.
 
     Raises:
-        helpers.hub.ModelUnavailableError: (an ``OSError``) the model cannot be loaded (offline and not a local path).
+        helpers.hub.ModelUnavailableError: (an ``OSError``) the model cannot be loaded (offline and
+        not a local path).
     """
     import torch
 
     from helpers.hub import load_language_model
 
-    return load_language_model(name_or_path, dtype=dtype or torch.float32, device=device or "cpu", causal_lm=True)
+    return load_language_model(name_or_path, dtype=dtype or torch.float32, device=device or "cpu",
+                               causal_lm=True)
 
 
 def hf_encoders(tokenizer):
-    """``(encode_prompt, encode_completion, pad_id)`` for :func:`helpers.reprpo.methods.tokenize_pairs`:
-    the prompt gets the tokenizer's special tokens (BOS), the completion none plus a final EOS."""
+    """``(encode_prompt, encode_completion, pad_id)`` for
+    :func:`helpers.reprpo.methods.tokenize_pairs`: the prompt gets the tokenizer's special tokens
+    (BOS), the completion none plus a final EOS."""
     def encode_prompt(text: str) -> list[int]:
         return tokenizer(text, add_special_tokens=True)["input_ids"]
 
@@ -118,8 +127,10 @@ def hf_encoders(tokenizer):
 def load_table_era_splits(n_train: int, n_val: int, n_eval: int,
                           local_dir: str | Path | None = None) -> dict[str, list[dict[str, str]]]:
     """The reference table's splits (:data:`TABLE_ERA_SPLITS`): ``train`` is the first ``n_train``
-    training records, ``val`` the next ``n_val`` (held out from training), the others ``n_eval`` each."""
-    full_train = load_preference_records(*TABLE_ERA_SPLITS["train"], n=n_train + n_val, local_dir=local_dir)
+    training records, ``val`` the next ``n_val`` (held out from training), the others ``n_eval``
+    each."""
+    full_train = load_preference_records(*TABLE_ERA_SPLITS["train"], n=n_train + n_val,
+                                         local_dir=local_dir)
     if len(full_train) < n_train + n_val:
         raise ValueError(f"Only {len(full_train)} training records; lower n_train + n_val "
                          f"(now {n_train} + {n_val}).")

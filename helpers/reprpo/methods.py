@@ -55,10 +55,12 @@ def tokenize_pairs(records: list[dict], encode_prompt: Callable[[str], list[int]
         same for ``rejected``, each ``[N, T]`` (``T`` the longest sequence, at most ``max_len``).
     """
     if not records:
-        raise ValueError("tokenize_pairs got no records; pass a non-empty list of prompt/chosen/rejected dicts.")
+        raise ValueError("tokenize_pairs got no records; pass a non-empty list of "
+                         "prompt/chosen/rejected dicts.")
     missing = {"prompt", "chosen", "rejected"} - set(records[0])
     if missing:
-        raise ValueError(f"Records need the keys prompt, chosen, rejected; missing {sorted(missing)}.")
+        raise ValueError(f"Records need the keys prompt, chosen, rejected; missing "
+                         f"{sorted(missing)}.")
     seqs = {"chosen": [], "rejected": []}
     for r in records:
         p = encode_prompt(r["prompt"])[-max_prompt_len:]
@@ -87,7 +89,8 @@ def _rows(data: dict[str, torch.Tensor], idx) -> dict[str, torch.Tensor]:
 
 
 def collection_blocks(n_layers: int) -> list[int]:
-    """Blocks whose activations ReprPO collects: ``int(0.3 n)`` to ``n - 2`` (the reference's ``range(.3,-2)``)."""
+    """Blocks whose activations ReprPO collects: ``int(0.3 n)`` to ``n - 2`` (the reference's
+    ``range(.3,-2)``)."""
     lo, hi = int(0.3 * n_layers), n_layers - 2
     return list(range(lo, max(lo, hi) + 1))
 
@@ -97,7 +100,8 @@ def _layers(model) -> nn.ModuleList:
     for name, m in model.named_modules():
         if name.endswith("layers") and isinstance(m, nn.ModuleList):
             return m
-    raise ValueError("Could not find the decoder layers; expected a Llama-style model with .model.layers.")
+    raise ValueError("Could not find the decoder layers; expected a Llama-style model with "
+                     ".model.layers.")
 
 
 @contextmanager
@@ -106,9 +110,11 @@ def _side_hooks(model, blocks: list[int], store: dict):
     handles = []
     layers = _layers(model)
     for b in blocks:
-        for name, mod in (("o_proj", layers[b].self_attn.o_proj), ("down_proj", layers[b].mlp.down_proj)):
+        for name, mod in (("o_proj", layers[b].self_attn.o_proj),
+                          ("down_proj", layers[b].mlp.down_proj)):
             key = f"{b}.{name}"
-            handles.append(mod.register_forward_hook(lambda m, args, out, key=key: store.__setitem__(key, args[0])))
+            handles.append(mod.register_forward_hook(
+                lambda m, args, out, key=key: store.__setitem__(key, args[0])))
     try:
         yield store
     finally:
@@ -123,7 +129,8 @@ def forward_pairs(model, batch: dict[str, torch.Tensor], collect: str | None = N
     Returns:
         dict with ``logp`` ``[2B]`` (summed completion log-probability), ``n_tok`` ``[2B]``,
         ``attn`` ``[2B, T]`` and, when ``collect`` is ``"hs"``/``"side"``, ``acts``: a dict of
-        ``[2B, T, H]`` activations (``hs``: block outputs; ``side``: ``o_proj``/``down_proj`` inputs).
+        ``[2B, T, H]`` activations (``hs``: block outputs; ``side``: ``o_proj``/``down_proj``
+        inputs).
     """
     ids = torch.cat([batch["chosen_ids"], batch["rejected_ids"]])
     attn = torch.cat([batch["chosen_attn"], batch["rejected_attn"]])
@@ -154,9 +161,11 @@ def forward_pairs(model, batch: dict[str, torch.Tensor], collect: str | None = N
 # ----------------------------------------------------------------------------- losses
 
 
-def dpo_loss(pi_cho: torch.Tensor, pi_rej: torch.Tensor, ref_cho: torch.Tensor, ref_rej: torch.Tensor,
+def dpo_loss(pi_cho: torch.Tensor, pi_rej: torch.Tensor, ref_cho: torch.Tensor,
+             ref_rej: torch.Tensor,
              beta: float = 0.1) -> torch.Tensor:
-    """Per-pair DPO loss ``-log sigmoid(beta * ((pi_c - pi_r) - (ref_c - ref_r)))``; inputs ``[B]``, output ``[B]``."""
+    """Per-pair DPO loss ``-log sigmoid(beta * ((pi_c - pi_r) - (ref_c - ref_r)))``; inputs
+    ``[B]``, output ``[B]``."""
     return -F.logsigmoid(beta * ((pi_cho - ref_cho) - (pi_rej - ref_rej)))
 
 
@@ -172,7 +181,8 @@ def _log_msd(d: torch.Tensor, eps: float) -> torch.Tensor:
     return torch.log(d.pow(2).mean(-1) + eps)
 
 
-def mse_loss(pi: dict, ref: dict, transforms: nn.ModuleDict, alpha: float = 0.6, eps: float = 1e-6) -> torch.Tensor:
+def mse_loss(pi: dict, ref: dict, transforms: nn.ModuleDict, alpha: float = 0.6,
+             eps: float = 1e-6) -> torch.Tensor:
     """Distance loss: move the policy's rejected activations onto the reference's chosen ones.
 
     Per collected key (activations ``[2B, T, H]``, chosen rows first), with ``T_k`` its (linear)
@@ -194,12 +204,14 @@ def mse_loss(pi: dict, ref: dict, transforms: nn.ModuleDict, alpha: float = 0.6,
     return 100 * total / len(pi["acts"])
 
 
-def rank_loss(pi: dict, ref: dict, transforms: nn.ModuleDict, alpha: float = 0.25, beta: float = 1.0) -> torch.Tensor:
+def rank_loss(pi: dict, ref: dict, transforms: nn.ModuleDict, alpha: float = 0.25,
+              beta: float = 1.0) -> torch.Tensor:
     """Rank loss (HEAD ``RankLossConfig``): hidden states as pseudo-distributions.
 
-    ``p = mean_t log_softmax_h(T(hs))``; ``ptheta = (p_pi_cho - p_ref_cho) - (p_pi_rej - p_ref_rej)``
-    ``[B, H]``; reroute = ``mean_h -log sigmoid(-beta * ptheta)`` (sign as in the reference code),
-    retain = ``relu(-dpo_logit)`` on completion log-probs; loss = mean(reroute) + alpha * mean(retain).
+    ``p = mean_t log_softmax_h(T(hs))``; ``ptheta = (p_pi_cho - p_ref_cho) - (p_pi_rej -
+    p_ref_rej)`` ``[B, H]``; reroute = ``mean_h -log sigmoid(-beta * ptheta)`` (sign as in the
+    reference code), retain = ``relu(-dpo_logit)`` on completion log-probs; loss = mean(reroute) +
+    alpha * mean(retain).
     """
     rer = 0.0
     for key, a_pi in pi["acts"].items():
@@ -278,7 +290,8 @@ class ETHER(nn.Module):
                  generator: torch.Generator | None = None):
         super().__init__()
         if dim % n_blocks:
-            raise ValueError(f"ETHER needs dim divisible by n_blocks, got dim={dim}, n_blocks={n_blocks}.")
+            raise ValueError(f"ETHER needs dim divisible by n_blocks, got dim={dim}, "
+                             f"n_blocks={n_blocks}.")
         k = bottleneck or max(8, dim // 60)
         self.n_blocks = n_blocks
         self.u = nn.Parameter(torch.randn(n_blocks, dim // n_blocks, generator=generator))
@@ -320,23 +333,28 @@ def _tkey(key: str) -> str:
 # ----------------------------------------------------------------------------- gradient methods
 
 
-def project_grad(g: torch.Tensor, direction: torch.Tensor, beta: float = 0.8, slope: float = 0.0) -> torch.Tensor:
-    """ProjGrad rewrite of a gradient ``g`` ``[out, r]`` with a direction ``[out]`` in its row space.
+def project_grad(g: torch.Tensor, direction: torch.Tensor, beta: float = 0.8,
+                 slope: float = 0.0) -> torch.Tensor:
+    """ProjGrad rewrite of a gradient ``g`` ``[out, r]`` with a direction ``[out]`` in its row
+    space.
 
     ``proj = d d^T g`` (the component of each column along unit ``d``), returns
     ``leaky_relu(proj, slope) + beta * (g - proj)``. With ``slope=1, beta=1`` it returns ``g``.
     """
     if g.shape[0] != direction.shape[0]:
-        raise ValueError(f"direction has {direction.shape[0]} entries but the gradient has {g.shape[0]} rows; "
+        raise ValueError(f"direction has {direction.shape[0]} entries but the gradient has "
+                         f"{g.shape[0]} rows; "
                          "pass the preference direction in the module's output space.")
     d = direction / direction.norm().clamp_min(1e-12)
     proj = torch.outer(d, d @ g)
     return F.leaky_relu(proj, slope) + beta * (g - proj)
 
 
-def projbp_rewrite(g: torch.Tensor, pref: torch.Tensor, beta: float = 0.2, slope: float = 0.01) -> torch.Tensor:
-    """ProjBP rewrite of an output gradient ``g`` ``[N, T, H]`` with a per-sample direction ``pref`` ``[N, H]``:
-    ``leaky_relu(proj, slope) + beta * orth`` per token, rescaled to the original per-token norm."""
+def projbp_rewrite(g: torch.Tensor, pref: torch.Tensor, beta: float = 0.2,
+                   slope: float = 0.01) -> torch.Tensor:
+    """ProjBP rewrite of an output gradient ``g`` ``[N, T, H]`` with a per-sample direction
+    ``pref`` ``[N, H]``: ``leaky_relu(proj, slope) + beta * orth`` per token, rescaled to the
+    original per-token norm."""
     d = pref / pref.norm(dim=-1, keepdim=True).clamp_min(1e-12)
     d = d.unsqueeze(1)
     proj = (g * d).sum(-1, keepdim=True) * d
@@ -346,7 +364,8 @@ def projbp_rewrite(g: torch.Tensor, pref: torch.Tensor, beta: float = 0.2, slope
 
 def _lora_modules(model) -> dict[str, nn.Module]:
     """The peft-wrapped ``q_proj``/``v_proj`` modules (those with ``lora_B``)."""
-    return {n: m for n, m in model.named_modules() if hasattr(m, "lora_B") and n.split(".")[-1] in ("q_proj", "v_proj")}
+    return {n: m for n, m in model.named_modules() if hasattr(m, "lora_B")
+            and n.split(".")[-1] in ("q_proj", "v_proj")}
 
 
 # ----------------------------------------------------------------------------- training
@@ -354,7 +373,8 @@ def _lora_modules(model) -> dict[str, nn.Module]:
 
 @dataclass
 class Method:
-    """One preference-optimisation method; ``name`` follows the reference (``dpo``, ``hs-none-mse``, ...)."""
+    """One preference-optimisation method; ``name`` follows the reference (``dpo``,
+    ``hs-none-mse``, ...)."""
 
     kind: str  # dpo | projgrad | projbp | reprpo
     loss: str = "mse"  # reprpo only: mse | rank | prefvec
@@ -364,13 +384,15 @@ class Method:
 
     def __post_init__(self):
         for val, allowed, what in ((self.kind, KINDS, "kind"), (self.loss, LOSSES, "loss"),
-                                   (self.transform, TRANSFORMS, "transform"), (self.collect, COLLECT, "collect")):
+                                   (self.transform, TRANSFORMS, "transform"),
+                                   (self.collect, COLLECT, "collect")):
             if val not in allowed:
                 raise ValueError(f"Unknown {what} {val!r}; expected one of {allowed}.")
 
     @property
     def name(self) -> str:
-        return f"{self.collect}-{self.transform}-{self.loss}" if self.kind == "reprpo" else self.kind
+        return (f"{self.collect}-{self.transform}-{self.loss}" if self.kind == "reprpo"
+                else self.kind)
 
     @property
     def canonical(self) -> str:
@@ -403,17 +425,21 @@ class TrainSettings:
     grad_clip: float = 0.3  # as in the reference
     warmup_frac: float = 0.03  # linear warm-up fraction, as in the reference
     max_steps: int | None = None  # optional cap on optimizer steps
-    blocks: list[int] | None = field(default=None)  # collection blocks; None -> collection_blocks(n_layers)
+    # collection blocks; None -> collection_blocks(n_layers)
+    blocks: list[int] | None = field(default=None)
 
 
 def add_lora(base: nn.Module, r: int, seed: int):
-    """A deep copy of ``base`` with a fresh LoRA adapter on q_proj/v_proj (rsLoRA, alpha 16, no dropout)."""
+    """A deep copy of ``base`` with a fresh LoRA adapter on q_proj/v_proj (rsLoRA, alpha 16, no
+    dropout)."""
     from peft import LoraConfig, get_peft_model
 
     torch.manual_seed(seed)
-    cfg = LoraConfig(r=r, lora_alpha=16, use_rslora=True, target_modules=["q_proj", "v_proj"], lora_dropout=0.0)
+    cfg = LoraConfig(r=r, lora_alpha=16, use_rslora=True, target_modules=["q_proj", "v_proj"],
+                     lora_dropout=0.0)
     with warnings.catch_warnings():  # peft calls a deprecated transformers property
-        warnings.filterwarnings("ignore", category=FutureWarning, message=".*gradient_checkpointing.*")
+        warnings.filterwarnings("ignore", category=FutureWarning,
+                                message=".*gradient_checkpointing.*")
         return get_peft_model(copy.deepcopy(base), cfg)
 
 
@@ -452,7 +478,8 @@ def _reference_batch(reference: dict, idx: torch.Tensor, attn: torch.Tensor) -> 
             "acts": {k: a[:, idx].flatten(0, 1) for k, a in reference["acts"].items()}}
 
 
-def train_method(base: nn.Module, method: Method, data: dict[str, torch.Tensor], settings: TrainSettings,
+def train_method(base: nn.Module, method: Method, data: dict[str, torch.Tensor],
+                 settings: TrainSettings,
                  seed: int = 0, progress: bool = False, reference: dict | None = None):
     """Train one LoRA adapter on ``data`` (from :func:`tokenize_pairs`) with ``method``.
 
@@ -501,7 +528,8 @@ def train_method(base: nn.Module, method: Method, data: dict[str, torch.Tensor],
             def bwd(m, grad_out, name=name):
                 ref_out = cache["ref"][name]
                 B = ref_out.shape[0] // 2
-                pref = reduce_tokens(ref_out[:B] - ref_out[B:], cache["attn"][:B])  # [B, H] per sample
+                # [B, H] per sample
+                pref = reduce_tokens(ref_out[:B] - ref_out[B:], cache["attn"][:B])
                 return (projbp_rewrite(grad_out[0], torch.cat([pref, pref])),)
             handles.append(mod.register_full_backward_pre_hook(bwd))
 
@@ -544,7 +572,8 @@ def train_method(base: nn.Module, method: Method, data: dict[str, torch.Tensor],
                 if method.kind == "reprpo":
                     loss = HS_LOSSES[method.loss](pi, ref, transforms)
                 else:
-                    loss = dpo_loss(pi["logp"][:B], pi["logp"][B:], ref["logp"][:B], ref["logp"][B:],
+                    loss = dpo_loss(pi["logp"][:B], pi["logp"][B:], ref["logp"][:B],
+                                    ref["logp"][B:],
                                     method.beta).mean()
                 with warnings.catch_warnings():  # projbp: "no inputs require gradients" is expected
                     warnings.filterwarnings("ignore", message="Full backward hook is firing")
@@ -553,7 +582,8 @@ def train_method(base: nn.Module, method: Method, data: dict[str, torch.Tensor],
                     for name, mod in lora_mods.items():
                         r = cache["ref"][name]
                         # batch-mean preference direction of this module's output, [H_out]
-                        pref = (reduce_tokens(r[:B], cache["attn"][:B]) - reduce_tokens(r[B:], cache["attn"][B:])).mean(0)
+                        pref = (reduce_tokens(r[:B], cache["attn"][:B])
+                                - reduce_tokens(r[B:], cache["attn"][B:])).mean(0)
                         for p in mod.lora_B.parameters():
                             if p.grad is not None:
                                 p.grad = project_grad(p.grad, pref)
@@ -562,8 +592,10 @@ def train_method(base: nn.Module, method: Method, data: dict[str, torch.Tensor],
                 sched.step()
                 opt.zero_grad(set_to_none=True)
                 if not torch.isfinite(loss):
-                    raise FloatingPointError(f"{method.name}: non-finite loss at step {step}; lower the learning rate.")
-                history.append({"step": step, "loss": loss.item(), "seconds": time.perf_counter() - t0})
+                    raise FloatingPointError(f"{method.name}: non-finite loss at step {step}; "
+                                             f"lower the learning rate.")
+                history.append({"step": step, "loss": loss.item(),
+                                "seconds": time.perf_counter() - t0})
                 step += 1
                 bar.update(1)
     finally:
@@ -578,7 +610,8 @@ def train_method(base: nn.Module, method: Method, data: dict[str, torch.Tensor],
 
 
 @torch.no_grad()
-def preference_correct(model: nn.Module, data: dict[str, torch.Tensor], batch_size: int = 256) -> np.ndarray:
+def preference_correct(model: nn.Module, data: dict[str, torch.Tensor],
+                       batch_size: int = 256) -> np.ndarray:
     """Whether each pair's chosen completion has the higher *mean* token log-probability.
 
     Returns a bool array ``[N]`` (ties count as wrong). The length-normalised score follows
@@ -598,13 +631,15 @@ def preference_correct(model: nn.Module, data: dict[str, torch.Tensor], batch_si
 
 
 def select_lr(scores: dict[float, float], tol: float = 0.0) -> float:
-    """The learning rate with the best validation score (the smallest among those within ``tol`` of it)."""
+    """The learning rate with the best validation score (the smallest among those within ``tol`` of
+    it)."""
     if not scores:
         raise ValueError("select_lr got no scores; run the learning-rate search first.")
     best = max(scores.values())
     return min(lr for lr, s in scores.items() if s >= best - tol)
 
 
-def evaluate_splits(model: nn.Module, splits: dict[str, dict[str, torch.Tensor]], batch_size: int = 256) -> dict[str, np.ndarray]:
+def evaluate_splits(model: nn.Module, splits: dict[str, dict[str, torch.Tensor]],
+                    batch_size: int = 256) -> dict[str, np.ndarray]:
     """:func:`preference_correct` on every split: name -> bool ``[N_split]``."""
     return {name: preference_correct(model, data, batch_size) for name, data in splits.items()}

@@ -1,4 +1,5 @@
-"""Toy GENIES: a tiny synthetic language with a hidden notion of correctness, for the ReprPO chapter.
+"""Toy GENIES: a tiny synthetic language with a hidden notion of correctness, for the ReprPO
+chapter.
 
 Documents look like ``<bos> ctx [<enc>] (task args = answer ;)x1-4 <eos>``. Each document is
 written by one latent persona: **honest** (always right) or a **trickster** that makes a
@@ -30,7 +31,8 @@ DIGITS = [str(d) for d in range(10)]
 LETTERS = list("abcdefghij")  # the alternative encoding of the digits 0-9
 VOCAB = SPECIALS + TASKS + PUNCT + DIGITS + LETTERS  # 32 tokens
 
-SPLITS = ("train", "val", "test", "context", "difficulty", "encoding", "skill_sort", "skill_rev", "unrelated")
+SPLITS = ("train", "val", "test", "context", "difficulty", "encoding", "skill_sort", "skill_rev",
+          "unrelated")
 """Every preference split; ``val`` is the in-distribution split used to choose learning rates."""
 
 SHIFT_CATEGORY = {
@@ -47,7 +49,8 @@ class ToyTokenizer:
     def __init__(self) -> None:
         self.vocab = list(VOCAB)
         self.index = {t: i for i, t in enumerate(self.vocab)}
-        self.pad_id, self.bos_id, self.eos_id = self.index["<pad>"], self.index["<bos>"], self.index["<eos>"]
+        self.pad_id, self.bos_id, self.eos_id = (self.index["<pad>"], self.index["<bos>"],
+                                                 self.index["<eos>"])
 
     def __len__(self) -> int:
         return len(self.vocab)
@@ -122,7 +125,8 @@ def make_documents(n: int, seed: int = 0, p_honest: float = 0.5, p_enc: float = 
 
 
 _SPLIT_SPEC = {  # split -> (task, ctx, enc, n_add)
-    "train": ("add", "<tb>", False, 2), "val": ("add", "<tb>", False, 2), "test": ("add", "<tb>", False, 2),
+    "train": ("add", "<tb>", False, 2), "val": ("add", "<tb>", False, 2),
+    "test": ("add", "<tb>", False, 2),
     "context": ("add", "<fic>", False, 2), "difficulty": ("add", "<tb>", False, 3),
     "encoding": ("add", "<tb>", True, 2), "skill_sort": ("sort", "<tb>", False, 2),
     "skill_rev": ("rev", "<tb>", False, 2), "unrelated": ("max", "<tb>", False, 2),
@@ -139,7 +143,8 @@ def make_preference_split(split: str, n: int, seed: int = 0, context_lines: int 
     ``"trickster"``): a probe of in-context persona inference.
     """
     if context_persona not in ("honest", "trickster"):
-        raise ValueError(f"context_persona must be 'honest' or 'trickster', got {context_persona!r}.")
+        raise ValueError(f"context_persona must be 'honest' or 'trickster', got "
+                         f"{context_persona!r}.")
     if split not in _SPLIT_SPEC:
         raise ValueError(f"Unknown split {split!r}; expected one of {SPLITS}.")
     if n < 1:
@@ -151,22 +156,27 @@ def make_preference_split(split: str, n: int, seed: int = 0, context_lines: int 
         lines = []
         for _ in range(context_lines):
             a = _sample_args(task, rng, n_add=n_add)
-            lines += [task, _fmt(a, enc), "=", _fmt(_answer(task, a, context_persona == "honest", rng), enc), ";"]
+            lines += [task, _fmt(a, enc), "=",
+                      _fmt(_answer(task, a, context_persona == "honest", rng), enc), ";"]
         args = _sample_args(task, rng, n_add=n_add)
-        prompt = " ".join(["<bos>", ctx] + (["<enc>"] if enc else []) + lines + [task, _fmt(args, enc), "="])
+        prompt = " ".join(["<bos>", ctx] + (["<enc>"] if enc else []) + lines
+                          + [task, _fmt(args, enc), "="])
         good = _answer(task, args, True, rng)
         if task == "max":  # unrelated split: max against a random non-max element
             others = [a for a in args if a != good[0]]
             bad = [others[int(rng.integers(len(others)))]]
         else:
             bad = _answer(task, args, False, rng)
-        out.append({"prompt": prompt, "chosen": _fmt(good, enc) + " ;", "rejected": _fmt(bad, enc) + " ;"})
+        out.append({"prompt": prompt, "chosen": _fmt(good, enc) + " ;",
+                    "rejected": _fmt(bad, enc) + " ;"})
     return out
 
 
-def toy_llama_config(hidden: int = 128, layers: int = 4, heads: int = 4, intermediate: int | None = None,
+def toy_llama_config(hidden: int = 128, layers: int = 4, heads: int = 4,
+                     intermediate: int | None = None,
                      max_len: int = 64):
-    """A ``transformers.LlamaConfig`` for the toy language (about 1.05M parameters at the defaults)."""
+    """A ``transformers.LlamaConfig`` for the toy language (about 1.05M parameters at the
+    defaults)."""
     from transformers import LlamaConfig
 
     tok = ToyTokenizer()
@@ -224,7 +234,8 @@ def pretrain_toy_model(config, settings: PretrainSettings, progress: bool = True
 
 
 def load_or_pretrain(config_kwargs: dict, settings: PretrainSettings, progress: bool = True):
-    """The pretrained toy model for ``config_kwargs`` (see :func:`toy_llama_config`) and ``settings``.
+    """The pretrained toy model for ``config_kwargs`` (see :func:`toy_llama_config`) and
+    ``settings``.
 
     Cached with :func:`helpers.cache.cached` (atomic write, keyed by every setting), so only the
     first call pays for pretraining. Returns ``(model, info)`` where ``info`` has ``losses``
@@ -238,14 +249,17 @@ def load_or_pretrain(config_kwargs: dict, settings: PretrainSettings, progress: 
 
     from helpers.cache import cached
 
-    key = {"what": "toy_genies_llama", "version": 1, "config": config_kwargs, "settings": asdict(settings)}
+    key = {"what": "toy_genies_llama", "version": 1, "config": config_kwargs,
+           "settings": asdict(settings)}
     computed = []
 
     def compute():
         t0 = time.perf_counter()
-        model, losses = pretrain_toy_model(toy_llama_config(**config_kwargs), settings, progress=progress)
+        model, losses = pretrain_toy_model(toy_llama_config(**config_kwargs), settings,
+                                           progress=progress)
         computed.append(True)
-        return {"state_dict": model.state_dict(), "losses": losses, "seconds": time.perf_counter() - t0}
+        return {"state_dict": model.state_dict(), "losses": losses,
+                "seconds": time.perf_counter() - t0}
 
     blob = cached("reprpo_toy", key, compute,  # an entry of another structure is recomputed
                   validate=lambda b: {"state_dict", "losses", "seconds"} <= b.keys())
@@ -255,7 +269,8 @@ def load_or_pretrain(config_kwargs: dict, settings: PretrainSettings, progress: 
     return model, {"losses": blob["losses"], "seconds": blob["seconds"], "cached": not computed}
 
 
-def make_all_splits(seed: int, n_train: int, n_val: int, n_eval: int) -> dict[str, list[dict[str, str]]]:
+def make_all_splits(seed: int, n_train: int, n_val: int,
+                    n_eval: int) -> dict[str, list[dict[str, str]]]:
     """Every preference split for one seed: ``train`` (``n_train`` pairs), ``val`` (``n_val``) and
     ``n_eval`` pairs of each evaluation split (``test`` and the shifts)."""
     sizes = {"train": n_train, "val": n_val}

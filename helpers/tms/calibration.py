@@ -23,7 +23,8 @@ from helpers.tms import llc
 from helpers.tms import model as tms
 
 __all__ = ["sweep", "choose_closest", "choose_on", "count_rises", "repeat_estimates", "is_interior",
-           "theory_free_choice", "bias_interval", "known_critical_points", "calibration_reading", "calibrate", "crossover_n"]
+           "theory_free_choice", "bias_interval", "known_critical_points", "calibration_reading",
+           "calibrate", "crossover_n"]
 
 
 def sweep(
@@ -63,7 +64,8 @@ def sweep(
     return table, trace
 
 
-def choose_closest(table: pd.DataFrame, theory: dict[int, float]) -> tuple[float, float, pd.DataFrame]:
+def choose_closest(table: pd.DataFrame,
+                   theory: dict[int, float]) -> tuple[float, float, pd.DataFrame]:
     """The (ε, nβ) whose estimates are closest to ``theory`` (squared error summed over polygons),
     among settings that order the polygons as theory does (the larger λ estimated larger).
 
@@ -77,7 +79,8 @@ def choose_closest(table: pd.DataFrame, theory: dict[int, float]) -> tuple[float
     hi, lo = max(theory, key=theory.get), min(theory, key=theory.get)
     err[wide[hi] <= wide[lo]] = np.inf
     if not np.isfinite(err).any():
-        raise ValueError("No swept (lr, nbeta) orders the polygons as theory does; widen the sweep.")
+        raise ValueError("No swept (lr, nbeta) orders the polygons as theory does; widen the "
+                         "sweep.")
     e, nb = err.idxmin()
     wide.columns = [f"{c}-gon" for c in wide.columns]
     wide["sq. error vs theory"] = err
@@ -95,19 +98,23 @@ def count_rises(table: pd.DataFrame, by: str, along: str) -> tuple[int, int]:
 
 
 def repeat_estimates(
-    models: dict[int, tuple[torch.Tensor, torch.Tensor]], x: torch.Tensor, repeats: int, *, lr: float,
+    models: dict[int, tuple[torch.Tensor, torch.Tensor]], x: torch.Tensor, repeats: int, *,
+    lr: float,
     nbeta: float, localization: float, chains: int, draws: int, burnin: int, batch: int,
     seed: int = 12, device: torch.device | str = "cpu",
 ) -> torch.Tensor:
-    """``repeats`` independent estimates per polygon at one setting: ``[polygons, repeats]`` (CPU)."""
+    """``repeats`` independent estimates per polygon at one setting: ``[polygons, repeats]``
+    (CPU)."""
     W = torch.stack([models[k][0] for k in models for _ in range(repeats)]).to(device)
     b = torch.stack([models[k][1] for k in models for _ in range(repeats)]).to(device)
     res = llc.estimate_llc(W, b, x.to(device), lr=lr, nbeta=nbeta, localization=localization,
-                           num_chains=chains, num_draws=draws, num_burnin_steps=burnin, batch_size=batch, seed=seed)
+                           num_chains=chains, num_draws=draws, num_burnin_steps=burnin,
+                           batch_size=batch, seed=seed)
     return res.llc_mean.view(len(models), repeats).cpu()
 
 
-def choose_on(table: pd.DataFrame, theory: dict[int, float], reps: list[int]) -> tuple[float, float, pd.DataFrame]:
+def choose_on(table: pd.DataFrame, theory: dict[int, float],
+              reps: list[int]) -> tuple[float, float, pd.DataFrame]:
     """:func:`choose_closest` on the mean of the estimates with ``rep`` in ``reps`` only (the
     selection seeds), so that the other repeats can report the chosen setting unbiased."""
     sel = table[table.rep.isin(reps)].groupby(["polygon", "lr", "nbeta"], as_index=False).llc.mean()
@@ -133,7 +140,8 @@ def theory_free_choice(table: pd.DataFrame, nbeta: float, drift_tol: float = 0.1
     return float(min(passing)) if len(passing) else None
 
 
-def bias_interval(estimates, theory: float, n_boot: int = 2000, seed: int = 0) -> tuple[float, float, float]:
+def bias_interval(estimates, theory: float, n_boot: int = 2000,
+                  seed: int = 0) -> tuple[float, float, float]:
     """Mean of ``estimates`` minus ``theory``, with a 95% bootstrap interval over the estimates
     (independent SGLD runs); NaN estimates (diverged) are dropped, all-NaN gives NaNs."""
     v = np.asarray(estimates, float)
@@ -188,11 +196,13 @@ def calibration_reading(
     lr, nb = chosen
     inside = is_interior(lrs, lr) and is_interior(nbetas, nb)
     chosen_md = (f"ε = {lr:g} and nβ = {nb:g}, "
-                 + ("inside the swept grid on both axes" if inside else "at an edge of the swept grid"))
+                 + ("inside the swept grid on both axes" if inside
+                    else "at an edge of the swept grid"))
     free_md = ("no step size passes the theory-free rule" if held_free is None else
                f"the theory-free rule picks ε = {free[0]:g} at nβ = {free[1]:.0f}; there the "
                "held-out bias is " + " and ".join(
-                   f"{format_interval(*free_bias[k], signed=True, digits=2)} ({k}-gon)" for k in ks))
+                   f"{format_interval(*free_bias[k], signed=True, digits=2)} ({k}-gon)"
+                   for k in ks))
     up_lr, n_lr = count_rises(sel_mean, "nbeta", "lr")
     up_nb, n_nb = count_rises(sel_mean, "lr", "nbeta")
     trend = (f"raising ε raises the estimate in {up_lr} of {n_lr} neighbouring pairs of settings "

@@ -13,14 +13,17 @@ import torch
 
 from helpers.plotting import NULL_COLOR, PALETTE
 
-__all__ = ["calibration_figure", "kgon_counts_figure", "scatter_figure", "puzzle_figure", "write_gif",
-           "start_contrast_figure", "correlation_figure", "prune_summary_figure", "llc_slider_figure",
+__all__ = ["calibration_figure", "kgon_counts_figure", "scatter_figure", "puzzle_figure",
+           "write_gif",
+           "start_contrast_figure", "correlation_figure", "prune_summary_figure",
+           "llc_slider_figure",
            "lmc_figure", "prune_figure", "write_animations", "basin_figure"]
 
 SPARSITY_LABEL = "sparsity S (probability a feature is off)"
 
 
-def calibration_figure(calib: pd.DataFrame, traces: dict[int, torch.Tensor], theory: dict[int, float]) -> plt.Figure:
+def calibration_figure(calib: pd.DataFrame, traces: dict[int, torch.Tensor],
+                       theory: dict[int, float]) -> plt.Figure:
     """Left: estimate against ε per nβ and polygon (``calib``: one row per polygon, lr, nbeta with
     ``llc``; dashed: theory). Right: running LLC per chain at the chosen setting (``traces``:
     polygon -> ``[chains, draws]``)."""
@@ -45,7 +48,8 @@ def calibration_figure(calib: pd.DataFrame, traces: dict[int, torch.Tensor], the
 
 
 def kgon_counts_figure(grid: pd.DataFrame, inits: tuple[str, ...]) -> plt.Figure:
-    """Stacked bars: how many seeds reached each polygon label, per sparsity, one panel per start."""
+    """Stacked bars: how many seeds reached each polygon label, per sparsity, one panel per
+    start."""
     counts = grid.groupby(["init", "sparsity", "kgon"]).size().unstack(fill_value=0)
     labels = sorted(counts.columns, key=lambda s: (-int(s[0]), s))
     fig, axes = plt.subplots(1, len(inits), figsize=(9, 3.2), sharey=True)
@@ -64,8 +68,10 @@ def kgon_counts_figure(grid: pd.DataFrame, inits: tuple[str, ...]) -> plt.Figure
     return fig
 
 
-def scatter_figure(long: pd.DataFrame, steps: list[int], spars: list[float], inits: tuple[str, ...]) -> plt.Figure:
-    """Train loss against LLC, one column per checkpoint and one row per start, coloured by sparsity."""
+def scatter_figure(long: pd.DataFrame, steps: list[int], spars: list[float],
+                   inits: tuple[str, ...]) -> plt.Figure:
+    """Train loss against LLC, one column per checkpoint and one row per start, coloured by
+    sparsity."""
     fig, axes = plt.subplots(len(inits), len(steps), figsize=(11, 4.6), sharey="row", squeeze=False)
     for r, init in enumerate(inits):
         for c, s in enumerate(steps):
@@ -94,7 +100,8 @@ def puzzle_figure(puzzle: pd.DataFrame, inits: tuple[str, ...]) -> plt.Figure:
         a1.scatter(d.chain_noise_var, d.between_seed_var, color=PALETTE[j], label=f"{init} start")
         off = -0.004 if j == 0 else 0.004
         err = [np.clip(d.r - d.r_lo, 0, None), np.clip(d.r_hi - d.r, 0, None)]
-        a2.errorbar(d.sparsity + off, d.r, err, fmt="o", color=PALETTE[j], capsize=2, label=f"{init} start, all seeds")
+        a2.errorbar(d.sparsity + off, d.r, err, fmt="o", color=PALETTE[j], capsize=2,
+                    label=f"{init} start, all seeds")
         a2.scatter(d.sparsity + 3 * off, d.r_llc_pos, facecolors="none", edgecolors=PALETTE[j],
                    label=f"{init} start, LLC > 0 only")
     v = pd.concat([puzzle.chain_noise_var, puzzle.between_seed_var])
@@ -114,12 +121,14 @@ def lmc_figure(cross: pd.DataFrame, ctrl: pd.DataFrame, spars: list[float],
     """Barriers before (grey) and after (colour: same or different polygon) alignment, by sparsity;
     left the cross-start pairs, right the same-start control."""
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.2), sharey=True)
-    for ax, d, title in ((axes[0], cross, "4-gon vs 6-gon start"), (axes[1], ctrl, "same start (control)")):
+    for ax, d, title in ((axes[0], cross, "4-gon vs 6-gon start"),
+                         (axes[1], ctrl, "same start (control)")):
         for j, S in enumerate(spars):
             e = d[np.isclose(d.sparsity, S)]
             jit = (np.random.default_rng(j).random(len(e)) - 0.5) * 0.25
             ax.scatter(j + jit - 0.15, e.unaligned + 1e-6, s=8, color=NULL_COLOR)
-            ax.scatter(j + jit + 0.15, e.aligned + 1e-6, s=8, color=np.where(e.same_kgon, PALETTE[0], PALETTE[1]))
+            ax.scatter(j + jit + 0.15, e.aligned + 1e-6, s=8,
+                       color=np.where(e.same_kgon, PALETTE[0], PALETTE[1]))
         ax.set_xticks(range(len(spars)), [f"{s:.3f}" for s in spars])
         ax.set(yscale="log", xlabel=SPARSITY_LABEL, title=title)
     axes[0].set_ylabel(ylabel)
@@ -191,11 +200,14 @@ def correlation_figure(corr: pd.DataFrame, inits: tuple[str, ...]) -> plt.Figure
         d = corr[corr.init == init].reset_index(drop=True)
         x = np.arange(len(d))
         err = [d.spearman - d.spearman_lo, d.spearman_hi - d.spearman]
-        ax.errorbar(x - 0.1, d.spearman, err, fmt="o", color=PALETTE[0], capsize=2, label="Spearman")
+        ax.errorbar(x - 0.1, d.spearman, err, fmt="o", color=PALETTE[0], capsize=2,
+                    label="Spearman")
         err = [d.pearson - d.pearson_lo, d.pearson_hi - d.pearson]
-        ax.errorbar(x + 0.1, d.pearson, err, fmt="o", mfc="none", color=PALETTE[1], capsize=2, label="Pearson")
+        ax.errorbar(x + 0.1, d.pearson, err, fmt="o", mfc="none", color=PALETTE[1], capsize=2,
+                    label="Pearson")
         ax.axhline(0, color=NULL_COLOR, ls="--")
-        ax.set_xticks(x, [f"{s:.3f} / {k}" for s, k in zip(d.sparsity, d.kgon)], rotation=60, fontsize=7)
+        ax.set_xticks(x, [f"{s:.3f} / {k}" for s, k in zip(d.sparsity, d.kgon)], rotation=60,
+                      fontsize=7)
         ax.set(title=f"{init} start", ylim=(-1.05, 1.05), xlabel="sparsity / final polygon")
     axes[0, 0].set_ylabel("correlation of loss and LLC")
     axes[0, 0].legend(fontsize=7)
@@ -206,9 +218,12 @@ def prune_summary_figure(summary: pd.DataFrame) -> plt.Figure:
     """Left: fraction of models keeping the dense model's polygon, pruned (IMP) and rewound without
     pruning (control). Right: IMP's final loss over the control's (geometric mean, 95% interval)."""
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.0))
-    a1.plot(summary.weights, summary.kept_imp, marker="o", color=PALETTE[0], label="pruned and rewound")
-    a1.plot(summary.weights, summary.kept_control, marker="s", color=NULL_COLOR, label="rewound, not pruned")
-    a1.set(xlabel="weights left in W (of 12)", ylabel="fraction keeping its polygon", ylim=(-0.05, 1.05))
+    a1.plot(summary.weights, summary.kept_imp, marker="o", color=PALETTE[0],
+            label="pruned and rewound")
+    a1.plot(summary.weights, summary.kept_control, marker="s", color=NULL_COLOR,
+            label="rewound, not pruned")
+    a1.set(xlabel="weights left in W (of 12)", ylabel="fraction keeping its polygon",
+           ylim=(-0.05, 1.05))
     a1.invert_xaxis()
     a1.legend(fontsize=7)
     err = [summary.loss_ratio - summary.lo, summary.hi - summary.loss_ratio]
@@ -275,7 +290,8 @@ def basin_figure(summary: pd.DataFrame, spars: list[float]) -> plt.Figure:
     zero_at = pos.min() / 3 if len(pos) else 1e-3  # where the no-pull control is drawn
     for ax, d in zip(axes[0], dirs):
         for j, S in enumerate(spars):
-            e = summary[(summary.direction == d) & np.isclose(summary.sparsity, S)].sort_values("pull")
+            e = summary[(summary.direction == d)
+                        & np.isclose(summary.sparsity, S)].sort_values("pull")
             if e.empty:
                 continue
             color = PALETTE[j % len(PALETTE)]

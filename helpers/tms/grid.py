@@ -27,7 +27,8 @@ __all__ = [
 ]
 
 
-def make_grid(sparsity_idx: list[int], n_seeds: int, inits: tuple[str, ...] = tms.INITS) -> pd.DataFrame:
+def make_grid(sparsity_idx: list[int], n_seeds: int,
+              inits: tuple[str, ...] = tms.INITS) -> pd.DataFrame:
     """One row per (init, sparsity, seed), init-major; ``sparsity_idx`` indexes :func:`sparsities`.
 
     Raises:
@@ -82,14 +83,18 @@ def train_grid(
     (a dict, so :func:`helpers.cache.cached` can store it). ``compress`` and ``importance``
     (per-feature loss weights): as in :func:`helpers.tms.model.train`."""
     W0, b0 = init_grid(grid)
-    res = tms.train(W0.to(device), b0.to(device), grid_data(grid, n_train, 1, alpha).to(device), steps,
-                    log_at, x_test=grid_data(grid, n_test, 2, alpha).to(device), lr=lr, momentum=momentum,
+    res = tms.train(W0.to(device), b0.to(device), grid_data(grid, n_train, 1, alpha).to(device),
+                    steps,
+                    log_at, x_test=grid_data(grid, n_test, 2, alpha).to(device), lr=lr,
+                    momentum=momentum,
                     compress=compress, importance=importance)
     return {k: (v.cpu() if torch.is_tensor(v) else v) for k, v in vars(res).items()}
 
 
-def checkpoint_steps(reference_steps: list[int], steps: int, reference_total: int = 20000) -> list[int]:
-    """The reference's LLC checkpoints rescaled from ``reference_total`` to ``steps`` (sorted, >= 1)."""
+def checkpoint_steps(reference_steps: list[int], steps: int,
+                     reference_total: int = 20000) -> list[int]:
+    """The reference's LLC checkpoints rescaled from ``reference_total`` to ``steps`` (sorted, >=
+    1)."""
     return sorted({max(1, round(s * steps / reference_total)) for s in reference_steps})
 
 
@@ -112,7 +117,8 @@ def llc_at_checkpoints(
     """LLC of the models ``rows`` (default: all) at every checkpoint, on :func:`llc_data`
     (``on_divergence="nan"``: a model whose chains diverge gets NaN instead of an error).
 
-    Returns ``mean`` ``[m, K]``, ``chains`` ``[m, K, C]`` and ``init_loss`` ``[m, K]`` on the CPU."""
+    Returns ``mean`` ``[m, K]``, ``chains`` ``[m, K, C]`` and ``init_loss`` ``[m, K]`` on the
+    CPU."""
     rows = np.arange(len(grid)) if rows is None else np.array(rows)
     X = llc_data(grid, n, alpha)[torch.as_tensor(rows)]
     cols = [run.at(s) for s in ckpt]
@@ -148,11 +154,13 @@ def minimum_check(
         L0, gW, gb = tms.loss_and_grad(W, b, patterns, weights=w, importance=importance)
     H = tms.hessian(W, b, patterns, weights=w, importance=importance)
     rank, min_eig, ev = tms.hessian_rank(H, rel_tol)
-    res = tms.train(W, b, x, descent_steps, [descent_steps], lr=lr, momentum=momentum, progress=False,
+    res = tms.train(W, b, x, descent_steps, [descent_steps], lr=lr, momentum=momentum,
+                    progress=False,
                     compress=True, importance=importance)
     top = ev[:, -1]
     out = pd.DataFrame(dict(
-        grad_norm_llc=(gW.square().sum((1, 2)) + gb.square().sum(1)).sqrt().numpy(), rank=rank.numpy(),
+        grad_norm_llc=(gW.square().sum((1, 2)) + gb.square().sum(1)).sqrt().numpy(),
+        rank=rank.numpy(),
         lam_hessian=rank.numpy() / 2, min_eig_rel=(min_eig / top.clamp_min(1e-300)).numpy(),
         descent=(nbeta * (L0 - res.train_loss[:, -1]).clamp_min(0)).numpy()))
     out["status"] = np.select(
@@ -184,10 +192,13 @@ def reference_protocol_llc(
     """The reference project's LLC protocol on final weights ``[M, 2, 6]``/``[M, 6]``: a fresh
     ``n``-sample set per model, full batch, nβ = 300 / ln 300, γ = 1, no burn-in.
     Returns ``mean`` ``[M]`` and the chain variance ``var`` ``[M]``."""
-    X = torch.stack([tms.make_data(n, float(S), "binary", generator=torch.Generator().manual_seed(70_000 + i))
+    X = torch.stack([tms.make_data(n, float(S), "binary",
+                                   generator=torch.Generator().manual_seed(70_000 + i))
                      for i, S in enumerate(grid.sparsity)])
-    res = llc.estimate_llc(W.to(device), b.to(device), X.to(device), lr=lr, nbeta=llc.default_nbeta(300),
-                           localization=1.0, num_chains=chains, num_draws=draws, num_burnin_steps=0, seed=9,
+    res = llc.estimate_llc(W.to(device), b.to(device), X.to(device), lr=lr,
+                           nbeta=llc.default_nbeta(300),
+                           localization=1.0, num_chains=chains, num_draws=draws,
+                           num_burnin_steps=0, seed=9,
                            compress=compress)
     return dict(mean=res.llc_mean.cpu(), var=res.llc_per_chain.var(-1).cpu())
 
@@ -199,16 +210,19 @@ def seed_pairs(grid: pd.DataFrame, a: str, b: str, shift: int = 0) -> tuple[np.n
     n_seeds = int(grid.seed.max()) + 1
     key = {(i, s, e): r for r, (i, s, e) in enumerate(zip(grid.init, grid.s_idx, grid.seed))}
     ia = np.flatnonzero(grid.init.to_numpy() == a)
-    ib = np.array([key[(b, grid.s_idx[r], (grid.seed[r] + shift) % n_seeds)] for r in ia], dtype=int)
+    ib = np.array([key[(b, grid.s_idx[r], (grid.seed[r] + shift) % n_seeds)] for r in ia],
+                  dtype=int)
     return ia, ib
 
 
-def lmc_table(grid: pd.DataFrame, W: torch.Tensor, b: torch.Tensor, n_eval: int, n_alpha: int) -> pd.DataFrame:
+def lmc_table(grid: pd.DataFrame, W: torch.Tensor, b: torch.Tensor, n_eval: int,
+              n_alpha: int) -> pd.DataFrame:
     """Loss barriers, before and after symmetry alignment, for the cross-start pairs and the
     same-start controls; one row per pair, with ``same_kgon`` and the aligned distance ``dist``.
     ``grid`` needs a ``kgon`` column; each pair is evaluated on ``n_eval`` fresh samples of its
     sparsity."""
-    XE = torch.stack([tms.make_data(n_eval, float(S), "binary", generator=torch.Generator().manual_seed(90_000 + int(si)))
+    XE = torch.stack([tms.make_data(n_eval, float(S), "binary",
+                                    generator=torch.Generator().manual_seed(90_000 + int(si)))
                       for si, S in zip(grid.s_idx, grid.sparsity)])
     pairs = [("4-gon vs 6-gon start", *seed_pairs(grid, "4-gon", "6-gon"))]
     pairs += [(f"{i} vs {i} start", *seed_pairs(grid, i, i, shift=1)) for i in tms.INITS]
@@ -222,7 +236,8 @@ def lmc_table(grid: pd.DataFrame, W: torch.Tensor, b: torch.Tensor, n_eval: int,
         rows.append(pd.DataFrame(dict(
             pair=name, sparsity=grid.sparsity.to_numpy()[ia], seed=grid.seed.to_numpy()[ia],
             unaligned=raw.numpy(), aligned=al.numpy(),
-            same_kgon=grid.kgon.to_numpy()[ia] == grid.kgon.to_numpy()[ib], dist=cost.sqrt().numpy(),
+            same_kgon=grid.kgon.to_numpy()[ia] == grid.kgon.to_numpy()[ib],
+            dist=cost.sqrt().numpy(),
             endpoint_loss=(0.5 * (path[:, 0] + path[:, -1])).numpy())))
     return pd.concat(rows, ignore_index=True)
 
@@ -243,10 +258,13 @@ def prune_grid(
         run.W[sel, j].to(device), run.b[sel, j].to(device), run.W[sel, -1].to(device),
         run.b[sel, -1].to(device), x_train[torch.as_tensor(sel)].to(device), steps=steps - r_step,
         rounds=rounds, per_round=per_round, lr=lr, momentum=momentum, compress=compress)
-    out = dict(sel=sel, rewind_step=r_step, n_weights=pr.n_weights, W=pr.W.cpu(), b=pr.b.cpu(), loss=pr.loss.cpu())
+    out = dict(sel=sel, rewind_step=r_step, n_weights=pr.n_weights, W=pr.W.cpu(), b=pr.b.cpu(),
+               loss=pr.loss.cpu())
     if control:  # rewind to the same step and retrain as long, without pruning
-        ctrl = tms.train(run.W[sel, j].to(device), run.b[sel, j].to(device), x_train[torch.as_tensor(sel)].to(device),
-                         steps - r_step, [steps - r_step], lr=lr, momentum=momentum, compress=compress)
+        ctrl = tms.train(run.W[sel, j].to(device), run.b[sel, j].to(device),
+                         x_train[torch.as_tensor(sel)].to(device),
+                         steps - r_step, [steps - r_step], lr=lr, momentum=momentum,
+                         compress=compress)
         out.update(control_W=ctrl.W[:, -1].cpu(), control_b=ctrl.b[:, -1].cpu(),
                    control_loss=ctrl.train_loss[:, -1].cpu())
     return out
@@ -259,7 +277,8 @@ def features_per_dimension(D: torch.Tensor) -> torch.Tensor:
     when nothing is represented."""
     rep = torch.isfinite(D)
     total = torch.where(rep, D, torch.zeros_like(D)).sum(1)
-    return torch.where(rep.any(1), rep.sum(1) / total.clamp_min(1e-12), torch.full_like(total, float("nan")))
+    return torch.where(rep.any(1), rep.sum(1) / total.clamp_min(1e-12),
+                       torch.full_like(total, float("nan")))
 
 
 def prune_table(grid: pd.DataFrame, P: dict) -> pd.DataFrame:
@@ -268,8 +287,10 @@ def prune_table(grid: pd.DataFrame, P: dict) -> pd.DataFrame:
     rows = []
     for r, nw in enumerate(P["n_weights"]):
         for c, m in enumerate(P["sel"]):
-            rows.append(dict(init=grid.init[m], sparsity=grid.sparsity[m], seed=grid.seed[m], weights=nw,
-                             kgon=tms.classify_kgon(P["W"][r, c], P["b"][r, c]), loss=float(P["loss"][r, c])))
+            rows.append(dict(init=grid.init[m], sparsity=grid.sparsity[m], seed=grid.seed[m],
+                             weights=nw,
+                             kgon=tms.classify_kgon(P["W"][r, c], P["b"][r, c]),
+                             loss=float(P["loss"][r, c])))
     df = pd.DataFrame(rows)
     dense = df[df.weights == df.weights.max()].set_index(["init", "sparsity", "seed"])
     key = list(zip(df.init, df.sparsity, df.seed))
@@ -277,18 +298,21 @@ def prune_table(grid: pd.DataFrame, P: dict) -> pd.DataFrame:
     df["dense_loss"] = [dense.loc[k, "loss"] for k in key]
     if "control_loss" in P:  # rewound and retrained without pruning
         n = len(P["sel"])
-        ctrl = {k: (float(P["control_loss"][c]), tms.classify_kgon(P["control_W"][c], P["control_b"][c]))
+        ctrl = {k: (float(P["control_loss"][c]),
+                    tms.classify_kgon(P["control_W"][c], P["control_b"][c]))
                 for c, k in enumerate(key[:n])}
         df["control_loss"] = [ctrl[k][0] for k in key]
         df["control_kgon"] = [ctrl[k][1] for k in key]
         D = tms.feature_dimensionality(P["W"].flatten(0, 1))  # [rounds * models, F]
         df["features_per_dim"] = features_per_dimension(D).numpy()
     fewer = df.kgon.str[0].astype(int) < df.dense_kgon.str[0].astype(int)
-    df["outcome"] = np.select([df.kgon == df.dense_kgon, fewer], ["kept", "fewer corners"], "changed")
+    df["outcome"] = np.select([df.kgon == df.dense_kgon, fewer], ["kept", "fewer corners"],
+                              "changed")
     return df
 
 
-def annotate(grid: pd.DataFrame, W: torch.Tensor, b: torch.Tensor, loss: torch.Tensor) -> pd.DataFrame:
+def annotate(grid: pd.DataFrame, W: torch.Tensor, b: torch.Tensor,
+             loss: torch.Tensor) -> pd.DataFrame:
     """The grid with each final model's ``final_loss``, polygon label ``kgon``, corner count
     ``k`` and ``features_per_dim`` (:func:`features_per_dimension`); W ``[M, 2, 6]``,
     b ``[M, 6]``, loss ``[M]`` in grid order. Returns a new frame."""
@@ -304,7 +328,8 @@ def annotate(grid: pd.DataFrame, W: torch.Tensor, b: torch.Tensor, loss: torch.T
 
 
 def resolve_device(device: str) -> torch.device:
-    """``torch.device(device)``, refusing CUDA when it is not available (ValueError, with the fix)."""
+    """``torch.device(device)``, refusing CUDA when it is not available (ValueError, with the
+    fix)."""
     dev = torch.device(device)
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("device='cuda' was requested but CUDA is not available; set device='cpu'.")

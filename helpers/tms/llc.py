@@ -7,8 +7,8 @@ sample in one tensor computation. Per chain, starting at the trained weights w*,
     w <- w - (ε/2) (nβ ∇L_batch(w) + γ (w - w*)) + sqrt(ε) N(0, 1),
 
 where L_batch is the mean-MSE on a minibatch (each chain runs through a fresh permutation of the
-data every epoch, like a shuffled ``DataLoader``). The loss of each step is taken *before* its update, as devinterp
-does; after ``num_burnin_steps`` steps, ``num_draws`` draws are kept, and
+data every epoch, like a shuffled ``DataLoader``). The loss of each step is taken *before* its
+update, as devinterp does; after ``num_burnin_steps`` steps, ``num_draws`` draws are kept, and
 
     λ̂_chain = nβ (mean draw loss - L(w*)),    λ̂ = mean over chains.
 
@@ -27,7 +27,8 @@ from helpers.tms import model as tms
 
 
 def default_nbeta(n: int) -> float:
-    """devinterp's default inverse temperature ``n / ln n`` for batch size (or sample size) ``n``."""
+    """devinterp's default inverse temperature ``n / ln n`` for batch size (or sample size)
+    ``n``."""
     if n <= 1:
         raise ValueError(f"default_nbeta needs n > 1, but got {n}.")
     return n / math.log(n)
@@ -37,7 +38,8 @@ def default_nbeta(n: int) -> float:
 class LLCResult:
     """Estimates for M models with C chains. ``llc_mean``/``llc_std`` ``[M]`` (mean and std over
     chains); ``llc_per_chain`` ``[M, C]``; ``loss_trace`` ``[M, C, burnin + draws]`` (minibatch loss
-    at every step, burn-in included); ``init_loss`` ``[M]``; ``nbeta`` ``[M]``; ``num_burnin_steps``."""
+    at every step, burn-in included); ``init_loss`` ``[M]``; ``nbeta`` ``[M]``;
+    ``num_burnin_steps``."""
 
     llc_mean: torch.Tensor
     llc_std: torch.Tensor
@@ -59,7 +61,8 @@ def _per_model(value: float | torch.Tensor, M: int, name: str) -> torch.Tensor:
     if v.numel() == 1:
         v = v.expand(M)
     if v.numel() != M:
-        raise ValueError(f"Expected {name} to be a float or a tensor of length M={M}, but got {v.numel()} values.")
+        raise ValueError(f"Expected {name} to be a float or a tensor of length M={M}, but got "
+                         f"{v.numel()} values.")
     if (v <= 0).any():
         raise ValueError(f"Expected {name} > 0, but got {v.min().item()}.")
     return v.clone()
@@ -159,7 +162,8 @@ def estimate_llc(
                 # and far cheaper than sorting M*C random keys)
                 perm = torch.randperm(n, generator=gen, device=dev)
                 shift = torch.randint(n, (M * C, 1), generator=gen, device=dev)
-            idx = (perm[j * bs : (j + 1) * bs][None] + shift) % n  # last batch may be shorter (drop_last=False)
+            # last batch may be shorter (drop_last=False)
+            idx = (perm[j * bs : (j + 1) * bs][None] + shift) % n
             if ids is None:
                 xb = x[model_of[:, None], idx]  # [M*C, bs', F]
                 loss, gW, gb = tms.loss_and_grad(Wc, bc, xb, importance=importance)

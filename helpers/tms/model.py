@@ -15,7 +15,7 @@ Contents:
     forward, mse, loss_and_grad    the model, its mean-squared error per model, and its gradient
     kgon, init_params              regular k-gons and the reference project's two initialisations
     log_steps, train               full-batch SGD with momentum, snapshots at log-spaced steps
-    onehot_population_loss, fit_regular_kgon   exact loss under the one-hot uniform law (Chen et al.)
+    onehot_population_loss, fit_regular_kgon   exact loss, one-hot uniform law (Chen et al.)
     hull_vertices, classify_kgon   which features form the convex hull; labels like "5", "4+-"
     align, apply_symmetry, interpolation_barrier   O(2) x feature-permutation alignment and LMC
     prune_and_retrain              iterative magnitude pruning with rewinding
@@ -38,7 +38,8 @@ INITS = ("4-gon", "6-gon")
 
 # ----------------------------------------------------------------------------- data
 def sparsities(count: int = 10, scale: float = 5.0) -> torch.Tensor:
-    """The reference grid ``1 - exp(-linspace(0, scale, count))``: ``[count]`` (0, .426, .671, ...)."""
+    """The reference grid ``1 - exp(-linspace(0, scale, count))``: ``[count]`` (0, .426, .671,
+    ...)."""
     if count < 1:
         raise ValueError(f"Expected count >= 1 sparsity values, but got {count}.")
     return 1.0 - torch.exp(-torch.linspace(0.0, scale, count, dtype=torch.float64))
@@ -65,10 +66,11 @@ def make_data(
         raise ValueError(f"Expected n >= 1 samples, but got {n}.")
     if law == "binary":
         S = torch.as_tensor(sparsity if sparsity is not None else float("nan"), dtype=torch.float32)
-        if S.dim() > 1 or (S.dim() == 1 and len(S) != n_features) or not bool(((S >= 0) & (S <= 1)).all()):
+        if (S.dim() > 1 or (S.dim() == 1 and len(S) != n_features)
+            or not bool(((S >= 0) & (S <= 1)).all())):
             raise ValueError(
-                f"The binary law needs a sparsity in [0, 1] (probability a feature is off), or one per "
-                f"feature, but got {sparsity}."
+                f"The binary law needs a sparsity in [0, 1] (probability a feature is off), or one "
+                f"per feature, but got {sparsity}."
             )
         return (torch.rand(n, n_features, generator=generator) >= S).float()
     if sparsity is not None:
@@ -90,7 +92,8 @@ def powerlaw_sparsity(sparsity: float, alpha: float, n_features: int = N_FEATURE
         [0.5, 0.5, 0.5, 0.5, 0.5, 0.5]
     """
     if not 0.0 <= sparsity <= 1.0 or alpha < 0:
-        raise ValueError(f"Expected sparsity in [0, 1] and alpha >= 0, but got {sparsity} and {alpha}.")
+        raise ValueError(f"Expected sparsity in [0, 1] and alpha >= 0, but got {sparsity} and "
+                         f"{alpha}.")
     w = (torch.arange(n_features, dtype=torch.float64) + 1) ** -alpha
     total = (1 - sparsity) * n_features
     p = torch.zeros(n_features, dtype=torch.float64)
@@ -109,7 +112,8 @@ def _check_params(W: torch.Tensor, b: torch.Tensor) -> None:
     if W.dim() != 3 or b.dim() != 2 or W.shape[0] != b.shape[0] or W.shape[2] != b.shape[1]:
         raise ValueError(
             f"Expected a stack of models, W [M, hidden, features] and b [M, features], but got "
-            f"W {tuple(W.shape)} and b {tuple(b.shape)}; add a leading model axis with W[None], b[None]."
+            f"W {tuple(W.shape)} and b {tuple(b.shape)}; add a leading model axis with W[None], "
+            f"b[None]."
         )
 
 
@@ -117,12 +121,14 @@ def _batched_x(x: torch.Tensor, M: int) -> torch.Tensor:
     if x.dim() == 2:
         return x.unsqueeze(0).expand(M, *x.shape)
     if x.dim() != 3 or x.shape[0] != M:
-        raise ValueError(f"Expected inputs [n, features] or [M={M}, n, features], but got {tuple(x.shape)}.")
+        raise ValueError(f"Expected inputs [n, features] or [M={M}, n, features], but got "
+                         f"{tuple(x.shape)}.")
     return x
 
 
 def forward(W: torch.Tensor, b: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """``ReLU(x Wᵀ W + b)`` for every model: W ``[M, 2, F]``, b ``[M, F]``, x ``[n, F]`` or ``[M, n, F]`` -> ``[M, n, F]``."""
+    """``ReLU(x Wᵀ W + b)`` for every model: W ``[M, 2, F]``, b ``[M, F]``, x ``[n, F]`` or ``[M,
+    n, F]`` -> ``[M, n, F]``."""
     _check_params(W, b)
     x = _batched_x(x, W.shape[0])
     return torch.relu(torch.matmul(torch.matmul(x, W.transpose(1, 2)), W) + b.unsqueeze(1))
@@ -171,7 +177,8 @@ def compress_binary(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         ValueError: ``x`` has entries other than 0 and 1.
     """
     if not bool(((x == 0) | (x == 1)).all()):
-        raise ValueError("compress_binary needs 0/1 data; pass binary-law inputs or do not compress.")
+        raise ValueError("compress_binary needs 0/1 data; pass binary-law inputs or do not "
+                         "compress.")
     F = x.shape[-1]
     powers = 2 ** torch.arange(F, device=x.device)
     ids = (x.long() * powers).sum(-1)
@@ -201,7 +208,8 @@ def loss_and_grad(
     x = _batched_x(x, W.shape[0])
     h = torch.bmm(x, W.transpose(1, 2))  # [M, n, H]
     z = torch.bmm(h, W).add_(b.unsqueeze(1))  # [M, n, F]
-    err = (z - x).masked_fill_(z <= 0, 0.0)  # relu(z) - x on the active units; dL/dz up to a constant
+    # relu(z) - x on the active units; dL/dz up to a constant
+    err = (z - x).masked_fill_(z <= 0, 0.0)
     loss = None
     if need_loss:
         sq = torch.where(z > 0, err, -x).pow_(2)
@@ -217,7 +225,8 @@ def loss_and_grad(
         scale = 2.0 / x.shape[2]
     gb = err.sum(dim=1) * scale
     # z = (x Wᵀ) W: W appears twice, once as the decoder and once inside h
-    gW = (torch.bmm(h.transpose(1, 2), err) + torch.bmm(W, torch.bmm(err.transpose(1, 2), x))) * scale
+    gW = ((torch.bmm(h.transpose(1, 2), err) + torch.bmm(W, torch.bmm(err.transpose(1, 2), x)))
+          * scale)
     return loss, gW, gb
 
 
@@ -228,7 +237,8 @@ def _should_compress(x: torch.Tensor, compress: bool | None) -> bool:
 
 
 # ----------------------------------------------------------------------------- initialisation
-def kgon(k: int, radius: float = 0.9, rotation: float = 0.0, n_features: int = N_FEATURES) -> torch.Tensor:
+def kgon(k: int, radius: float = 0.9, rotation: float = 0.0,
+         n_features: int = N_FEATURES) -> torch.Tensor:
     """A regular k-gon in the first ``k`` columns, zeros after: ``[2, n_features]``."""
     if not 1 <= k <= n_features:
         raise ValueError(f"Expected 1 <= k <= n_features={n_features}, but got k={k}.")
@@ -269,7 +279,8 @@ def init_params(
 
 # ----------------------------------------------------------------------------- training
 def log_steps(steps: int, n_log: int = 50, extra: tuple[int, ...] = ()) -> list[int]:
-    """Unique integers among ``n_log`` log-spaced points in [1, steps], plus ``extra``, sorted, with 0 first.
+    """Unique integers among ``n_log`` log-spaced points in [1, steps], plus ``extra``, sorted,
+    with 0 first.
 
     For 20,000 steps and 50 points this is the reference's 46 logged steps (plus step 0).
     """
@@ -285,7 +296,8 @@ def log_steps(steps: int, n_log: int = 50, extra: tuple[int, ...] = ()) -> list[
 @dataclass
 class TrainResult:
     """Snapshots of a batched run. ``steps`` ``[T]``; ``W`` ``[M, T, 2, 6]``; ``b`` ``[M, T, 6]``;
-    ``train_loss``/``test_loss`` ``[M, T]`` (mean-MSE at each logged step, test is NaN without a test set)."""
+    ``train_loss``/``test_loss`` ``[M, T]`` (mean-MSE at each logged step, test is NaN without a
+    test set)."""
 
     steps: list[int]
     W: torch.Tensor
@@ -373,17 +385,19 @@ def train(
                 gb = gb + kappa[:, None] * (b - anchor[1])
             if mask is not None:
                 gW = gW * mask
-            # torch.optim.SGD: v <- mu v + g (plain g on the first step, v starts at 0), p <- p - lr v
+            # torch.optim.SGD: v <- mu v + g (plain g on the first step, v starts at 0), p <- p -
+            # lr v
             vW.mul_(momentum).add_(gW)
             vb.mul_(momentum).add_(gb)
             W.sub_(lr * vW)
             b.sub_(lr * vb)
             if step in log_set:
                 snap()
-    return TrainResult(log_set, torch.stack(Ws, 1), torch.stack(bs, 1), torch.stack(tr, 1), torch.stack(te, 1))
+    return TrainResult(log_set, torch.stack(Ws, 1), torch.stack(bs, 1), torch.stack(tr, 1),
+                       torch.stack(te, 1))
 
 
-# ----------------------------------------------------------------------------- exact loss, one-hot law
+# -------------------------------------------------------------------------- exact loss, one-hot law
 def onehot_population_loss(W: torch.Tensor, b: torch.Tensor, n_grid: int = 2000) -> torch.Tensor:
     """Exact mean-MSE under the one-hot uniform law, by midpoint quadrature over the value: ``[M]``.
 
@@ -398,14 +412,16 @@ def onehot_population_loss(W: torch.Tensor, b: torch.Tensor, n_grid: int = 2000)
     return mse(W, b, x)
 
 
-def fit_regular_kgon(k: int, dead_bias: float = -1.0, iters: int = 300) -> tuple[torch.Tensor, torch.Tensor, float]:
+def fit_regular_kgon(k: int, dead_bias: float = -1.0,
+                     iters: int = 300) -> tuple[torch.Tensor, torch.Tensor, float]:
     """Best regular k-gon (radius l, shared bias b on its features) under the one-hot uniform law.
 
     Features k..5 are dead: zero column and bias ``dead_bias`` (< 0 keeps their ReLU off).
     Returns W ``[2, 6]``, b ``[6]`` (float32) and the exact mean-MSE at the optimum.
     """
     if dead_bias >= 0 and k < N_FEATURES:
-        raise ValueError(f"dead_bias must be negative so the dead features stay off, but got {dead_bias}.")
+        raise ValueError(f"dead_bias must be negative so the dead features stay off, but got "
+                         f"{dead_bias}.")
     base = kgon(k, 1.0).double()
     params = torch.tensor([1.0, -0.3], dtype=torch.float64, requires_grad=True)
     opt = torch.optim.LBFGS([params], lr=0.5, max_iter=iters, line_search_fn="strong_wolfe")
@@ -456,14 +472,16 @@ def hull_vertices(points: np.ndarray, min_norm: float = 0.1) -> list[int]:
 
 
 def classify_kgon(W: torch.Tensor, b: torch.Tensor, min_norm: float = 0.1) -> str:
-    """Label one model by its polygon: ``"k"`` plus one ``+``/``-`` per non-corner feature, by its bias sign.
+    """Label one model by its polygon: ``"k"`` plus one ``+``/``-`` per non-corner feature, by its
+    bias sign.
 
     W ``[2, F]``, b ``[F]``. E.g. a hexagon is ``"6"``; a pentagon whose sixth feature has a
     negative (dead) bias is ``"5-"``; a square with two features inside, biases + and -, ``"4+-"``
     (Chen et al.'s 4⁺⁻ notation). A single model; use a loop or list comprehension for stacks.
     """
     if W.dim() != 2 or b.dim() != 1:
-        raise ValueError(f"Expected one model, W [2, F] and b [F], but got {tuple(W.shape)} and {tuple(b.shape)}.")
+        raise ValueError(f"Expected one model, W [2, F] and b [F], but got {tuple(W.shape)} and "
+                         f"{tuple(b.shape)}.")
     corners = hull_vertices(W.detach().double().T.cpu().numpy(), min_norm)
     rest = [i for i in range(W.shape[1]) if i not in corners]
     signs = sorted(("+" if float(b[i]) > 0 else "-") for i in rest)  # "+" sorts before "-"
@@ -480,8 +498,10 @@ def _all_perms(F: int) -> torch.Tensor:
     return _PERMS[F]
 
 
-def apply_symmetry(W: torch.Tensor, b: torch.Tensor, R: torch.Tensor, perm: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(R W[:, perm], b[perm])`` for stacks W ``[M, 2, F]``, b ``[M, F]``, R ``[M, 2, 2]``, perm ``[M, F]``.
+def apply_symmetry(W: torch.Tensor, b: torch.Tensor, R: torch.Tensor,
+                   perm: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(R W[:, perm], b[perm])`` for stacks W ``[M, 2, F]``, b ``[M, F]``, R ``[M, 2, 2]``, perm
+    ``[M, F]``.
 
     R orthogonal keeps WᵀW; relabelling features moves W's columns *and* b together with the same
     permutation (inputs and outputs are the same features), so for exchangeable features the
@@ -505,7 +525,8 @@ def align(
     _check_params(Wa, ba)
     _check_params(Wb, bb)
     if Wa.shape != Wb.shape:
-        raise ValueError(f"Expected two stacks of the same shape, but got {tuple(Wa.shape)} and {tuple(Wb.shape)}.")
+        raise ValueError(f"Expected two stacks of the same shape, but got {tuple(Wa.shape)} and "
+                         f"{tuple(Wb.shape)}.")
     M, H, F = Wa.shape
     perms = _all_perms(F).to(Wa.device)  # [P, F]
     Wp = Wb[:, :, perms].permute(0, 2, 1, 3)  # [M, P, H, F]
@@ -521,7 +542,8 @@ def align(
 
 
 def interpolation_barrier(
-    Wa: torch.Tensor, ba: torch.Tensor, Wb: torch.Tensor, bb: torch.Tensor, x: torch.Tensor, n_alpha: int = 21
+    Wa: torch.Tensor, ba: torch.Tensor, Wb: torch.Tensor, bb: torch.Tensor, x: torch.Tensor,
+    n_alpha: int = 21
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Loss barrier on the straight path between models A and B, pair by pair.
 
@@ -564,7 +586,8 @@ def prune_and_retrain(
     progress: bool = True,
     compress: bool | None = False,
 ) -> PruneResult:
-    """Prune the ``per_round`` smallest surviving |W| entries of each model, rewind, retrain; repeat.
+    """Prune the ``per_round`` smallest surviving |W| entries of each model, rewind, retrain;
+    repeat.
 
     Biases are never pruned. Rewind point (``W_rewind``, ``b_rewind``, ``[M, 2, F]``/``[M, F]``)
     is an early checkpoint of the same run; each round retrains ``steps`` steps under the mask.
@@ -572,16 +595,19 @@ def prune_and_retrain(
     _check_params(W_final, b_final)
     n_total = W_final[0].numel()
     if rounds * per_round >= n_total:
-        raise ValueError(f"rounds * per_round = {rounds * per_round} would prune all {n_total} weights; lower one.")
+        raise ValueError(f"rounds * per_round = {rounds * per_round} would prune all {n_total} "
+                         f"weights; lower one.")
     mask = torch.ones_like(W_final)
-    Ws, bs, masks, losses, kept = [W_final], [b_final], [mask.clone()], [mse(W_final, b_final, x_train)], [n_total]
+    Ws, bs, masks, losses, kept = ([W_final], [b_final], [mask.clone()],
+                                   [mse(W_final, b_final, x_train)], [n_total])
     W_cur = W_final
     for r in range(rounds):
         score = (W_cur.abs() + 1.0) * mask  # +1 keeps already-pruned (score 0) below every survivor
         flat = score.flatten(1)
         drop = flat.argsort(dim=1)[:, : (r + 1) * per_round]
         mask = torch.ones_like(flat).scatter_(1, drop, 0.0).view_as(W_final)
-        res = train(W_rewind, b_rewind, x_train, steps, [steps], lr=lr, momentum=momentum, mask=mask,
+        res = train(W_rewind, b_rewind, x_train, steps, [steps], lr=lr, momentum=momentum,
+                    mask=mask,
                     progress=progress, compress=compress)
         W_cur, b_cur = res.W[:, -1], res.b[:, -1]
         Ws.append(W_cur)
@@ -589,21 +615,24 @@ def prune_and_retrain(
         masks.append(mask.clone())
         losses.append(res.train_loss[:, -1])
         kept.append(n_total - (r + 1) * per_round)
-    return PruneResult(kept, torch.stack(masks), torch.stack(Ws), torch.stack(bs), torch.stack(losses))
+    return PruneResult(kept, torch.stack(masks), torch.stack(Ws), torch.stack(bs),
+                       torch.stack(losses))
 
 
 # ----------------------------------------------------------------------------- drawing
 def draw_model(ax_poly, ax_bars, W: torch.Tensor, b: torch.Tensor, lim: float = 1.8) -> list:
     """Draw one model: W's columns as arrows with their convex hull (dashed) on ``ax_poly``, and
-    |b| (green: b > 0, red: b < 0) next to each column's norm (black) on ``ax_bars``. W ``[2, F]``, b ``[F]``.
-    Returns the artists drawn (for animations)."""
+    |b| (green: b > 0, red: b < 0) next to each column's norm (black) on ``ax_bars``. W ``[2, F]``,
+    b ``[F]``. Returns the artists drawn (for animations)."""
     import matplotlib.pyplot as plt
 
     pts = W.detach().double().T.cpu().numpy()
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     artists = []
     for i, (u, v) in enumerate(pts):
-        artists.append(ax_poly.annotate("", (u, v), (0, 0), arrowprops=dict(arrowstyle="->", color=colors[i % len(colors)], lw=1.5)))
+        artists.append(ax_poly.annotate("", (u, v), (0, 0),
+                                        arrowprops=dict(arrowstyle="->",
+                                                        color=colors[i % len(colors)], lw=1.5)))
     corners = hull_vertices(pts)
     if len(corners) >= 2:
         ang = np.arctan2(pts[corners, 1], pts[corners, 0])
@@ -615,16 +644,19 @@ def draw_model(ax_poly, ax_bars, W: torch.Tensor, b: torch.Tensor, lim: float = 
     ax_poly.set_aspect("equal")
     F = W.shape[1]
     bias = b.detach().cpu().numpy()
-    artists += list(ax_bars.bar(np.arange(F) - 0.2, np.abs(bias), 0.4, color=["#009E73" if v > 0 else "#D55E00" for v in bias]))
+    artists += list(ax_bars.bar(np.arange(F) - 0.2, np.abs(bias), 0.4,
+                                color=["#009E73" if v > 0 else "#D55E00" for v in bias]))
     artists += list(ax_bars.bar(np.arange(F) + 0.2, np.linalg.norm(pts, axis=1), 0.4, color="k"))
     ax_bars.set_xticks(range(F))
     return artists
 
 
 def animate_run(
-    steps: list[int], W: torch.Tensor, b: torch.Tensor, loss: torch.Tensor, title: str = "", frames: int = 36, figsize=(6.0, 3.4)
+    steps: list[int], W: torch.Tensor, b: torch.Tensor, loss: torch.Tensor, title: str = "",
+    frames: int = 36, figsize=(6.0, 3.4)
 ):
-    """A small ``FuncAnimation`` of one run: polygon, bias/norm bars and the loss curve up to each snapshot.
+    """A small ``FuncAnimation`` of one run: polygon, bias/norm bars and the loss curve up to each
+    snapshot.
 
     steps ``[T]`` logged steps, W ``[T, 2, F]``, b ``[T, F]``, loss ``[T]``; at most ``frames``
     snapshots, evenly spaced over the logged (log-spaced) steps.
@@ -636,7 +668,8 @@ def animate_run(
     pick = sorted(set(np.linspace(0, T - 1, min(frames, T)).round().astype(int).tolist()))
     fig = plt.figure(figsize=figsize, constrained_layout=True)
     grid = fig.add_gridspec(2, 2, width_ratios=[1, 1.3])
-    ax_poly, ax_bars, ax_loss = fig.add_subplot(grid[:, 0]), fig.add_subplot(grid[0, 1]), fig.add_subplot(grid[1, 1])
+    ax_poly, ax_bars, ax_loss = (fig.add_subplot(grid[:, 0]), fig.add_subplot(grid[0, 1]),
+                                 fig.add_subplot(grid[1, 1]))
     x_steps = np.maximum(np.asarray(steps), 1)
     top = float(max(torch.linalg.norm(W, dim=1).max(), b.abs().max())) * 1.1
 
@@ -688,7 +721,8 @@ def hessian(W: torch.Tensor, b: torch.Tensor, x: torch.Tensor, step: float = 1e-
     return 0.5 * (Hm + Hm.transpose(1, 2))
 
 
-def hessian_rank(H: torch.Tensor, rel_tol: float = 1e-3) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def hessian_rank(H: torch.Tensor, rel_tol: float = 1e-3) -> tuple[torch.Tensor, torch.Tensor,
+                                                                  torch.Tensor]:
     """Rank of each Hessian ``[M, P, P]`` (eigenvalues above ``rel_tol`` x the largest) and its
     smallest eigenvalue (negative: a saddle, not a minimum). Returns rank ``[M]``, min eig
     ``[M]`` and all eigenvalues ``[M, P]`` (ascending). rank / 2 is the learning coefficient of a

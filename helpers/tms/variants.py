@@ -93,7 +93,8 @@ def polygon_shift(base: pd.DataFrame, variant: pd.DataFrame, n_boot: int, seed: 
             lo, hi = stats.interval(np.asarray(draws))
             rows.append(dict(sparsity=S, measure=col, base=a.mean(), variant=v.mean(),
                              diff=v.mean() - a.mean(), lo=lo, hi=hi))
-    return pd.DataFrame(rows, columns=["sparsity", "measure", "base", "variant", "diff", "lo", "hi"])
+    return pd.DataFrame(rows,
+                        columns=["sparsity", "measure", "base", "variant", "diff", "lo", "hi"])
 
 
 def significant_cells(corr: pd.DataFrame) -> tuple[int, int]:

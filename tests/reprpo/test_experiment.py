@@ -1,4 +1,5 @@
-"""Tests for helpers.reprpo.experiment: eval views, label shuffling, isometry gradients, bootstrap summaries."""
+"""Tests for helpers.reprpo.experiment: eval views, label shuffling, isometry gradients, bootstrap
+summaries."""
 import numpy as np
 import pytest
 import torch
@@ -15,7 +16,8 @@ def toy():
     torch.manual_seed(0)
     base = LlamaForCausalLM(tg.toy_llama_config(hidden=16, layers=3, heads=2)).eval()
     tok = tg.ToyTokenizer()
-    splits = {s: rp.tokenize_pairs(tg.make_preference_split(s, 8), tok.encode, tok.encode, tok.pad_id)
+    splits = {s: rp.tokenize_pairs(tg.make_preference_split(s, 8), tok.encode, tok.encode,
+                                   tok.pad_id)
               for s in ("train", "val", "test")}
     return base, splits
 
@@ -54,7 +56,8 @@ def test_train_and_evaluate_and_bootstrap(toy):
     base, splits = toy
     res = ex.train_and_evaluate(base, "dpo", 1e-2, 0, splits, rp.TrainSettings(batch=4, epochs=1),
                                 ["train", "test"], n_eval=4)
-    assert res["train"].shape == (4,) and res["test"].shape == (8,) and np.isfinite(res["_final_loss"])
+    assert (res["train"].shape == (4,) and res["test"].shape == (8,)
+            and np.isfinite(res["_final_loss"]))
     correct = {"a": {"x": np.ones((2, 5)), "y": np.zeros((2, 5))},
                "b": {"x": np.zeros((2, 5)), "y": np.zeros((2, 5))}}
     draws = ex.bootstrap_splits(correct, ["x", "y"], n_boot=50)
@@ -70,7 +73,8 @@ def test_search_lr_widens_until_interior():
         calls.append(lr)
         return -abs(np.log10(lr) - np.log10(at))
 
-    best, scores, interior = ex.search_lr(peak_at, [1e-3, 3e-3, 1e-2], factor=10 ** 0.5, max_extra=4)
+    best, scores, interior = ex.search_lr(peak_at, [1e-3, 3e-3, 1e-2], factor=10 ** 0.5,
+                                          max_extra=4)
     assert interior and best == pytest.approx(1e-4, rel=1e-6) and len(scores) == len(calls) > 3
     best, scores, interior = ex.search_lr(lambda lr: lr, [1e-3, 2e-3, 3e-3], max_extra=1)
     assert not interior and best == pytest.approx(9e-3) and len(scores) == 4
@@ -105,7 +109,8 @@ def test_normalised_score():
 
 def test_seed_search_averages_seeds_and_keeps_runs():
     def run(lr, seed):  # seed 1 is noisy; the mean over seeds peaks at 1e-3
-        return {"val": np.array([1.0 - abs(np.log10(lr) + 3) / 3 + (0.3 if seed == 1 and lr == 1e-2 else 0)])}
+        return {"val": np.array([1.0 - abs(np.log10(lr) + 3) / 3 + (0.3 if seed == 1 and lr == 1e-2
+                                                                    else 0)])}
 
     best, scores, interior, runs = ex.seed_search(run, [1e-4, 1e-3, 1e-2], n_seeds=3)
     assert best == 1e-3 and interior and set(runs) == {(lr, s) for lr in scores for s in range(3)}
@@ -119,7 +124,8 @@ def test_train_run_shared_reference_and_evaluate_states(toy, monkeypatch):
     settings = rp.TrainSettings(batch=4, epochs=1)
     blocks = rp.collection_blocks(len(rp._layers(base)))
     refs = {c: rp.reference_outputs(base, splits["train"], c, blocks) for c in (None, "hs")}
-    assert ex.reference_for(refs, "dpo") is refs[None] and ex.reference_for(refs, "hs-none-mse") is refs["hs"]
+    assert (ex.reference_for(refs, "dpo") is refs[None]
+            and ex.reference_for(refs, "hs-none-mse") is refs["hs"])
     assert ex.collect_kind("side-none-mse") == "side" and ex.collect_kind("projbp") is None
     assert ex.reference_for(refs, "projgrad") is None and ex.reference_for(None, "dpo") is None
     shared = ex.train_run(base, "hs-ether-prefvec", 1e-2, 0, splits, settings, refs)

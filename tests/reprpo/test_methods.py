@@ -1,4 +1,5 @@
-"""Tests that pin the preference-optimisation methods of helpers.reprpo.methods (and the full-scale loaders)."""
+"""Tests that pin the preference-optimisation methods of helpers.reprpo.methods (and the full-scale
+loaders)."""
 import math
 import os
 import subprocess
@@ -22,7 +23,8 @@ def _acts(seed=0, B=3, T=5, H=16, keys=("1.hs", "2.hs")):
 
 
 def _tdict(kind, H=16, keys=("1.hs", "2.hs")):
-    return torch.nn.ModuleDict({rp._tkey(k): rp.make_transform(kind, H, seed=i) for i, k in enumerate(keys)})
+    return torch.nn.ModuleDict({rp._tkey(k): rp.make_transform(kind, H, seed=i)
+                                for i, k in enumerate(keys)})
 
 
 def test_dpo_loss_hand_values():
@@ -33,7 +35,8 @@ def test_dpo_loss_hand_values():
 
 
 def test_dpo_loss_matches_trl_dpotrainer(tmp_path):
-    """Our DPO loss on our log-probs equals trl's DPOTrainer.compute_loss on the same collated batch."""
+    """Our DPO loss on our log-probs equals trl's DPOTrainer.compute_loss on the same collated
+    batch."""
     pytest.importorskip("trl")
     import warnings
 
@@ -47,16 +50,22 @@ def test_dpo_loss_matches_trl_dpotrainer(tmp_path):
     vocab = {t: i for i, t in enumerate(["<pad>", "<s>", "</s>"] + list("abcdefghij"))}
     tk = Tokenizer(models.WordLevel(vocab, unk_token="<pad>"))
     tk.pre_tokenizer = pre_tokenizers.Whitespace()
-    tok = PreTrainedTokenizerFast(tokenizer_object=tk, pad_token="<pad>", bos_token="<s>", eos_token="</s>")
+    tok = PreTrainedTokenizerFast(tokenizer_object=tk, pad_token="<pad>", bos_token="<s>",
+                                  eos_token="</s>")
     torch.manual_seed(0)
-    model = LlamaForCausalLM(LlamaConfig(vocab_size=len(vocab), hidden_size=16, intermediate_size=32,
-                                         num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=2,
+    model = LlamaForCausalLM(LlamaConfig(vocab_size=len(vocab), hidden_size=16,
+                                         intermediate_size=32,
+                                         num_hidden_layers=2, num_attention_heads=2,
+                                         num_key_value_heads=2,
                                          pad_token_id=0, bos_token_id=1, eos_token_id=2))
-    ds = Dataset.from_dict({"prompt": ["a b c", "d e"], "chosen": [" f g", " h"], "rejected": [" i", " j a b"]})
-    args = DPOConfig(output_dir=str(tmp_path), beta=0.1, use_cpu=True, bf16=False, gradient_checkpointing=False,
+    ds = Dataset.from_dict({"prompt": ["a b c", "d e"], "chosen": [" f g", " h"],
+                            "rejected": [" i", " j a b"]})
+    args = DPOConfig(output_dir=str(tmp_path), beta=0.1, use_cpu=True, bf16=False,
+                     gradient_checkpointing=False,
                      report_to="none", per_device_train_batch_size=2)
     tr = DPOTrainer(model=model, args=args, train_dataset=ds, processing_class=tok,
-                    peft_config=LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
+                    peft_config=LoraConfig(r=4, target_modules=["q_proj", "v_proj"],
+                                           init_lora_weights=False))
     batch = next(iter(tr.get_train_dataloader()))
     with torch.no_grad():
         trl_loss = tr.compute_loss(tr.model, batch)
@@ -69,8 +78,10 @@ def test_dpo_loss_matches_trl_dpotrainer(tmp_path):
         pi = rp.forward_pairs(tr.model, data)
         with tr.model.disable_adapter():
             ref = rp.forward_pairs(tr.model, data)
-    ours = rp.dpo_loss(pi["logp"][:B], pi["logp"][B:], ref["logp"][:B], ref["logp"][B:], beta=0.1).mean()
-    assert abs(float(trl_loss) - math.log(2)) > 1e-3  # the adapter is not the identity, so this is a real check
+    ours = rp.dpo_loss(pi["logp"][:B], pi["logp"][B:], ref["logp"][:B], ref["logp"][B:],
+                       beta=0.1).mean()
+    # the adapter is not the identity, so this is a real check
+    assert abs(float(trl_loss) - math.log(2)) > 1e-3
     torch.testing.assert_close(ours, trl_loss.float(), atol=1e-5, rtol=1e-5)
 
 
@@ -83,9 +94,11 @@ def test_isometries_leave_mse_unchanged(kind):
 
 def test_non_isometries_change_losses():
     pi, ref = _acts()
-    assert not torch.allclose(rp.mse_loss(pi, ref, _tdict("ether")), rp.mse_loss(pi, ref, _tdict("none")))
+    assert not torch.allclose(rp.mse_loss(pi, ref, _tdict("ether")),
+                              rp.mse_loss(pi, ref, _tdict("none")))
     # rank works coordinate-wise (log-softmax over hidden units), so a rotation changes it
-    assert not torch.allclose(rp.rank_loss(pi, ref, _tdict("ortho")), rp.rank_loss(pi, ref, _tdict("none")))
+    assert not torch.allclose(rp.rank_loss(pi, ref, _tdict("ortho")),
+                              rp.rank_loss(pi, ref, _tdict("none")))
 
 
 @pytest.mark.parametrize("kind", ["ortho", "hra"])
@@ -118,7 +131,8 @@ def test_prefvec_hand_formula_and_unsaturated_dpo_part():
     pi, ref = _acts(keys=("1.hs",))
     pi["logp"] = pi["logp"].requires_grad_(True)
     B = 3
-    hp, hr = rp.reduce_tokens(pi["acts"]["1.hs"], pi["attn"]), rp.reduce_tokens(ref["acts"]["1.hs"], ref["attn"])
+    hp, hr = (rp.reduce_tokens(pi["acts"]["1.hs"], pi["attn"]),
+              rp.reduce_tokens(ref["acts"]["1.hs"], ref["attn"]))
     u = (hr[:B] - hr[B:]) / (hr[:B] - hr[B:]).norm(dim=-1, keepdim=True)
     rel = (((hp[:B] - hp[B:]) * u).sum(-1, keepdim=True) * u).mean(-1)
     ptheta = (pi["logp"][:B] - pi["logp"][B:]) - (ref["logp"][:B] - ref["logp"][B:])
@@ -127,7 +141,8 @@ def test_prefvec_hand_formula_and_unsaturated_dpo_part():
     torch.testing.assert_close(loss, want)
     # the DPO part keeps its gradient however far the policy has moved (the 0700063 form had none)
     far = {**pi, "logp": pi["logp"] + torch.tensor([50.0, 50, 50, 0, 0, 0])}
-    (g,) = torch.autograd.grad(rp.prefvec_loss(far, ref, _tdict("none", keys=("1.hs",))), pi["logp"])
+    (g,) = torch.autograd.grad(rp.prefvec_loss(far, ref, _tdict("none", keys=("1.hs",))),
+                               pi["logp"])
     assert g[:B].abs().min() > 0.1
 
 
@@ -147,14 +162,16 @@ def test_prefvec_adapter_learns_and_changes_outputs(tiny_base):
     from helpers.reprpo import experiment as ex
 
     tok = tg.ToyTokenizer()
-    data = rp.tokenize_pairs(tg.make_preference_split("train", 8), tok.encode, tok.encode, tok.pad_id)
+    data = rp.tokenize_pairs(tg.make_preference_split("train", 8), tok.encode, tok.encode,
+                             tok.pad_id)
     model, hist = rp.train_method(tiny_base, rp.Method.parse("hs-ether-prefvec"), data,
                                   rp.TrainSettings(lr=1e-2, batch=8, epochs=12), seed=0)
     losses = [h["loss"] for h in hist]
     assert np.mean(losses[-3:]) < losses[0] - 0.05 * abs(losses[0])
     restored = ex.restore_adapter(tiny_base, ex.adapter_state(model), lora_r=8)
     with torch.no_grad():
-        trained, again = rp.forward_pairs(model, data)["logp"], rp.forward_pairs(restored, data)["logp"]
+        trained, again = (rp.forward_pairs(model, data)["logp"],
+                          rp.forward_pairs(restored, data)["logp"])
         base = rp.forward_pairs(tiny_base, data)["logp"]
     torch.testing.assert_close(trained, again)
     assert (trained - base).abs().max() > 1e-2
@@ -168,10 +185,14 @@ def test_project_grad_components():
     u = d / d.norm()
     proj = torch.outer(u, u @ g)
     torch.testing.assert_close(rp.project_grad(g, d, beta=1.0, slope=1.0), g)  # identity settings
-    torch.testing.assert_close(rp.project_grad(g, d, beta=0.0, slope=1.0), proj)  # parallel part only
-    orth = rp.project_grad(g, -3 * d, beta=1.0, slope=1.0) - rp.project_grad(g, d, beta=0.0, slope=1.0)
-    torch.testing.assert_close(u @ orth, torch.zeros(3), atol=1e-6, rtol=0)  # what is left is orthogonal to d
-    torch.testing.assert_close(rp.project_grad(g, d), torch.relu(proj) + 0.8 * (g - proj))  # the default rule
+    # parallel part only
+    torch.testing.assert_close(rp.project_grad(g, d, beta=0.0, slope=1.0), proj)
+    orth = (rp.project_grad(g, -3 * d, beta=1.0, slope=1.0)
+            - rp.project_grad(g, d, beta=0.0, slope=1.0))
+    # what is left is orthogonal to d
+    torch.testing.assert_close(u @ orth, torch.zeros(3), atol=1e-6, rtol=0)
+    # the default rule
+    torch.testing.assert_close(rp.project_grad(g, d), torch.relu(proj) + 0.8 * (g - proj))
     with pytest.raises(ValueError, match="output space"):
         rp.project_grad(g, torch.randn(5))
 
@@ -182,7 +203,8 @@ def test_projbp_rewrite():
     torch.testing.assert_close(rp.projbp_rewrite(g, pref, beta=1.0, slope=1.0), g)
     new = rp.projbp_rewrite(g, pref)
     torch.testing.assert_close(new.norm(dim=-1), g.norm(dim=-1))  # per-token norm preserved
-    # leaky_relu acts element-wise on the projection: a gradient along a positive pref passes unchanged
+    # leaky_relu acts element-wise on the projection: a gradient along a positive pref passes
+    # unchanged
     pref = pref.abs()
     u = pref / pref.norm(dim=-1, keepdim=True)
     along = u.unsqueeze(1).expand(2, 4, 8).clone()
@@ -196,7 +218,8 @@ def test_tokenize_pairs_masks_and_truncation():
     assert d["chosen_ids"].shape == (1, 8) and d["chosen_cmask"][0].tolist() == [0] * 6 + [1, 1]
     assert tok.decode(d["rejected_ids"][0][d["rejected_cmask"][0].bool()]) == "4 ;"
     short = rp.tokenize_pairs(recs, tok.encode, tok.encode, tok.pad_id, max_prompt_len=3, max_len=4)
-    assert tok.decode(short["chosen_ids"][0]) == "1 2 = 3"  # prompt left-, completion right-truncated
+    # prompt left-, completion right-truncated
+    assert tok.decode(short["chosen_ids"][0]) == "1 2 = 3"
     with pytest.raises(ValueError, match="no records"):
         rp.tokenize_pairs([], tok.encode, tok.encode, 0)
     with pytest.raises(ValueError, match="missing"):
@@ -228,10 +251,12 @@ def tiny_base():
     return LlamaForCausalLM(tg.toy_llama_config(hidden=16, layers=3, heads=2)).eval()
 
 
-@pytest.mark.parametrize("name", ["dpo", "projgrad", "projbp", "hs-ortho-mse", "side-ether-rank", "hs-hra-prefvec"])
+@pytest.mark.parametrize("name", ["dpo", "projgrad", "projbp", "hs-ortho-mse", "side-ether-rank",
+                                  "hs-hra-prefvec"])
 def test_train_method_runs_and_keeps_base(tiny_base, name):
     tok = tg.ToyTokenizer()
-    data = rp.tokenize_pairs(tg.make_preference_split("train", 8), tok.encode, tok.encode, tok.pad_id)
+    data = rp.tokenize_pairs(tg.make_preference_split("train", 8), tok.encode, tok.encode,
+                             tok.pad_id)
     before = {k: v.clone() for k, v in tiny_base.state_dict().items()}
     model, hist = rp.train_method(tiny_base, rp.Method.parse(name), data,
                                   rp.TrainSettings(lr=1e-2, batch=4, epochs=1), seed=0)
@@ -255,12 +280,16 @@ def test_full_scale_path_on_fixtures(tmp_path):
     words = ["<pad>", "<s>", "</s>"] + "the war began in year one two yes no".split()
     tk = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="<pad>"))
     tk.pre_tokenizer = pre_tokenizers.Whitespace()
-    PreTrainedTokenizerFast(tokenizer_object=tk, pad_token="<pad>", bos_token="<s>", eos_token="</s>").save_pretrained(tmp_path / "m")
-    LlamaForCausalLM(LlamaConfig(vocab_size=len(words), hidden_size=16, intermediate_size=32, num_hidden_layers=3,
-                                 num_attention_heads=2, num_key_value_heads=1)).save_pretrained(tmp_path / "m")
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=tk, pad_token="<pad>", bos_token="<s>",
+                                        eos_token="</s>")
+    tokenizer.save_pretrained(tmp_path / "m")
+    config = LlamaConfig(vocab_size=len(words), hidden_size=16, intermediate_size=32,
+                         num_hidden_layers=3, num_attention_heads=2, num_key_value_heads=1)
+    LlamaForCausalLM(config).save_pretrained(tmp_path / "m")
     (tmp_path / "d" / "us_history_textbook").mkdir(parents=True)
     pd.DataFrame({"prompt": ["the war began in"] * 6, "chosen": ["year one"] * 6,
-                  "rejected": ["year two"] * 6}).to_parquet(tmp_path / "d" / "us_history_textbook" / "train.parquet")
+                  "rejected": ["year two"] * 6}).to_parquet(tmp_path / "d" / "us_history_textbook"
+                                                            / "train.parquet")
     recs = gd.load_preference_records("us_history_textbook", "train", n=4, local_dir=tmp_path / "d")
     assert len(recs) == 4 and set(recs[0]) == {"prompt", "chosen", "rejected"}
     model, tok = gd.load_causal_lm(str(tmp_path / "m"))
@@ -272,7 +301,8 @@ def test_full_scale_path_on_fixtures(tmp_path):
     assert len(hist) == 2 and rp.preference_correct(trained, data).shape == (4,)
     with pytest.raises(FileNotFoundError, match="No local copy"):
         gd.load_preference_records("math", "train", local_dir=tmp_path / "d")
-    pd.DataFrame({"prompt": ["a"], "answer": ["b"]}).to_json(tmp_path / "d" / "us_history_textbook" / "test.json")
+    pd.DataFrame({"prompt": ["a"], "answer": ["b"]}).to_json(tmp_path / "d" / "us_history_textbook"
+                                                             / "test.json")
     with pytest.raises(ValueError, match="need columns"):
         gd.load_preference_records("us_history_textbook", "test", local_dir=tmp_path / "d")
 
@@ -283,7 +313,8 @@ def test_full_scale_offline_errors_name_model_and_dataset():
             " (gd.load_causal_lm, ('TinyLlama/TinyLlama-1.1B-Chat-v1.0',))):\n"
             "    try:\n        f(*a)\n    except (RuntimeError, OSError) as e:\n        print(e)\n")
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120).stdout
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         timeout=120).stdout
     assert "wassname/genie_dpo" in out and "TinyLlama/TinyLlama-1.1B-Chat-v1.0" in out
     assert out.count("needs network access") == 2
 
@@ -293,7 +324,8 @@ def test_reference_outputs_equal_the_disabled_adapter_pass(tiny_base, collect):
     """Training reads the reference from one pass over the data; it must equal the per-batch
     pass of the policy with its adapter disabled (what the reference code runs every step)."""
     tok = tg.ToyTokenizer()
-    data = rp.tokenize_pairs(tg.make_preference_split("train", 6), tok.encode, tok.encode, tok.pad_id)
+    data = rp.tokenize_pairs(tg.make_preference_split("train", 6), tok.encode, tok.encode,
+                             tok.pad_id)
     blocks = [1, 2]
     reference = rp.reference_outputs(tiny_base, data, collect, blocks, batch_size=4)
     model = rp.add_lora(tiny_base, 4, seed=0)
@@ -308,6 +340,7 @@ def test_reference_outputs_equal_the_disabled_adapter_pass(tiny_base, collect):
     got = rp._reference_batch(reference, idx, want["attn"])
     torch.testing.assert_close(got["logp"], want["logp"], atol=1e-4, rtol=1e-5)
     assert not torch.allclose(moved["logp"], want["logp"])
-    assert set(got["acts"]) == set(want["acts"]) == (set() if collect is None else set(want["acts"]))
+    assert set(got["acts"]) == set(want["acts"]) == (set() if collect is None
+                                                     else set(want["acts"]))
     for k in want["acts"]:
         torch.testing.assert_close(got["acts"][k], want["acts"][k], atol=1e-5, rtol=1e-4)

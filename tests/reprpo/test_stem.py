@@ -32,7 +32,8 @@ def test_top_model_on_stem_equals_full_model(toy, n_top):
         full = rp.forward_pairs(base, data)
         part = rp.forward_pairs(top, cached)
     torch.testing.assert_close(part["logp"], full["logp"], atol=1e-4, rtol=1e-4)
-    np.testing.assert_array_equal(rp.preference_correct(top, cached), rp.preference_correct(base, data))
+    np.testing.assert_array_equal(rp.preference_correct(top, cached),
+                                  rp.preference_correct(base, data))
 
 
 def test_hidden_states_of_top_blocks_match(toy):

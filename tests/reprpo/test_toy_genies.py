@@ -1,4 +1,5 @@
-"""Tests for helpers.reprpo.toy_genies: the toy language, its preference splits and the cached toy model."""
+"""Tests for helpers.reprpo.toy_genies: the toy language, its preference splits and the cached toy
+model."""
 import pytest
 import torch
 
@@ -55,7 +56,8 @@ def test_split_semantics():
     assert int(r["rejected"].split()[0]) == (sum(args) + 1) % 10
     assert "<fic>" in tg.make_preference_split("context", 1)[0]["prompt"]
     assert "<enc>" in tg.make_preference_split("encoding", 1)[0]["prompt"]
-    assert len(tg.make_preference_split("difficulty", 1)[0]["prompt"].split()) == 7  # bos ctx add a b c =
+    # bos ctx add a b c =
+    assert len(tg.make_preference_split("difficulty", 1)[0]["prompt"].split()) == 7
     s = tg.make_preference_split("skill_sort", 1)[0]
     assert s["chosen"].split()[:-1] == sorted(s["chosen"].split()[:-1])
     m = tg.make_preference_split("unrelated", 1)[0]
@@ -66,7 +68,8 @@ def test_split_semantics():
 
 
 def test_context_probe():
-    r = tg.make_preference_split("train", 1, seed=2, context_lines=2, context_persona="trickster")[0]
+    r = tg.make_preference_split("train", 1, seed=2, context_lines=2,
+                                 context_persona="trickster")[0]
     toks = r["prompt"].split()
     assert toks.count("add") == 3 and toks.count(";") == 2
     a, b, s = int(toks[3]), int(toks[4]), int(toks[6])

@@ -1,4 +1,5 @@
-"""Tests for helpers.tms.calibration: sweeping and choosing SGLD settings on known critical points."""
+"""Tests for helpers.tms.calibration: sweeping and choosing SGLD settings on known critical
+points."""
 import pandas as pd
 import pytest
 import torch
@@ -34,13 +35,16 @@ def test_sweep_and_repeats_shapes_and_order():
     W5, b5, _ = tms.fit_regular_kgon(5, iters=50)
     x = tms.make_data(300, None, "onehot_uniform", generator=torch.Generator().manual_seed(0))
     models = {6: (W6, b6), 5: (W5, b5)}
-    table, trace = calibration.sweep(models, x, [1e-4, 3e-4, 1.0], [300.0], localization=1.0, chains=2,
+    table, trace = calibration.sweep(models, x, [1e-4, 3e-4, 1.0], [300.0], localization=1.0,
+                                     chains=2,
                                      draws=30, burnin=10, batch=100, repeats=2)
-    assert list(table.columns) == ["polygon", "lr", "nbeta", "rep", "llc", "chain_sd", "drift", "min_chain"]
+    assert list(table.columns) == ["polygon", "lr", "nbeta", "rep", "llc", "chain_sd", "drift",
+                                   "min_chain"]
     assert len(table) == 12 and trace.shape == (12, 2, 30)
     # a step size of 1 diverges: NaN, not an error and not a number
     assert table[table.lr == 1.0].llc.isna().all() and table[table.lr < 1].llc.notna().all()
-    reps = calibration.repeat_estimates(models, x, 3, lr=3e-4, nbeta=300.0, localization=1.0, chains=2,
+    reps = calibration.repeat_estimates(models, x, 3, lr=3e-4, nbeta=300.0, localization=1.0,
+                                        chains=2,
                                         draws=30, burnin=10, batch=100)
     assert reps.shape == (2, 3)
 
@@ -59,7 +63,8 @@ def test_is_interior():
 
 
 def test_theory_free_choice_takes_the_smallest_settled_step():
-    t = pd.DataFrame(dict(polygon=[6, 5] * 3, lr=[1e-4, 1e-4, 1e-3, 1e-3, 1e-2, 1e-2], nbeta=[50.0] * 6,
+    t = pd.DataFrame(dict(polygon=[6, 5] * 3, lr=[1e-4, 1e-4, 1e-3, 1e-3, 1e-2, 1e-2],
+                          nbeta=[50.0] * 6,
                           llc=[8, 6, 9, 7, float("nan"), 7], drift=[0.5, 0.02, 0.05, 0.0, 0.0, 0.0],
                           min_chain=[1.0] * 6))
     assert calibration.theory_free_choice(t, 50.0) == 1e-3  # 1e-4 has not settled, 1e-2 diverged

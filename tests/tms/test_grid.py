@@ -1,4 +1,5 @@
-"""Tests for helpers.tms.grid: the experiment grid, its data, training, LLC, alignment and pruning."""
+"""Tests for helpers.tms.grid: the experiment grid, its data, training, LLC, alignment and
+pruning."""
 import numpy as np
 import pytest
 import torch
@@ -90,7 +91,8 @@ def test_minimum_check_tells_a_minimum_from_a_saddle_and_a_slope():
     assert chk.min_eig_rel[0] > -1e-3 and chk.min_eig_rel[2] < -1e-3
     assert chk.lam_hessian[0] == chk["rank"][0] / 2
     assert list(chk.status) == ["minimum", "descends", "saddle"]
-    dead = tgrid.minimum_check(torch.zeros(1, 2, 6), torch.full((1, 6), -1.0), x[None], nbeta=1000.0,
+    dead = tgrid.minimum_check(torch.zeros(1, 2, 6), torch.full((1, 6), -1.0), x[None],
+                               nbeta=1000.0,
                                descent_steps=10)
     assert dead.status[0] == "flat"  # every ReLU off: no gradient, no curvature
 
@@ -98,7 +100,8 @@ def test_minimum_check_tells_a_minimum_from_a_saddle_and_a_slope():
 def test_features_per_dimension():
     W = torch.stack([tms.kgon(6, 1.0), tms.kgon(5, 1.0), torch.zeros(2, 6)])
     fpd = tgrid.features_per_dimension(tms.feature_dimensionality(W))
-    assert fpd[0].item() == pytest.approx(3.0, abs=1e-4) and fpd[1].item() == pytest.approx(2.5, abs=1e-4)
+    assert (fpd[0].item() == pytest.approx(3.0, abs=1e-4)
+            and fpd[1].item() == pytest.approx(2.5, abs=1e-4))
     assert torch.isnan(fpd[2])
 
 

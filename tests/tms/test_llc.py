@@ -1,4 +1,5 @@
-"""Tests for helpers.tms.llc: the batched SGLD LLC estimator, against devinterp 1.3.2 and known critical points."""
+"""Tests for helpers.tms.llc: the batched SGLD LLC estimator, against devinterp 1.3.2 and known
+critical points."""
 import warnings
 
 import pytest
@@ -29,7 +30,8 @@ def test_matches_devinterp_1_3_2():
     pytest.importorskip("devinterp")
     from importlib.metadata import version
 
-    assert version("devinterp") == "1.3.2", "the v1 API (estimate_learning_coeff_with_summary) is pinned at 1.3.2"
+    assert version("devinterp") == "1.3.2", (
+        "the v1 API (estimate_learning_coeff_with_summary) is pinned at 1.3.2")
     from devinterp.slt.sampler import estimate_learning_coeff_with_summary
     from devinterp.optim.sgld import SGLD
     from devinterp.utils import evaluate_mse
@@ -40,13 +42,16 @@ def test_matches_devinterp_1_3_2():
     chains, draws, burnin, bs = 10, 250, 100, 100
     init_loss = tms.mse(W[None], b[None], x)
     ours = llc.estimate_llc(
-        W[None], b[None], x, num_chains=chains, num_draws=draws, num_burnin_steps=burnin, batch_size=bs, seed=3, progress=False, **kw
+        W[None], b[None], x, num_chains=chains, num_draws=draws, num_burnin_steps=burnin,
+        batch_size=bs, seed=3, progress=False, **kw
     )
-    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, x), batch_size=bs, shuffle=True)
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, x), batch_size=bs,
+                                         shuffle=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         theirs = estimate_learning_coeff_with_summary(
-            TiedTMS(W, b), loader, evaluate=evaluate_mse, sampling_method=SGLD, optimizer_kwargs=dict(kw),
+            TiedTMS(W, b), loader, evaluate=evaluate_mse, sampling_method=SGLD,
+            optimizer_kwargs=dict(kw),
             num_chains=chains, num_draws=draws, num_burnin_steps=burnin, init_loss=init_loss.item(),
             seed=7, verbose=False,
         )
@@ -70,7 +75,8 @@ def test_hexagon_has_a_larger_llc_than_pentagon():
     )
     se = res.llc_std / 32**0.5
     diff = res.llc_mean[0] - res.llc_mean[1]
-    assert diff > 3 * (se**2).sum().sqrt(), f"6-gon {res.llc_mean[0]:.2f} vs 5-gon {res.llc_mean[1]:.2f}"
+    assert diff > 3 * (se**2).sum().sqrt(), (
+        f"6-gon {res.llc_mean[0]:.2f} vs 5-gon {res.llc_mean[1]:.2f}")
     # near the theory values 8.5 and 7 (loose: the estimate depends on the sampler settings)
     assert 7.0 < res.llc_mean[0] < 11.0 and 5.0 < res.llc_mean[1] < 9.5
 
@@ -78,7 +84,8 @@ def test_hexagon_has_a_larger_llc_than_pentagon():
 def test_result_shapes_and_online_trace():
     W, b = tms.init_params(3, "6-gon", gen())
     x = tms.make_data(64, 0.7, generator=gen())
-    res = llc.estimate_llc(W, b, x, lr=1e-3, nbeta=torch.tensor([10.0, 20.0, 30.0]), num_chains=2, num_draws=5, num_burnin_steps=3, batch_size=20, progress=False)
+    res = llc.estimate_llc(W, b, x, lr=1e-3, nbeta=torch.tensor([10.0, 20.0, 30.0]), num_chains=2,
+                           num_draws=5, num_burnin_steps=3, batch_size=20, progress=False)
     assert res.llc_per_chain.shape == (3, 2) and res.loss_trace.shape == (3, 2, 8)
     tr = res.llc_trace()
     assert tr.shape == (3, 2, 5)
@@ -92,7 +99,8 @@ def test_first_loss_is_at_the_trained_weights_full_batch():
     W, b = tms.init_params(2, "4-gon", gen())
     x = tms.make_data(50, 0.5, generator=gen())
     res = llc.estimate_llc(W, b, x, lr=1e-3, nbeta=5.0, num_chains=3, num_draws=4, progress=False)
-    assert torch.allclose(res.loss_trace[:, :, 0], tms.mse(W, b, x)[:, None].expand(2, 3), atol=1e-6)
+    assert torch.allclose(res.loss_trace[:, :, 0], tms.mse(W, b, x)[:, None].expand(2, 3),
+                          atol=1e-6)
 
 
 def test_errors():
@@ -119,7 +127,8 @@ def test_compressed_minibatches_give_the_same_estimate():
     W = torch.randn(3, 2, 6, generator=g) * 0.5
     b = torch.randn(3, 6, generator=g) * 0.1
     x = tms.make_data(400, 0.7, "binary", generator=g)
-    kw = dict(lr=1e-4, nbeta=50.0, num_chains=2, num_draws=20, num_burnin_steps=5, batch_size=100, seed=2,
+    kw = dict(lr=1e-4, nbeta=50.0, num_chains=2, num_draws=20, num_burnin_steps=5, batch_size=100,
+              seed=2,
               progress=False)
     a = llc.estimate_llc(W, b, x, compress=False, **kw)
     c = llc.estimate_llc(W, b, x, compress=True, **kw)

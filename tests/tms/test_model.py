@@ -128,7 +128,8 @@ def test_training_with_a_mask_keeps_pruned_weights_at_zero():
     W0, b0 = tms.init_params(2, "6-gon", gen())
     mask = torch.ones_like(W0)
     mask[:, 0, :3] = 0
-    res = tms.train(W0, b0, tms.make_data(64, 0.5, generator=gen()), 20, [20], mask=mask, progress=False)
+    res = tms.train(W0, b0, tms.make_data(64, 0.5, generator=gen()), 20, [20], mask=mask,
+                    progress=False)
     assert (res.W[:, -1, 0, :3] == 0).all() and (res.W[:, -1, 1] != 0).all()
 
 
@@ -147,7 +148,8 @@ def test_optimal_hexagon_matches_chen_et_al():
 
 @pytest.mark.parametrize(
     "k, extra_bias, label",
-    [(6, [], "6"), (5, [-0.5], "5-"), (5, [0.3], "5+"), (4, [0.2, -0.3], "4+-"), (4, [-0.1, -0.2], "4--")],
+    [(6, [], "6"), (5, [-0.5], "5-"), (5, [0.3], "5+"), (4, [0.2, -0.3], "4+-"),
+     (4, [-0.1, -0.2], "4--")],
 )
 def test_classify_constructed_polygons(k, extra_bias, label):
     W = tms.kgon(k, 1.2, rotation=0.3)
@@ -173,7 +175,8 @@ def test_classify_degenerate_polygons():
 def _random_symmetry(M, seed):
     g = gen(seed)
     ang = torch.rand(M, generator=g) * 2 * math.pi
-    R = torch.stack([torch.stack([ang.cos(), -ang.sin()], -1), torch.stack([ang.sin(), ang.cos()], -1)], -2)
+    R = torch.stack([torch.stack([ang.cos(), -ang.sin()], -1),
+                     torch.stack([ang.sin(), ang.cos()], -1)], -2)
     R[0] = R[0] @ torch.diag(torch.tensor([1.0, -1.0]))  # include a reflection
     perm = torch.stack([torch.randperm(6, generator=g) for _ in range(M)])
     return R, perm
@@ -208,7 +211,8 @@ def test_prune_and_retrain_masks_smallest_weights():
     W0, b0 = tms.init_params(3, "4-gon", gen(7))
     x = tms.make_data(128, 0.8, generator=gen(8))
     res = tms.train(W0, b0, x, 50, [5, 50], progress=False)
-    pr = tms.prune_and_retrain(res.W[:, 0], res.b[:, 0], res.W[:, -1], res.b[:, -1], x, steps=30, rounds=3, per_round=2, progress=False)
+    pr = tms.prune_and_retrain(res.W[:, 0], res.b[:, 0], res.W[:, -1], res.b[:, -1], x, steps=30,
+                               rounds=3, per_round=2, progress=False)
     assert pr.n_weights == [12, 10, 8, 6]
     assert pr.masks.shape == (4, 3, 2, 6)
     assert (pr.masks.flatten(2).sum(-1) == torch.tensor([12.0, 10, 8, 6])[:, None]).all()
@@ -217,7 +221,8 @@ def test_prune_and_retrain_masks_smallest_weights():
     first = res.W[:, -1].abs().flatten(1).argsort(1)[:, :2]
     assert (pr.masks[1].flatten(1).gather(1, first) == 0).all()
     with pytest.raises(ValueError, match="would prune all"):
-        tms.prune_and_retrain(res.W[:, 0], res.b[:, 0], res.W[:, -1], res.b[:, -1], x, steps=5, rounds=6)
+        tms.prune_and_retrain(res.W[:, 0], res.b[:, 0], res.W[:, -1], res.b[:, -1], x, steps=5,
+                              rounds=6)
 
 
 def test_compressed_binary_data_give_the_same_loss_gradient_and_training():
@@ -236,13 +241,15 @@ def test_compressed_binary_data_give_the_same_loss_gradient_and_training():
     assert torch.allclose(tms.mse(W, b, x), tms.mse(W, b, patterns, w), atol=1e-6)
     a = tms.train(W, b, x, 50, [50], compress=False, progress=False)
     c = tms.train(W, b, x, 50, [50], compress=True, progress=False)
-    assert torch.allclose(a.W, c.W, atol=1e-4) and torch.allclose(a.train_loss, c.train_loss, atol=1e-5)
+    assert torch.allclose(a.W, c.W, atol=1e-4) and torch.allclose(a.train_loss, c.train_loss,
+                                                                  atol=1e-5)
     with pytest.raises(ValueError, match="0/1 data"):
         tms.compress_binary(torch.rand(5, 6))
 
 
 def test_hessian_rank_of_chen_et_al_kgons_is_17_and_14():
-    """Rotation is the hexagon's one flat direction; the pentagon adds its dead feature's w (2) and b."""
+    """Rotation is the hexagon's one flat direction; the pentagon adds its dead feature's w (2) and
+    b."""
     W6, b6, _ = tms.fit_regular_kgon(6)
     W5, b5, _ = tms.fit_regular_kgon(5)
     n = 2000
@@ -264,7 +271,8 @@ def test_feature_dimensionality_of_regular_polygons():
     D = tms.feature_dimensionality(W)
     assert torch.allclose(D[0], torch.full((6,), 1 / 3), atol=1e-5)
     assert torch.allclose(D[1, :5], torch.full((5,), 0.4), atol=1e-5) and torch.isnan(D[1, 5])
-    assert torch.allclose(D[2, :2], torch.ones(2), atol=1e-5)  # orthogonal features: a dimension each
+    # orthogonal features: a dimension each
+    assert torch.allclose(D[2, :2], torch.ones(2), atol=1e-5)
     assert torch.allclose(D[3, :2], torch.full((2,), 0.5), atol=1e-5)  # antipodal pair shares one
 
 
@@ -273,7 +281,8 @@ def test_powerlaw_sparsity_keeps_the_mean_density_and_orders_features():
         s = tms.powerlaw_sparsity(S, a)
         assert torch.all((s >= 0) & (s <= 1)) and torch.all(s[1:] >= s[:-1])
         assert (1 - s).mean().item() == pytest.approx(1 - S, abs=1e-5)
-    x = tms.make_data(20000, tms.powerlaw_sparsity(0.8, 1.0), "binary", generator=torch.Generator().manual_seed(0))
+    x = tms.make_data(20000, tms.powerlaw_sparsity(0.8, 1.0), "binary",
+                      generator=torch.Generator().manual_seed(0))
     assert torch.allclose(x.mean(0), 1 - tms.powerlaw_sparsity(0.8, 1.0), atol=0.02)
     with pytest.raises(ValueError, match="alpha"):
         tms.powerlaw_sparsity(0.5, -1.0)

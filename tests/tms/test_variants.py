@@ -1,4 +1,5 @@
-"""Tests for helpers.tms.variants: variant laws on the grid and their comparison with the base law."""
+"""Tests for helpers.tms.variants: variant laws on the grid and their comparison with the base
+law."""
 import numpy as np
 import pandas as pd
 import torch
