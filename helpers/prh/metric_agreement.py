@@ -7,8 +7,9 @@ configurations with model pairs as observations (the blog's 20x20 heatmap). Per-
 are the max over layer pairs (PRH's layer search), and the null takes the same max over
 layer pairs for each shuffled pairing, so layer search cannot inflate the corrected score.
 
-All layers of all models go through the batched kernels of :mod:`helpers.alignment` in one
-call per configuration, so each layer's kNN lists and Grams are built once.
+Layers go through the batched kernels of :mod:`helpers.alignment`, each model against only
+its partners' layers (the unordered pairs of a model set score each layer pair once, not the
+full product with itself), with the same shuffles for every pair.
 
 Example:
     >>> import torch
@@ -66,6 +67,48 @@ def _layers(feats: dict) -> tuple[list[torch.Tensor], dict[str, tuple[int, int]]
     return layers, bounds
 
 
+def _pair_blocks(feats_a: dict, feats_b: dict, pairs: list[tuple[str, str]], metric: str, k: int,
+                 n_perm: int, seed: int):
+    """Yield ``(a, b, observed [La, Lb], null [n_perm, La, Lb] or None)`` for every pair.
+
+    When every model of ``feats_a`` is paired with every model of ``feats_b``, or the metric is
+    Gram-based, one batched call scores all layer pairs. Otherwise (e.g. the unordered pairs of one model set, where the
+    full product would also score each model with itself and every pair twice) each model of
+    side a is scored only against the layers of its partners, one call per model. The seed
+    restarts in every call, so shuffle j is the same permutation for every pair either way.
+    """
+    def scores(xa, xb):
+        if n_perm > 0:
+            res = alignment.permutation_null(xa, xb, metric, topk=k, n_perm=n_perm, seed=seed,
+                                             reduce=None)
+            return res.observed, res.null  # [La, Lb], [n_perm, La, Lb]
+        return alignment.layer_scores(xa, xb, metric, topk=k), None
+
+    partners: dict[str, list[str]] = {}
+    for a, b in pairs:
+        partners.setdefault(a, [])
+        if b not in partners[a]:
+            partners[a].append(b)
+    # Gram metrics rebuild the shuffled side's Grams on every shuffle, so splitting the call
+    # would rebuild them once per model of side a: there the full product is cheaper.
+    full = (metric in ("cka", "unbiased_cka")
+            or all(len(bs) == len(feats_b) for bs in partners.values()))
+    groups = ([(list(partners), list(feats_b))] if full else
+              [([a], bs) for a, bs in partners.items()])
+    blocks = {}
+    for side_a, side_b in groups:
+        xa, ba = _layers({m: feats_a[m] for m in side_a})
+        xb, bb = _layers({m: feats_b[m] for m in side_b})
+        obs, null = scores(xa, xb)
+        for a in side_a:
+            for b in partners[a]:
+                (a0, a1), (b0, b1) = ba[a], bb[b]
+                blocks[(a, b)] = (obs[a0:a1, b0:b1],
+                                  None if null is None else null[:, a0:a1, b0:b1])
+    for a, b in pairs:
+        yield (a, b, *blocks[(a, b)])
+
+
 def block_scores(
     feats_a: dict[str, list[torch.Tensor]],
     feats_b: dict[str, list[torch.Tensor]],
@@ -78,9 +121,10 @@ def block_scores(
 ) -> pd.DataFrame:
     """Layer-pair-max score of every (model in ``feats_a``, model in ``feats_b``) pair, with its null.
 
-    All layers of all models are scored in one batched call (each layer's kNN lists or Gram are
-    built once); a model pair's score is the max over its block of layer pairs, and each shuffled
-    pairing gives one null draw of that same max, so layer search is calibrated.
+    Layers go through batched calls (one for a full product; otherwise one per model of
+    ``feats_a`` against its partners' layers, so no unneeded layer pair is scored); a model
+    pair's score is the max over its block of layer pairs, and each shuffled pairing gives one
+    null draw of that same max, so layer search is calibrated.
 
     Args:
         feats_a, feats_b: model name -> list of prepared layers ``[N, D_l]`` (same N, same rows).
@@ -104,21 +148,13 @@ def block_scores(
     unknown = {a for a, _ in pairs} - set(feats_a) | {b for _, b in pairs} - set(feats_b)
     if unknown:
         raise ValueError(f"pairs name models not in feats: {sorted(unknown)}")
-    xa, ba = _layers(feats_a)
-    xb, bb = _layers(feats_b)
-    if n_perm > 0:
-        res = alignment.permutation_null(xa, xb, metric, topk=k, n_perm=n_perm, seed=seed, reduce=None)
-        obs, null = res.observed, res.null  # [La, Lb], [n_perm, La, Lb]
-    else:
-        obs, null = alignment.layer_scores(xa, xb, metric, topk=k), None
     rows = []
-    for a, b in pairs:
-        (a0, a1), (b0, b1) = ba[a], bb[b]
-        raw, (i, j) = alignment.best(obs[a0:a1, b0:b1])
+    for a, b, obs, null in _pair_blocks(feats_a, feats_b, pairs, metric, k, n_perm, seed):
+        raw, (i, j) = alignment.best(obs)
         row = {"model_a": a, "model_b": b, "config": config_name(metric, k), "metric": metric, "k": k,
                "raw": raw, "layer_a": i, "layer_b": j}
         if null is not None:
-            draws = null[:, a0:a1, b0:b1].flatten(1).amax(1).double()  # layer-pair max per shuffle
+            draws = null.flatten(1).amax(1).double()  # layer-pair max per shuffle
             mean = float(draws.mean())
             row.update(null_mean=mean, null_std=float(draws.std()) if n_perm > 1 else float("nan"),
                        p_value=float((1 + (draws >= raw).sum()) / (1 + n_perm)),

@@ -220,3 +220,20 @@ def test_model_bootstrap_resamples_models_and_checks_arguments():
         ma.model_bootstrap_agreement(t, "raw", n_boot=0)
     with pytest.raises(ValueError, match="keep_null"):
         ma.agreement_test(t, "raw")
+
+
+@pytest.mark.parametrize("metric, tol", [("mutual_knn", 0.0), ("cknna", 0.0),
+                                         ("unbiased_cka", 1e-5)])
+def test_block_scores_of_some_pairs_equal_the_full_product(metric, tol):
+    # unordered pairs are scored model by model against their partners only; the rows, null
+    # draws included, are those of the full product (same shuffles), up to float32 Gram sums
+    feats = _planted()
+    pairs = [("a", "b"), ("a", "c"), ("b", "c")]
+    part = ma.block_scores(feats, feats, metric, k=5, n_perm=6, seed=4, pairs=pairs,
+                           keep_null=True)
+    full = ma.block_scores(feats, feats, metric, k=5, n_perm=6, seed=4, keep_null=True)
+    full = full.set_index(["model_a", "model_b"]).loc[pairs].reset_index()
+    cols = ["raw", "layer_a", "layer_b", "null_mean", "p_value", "corrected"]
+    np.testing.assert_allclose(part[cols].to_numpy(float), full[cols].to_numpy(float), atol=tol)
+    for x, y in zip(part.null, full.null):
+        np.testing.assert_allclose(x.numpy(), y.numpy(), atol=tol)
