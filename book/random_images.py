@@ -63,7 +63,7 @@ real_models: list = ["efficientnet_lite0", "efficientnet_lite1", "efficientnet_l
                      "mobilenet_v2", "hed_vgg16"]  # registry names; each gets a random-init copy
 real_n_images: int = 128  # images per set (at least one crop per photograph)
 real_input_size: int = 80  # pixels fed to every network (their own: 224-260; 80 is cheaper)
-real_perm: int = 999  # permutations for the last-layer tests (floor 1/1000, below alpha / tests)
+real_perm: int = 499  # permutations for the last-layer tests (floor 1/500, below alpha / tests)
 real_max_perm: int = 49  # permutations for the max-over-layer-pairs scores (descriptive only)
 real_blend_levels: int = 5  # blend levels t in linspace(0, 1, .)
 agreement_perm: int = 199  # permutations per configuration for the metric-agreement nulls
@@ -207,17 +207,14 @@ real_table[["pairs", "mean corrected", "pooled p", "low", "high"]].round(4)
 show(nf.plot_real_families(rfam, sets, "mutual_knn"))
 
 # %% tags=["hide-input"]
-def real_value(family: str, group: str = "pretrained", column: str = "mean corrected") -> float:
-    return npr.lookup(real_table, ("last", family, group), column)
-
-
 contrast_real = npr.paired_contrast(rfam, ["layer", "family"], "pretrained", "random-init",
                                     arch, n_boot=n_boot)
 glue("r_uniform", nr.interval_of(real_table, ("last", "uniform", "pretrained")), display=False)
-glue("r_uniform_p", ch.format_p(real_value("uniform", column="pooled p"), real_perm),
-     display=False)
+glue("r_uniform_p", ch.format_p(npr.lookup(real_table, ("last", "uniform", "pretrained"),
+                                          "pooled p"), real_perm), display=False)
 glue("r_id", nr.interval_of(real_table, ("last", "id", "pretrained")), display=False)
-above = [f for f in families if real_value(f, column="pooled p") <= thr["families"]]
+above = [f for f in families
+         if npr.lookup(real_table, ("last", f, "pretrained"), "pooled p") <= thr["families"]]
 gains = {lay: [f for f in families if contrast_real.loc[(lay, f), "low"] > 0]
          for lay in ("last", "max")}
 ch.glue_text("r_answer_families", nr.families_sentence(above, gains, len(families)))
@@ -353,13 +350,8 @@ text_pairs = [] if FULL else [(a, e) for a in ms.names_in(sources, main_group)
 
 zoo_set = functools.partial(ni.evaluation_images, n=n_images, size=image_size,
                             source=blend_images, data_seed=data_seed, blend_family=blend_family)
-
-
-def caption_feats(captions: list[str], seed: int) -> dict:
-    key = {"n": n_images, "seed": seed, "source": blend_images}
-    return {e: ms.caption_features(e, captions, key) for e in text_encoders}
-
-
+caption_feats = npr.caption_encoder_features(text_encoders, {"n": n_images,
+                                                             "source": blend_images})
 zoo_probe = npr.NoiseProbe(sources, pair_sets, zoo_set, feature_key, k=topk,
                            text_pairs=text_pairs, caption_features=caption_feats)
 with timer.stage("zoo: families"):

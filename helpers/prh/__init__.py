@@ -100,6 +100,8 @@ from helpers.prh.model_sets import (
 )
 from helpers.prh.noise_probe import (
     NoiseProbe,
+    row_space,
+    caption_encoder_features,
     lookup,
     agreement_tests,
     median_frontier,

@@ -35,6 +35,29 @@ ImageSet = Callable[..., tuple[torch.Tensor, "list[str] | None", dict]]
 """``image_set(kind, seed, t=None) -> (images, captions or None, key)``."""
 
 
+def row_space(x: torch.Tensor) -> torch.Tensor:
+    """``x`` ``[N, D]`` in coordinates of its row space: ``[N, min(N, D)]`` with the same Gram.
+
+    Every metric of this chapter (kNN sets, CKA, unbiased CKA, CKNNA) reads features only
+    through inner products between rows, after centring, and ``x @ V`` (``V`` the right singular
+    vectors) keeps all of them: ``(x V)(x V)^T = x x^T`` and centring commutes with ``V``. A
+    layer wider than N (MobileNetV2's 1280 channels, pixels) then costs N columns in every
+    permutation draw. Narrower layers are returned as they are.
+
+    Example:
+        >>> x = torch.randn(5, 40, generator=torch.Generator().manual_seed(0))
+        >>> y = row_space(x)
+        >>> tuple(y.shape), torch.allclose(y @ y.T, x @ x.T, atol=1e-4)
+        ((5, 5), True)
+    """
+    if x.ndim != 2:
+        raise ValueError(f"x must be [N, D], got shape {tuple(x.shape)}")
+    if x.shape[1] <= x.shape[0]:
+        return x
+    vh = torch.linalg.svd(x.double(), full_matrices=False).Vh  # [N, D], orthonormal rows
+    return (x.double() @ vh.T).to(x.dtype)
+
+
 @dataclass
 class NoiseProbe:
     """A model set, its pairs per group, and the image sets to probe it with.
@@ -71,9 +94,11 @@ class NoiseProbe:
             raise ValueError("text_pairs need caption_features(captions, seed) to score them")
 
     def features(self, names: Sequence[str], images: torch.Tensor, key: dict) -> dict:
-        """Prepared features of the named sources on one image set (cached)."""
-        return ms.prepared_features(self.sources, names, images, {**self.feature_key, **key},
-                                    namespace=self.namespace)
+        """Prepared features of the named sources on one image set (cached), each layer wider
+        than its N rows expressed in its row space (:func:`row_space`: the same Gram)."""
+        feats = ms.prepared_features(self.sources, names, images, {**self.feature_key, **key},
+                                     namespace=self.namespace)
+        return {name: [row_space(x) for x in layers] for name, layers in feats.items()}
 
     def _score(self, kind: str, seed: int, t: float | None, metrics: Sequence[str], n_perm: int,
                layer: str, groups: Sequence[str], extra: dict) -> list[pd.DataFrame]:
@@ -143,6 +168,16 @@ class NoiseProbe:
                                    progress=True, keep_null=True)
             out[kind] = {**ma.agreement_maps(table), "table": table}
         return out
+
+
+def caption_encoder_features(encoders: Sequence[str], key: dict
+                             ) -> Callable[[list[str], int], dict]:
+    """The ``caption_features`` of a :class:`NoiseProbe`: ``(captions, seed) -> {encoder:
+    prepared layers}``, each encoder's features cached under ``{**key, "seed": seed}``
+    (:func:`helpers.prh.model_sets.caption_features`)."""
+    def features(captions: list[str], seed: int) -> dict:
+        return {e: ms.caption_features(e, captions, {**key, "seed": seed}) for e in encoders}
+    return features
 
 
 def pooled(rows: pd.DataFrame, by: Sequence[str], alpha: float, n_boot: int = 2000

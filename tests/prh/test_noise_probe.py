@@ -56,6 +56,39 @@ def test_probe_checks_its_pairs():
         npr.NoiseProbe({}, {}, lambda *a, **k: None, {}, text_pairs=[("a", "enc")])
 
 
+def test_caption_encoder_features_key_each_seed(monkeypatch):
+    calls = []
+    monkeypatch.setattr(ms, "caption_features",
+                        lambda e, caps, key: calls.append((e, list(caps), key)) or [e])
+    feats = npr.caption_encoder_features(["enc1", "enc2"], {"n": 2, "source": "shapes"})
+    assert feats(["a cat", "a dog"], 3) == {"enc1": ["enc1"], "enc2": ["enc2"]}
+    assert calls == [(e, ["a cat", "a dog"], {"n": 2, "source": "shapes", "seed": 3})
+                     for e in ("enc1", "enc2")]
+
+
+def test_row_space_keeps_every_metric_of_the_chapter():
+    from helpers import alignment
+    from helpers.prh import metric_agreement as ma
+
+    g = torch.Generator().manual_seed(0)
+    base = torch.randn(30, 6, generator=g)
+    wide = {m: [alignment.prepare(base @ torch.randn(6, 200, generator=g)
+                                  + 0.3 * torch.randn(30, 200, generator=g))] for m in "ab"}
+    narrow = {m: [npr.row_space(x) for x in ls] for m, ls in wide.items()}
+    assert narrow["a"][0].shape == (30, 30)
+    torch.testing.assert_close(narrow["a"][0] @ narrow["a"][0].T, wide["a"][0] @ wide["a"][0].T,
+                               atol=1e-5, rtol=1e-5)
+    for metric in ("mutual_knn", "cknna", "cka", "unbiased_cka"):
+        before = ma.block_scores(wide, wide, metric, 5, n_perm=20, pairs=[("a", "b")])
+        after = ma.block_scores(narrow, narrow, metric, 5, n_perm=20, pairs=[("a", "b")])
+        for col in ("raw", "null_mean", "p_value", "corrected"):
+            assert after[col].iloc[0] == pytest.approx(before[col].iloc[0], abs=1e-5), (metric, col)
+    x = torch.randn(30, 8, generator=g)
+    assert npr.row_space(x) is x  # narrower than N: unchanged
+    with pytest.raises(ValueError, match=r"x must be \[N, D\]"):
+        npr.row_space(torch.zeros(3, 4, 5))
+
+
 def test_group_means_and_paired_contrast_bootstrap_over_models():
     arch = {"p1": "A", "p2": "B", "p3": "C", "i1": "A", "i2": "B", "i3": "C"}
     rows = pd.DataFrame({
