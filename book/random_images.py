@@ -386,13 +386,12 @@ zfronts.set_index(["metric", "group", "seed"])["t*"].unstack("seed")  # NaN: nev
 # %% [markdown]
 # In the zoo, trained pairs reach {glue:text}`ans_uniform_trained:.3f` on uniform noise (max
 # over layer pairs), and beat their step-0 controls (interval of the trained-minus-init
-# difference, bootstrapped over members, above 0) on {glue:text}`z_wins` noise families:
-# where training adds alignment on
-# meaningless images, it is agreement on global image statistics such as contrast and
-# low-frequency colour ({numref}`fig-random_images-trained-vs-init`). The blend frontiers per
-# seed are in the table (NaN: never reaches the null) and drawn in
-# {numref}`fig-random_images-blend`; the caption encoders need the image's content, because
-# the captions never change along the blend.
+# difference, bootstrapped over members, above 0) on {glue:text}`z_wins` noise families
+# ({numref}`fig-random_images-trained-vs-init`). Noise has no content, so such a gain can only
+# be a shared response to image statistics; which statistic is not tested here. The blend
+# frontiers per seed are in the table (NaN: never reaches the null) and drawn in
+# {numref}`fig-random_images-blend`; the captions never change along the blend, so the
+# vision-caption pairs can follow only the content left in the image.
 
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "Shapes-world zoo along the blend from in-distribution images to uniform noise: pooled chance-corrected score of each group's pairs (mean over seeds, band: seed range); grey dashes: the null; dotted: the random-init null frontier.", "name": "fig-random_images-blend"}}
 show(nf.plot_blend(zcurve, zfronts, blend_metrics, frontier_group=None if FULL else "init"))
@@ -429,7 +428,7 @@ with pd.option_context("display.max_colwidth", None):
 ch.glue_text("r_carry", nr.carry_over_sentence(
     npr.lookup(fam_table, ("mutual_knn", "uniform", main_group), "mean corrected"),
     npr.lookup(real_table, ("max", "uniform", "pretrained"), "mean corrected"), zoo_wins,
-    gains["max"], len(families),
+    gains["max"], families,
     npr.median_frontier(zfronts, main_group, "mutual_knn"),
     npr.median_frontier(rfronts, "pretrained", "mutual_knn"), levels, real_levels, zoo_rho,
     rho_supported))

@@ -75,7 +75,7 @@ def plot_families(samples: dict, spectra: dict, slopes: pd.Series, reference: st
     ax.xaxis.set_minor_formatter(plt.NullFormatter())
     ax.set_xlabel("spatial frequency (cycles per pixel)")
     ax.set_ylabel("power (relative to lowest frequency)")
-    ax.legend(fontsize=7, loc="lower left")
+    ax.legend(fontsize=8, loc="lower left")
     return fig
 
 
@@ -116,7 +116,7 @@ def plot_pair_scores(table: pd.DataFrame, sets: Sequence[str], metric: str, ax=N
     ax.set_ylabel(f"chance-corrected {metric} (0 = null)")
     ax.set_title(title or metric)
     if legend:
-        ax.legend(fontsize=7, markerscale=2, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+        ax.legend(fontsize=8, markerscale=2, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return fig
 
 
@@ -182,7 +182,7 @@ def plot_null_distance(table: pd.DataFrame, sets: Sequence[str], metric: str) ->
     axes[1].axhline(0, color=NULL_COLOR, ls="--", lw=1)
     axes[1].set_ylabel(f"mean chance-corrected {metric}")
     axes[1].set_title("group means per image set")
-    axes[1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    axes[1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     for ax in axes:
         ax.set_xticks(range(len(sets)), sets, rotation=30)
         ax.set_xlabel("image set")
@@ -264,7 +264,7 @@ def plot_blend(curve: pd.DataFrame, fronts: pd.DataFrame, metrics: Sequence[str]
             axes[1][col].axhline(0, color=NULL_COLOR, ls="--", lw=1)
             axes[1][col].set_ylabel("trained minus init")
         axes[-1][col].set_xlabel("noise fraction t (0 = image, 1 = noise)")
-    axes[0][-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    axes[0][-1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return fig
 
 

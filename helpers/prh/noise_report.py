@@ -174,7 +174,7 @@ def excluded_sentence(plain: pd.DataFrame, excluded: pd.DataFrame, contrast: pd.
 
 
 def carry_over_sentence(zoo_uniform: float, real_uniform: float, zoo_wins: Sequence[str],
-                        real_gains: Sequence[str], n_families: int, zoo_front: float,
+                        real_gains: Sequence[str], families: Sequence[str], zoo_front: float,
                         real_front: float, zoo_levels: Sequence[float],
                         real_levels: Sequence[float], zoo_rho: bool | None,
                         real_rho: bool | None) -> str:
@@ -184,7 +184,8 @@ def carry_over_sentence(zoo_uniform: float, real_uniform: float, zoo_wins: Seque
     Args:
         zoo_uniform, real_uniform: trained pairs' mean corrected mutual kNN on uniform noise.
         zoo_wins, real_gains: noise families where training adds alignment (zoo, real).
-        n_families: noise families tested.
+        families: the noise families tested (the structured ones, :data:`STRUCTURED`, are
+            counted among their own number).
         zoo_front, real_front: trained pairs' mutual-kNN null frontier along the blend.
         zoo_levels, real_levels: the two blend grids (for the frontier phrases).
         zoo_rho, real_rho: :func:`agreement_supported` of each model set.
@@ -196,14 +197,19 @@ def carry_over_sentence(zoo_uniform: float, real_uniform: float, zoo_wins: Seque
 
     rho = {True: "stop agreeing", False: "keep agreeing above chance",
            None: "give an undecided test"}
+    n_families = len(families)
+    structured = [f for f in families if f in STRUCTURED]
+    carried_word = ("has no zoo result to carry (the zoo gains on no structured family)"
+                    if carried(real_gains, zoo_wins) is None
+                    else same(True, carried(real_gains, zoo_wins)))
     return (f"On uniform noise, trained zoo pairs reach {zoo_uniform:.3f} and real pretrained "
             f"pairs {real_uniform:.3f} (mean corrected mutual kNN, max over layer pairs). "
             f"Training adds alignment on {counted(zoo_wins, n_families)} noise families in the "
             f"zoo and on {counted(real_gains, n_families)} for the real networks; on the "
             f"structured families (spectral, collage) that is "
-            f"{counted([f for f in zoo_wins if f in STRUCTURED], n_families)} against "
-            f"{counted([f for f in real_gains if f in STRUCTURED], n_families)}, so that finding "
-            f"{same(True, carried(real_gains, zoo_wins))}. Along the blend (last layer) "
+            f"{counted([f for f in zoo_wins if f in structured], len(structured))} against "
+            f"{counted([f for f in real_gains if f in structured], len(structured))}, so that "
+            f"finding {carried_word}. Along the blend (last layer) "
             f"the zoo's trained pairs {frontier_phrase(zoo_front, zoo_levels)} and the real "
             f"ones {frontier_phrase(real_front, real_levels)} on mutual kNN, so that finding "
             f"{same(math.isfinite(zoo_front), math.isfinite(real_front))}. On noise the metrics "

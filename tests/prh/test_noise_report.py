@@ -154,11 +154,18 @@ def test_families_and_excluded_sentences():
                                                      (False, True, "does not carry over"),
                                                      (None, True, "cannot be compared")])
 def test_carry_over_sentence(zoo_rho, real_rho, word):
-    s = nr.carry_over_sentence(0.02, 0.24, ["collage"], [], 6, float("nan"), 1.0,
+    families = ["uniform", "gaussian", "spectral0", "spectral1", "spectral2", "collage"]
+    s = nr.carry_over_sentence(0.02, 0.24, ["collage"], [], families, float("nan"), 1.0,
                                [0.0, 0.2, 0.4, 0.6, 0.8, 1.0], LEVELS, zoo_rho, real_rho)
     assert "trained zoo pairs reach 0.020 and real pretrained pairs 0.240" in s
-    assert "structured families (spectral, collage) that is 1 of 6 (collage) against 0 of 6, so "\
+    assert "on 1 of 6 (collage) noise families in the zoo and on 0 of 6 for" in s
+    # the structured share is counted among the 4 structured families, not all 6
+    assert "structured families (spectral, collage) that is 1 of 4 (collage) against 0 of 4, so "\
         "that finding does not carry over. Along" in s  # zoo wins, real gains none
     assert "zoo's trained pairs stay distinguishable" in s and "real ones become" in s
     assert f"so that finding {word}" in s and s.endswith(".")
     assert "on mutual kNN, so that finding does not carry over. On noise" in s
+    s = nr.carry_over_sentence(0.02, 0.24, ["uniform"], ["collage"], ["uniform", "collage"],
+                               1.0, 1.0, LEVELS, LEVELS, zoo_rho, real_rho)
+    assert "that is 0 of 1 against 1 of 1 (collage), so that finding has no zoo result to " \
+        "carry (the zoo gains on no structured family)." in s
