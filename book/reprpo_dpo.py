@@ -99,9 +99,9 @@ print(f"scale={scale}, device={DEVICE}, base model={base_model}")
 # wording ("Convert 3 metres to centimetres."), persona pressure (the user first asserts the
 # wrong answer) and an unrelated task (which number is larger), where any change is collateral
 # damage. A fixed fifth of all questions is held out: training never sees them, and every
-# evaluated split draws only from them. Two-digit addition was the first choice of training
-# skill, but in a pilot at this budget (not part of this run) DPO did not raise its test
-# accuracy above the base model's; `-p train_skill addition` reruns the chapter on addition.
+# evaluated split draws only from them. We first trained on addition, but in a pilot at this
+# budget (not part of this run) DPO did not beat the base model's test accuracy there;
+# `-p train_skill addition` reruns the chapter on it.
 
 # %% tags=["hide-input"]
 if OFFLINE_TASKS:
@@ -122,12 +122,11 @@ pd.DataFrame([{"split": s, "category": CATEGORY[s], "pairs": len(r), **r[0]}
 # %% [markdown]
 # ## The base model
 #
-# `helpers.pretrained_lm` finds the GGUF file inside the installed package without importing
-# it, dequantises it once into a cached float32 folder and loads it with
-# `AutoModelForCausalLM.from_pretrained`. At smoke scale a tiny randomly initialised Llama with
-# the same tokenizer stands in. Every method puts its LoRA adapter on the same top
-# {glue:text}`n_top_blocks` blocks; the blocks below never change, so their output is computed
-# once per text and cached (`helpers/reprpo/stem.py`; a test checks this equals the full model).
+# `helpers.pretrained_lm` dequantises the package's GGUF file once into a cached float32 folder
+# and loads it with `AutoModelForCausalLM.from_pretrained` (smoke: a tiny random Llama with the
+# same tokenizer). Every method puts its LoRA adapter on the same top {glue:text}`n_top_blocks`
+# blocks; the blocks below never change, so their output is computed once per text and cached
+# (`helpers/reprpo/stem.py`; a test checks this equals the full model).
 
 # %% tags=["hide-input"]
 with timer.stage("load base model"):
@@ -197,11 +196,11 @@ glue_text("extreme_splits", "none" if not extreme else "; ".join(
 # steps and optimiser; only the loss changes. **DPO** is
 # $-\log\sigma(\beta[(\log\pi_c-\log\pi^{\mathrm{ref}}_c)-(\log\pi_r-\log\pi^{\mathrm{ref}}_r)])$
 # with $\beta=0.1$ (a unit test checks it equals `trl`'s `DPOTrainer` loss). The headline ReprPO
-# variant is the one the reference's later README reports best, **hidden-state PrefVec with an
-# ETHER transform** (`hs-ether-prefvec`, its loss as in the reference commit behind that row:
-# an absolute projection term on hidden states plus a non-saturating DPO term); its table-era
-# rows follow below. Each method's rate is chosen on the validation split, by its mean over
-# {glue:text}`n_seeds` seeds; when the best rate sits at an edge, the grid widens.
+# variant is the reference's later README's best, **hidden-state PrefVec with an ETHER
+# transform** (`hs-ether-prefvec`, its loss as in the commit behind that row: an absolute
+# projection term on hidden states plus a non-saturating DPO term); table-era rows follow. Each
+# method's rate is chosen on the validation split by its mean over {glue:text}`n_seeds` seeds;
+# when the best rate sits at an edge, the grid widens.
 
 # %% tags=["hide-input"]
 budget = rp.TrainSettings(epochs=epochs, batch=batch_size, lora_r=lora_r)
@@ -254,10 +253,9 @@ pd.DataFrame(iso).T.rename(columns={"loss": "mse loss", "grad_gap": "max relativ
 # ## Controls: shuffled labels and target-tuned adapters
 #
 # **DPO on shuffled labels** (chosen and rejected swapped at random, DPO's rate) sees the same
-# texts without the preference; the comparison with DPO is meaningful only if real DPO beats it
-# in distribution. For GENIES' normalised score, **target-tuned** adapters per shift are trained
-# with DPO on that shift's own questions ({glue:text}`n_seeds` seeds), for the same number of
-# steps.
+# texts without the preference: real DPO must beat it in distribution. For GENIES' normalised
+# score, **target-tuned** adapters are trained with DPO on each shift's own questions
+# ({glue:text}`n_seeds` seeds, the same number of steps).
 
 # %% tags=["hide-input"]
 with timer.stage("controls"):
@@ -312,8 +310,8 @@ ax.legend(ncol=3, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.3))
 show(fig)
 
 # %% [markdown]
-# The same numbers, one method at a time, with every seed: move the slider to step through the
-# methods (hover a dot for its split, seed and accuracy; grey is the base model).
+# The same numbers per method with every seed: the slider steps through the methods (hover a
+# dot for its split, seed and accuracy; grey is the base model).
 
 # %% tags=["hide-input"]
 fig = interactive.slider_figure(rf.seed_frames(correct, ROWS[1:], SPLITS), slider_label="method",
@@ -325,7 +323,7 @@ interactive.show(fig, "fig-reprpo_dpo-seeds-interactive")
 # %% [markdown]
 # ## The gate: did DPO learn the preference at all?
 #
-# Before any comparison with DPO means something, DPO must beat DPO on shuffled labels on the
+# A comparison with DPO means something only if DPO beats shuffled-label DPO on the
 # in-distribution test split, with a 95% interval that excludes zero.
 
 # %% tags=["hide-input"]
@@ -380,10 +378,9 @@ show(fig)
 # model out of distribution while a hidden-state method holds**: DPO minus base on the shift mean
 # lies below zero *and* ReprPO minus base does not. Both are undecided if the gate fails, or if
 # the hidden-state method did not learn in distribution (its test gain over the base model must
-# have a 95% interval above zero): a method that left the model where it was cannot show that it
-# generalises better or worse. The verdicts read the headline variant only, named before the run;
-# the table-era rows share DPO's draws, so they are reported after the table, not counted as
-# further tests.
+# have a 95% interval above zero): a method that left the model where it was cannot generalise
+# better or worse. The verdicts read the headline variant only, named before the run; the
+# table-era rows share DPO's draws, so they follow the table and are not counted as tests.
 
 # %% tags=["hide-input"]
 d_shift, dpo_drop, rival_drop, rival_gain = (
@@ -435,24 +432,21 @@ timing
 # %% [markdown]
 # {numref}`fig-reprpo_dpo-base` shows where the base model starts, {numref}`fig-reprpo_dpo-lr`
 # how each rate was chosen, {numref}`fig-reprpo_dpo-main` the raw accuracies and
-# {numref}`fig-reprpo_dpo-gain` the gains over the base model that the verdicts read.
-# The whole chapter took {glue:text}`cpu_minutes:.1f` CPU minutes with one torch thread (CPU
-# seconds are the proxy for a quiet machine, since this one is shared).
+# {numref}`fig-reprpo_dpo-gain` the gains over the base model that the verdicts read. The chapter
+# took {glue:text}`cpu_minutes:.1f` CPU minutes with one torch thread (the proxy for a quiet
+# machine; this one is shared).
 #
 # ## Conclusion
 #
-# - The verdicts above come from one table; the prose reads the same numbers.
 # - **What is not here.** The gradient methods (ProjGrad, ProjBP) are in
 #   `helpers/reprpo/methods.py` and its tests but are not run at book scale (budget). `ortho` and
-#   `hra` with the distance loss run as one row, `hs-none-mse` (orthogonal maps leave a distance
-#   unchanged; a unit test checks it, and here the gradients agree to
+#   `hra` run as the one row `hs-none-mse` (their gradients agree to
 #   {glue:text}`iso_grad_gap:.0e`). The seeds vary adapter initialisation and batch order, not
 #   the questions.
 # - **A defect fixed.** An earlier form of PrefVec (reference commit `0700063`) squashes a
-#   projection scaled by $10^6$ through `tanh`: on these activations it saturates at once, each
-#   pair's loss is $\pm 0.01$ with no gradient, and the adapter stayed at the base model's
-#   accuracy on every split. The form used here is the one behind the README's best row; a unit
-#   test checks that its adapter learns.
+#   projection scaled by $10^6$ through `tanh`: it saturates at once (each pair's loss $\pm 0.01$,
+#   no gradient), and the adapter stayed at the base model's accuracy on every split. The form
+#   used here (commit `7a23287`) is the one behind the README's best row; a test checks it learns.
 # - **The toy model is gone.** The earlier toy GENIES base model was meant to carry a known
 #   "correct persona" latent, but its in-context probe showed it never learned it, so it could
 #   not serve as a mechanism study; a real pretrained model replaces it.
