@@ -37,7 +37,9 @@ BOOK_DIR = REPO_ROOT / "book"
 SCALES = ("smoke", "book", "full")
 
 # Reading order; also the order of `_toc.yml`.
-CHAPTERS = ("primer", "prh_ood", "random_images", "superposition_llc", "reprpo_dpo", "vision_action")
+CHAPTERS = (
+    "primer", "prh_ood", "random_images", "superposition_llc", "reprpo_dpo", "vision_action",
+)
 
 # Chapter -> chapters whose cache entries it reuses (chapter 2 reuses chapter 1's shapes zoo).
 # With --jobs > 1 it waits for them, so no entry is computed twice.
@@ -45,6 +47,10 @@ REUSES_CACHE_OF: dict[str, tuple[str, ...]] = {"random_images": ("prh_ood",)}
 # With --jobs > 1 these start first: the longest at book scale (chapter 5 ~35 CPU minutes,
 # chapter 4 ~18), so the short ones fill the other lane and the lanes end close together.
 STARTS_FIRST: tuple[str, ...] = ("vision_action", "reprpo_dpo")
+
+
+NO_PARAMETERS_CELL = ("the chapter has no cell tagged 'parameters'; "
+                      "add `# %% tags=[\"parameters\"]`")
 
 
 @dataclass
@@ -96,10 +102,11 @@ def parameter_names(notebook: Any) -> list[str]:
             tree = ast.parse(cell.source)
             names = []
             for node in tree.body:
-                targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
+                targets = (node.targets if isinstance(node, ast.Assign)
+                           else [getattr(node, "target", None)])
                 names += [t.id for t in targets if isinstance(t, ast.Name)]
             return names
-    raise ValueError("the chapter has no cell tagged 'parameters'; add `# %% tags=[\"parameters\"]`")
+    raise ValueError(NO_PARAMETERS_CELL)
 
 
 def parameter_types(notebook: Any) -> dict[str, str]:
@@ -108,9 +115,10 @@ def parameter_types(notebook: Any) -> dict[str, str]:
 
     for cell in notebook.cells:
         if cell.cell_type == "code" and "parameters" in cell.metadata.get("tags", []):
-            return {node.target.id: ast.unparse(node.annotation) for node in ast.parse(cell.source).body
+            body = ast.parse(cell.source).body
+            return {node.target.id: ast.unparse(node.annotation) for node in body
                     if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)}
-    raise ValueError("the chapter has no cell tagged 'parameters'; add `# %% tags=[\"parameters\"]`")
+    raise ValueError(NO_PARAMETERS_CELL)
 
 
 _PLAIN_TYPES = {"int": int, "float": float, "str": str, "bool": bool, "list": list, "dict": dict}
@@ -161,7 +169,8 @@ def check_parameters(chapter: str, notebook: Any, parameters: dict[str, Any]) ->
     does not fit the annotation in its parameters cell.
 
     Returns:
-        The parameters to inject (a float parameter given as text such as ``"1e-3"`` becomes a float).
+        The parameters to inject (a float parameter given as text such as ``"1e-3"`` becomes a
+        float).
 
     Raises:
         ValueError: naming the chapter, the parameter, its annotation and the value.
@@ -170,7 +179,8 @@ def check_parameters(chapter: str, notebook: Any, parameters: dict[str, Any]) ->
     unknown = sorted(set(parameters) - set(declared))
     if unknown:
         raise ValueError(
-            f"chapter {chapter!r}: unknown parameter(s) {unknown}; its parameters cell declares {declared}"
+            f"chapter {chapter!r}: unknown parameter(s) {unknown}; its parameters cell declares "
+            f"{declared}"
         )
     types = parameter_types(notebook)
     checked = dict(parameters)
@@ -180,19 +190,22 @@ def check_parameters(chapter: str, notebook: Any, parameters: dict[str, Any]) ->
         ok, checked[name] = _matches(value, types[name])
         if not ok:
             raise ValueError(
-                f"chapter {chapter!r}: parameter {name!r} is declared `{name}: {types[name]}` but got "
+                f"chapter {chapter!r}: parameter {name!r} is declared `{name}: {types[name]}` "
+                f"but got "
                 f"{value!r} ({type(value).__name__}); pass a {types[name]} (e.g. -p {name} ...)"
             )
     return checked
 
 
 def parse_parameter(name: str, text: str) -> Any:
-    """The value of ``-p NAME TEXT``, parsed as YAML; a ``ValueError`` naming the parameter if it is not YAML."""
+    """The value of ``-p NAME TEXT``, parsed as YAML; a ``ValueError`` naming the parameter if it
+    is not YAML."""
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as err:
         problem = str(err).splitlines()[0]
-        raise ValueError(f"-p {name} {text!r}: the value is not valid YAML ({problem}); quote lists as "
+        raise ValueError(f"-p {name} {text!r}: the value is not valid YAML ({problem}); "
+                         f"quote lists as "
                          f"-p {name} '[1, 2]' and text as -p {name} \"'some text'\"") from None
 
 
@@ -230,7 +243,8 @@ def execute_chapter(
 
     source = chapter_source(chapter)
     notebook = jupytext.read(source)
-    parameters = check_parameters(chapter, notebook, {**load_overrides(chapter, scale), **(extra or {})})
+    requested = {**load_overrides(chapter, scale), **(extra or {})}
+    parameters = check_parameters(chapter, notebook, requested)
     output = output or source.with_suffix(".ipynb")
     # The kernel imports `helpers` from the repository even without an editable install.
     os.environ["PYTHONPATH"] = os.pathsep.join(
@@ -330,8 +344,10 @@ def time_table(results: list[ChapterResult], wall: float | None = None) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m helpers.run", description=__doc__.splitlines()[0])
-    parser.add_argument("chapters", nargs="*", help=f"chapter stems (default: all of {', '.join(CHAPTERS)})")
+    parser = argparse.ArgumentParser(prog="python -m helpers.run",
+                                     description=__doc__.splitlines()[0])
+    parser.add_argument("chapters", nargs="*",
+                        help=f"chapter stems (default: all of {', '.join(CHAPTERS)})")
     parser.add_argument("--scale", default="book", choices=SCALES)
     parser.add_argument(
         "-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "YAML_VALUE"),
