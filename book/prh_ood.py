@@ -18,27 +18,18 @@
 # only on the data they were trained on, or also out of distribution (OOD),
 # and do alignment metrics agree with one another about which model pairs are most alike?
 #
-# **Answer.** We test it twice. First on five real pretrained CNNs that install offline, on
-# crops of real photographs and on three OOD sets, each against random-init copies of the same
-# architectures. Then on a small procedural world whose latent factors are known, with a zoo of
-# small vision models trained under four objectives.
-# - **Real models.** Trained minus random-init mutual-kNN alignment (chance-corrected,
-#   layer-pair max) is {glue:text}`rv_diff_photos` on photo crops (same-photo neighbours
-#   excluded) and {glue:text}`rv_diff_fashion`, {glue:text}`rv_diff_abstract` and
-#   {glue:text}`rv_diff_shapes` on Fashion-MNIST, abstract art and shapes renders (95%
-#   intervals over models); the verdicts are in the closing table.
-# - **Real models, metric agreement.** The mean Spearman correlation between metric
-#   configurations over the pretrained models' pairs is {glue:text}`ragree_photos_blog` on
-#   photos under the blog's protocol (raw scores), against a permutation null whose 95th
-#   percentile is {glue:text}`ragree_null_photos_blog:.2f`; {glue:md}`ragree_headline`.
-# - **Shapes world, vision-vision.** The chance-corrected mutual-kNN alignment between trained
-#   models is {glue:text}`vv_id:.3f` in distribution and {glue:text}`vv_ood:.3f` out of
-#   distribution (random-init controls: {glue:text}`vv_rand_id:.3f` and
-#   {glue:text}`vv_rand_ood:.3f`). In short, {glue:text}`vv_verdict`.
-# - **Shapes world, vision-language.** Within architecture and without the random-init
-#   checkpoints, the Spearman correlation between a model's competence and its alignment to two
-#   pretrained sentence encoders is {glue:text}`comp_partial_id` in distribution and
-#   {glue:text}`comp_partial_ood` OOD (95% intervals over models).
+# **Answer.** On five real pretrained CNNs that install offline, trained minus random-init
+# mutual-kNN alignment (chance-corrected, layer-pair max, 95% intervals over models) is
+# {glue:text}`rv_diff_photos` on photo crops (same-photo neighbours excluded) and
+# {glue:text}`rv_diff_fashion`, {glue:text}`rv_diff_abstract` and {glue:text}`rv_diff_shapes` on
+# three OOD sets (Fashion-MNIST, abstract art, shapes renders). Metric configurations agree at
+# {glue:text}`ragree_photos_blog` on photos under the blog's protocol, against a null 95th
+# percentile of {glue:text}`ragree_null_photos_blog:.2f`: {glue:md}`ragree_headline`. A small
+# procedural world with known factors and a zoo of tiny models under four objectives is the
+# controlled experiment: there {glue:text}`vv_verdict`, and within architecture the partial
+# Spearman correlation between competence and alignment to two sentence encoders is
+# {glue:text}`comp_partial_id` in distribution and {glue:text}`comp_partial_ood` OOD. The
+# verdicts are in the closing table.
 
 # %% tags=["hide-input"]
 import time
@@ -49,7 +40,7 @@ import plotly.graph_objects as go
 import torch
 from myst_nb import glue
 
-from helpers import alignment, interactive, pretrained, stats
+from helpers import alignment, interactive, pretrained
 from helpers.chapter import StageTimer, bonferroni, format_interval, format_p, glue_text
 from helpers.chapter import verdict_table
 from helpers.plotting import NULL_COLOR, PALETTE, show, use_style
@@ -76,7 +67,7 @@ topk: int = 10  # k of the headline mutual-kNN metric (PRH's default)
 n_perm: int = 30  # shuffled pairings per permutation null (headline measurements)
 n_agree: int = 256  # images (first of the eval set) for the metric-agreement heatmaps
 # k of mutual kNN and CKNNA in the agreement heatmaps: the blog's 10 and 30; its k = 100 (39%
-# of a 256-image set, and 37% of the agreement cost once layer pairs are scored once) is left out
+# of a 256-image set, about half of the agreement stage's CPU time) is left out
 agree_ks: list = [10, 30]
 n_perm_agree: int = 5  # shapes world: shuffles per configuration for the corrected agreement
 n_boot: int = 1000  # bootstrap resamples (over models) for confidence intervals
@@ -119,6 +110,11 @@ alpha: float = 0.05  # family-wise error rate of the agreement tests (Bonferroni
 #
 # Every image is fed at {glue:text}`real_input_shown` px, below the models' own 224-260 px,
 # to keep the chapter within minutes on two CPU cores; each model keeps its own normalisation.
+# Each set holds {glue:text}`real_n_shown` images. What the book scale's choices save, in CPU
+# seconds of one thread: 256 images instead of 320 save about a fifth of the feature and
+# alignment cost (the edge detector's VGG16 trunk is three quarters of the features); leaving
+# the blog's k = 100 out of the agreement heatmaps (39% of a 256-image set) saves about half of
+# that stage (measured at 320 images).
 # Features are every block's output, averaged over space (CNNs have no CLS token).
 
 # %% tags=["hide-input"]
@@ -128,7 +124,11 @@ if FULL and len(vit_models) < 2:  # checked before any work
                      "book/scales.yaml); hub names need network access, local folders work "
                      "offline")
 timer = StageTimer()
-glue("real_input_shown", real_input, display=False)
+shown = dict(real_input=real_input, real_n=real_n, real_perm=real_perm, topk=topk, alpha=alpha,
+             agree_ks=", ".join(map(str, agree_ks)), real_agree_layers=real_agree_layers,
+             real_agree_perm=real_agree_perm, n_agree=n_agree, n_perm_agree=n_perm_agree)
+for name, value in shown.items():  # parameters quoted in the prose
+    glue(f"{name}_shown", value, display=False)
 with timer.stage("real: images"):
     real_sets = ri.make_image_sets(real_n, real_input, seed=eval_seed)
 with timer.stage("real: features"):
@@ -178,22 +178,13 @@ show(fig)
 # (pairs share models), so with five models they are wide.
 
 # %% tags=["hide-input"]
-glue("real_perm_shown", real_perm, display=False)
 with timer.stage("real: alignment"):
     real_tables = rep.real_alignment(real_sets, real_feats, topk, real_perm)
 real_all = pd.concat(real_tables.values(), ignore_index=True)
 headline_view = rep.headline_views(real_sets)
 real_key = ri.summarise(real_tables, n_boot=n_boot)
-for s, v in headline_view.items():
-    glue(f"rv_{s}", float(real_key.loc[(s, v, "trained pairs"), "mean"]), display=False)
-    glue(f"rv_init_{s}", float(real_key.loc[(s, v, "random-init pairs"), "mean"]), display=False)
-    r = real_key.loc[(s, v, "trained - init")]
-    glue(f"rv_diff_{s}", format_interval(r["mean"], r.ci_low, r.ci_high, signed=True),
-         display=False)
-glue("real_init_chance", rep.chance_phrase(
-    real_key.loc[("photos", headline_view["photos"], "random-init pairs"), "mean"]), display=False)
-glue("rv_photos_plain", float(real_key.loc[("photos", "plain", "trained pairs"), "mean"]),
-     display=False)
+for name, value in rep.real_alignment_values(real_key, headline_view).items():
+    glue(name, value, display=False)
 real_key["mean"].unstack("quantity").round(3)
 
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "Chance-corrected mutual-kNN alignment (layer-pair max) of the real pretrained models on each image set: trained pairs, their random-init controls, and each model against pixels; right, trained minus random-init within architecture pairs. Error bars: 95% bootstrap over models. Photos and abstract crops: same-picture neighbours excluded.", "name": "fig-prh_ood-real-alignment"}}
@@ -214,10 +205,7 @@ diff_wide = rep.diff_by_pair(real_tables, headline_view)
 gain_hed, gain_imagenet = rep.objective_gap(diff_wide, "hed_vgg16")
 glue("rv_diff_hed", gain_hed, display=False)
 glue("rv_diff_nohed", gain_imagenet, display=False)
-glue("hed_sentence", "convergence here is weaker across objectives (edge detection vs "
-     "classification) than within one" if gain_hed < gain_imagenet else
-     "pairs across objectives (edge detection vs classification) converge at least as much as "
-     "pairs within one", display=False)
+glue("hed_sentence", rep.objective_phrase(gain_hed, gain_imagenet), display=False)
 diff_wide.round(3)
 
 # %% [markdown]
@@ -291,20 +279,13 @@ vl_by_model.round(3)
 # test passes at p <= {glue:text}`agree_threshold:.4f`; {glue:md}`agree_floor_sentence`
 
 # %% tags=["hide-input"]
-glue("agree_ks_shown", ", ".join(map(str, agree_ks)), display=False)
-glue("real_agree_layers_shown", real_agree_layers, display=False)
-glue("real_agree_perm_shown", real_agree_perm, display=False)
-glue("alpha_shown", alpha, display=False)
 configs = rep.agreement_configs(agree_ks)
 agree_sets = [s for s in real_agree_sets if s in real_sets]
 n_tests = 4 * len(agree_sets)
 threshold = bonferroni(alpha, n_tests)
 glue("agree_n_tests", n_tests, display=False)
 glue("agree_threshold", threshold, display=False)
-glue_text("agree_floor_sentence", (
-    f"the permutation floor 1/{real_agree_perm + 1} lies below it." if
-    1 / (real_agree_perm + 1) < threshold else f"at this scale the permutation floor "
-    f"1/{real_agree_perm + 1} lies above it, so no test can pass (raise real_agree_perm)."))
+glue_text("agree_floor_sentence", rep.floor_phrase(real_agree_perm, threshold))
 with timer.stage("real: metric agreement"):
     real_agree = {(s, p): t for s in agree_sets for p, t in rep.protocol_tables(
         {m: real_feats[s][m] for m in real_models}, configs, real_agree_perm,
@@ -330,13 +311,8 @@ fig = rep.plot_agreement_means(real_agree_rows, PALETTE, NULL_COLOR)
 show(fig)
 
 # %% tags=["hide-input"]
-passing = real_agree_rows[real_agree_rows.passes]
-glue_text("ragree_headline", (
-    f"{len(passing)} of the {n_tests} agreement means pass the Bonferroni threshold"
-    + (f" ({', '.join(f'{s} {p} {v}' for s, p, v in passing.index)})" if len(passing) else "")))
-glue_text("ragree_blog_vs_null", "; ".join(
-    f"{s}: {real_agree_rows.loc[(s, 'blog', 'raw'), 'mean']:.2f} observed against a null mean "
-    f"of {real_agree_rows.loc[(s, 'blog', 'raw'), 'null_mean']:.2f}" for s in agree_sets))
+glue_text("ragree_headline", rep.agreement_headline(real_agree_rows, n_tests))
+glue_text("ragree_blog_vs_null", rep.blog_vs_null(real_agree_rows, agree_sets))
 
 # %% [markdown]
 # {numref}`fig-prh_ood-real-agreement` shows the matrices and
@@ -359,8 +335,7 @@ glue_text("ragree_blog_vs_null", "; ".join(
 # - (shape, colour) pairs that never occur in training;
 # - novel shapes (star, ring, cross);
 # - novel textures (dots, waves).
-
-# %% [markdown]
+#
 # At `full` scale the same analysis runs on PRH's data instead: WIT images with their captions
 # in distribution, ImageNet-O with "a photo of a <label>" captions OOD (`helpers.prh.sources`).
 
@@ -394,8 +369,7 @@ show(rep.plot_world(world, FULL))
 # Each trains for {glue:text}`zoo_steps` steps (batch {glue:text}`zoo_batch`, one seed, to fit
 # two CPU cores). Every model keeps checkpoints, and step 0 is its **random-init control**.
 # Trained weights are cached, so a second run loads them.
-
-# %% [markdown]
+#
 # At `full` scale the zoo is PRH's pretrained ViTs instead. Each is one "checkpoint" (step 1);
 # the first `n_init_controls` also get a random-init copy (step 0) as the control.
 
@@ -439,13 +413,12 @@ show(rep.plot_accuracy(acc_summary, PALETTE))
 #
 # ## Features
 #
-# The vision side gives one feature per layer:
-# - ViT: each block's output at the CLS token (PRH's choice);
-# - ResNet: the stem and each stage, averaged over space;
-# - MLP: each hidden layer.
-#
-# We take them from every checkpoint, on both splits. The language side gives every hidden state
-# of the two sentence encoders, averaged over tokens, for the true captions.
+# The vision side gives one feature per layer, from every checkpoint on both splits: each ViT
+# block's output at the CLS token (PRH's choice), the ResNet's stem and stages averaged over
+# space, the MLP's hidden layers. The language side gives every hidden state of the two
+# sentence encoders, averaged over tokens, for the true captions. Before any metric sees
+# features, PRH's preparation clamps each layer at the 0.95 quantile of |x| and L2-normalises
+# each row (`alignment.prepare`); the blog skipped the clamp.
 
 # %% tags=["hide-input"]
 with timer.stage("shapes: features"):
@@ -461,17 +434,11 @@ with timer.stage("shapes: features"):
         lm, world[split].captions, {**text_key[split], "split": split, "n": n_eval,
                                     "seed": eval_seed}, FULL, batch_size if FULL else 64)
         for lm in language_models} for split in world}
-{lm: len(prepared_lang["id"][lm]) for lm in language_models}
-
-# %% [markdown]
-# Before any metric sees features, PRH's preparation clamps each layer at the 0.95 quantile
-# of |x| and L2-normalises each row, via `alignment.prepare`. The blog skipped the clamp.
-
-# %% tags=["hide-input"]
 prepared = {split: {key: alignment.prepare(layers) for key, layers in vision[split].items()}
             for split in vision}
 final = {m.name: m.steps[-1] for m in zoo}
 members = {m.name: m for m in zoo}
+{lm: len(prepared_lang["id"][lm]) for lm in language_models}
 
 # %% [markdown]
 # ## Vision-vision alignment, in distribution and OOD
@@ -485,7 +452,6 @@ members = {m.name: m for m in zoo}
 # the neighbourhoods are identical.
 
 # %% tags=["hide-input"]
-glue("topk_shown", topk, display=False)
 vv_models = {**final, **{n + rep.INIT: 0 for n in final if 0 in members[n].steps}}
 with timer.stage("shapes: vision-vision"):
     vv_all = rep.vv_scores(prepared, vv_models, topk, n_perm)
@@ -506,8 +472,8 @@ show(rep.plot_vv_matrix(vv_all, list(vv_models)))
 # {glue:text}`vv_id:.2f` in distribution and {glue:text}`vv_ood:.2f` OOD; pairs of random-init
 # controls (the last rows) score {glue:text}`vv_rand_id:.2f` and {glue:text}`vv_rand_ood:.2f`.
 # Random networks are {glue:text}`zoo_init_chance` (corrected score above 0.05 or not), and a
-# raw score is not evidence of learning; the trained-minus-init difference is. By objective: trained pairs that share an objective and
-# pairs that do not.
+# raw score is not evidence of learning; the trained-minus-init difference is. By objective:
+# trained pairs that share an objective and pairs that do not.
 
 # %% tags=["hide-input"]
 trained = vv_all[vv_all.kind == "trained pair"].copy()
@@ -527,23 +493,18 @@ rep.layer_depth(vv_all, {n: len(vision["id"][(n, final[n])]) for n in final},
 # ## Vision-language alignment against competence
 #
 # PRH's main figure plots a vision model's alignment to language models against its
-# competence. Here **competence** is the mean accuracy, over the seven factors, of a linear
-# (ridge) probe on the model's last layer. It is fitted on half of the in-distribution eval
-# images and tested on the other half, then the halves swap.
+# competence. Here **competence** is the mean accuracy, over the seven factors, of a two-fold
+# linear (ridge) probe on the model's last layer (in-distribution eval images). Alignment is
+# mutual kNN, the max over the layer pairs of the vision model and the text encoder, corrected
+# by the permutation null, averaged over the two encoders.
 #
-# Alignment is mutual kNN, the max over the layer pairs of the vision model and the text
-# encoder, corrected by the permutation null. The figure averages it over the two encoders.
-#
-# Pooled over architectures, a correlation mostly says which architecture aligns more, and the
-# random-init checkpoints (near-chance competence and alignment) make any trend look strong. So
-# the number we read is the **partial Spearman correlation on architecture** (ranks centred
-# within each architecture), over trained checkpoints only (step 0 excluded), with a 95%
-# interval that resamples whole models within architecture (a model's checkpoints are not
-# independent). The pooled correlation is printed beside it.
-#
-# At `full` scale there are no factor labels, so competence is a documented proxy: log10 of the
-# number of parameters (larger models of a family are better in PRH). Random-init copies get no
-# competence value and are left out of the correlation.
+# Pooled over architectures, a correlation mostly says which architecture aligns more, and
+# random-init checkpoints make any trend look strong. So we read the **partial Spearman
+# correlation on architecture** (ranks centred within each architecture) over trained
+# checkpoints (step 0 excluded), with a 95% interval that resamples whole models within
+# architecture; the pooled correlation is printed beside it. At `full` scale, with no factor
+# labels, competence is a documented proxy: log10 of the parameter count (larger models of a
+# family are better in PRH); random-init copies get none.
 
 # %% tags=["hide-input"]
 comp = rep.competence_table(zoo, vision["id"], world["id"], n_params)
@@ -552,17 +513,8 @@ with timer.stage("shapes: vision-language"):
 comp_corr = pd.DataFrame({split: cp.competence_correlation(vl_mean[vl_mean.split == split],
                                                            n_boot=n_boot)
                           for split in ("id", "ood")})
-for split, r in comp_corr.items():
-    glue(f"comp_partial_{split}", format_interval(r.partial, r.ci_low, r.ci_high, digits=2),
-         display=False)
-    glue(f"comp_rho_{split}", float(r.pooled), display=False)
-    d = vl_mean[vl_mean.split == split]
-    glue(f"vl_init_{split}", float(d[d.step == 0].corrected.mean()), display=False)
-    glue(f"vl_final_{split}", float(d[d.step == d.model.map(final)].corrected.mean()),
-         display=False)
-comp_range = comp[comp.step > 0].groupby("arch").competence.agg(["min", "max"])
-glue("comp_min", float(comp[comp.step > 0].competence.min()), display=False)
-glue("comp_max", float(comp[comp.step > 0].competence.max()), display=False)
+for name, value in rep.competence_values(comp_corr, vl_mean, comp, final).items():
+    glue(name, value, display=False)
 comp_corr.round(3)
 
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "Alignment to the two sentence encoders (mutual kNN, layer-pair max, chance-corrected, mean over encoders) against competence (linear-probe accuracy over the seven factors), for every checkpoint of every model, in distribution (left) and OOD (right). Colour: objective; marker: architecture; grey: step 0 (random init). Lines join the checkpoints of one model. Titles: partial Spearman on architecture, step 0 excluded.", "name": "fig-prh_ood-competence"}}
@@ -592,8 +544,6 @@ show(rep.plot_competence(vl_mean, PALETTE, NULL_COLOR, titles,
 # read descriptively, not tested (the tests are the real models' above).
 
 # %% tags=["hide-input"]
-glue("n_agree_shown", n_agree, display=False)
-glue("n_perm_agree_shown", n_perm_agree, display=False)
 with timer.stage("shapes: metric agreement"):
     tables = {(split, p): t for split in ("id", "ood") for p, t in rep.protocol_tables(
         {n: [v[:n_agree] for v in vision[split][(n, final[n])]] for n in final}, configs,
@@ -647,41 +597,19 @@ agree_table[agree_table.config == headline].groupby(["protocol", "split"])[
     ["raw", "null_mean", "corrected"]].mean().round(3)
 
 # %% [markdown]
-# ## What holds
+# ## Verdicts
 #
-# The verdicts below are computed from the numbers above.
-# - The change in vision-vision alignment from in distribution to OOD is paired by model pair.
-# - Trained pairs are compared with random-init pairs of the same members on the same images.
-# - Intervals are 95% bootstrap over models (a draw resamples zoo members, and a member's
-#   trained and random-init copies move together), not over pairs.
+# The shapes world's two differences: in distribution to OOD, paired by model pair; trained
+# minus random-init pairs of the same members on the same images. Their intervals are 95%
+# bootstraps over zoo members (a member's trained and random-init copies move together).
 
 # %% tags=["hide-input"]
 gaps = rep.shapes_gaps(vv_all, n_boot)
-(gap, gap_lo, gap_hi), (above, above_lo, above_hi) = gaps["ood - id"], gaps["trained - init"]
-glue("vv_gap", gap, display=False)
-glue("vv_gap_ci", f"[{gap_lo:+.3f}, {gap_hi:+.3f}]", display=False)
-glue("vv_above_init", format_interval(above, above_lo, above_hi, signed=True), display=False)
-glue("vv_verdict", rep.vv_phrase(above_lo, above_hi), display=False)
-glue("comp_verdict", rep.competence_phrase(comp_corr), display=False)
-shift = {s: agree_summary.loc[("PRH", "corrected"), s] - agree_summary.loc[("blog", "raw"), s]
-         for s in ("id", "ood")}
-glue("agree_delta", f"{shift['id']:+.2f} in distribution and {shift['ood']:+.2f} OOD",
-     display=False)
-glue("protocol_verdict", rep.protocol_phrase(shift), display=False)
-is_final = vl_mean.step == vl_mean.model.map(final)
-vl_rise = {s: vl_mean[(vl_mean.split == s) & is_final].corrected.mean()
-           - vl_mean[(vl_mean.split == s) & (vl_mean.step == 0)].corrected.mean()
-           for s in ("id", "ood")}
-glue("vl_rise", f"{vl_rise['id']:+.3f} in distribution and {vl_rise['ood']:+.3f} OOD",
-     display=False)
-glue("agree_split_verdict", rep.split_phrase(
-    {p: agree_summary.loc[(p, v), "ood"] - agree_summary.loc[(p, v), "id"]
-     for p, v in (("blog", "raw"), ("PRH", "corrected"))}), display=False)
+for name, value in rep.closing_values(gaps, comp_corr, agree_summary, vl_mean, final).items():
+    glue(name, value, display=False)
 pd.DataFrame({k: format_interval(*v, signed=True) for k, v in gaps.items()}, index=["value"]).T
 
 # %% [markdown]
-# ## Verdicts
-#
 # Each row states the source's claim, our number with its 95% interval, the control it is read
 # against, and the threshold fixed before the numbers. Interval rows: **replicated** when the
 # interval of trained minus control lies above 0, **not replicated** when it lies below 0,
@@ -694,23 +622,8 @@ pd.DataFrame({k: format_interval(*v, signed=True) for k, v in gaps.items()}, ind
 # corrected as above.
 
 # %% tags=["hide-input"]
-claims = [rep.interval_claim(
-    "pretrained vision models align beyond random init on "
-    + ("natural photo crops" if s == "photos" else f"OOD set {s!r}"),
-    "PRH (photos); blog: 'PRH holds on ImageNet-O' (OOD sets)",
-    *real_key.loc[(s, v, "trained - init"), ["mean", "ci_low", "ci_high"]],
-    "random-init pairs of the same architectures, same images") for s, v in headline_view.items()]
-claims += [rep.interval_claim(f"vision models align with sentence encoders on {s} captions",
-                              "PRH (vision-language convergence)", *v,
-                              "random-init copies of the same architectures")
-           for s, v in vl_diff.items()]
-claims.append(rep.interval_claim(
-    "small models trained on the shapes world align beyond random init OOD",
-    "blog: 'PRH holds OOD'", above, above_lo, above_hi, "random-init zoo members (step 0)"))
-claims += [rep.interval_claim(
-    f"alignment to language rises with competence ({'ID' if s == 'id' else 'OOD'})",
-    "PRH (alignment vs competence)", *comp_corr.loc[["partial", "ci_low", "ci_high"], s],
-    "partial on architecture, step 0 excluded", digits=2, signed=False) for s in ("id", "ood")]
+claims = rep.interval_claims(real_key, headline_view, vl_diff, gaps["trained - init"],
+                             comp_corr)
 glue("n_interval_claims", len(claims), display=False)
 glue("expected_false", 0.025 * len(claims), display=False)
 claims += [rep.agreement_claim(s, real_agree_rows.loc[(s, "blog", "raw")], threshold, n_tests,
@@ -728,9 +641,10 @@ verdict_table(claims)
 # confidence check ({numref}`fig-prh_ood-real-confidence`), {glue:text}`ood_measured`.
 # Random-init networks are {glue:text}`real_init_chance` ({glue:text}`rv_init_photos:.3f` on
 # photos): what architecture and pixel statistics give without training, which is why the
-# difference is the number to read. The edge detector's pairs gain {glue:text}`rv_diff_hed:+.3f`, against
-# {glue:text}`rv_diff_nohed:+.3f` for pairs of ImageNet models: {glue:text}`hed_sentence`,
-# which bears on PRH's claim that different objectives converge.
+# difference is the number to read. The edge detector's pairs gain
+# {glue:text}`rv_diff_hed:+.3f`, against {glue:text}`rv_diff_nohed:+.3f` for pairs of ImageNet
+# models: {glue:text}`hed_sentence`, which bears on PRH's claim that different objectives
+# converge.
 #
 # **Metric agreement on real models.** Against a permutation null of the same mean, and with
 # intervals over models, {glue:md}`ragree_headline`

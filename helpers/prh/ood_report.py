@@ -637,3 +637,150 @@ def chance_phrase(corrected: float, margin: float = 0.05) -> str:
     if not np.isfinite(corrected):
         return "of undefined distance from chance"
     return "far from chance" if corrected > margin else "close to chance"
+
+
+# --------------------------------------------------------------------------- glued values
+def real_alignment_values(summary: pd.DataFrame, views: dict[str, str]) -> dict:
+    """The glued numbers of the real-model alignment section, read from
+    :func:`helpers.prh.real_images.summarise` output in each set's headline ``views``.
+
+    Returns:
+        ``rv_<set>`` (trained pairs), ``rv_init_<set>`` (random-init pairs), ``rv_diff_<set>``
+        (trained minus init with its interval, signed), ``rv_photos_plain`` and
+        ``real_init_chance`` (:func:`chance_phrase` of the photos' random-init pairs).
+    """
+    out = {}
+    for s, v in views.items():
+        out[f"rv_{s}"] = float(summary.loc[(s, v, "trained pairs"), "mean"])
+        out[f"rv_init_{s}"] = float(summary.loc[(s, v, "random-init pairs"), "mean"])
+        r = summary.loc[(s, v, "trained - init")]
+        out[f"rv_diff_{s}"] = format_interval(r["mean"], r.ci_low, r.ci_high, signed=True)
+    if "photos" in views:
+        out["rv_photos_plain"] = float(summary.loc[("photos", "plain", "trained pairs"), "mean"])
+        out["real_init_chance"] = chance_phrase(out["rv_init_photos"])
+    return out
+
+
+def objective_phrase(gain_other: float, gain_same: float) -> str:
+    """Do pairs across objectives (``gain_other``: trained-minus-init with the edge detector)
+    converge less than pairs within one (``gain_same``: ImageNet classifiers only)?"""
+    if not (np.isfinite(gain_other) and np.isfinite(gain_same)):
+        return "whether objectives differ in convergence is undefined here"
+    if gain_other < gain_same:
+        return ("convergence here is weaker across objectives (edge detection vs classification) "
+                "than within one")
+    return ("pairs across objectives (edge detection vs classification) converge at least as "
+            "much as pairs within one")
+
+
+def floor_phrase(n_perm: int, threshold: float) -> str:
+    """Whether the permutation floor ``1 / (n_perm + 1)`` lets a test pass ``threshold``."""
+    floor = f"1/{n_perm + 1}"
+    if 1 / (n_perm + 1) <= threshold:
+        return f"the permutation floor {floor} lies below it."
+    return (f"at this scale the permutation floor {floor} lies above it, so no test can pass "
+            "(raise real_agree_perm).")
+
+
+def agreement_headline(rows: pd.DataFrame, n_tests: int) -> str:
+    """How many agreement means pass (``rows.passes``), naming the ones that do."""
+    passing = rows[rows.passes]
+    named = ", ".join(f"{s} {p} {v}" for s, p, v in passing.index)
+    return (f"{len(passing)} of the {n_tests} agreement means pass the Bonferroni threshold"
+            + (f" ({named})" if len(passing) else ""))
+
+
+def blog_vs_null(rows: pd.DataFrame, sets: Sequence[str]) -> str:
+    """The blog protocol's raw mean agreement against its null mean, per image set."""
+    return "; ".join(f"{s}: {rows.loc[(s, 'blog', 'raw'), 'mean']:.2f} observed against a null "
+                     f"mean of {rows.loc[(s, 'blog', 'raw'), 'null_mean']:.2f}" for s in sets)
+
+
+def closing_values(gaps: dict, comp_corr: pd.DataFrame, agree_summary: pd.DataFrame,
+                   vl_mean: pd.DataFrame, final: dict[str, int]) -> dict:
+    """The glued numbers and phrases of the shapes world's closing paragraphs.
+
+    Args:
+        gaps: :func:`shapes_gaps` output.
+        comp_corr: competence correlations, columns ``id`` and ``ood``, rows ``partial``,
+            ``ci_low``, ``ci_high``.
+        agree_summary: mean agreement indexed by (protocol, value), columns ``id``, ``ood``.
+        vl_mean: :func:`language_alignment` output.
+        final: model -> its final checkpoint step.
+
+    Returns:
+        ``vv_gap``, ``vv_gap_ci``, ``vv_above_init``, ``vv_verdict``, ``comp_verdict``,
+        ``agree_delta``, ``protocol_verdict``, ``vl_rise`` and ``agree_split_verdict``.
+    """
+    (gap, gap_lo, gap_hi), (above, lo, hi) = gaps["ood - id"], gaps["trained - init"]
+    shift = {s: agree_summary.loc[("PRH", "corrected"), s] - agree_summary.loc[("blog", "raw"), s]
+             for s in ("id", "ood")}
+    is_final = vl_mean.step == vl_mean.model.map(final)
+    rise = {s: vl_mean[(vl_mean.split == s) & is_final].corrected.mean()
+            - vl_mean[(vl_mean.split == s) & (vl_mean.step == 0)].corrected.mean()
+            for s in ("id", "ood")}
+    return {
+        "vv_gap": gap, "vv_gap_ci": f"[{gap_lo:+.3f}, {gap_hi:+.3f}]",
+        "vv_above_init": format_interval(above, lo, hi, signed=True),
+        "vv_verdict": vv_phrase(lo, hi), "comp_verdict": competence_phrase(comp_corr),
+        "agree_delta": f"{shift['id']:+.2f} in distribution and {shift['ood']:+.2f} OOD",
+        "protocol_verdict": protocol_phrase(shift),
+        "vl_rise": f"{rise['id']:+.3f} in distribution and {rise['ood']:+.3f} OOD",
+        "agree_split_verdict": split_phrase(
+            {p: agree_summary.loc[(p, v), "ood"] - agree_summary.loc[(p, v), "id"]
+             for p, v in (("blog", "raw"), ("PRH", "corrected"))})}
+
+
+def interval_claims(real_summary: pd.DataFrame, views: dict[str, str], vl_diff: dict,
+                    shapes_gap: tuple[float, float, float],
+                    comp_corr: pd.DataFrame) -> list[Verdict]:
+    """The verdict rows read from 95% intervals (:func:`interval_claim`), in table order.
+
+    Args:
+        real_summary: :func:`helpers.prh.real_images.summarise` output; one row per image set
+            of ``views`` (its headline view), trained minus random-init.
+        vl_diff: :func:`init_gain` output for the captioned sets.
+        shapes_gap: the shapes world's OOD trained minus init (``shapes_gaps()["trained - init"]``).
+        comp_corr: competence correlations (columns ``id``, ``ood``).
+    """
+    claims = [interval_claim(
+        "pretrained vision models align beyond random init on "
+        + ("natural photo crops" if s == "photos" else f"OOD set {s!r}"),
+        "PRH (photos); blog: 'PRH holds on ImageNet-O' (OOD sets)",
+        *real_summary.loc[(s, v, "trained - init"), ["mean", "ci_low", "ci_high"]],
+        "random-init pairs of the same architectures, same images") for s, v in views.items()]
+    claims += [interval_claim(f"vision models align with sentence encoders on {s} captions",
+                              "PRH (vision-language convergence)", *v,
+                              "random-init copies of the same architectures")
+               for s, v in vl_diff.items()]
+    claims.append(interval_claim(
+        "small models trained on the shapes world align beyond random init OOD",
+        "blog: 'PRH holds OOD'", *shapes_gap, "random-init zoo members (step 0)"))
+    claims += [interval_claim(
+        f"alignment to language rises with competence ({'ID' if s == 'id' else 'OOD'})",
+        "PRH (alignment vs competence)", *comp_corr.loc[["partial", "ci_low", "ci_high"], s],
+        "partial on architecture, step 0 excluded", digits=2, signed=False)
+        for s in ("id", "ood")]
+    return claims
+
+
+def competence_values(comp_corr: pd.DataFrame, vl_mean: pd.DataFrame, comp: pd.DataFrame,
+                      final: dict[str, int]) -> dict:
+    """The glued numbers of the competence section.
+
+    Returns:
+        Per split ``s`` in ``id``, ``ood``: ``comp_partial_<s>`` (partial Spearman with its
+        interval), ``comp_rho_<s>`` (pooled), ``vl_init_<s>`` and ``vl_final_<s>`` (mean
+        corrected alignment at step 0 and at the final checkpoints); ``comp_min`` and
+        ``comp_max`` over trained checkpoints.
+    """
+    out = {}
+    for split, r in comp_corr.items():
+        out[f"comp_partial_{split}"] = format_interval(r.partial, r.ci_low, r.ci_high, digits=2)
+        out[f"comp_rho_{split}"] = float(r.pooled)
+        d = vl_mean[vl_mean.split == split]
+        out[f"vl_init_{split}"] = float(d[d.step == 0].corrected.mean())
+        out[f"vl_final_{split}"] = float(d[d.step == d.model.map(final)].corrected.mean())
+    trained = comp[comp.step > 0].competence
+    out["comp_min"], out["comp_max"] = float(trained.min()), float(trained.max())
+    return out

@@ -150,3 +150,79 @@ def test_chance_phrase():
     assert rep.chance_phrase(0.3) == "far from chance"
     assert rep.chance_phrase(0.01) == "close to chance"
     assert rep.chance_phrase(float("nan")) == "of undefined distance from chance"
+
+
+def test_real_alignment_values_read_the_headline_view():
+    idx = pd.MultiIndex.from_product([["photos"], ["plain", "same photo excluded"],
+                                      ["trained pairs", "random-init pairs", "trained - init"]])
+    summary = pd.DataFrame({"mean": [0.5, 0.2, 0.3, 0.4, 0.01, 0.39],
+                            "ci_low": [0.4, 0.1, 0.2, 0.3, 0.0, 0.3],
+                            "ci_high": [0.6, 0.3, 0.4, 0.5, 0.02, 0.45]}, index=idx)
+    v = rep.real_alignment_values(summary, {"photos": "same photo excluded"})
+    assert v["rv_photos"] == 0.4 and v["rv_photos_plain"] == 0.5
+    assert v["rv_diff_photos"] == "+0.390 [+0.300, +0.450]"
+    assert v["real_init_chance"] == "close to chance"
+    v = rep.real_alignment_values(summary, {"photos": "plain"})
+    assert v["real_init_chance"] == "far from chance"
+
+
+def test_objective_floor_and_agreement_phrases_for_every_outcome():
+    assert rep.objective_phrase(0.1, 0.2).startswith("convergence here is weaker")
+    assert rep.objective_phrase(0.2, 0.2).startswith("pairs across objectives")
+    assert "undefined" in rep.objective_phrase(float("nan"), 0.2)
+    assert rep.floor_phrase(199, 0.00625) == "the permutation floor 1/200 lies below it."
+    assert "no test can pass" in rep.floor_phrase(19, 0.00625)
+    idx = pd.MultiIndex.from_tuples([("photos", "blog", "raw"), ("photos", "PRH", "corrected")])
+    rows = pd.DataFrame({"passes": [False, False], "mean": [0.8, 0.1],
+                         "null_mean": [0.7, 0.0]}, index=idx)
+    assert rep.agreement_headline(rows, 2) == ("0 of the 2 agreement means pass the Bonferroni "
+                                               "threshold")
+    rows.loc[("photos", "blog", "raw"), "passes"] = True
+    assert rep.agreement_headline(rows, 2).endswith("threshold (photos blog raw)")
+    assert rep.blog_vs_null(rows, ["photos"]) == ("photos: 0.80 observed against a null mean "
+                                                  "of 0.70")
+
+
+def test_closing_values_read_each_number_from_its_table():
+    gaps = {"ood - id": (-0.02, -0.05, 0.01), "trained - init": (0.1, 0.05, 0.15)}
+    comp = pd.DataFrame({"id": [0.5, 0.2, 0.7], "ood": [0.1, -0.2, 0.4]},
+                        index=["partial", "ci_low", "ci_high"])
+    agree = pd.DataFrame({"id": [0.6, 0.3], "ood": [0.62, 0.35]},
+                         index=pd.MultiIndex.from_tuples([("blog", "raw"), ("PRH", "corrected")]))
+    vl = pd.DataFrame({"split": ["id", "id", "ood", "ood"], "model": ["m"] * 4,
+                       "step": [0, 9, 0, 9], "corrected": [0.01, 0.11, 0.02, 0.07]})
+    v = rep.closing_values(gaps, comp, agree, vl, {"m": 9})
+    assert v["vv_gap_ci"] == "[-0.050, +0.010]" and v["vv_above_init"] == "+0.100 [+0.050, +0.150]"
+    assert v["vv_verdict"].startswith("trained models are more aligned")
+    assert v["comp_verdict"] == "alignment to language rises with competence only in distribution"
+    assert v["agree_delta"] == "-0.30 in distribution and -0.27 OOD"
+    assert v["protocol_verdict"].startswith("so the protocol changes")
+    assert v["vl_rise"] == "+0.100 in distribution and +0.050 OOD"
+    assert v["agree_split_verdict"].startswith("the metrics agree about as well OOD")
+
+
+def test_interval_claims_take_each_verdict_from_its_interval():
+    idx = pd.MultiIndex.from_tuples([("photos", "same photo excluded", "trained - init"),
+                                     ("fashion", "plain", "trained - init")])
+    real = pd.DataFrame({"mean": [0.2, -0.01], "ci_low": [0.1, -0.05], "ci_high": [0.3, 0.02]},
+                        index=idx)
+    comp = pd.DataFrame({"id": [0.5, 0.2, 0.7], "ood": [-0.4, -0.6, -0.1]},
+                        index=["partial", "ci_low", "ci_high"])
+    rows = rep.interval_claims(real, {"photos": "same photo excluded", "fashion": "plain"},
+                               {"fashion": (0.05, 0.01, 0.09)}, (-0.1, -0.2, -0.05), comp)
+    assert [r.verdict for r in rows] == ["replicated", "undecided", "replicated",
+                                         "not replicated", "replicated", "not replicated"]
+    assert rows[0].claim.endswith("natural photo crops") and "'fashion'" in rows[1].claim
+    assert rows[4].number == "0.50 [0.20, 0.70]"
+
+
+def test_competence_values_separate_init_and_final_checkpoints():
+    comp_corr = pd.DataFrame({"id": [0.5, 0.2, 0.7, 0.3]},
+                             index=["partial", "ci_low", "ci_high", "pooled"])
+    vl = pd.DataFrame({"split": ["id"] * 3, "model": ["m"] * 3, "step": [0, 4, 9],
+                       "corrected": [0.0, 0.1, 0.2]})
+    comp = pd.DataFrame({"step": [0, 4, 9], "competence": [0.1, 0.4, 0.6]})
+    v = rep.competence_values(comp_corr, vl, comp, {"m": 9})
+    assert v["comp_partial_id"] == "0.50 [0.20, 0.70]" and v["comp_rho_id"] == 0.3
+    assert (v["vl_init_id"], v["vl_final_id"]) == (0.0, 0.2)
+    assert (v["comp_min"], v["comp_max"]) == (0.4, 0.6)
