@@ -1,10 +1,13 @@
-"""The LIBERO world (chapter 5): demonstration files in LIBERO's HDF5 layout, offline simulation with a
-scripted controller, behaviour-cloned policies, vision-action alignment, and the OpenVLA feature path.
+"""The LIBERO world (chapter 5): demonstration files in LIBERO's HDF5 layout, offline simulation
+with a scripted controller, behaviour-cloned policies, vision-action alignment, and the OpenVLA
+feature path.
 
 Modules: demos, sim, policy, action_alignment, openvla, pipeline (the chapter's multi-task steps),
-evaluation (the rollout harness, its positive controls, intervals), figures. Public names are re-exported here."""
+evaluation (the rollout harness, its positive controls, intervals), figures. Public names are
+re-exported here."""
 
-from helpers.libero import demos, sim, policy, action_alignment, openvla, pipeline, figures, evaluation
+from helpers.libero import (demos, sim, policy, action_alignment, openvla, pipeline, figures,
+                           evaluation)
 from helpers.libero.demos import (
     Demos,
     DemoFileError,

@@ -27,7 +27,8 @@ ACTION_NAMES = ("dx", "dy", "dz", "rx", "ry", "rz", "grip")
 """The 7 LIBERO action dimensions: translation, rotation (axis-angle), gripper."""
 
 
-def action_quantiles(actions: np.ndarray | torch.Tensor, q: tuple[float, float] = (0.01, 0.99)) -> tuple[np.ndarray, np.ndarray]:
+def action_quantiles(actions: np.ndarray | torch.Tensor, q: tuple[float, float] = (0.01, 0.99)
+                     ) -> tuple[np.ndarray, np.ndarray]:
     """Per-dimension (q01, q99) of actions ``[N, 7]`` (OpenVLA's BOUNDS_Q99 statistics)."""
     a = np.asarray(actions, np.float64)
     if a.ndim != 2 or a.shape[1] != 7:
@@ -37,8 +38,9 @@ def action_quantiles(actions: np.ndarray | torch.Tensor, q: tuple[float, float] 
 
 def normalize_actions(actions: np.ndarray | torch.Tensor, q01: np.ndarray | None = None,
                       q99: np.ndarray | None = None) -> np.ndarray:
-    """OpenVLA's action normalisation: dims 0-5 -> clip(2 (x - q01) / (q99 - q01 + 1e-8) - 1, -1, 1);
-    gripper (dim 6, raw -1 open / +1 close) -> 1 - clip(x, 0, 1), i.e. 1 = open, 0 = close.
+    """OpenVLA's action normalisation: dims 0-5 ->
+    clip(2 (x - q01) / (q99 - q01 + 1e-8) - 1, -1, 1); gripper (dim 6, raw -1 open / +1 close)
+    -> 1 - clip(x, 0, 1), i.e. 1 = open, 0 = close.
 
     Args:
         actions: ``[N, 7]`` raw LIBERO actions.
@@ -58,7 +60,8 @@ def normalize_actions(actions: np.ndarray | torch.Tensor, q01: np.ndarray | None
     return out.astype(np.float32)
 
 
-def action_windows(actions: np.ndarray, episode: np.ndarray, horizon: int) -> tuple[np.ndarray, np.ndarray]:
+def action_windows(actions: np.ndarray, episode: np.ndarray,
+                   horizon: int) -> tuple[np.ndarray, np.ndarray]:
     """Concatenate a_t .. a_{t+horizon-1} within each episode.
 
     Args:
@@ -75,14 +78,18 @@ def action_windows(actions: np.ndarray, episode: np.ndarray, horizon: int) -> tu
     a = np.asarray(actions)
     ep = np.asarray(episode)
     if len(a) != len(ep):
-        raise ValueError(f"actions has {len(a)} rows but episode has {len(ep)}; pass one episode id per row.")
+        raise ValueError(f"actions has {len(a)} rows but episode has {len(ep)}; pass one episode "
+                         "id per row.")
     rows = [i for i in range(len(a) - horizon + 1) if ep[i + horizon - 1] == ep[i]]
     rows = np.asarray(rows, np.int64)
-    win = np.stack([a[rows + s] for s in range(horizon)], axis=1).reshape(len(rows), -1) if len(rows) else np.zeros((0, horizon * a.shape[1]), a.dtype)
+    if not len(rows):
+        return np.zeros((0, horizon * a.shape[1]), a.dtype), rows
+    win = np.stack([a[rows + s] for s in range(horizon)], axis=1).reshape(len(rows), -1)
     return win, rows
 
 
-def moving_mask(actions: np.ndarray, threshold: float = 0.1, dims: tuple[int, ...] = (0, 1, 2)) -> np.ndarray:
+def moving_mask(actions: np.ndarray, threshold: float = 0.1,
+                dims: tuple[int, ...] = (0, 1, 2)) -> np.ndarray:
     """Rows whose action norm over ``dims`` is at least ``threshold`` (drops near-no-op steps).
 
     Returns:
@@ -107,7 +114,8 @@ def _exclusion(episode: torch.Tensor, step: torch.Tensor | None, exclude) -> tor
         if step is None:
             raise ValueError("exclude=w (a step window) needs `step`; pass the step of each row.")
         return mask | (same & ((step[:, None] - step[None, :]).abs() <= exclude))
-    raise ValueError(f"Expected exclude to be None, 'episode' or an int window >= 0, but got {exclude!r}.")
+    raise ValueError(f"Expected exclude to be None, 'episode' or an int window >= 0, but got "
+                     f"{exclude!r}.")
 
 
 def _knn(sim: torch.Tensor, mask: torch.Tensor, k: int) -> torch.Tensor:
@@ -138,16 +146,20 @@ def _action_sim(actions: torch.Tensor, metric: str) -> torch.Tensor:
 
 def _check(feats: torch.Tensor, actions: torch.Tensor, episode, topk: int) -> None:
     if feats.ndim not in (2, 3):
-        raise ValueError(f"Expected feats of shape [N, D] or [N, L, D], but got {tuple(feats.shape)}.")
+        raise ValueError(f"Expected feats of shape [N, D] or [N, L, D], but got "
+                         f"{tuple(feats.shape)}.")
     if actions.ndim != 2 or len(actions) != len(feats):
-        raise ValueError(f"Expected actions [N, A] with N = {len(feats)} rows like feats, but got {tuple(actions.shape)}.")
+        raise ValueError(f"Expected actions [N, A] with N = {len(feats)} rows like feats, but got "
+                         f"{tuple(actions.shape)}.")
     if episode is not None and len(episode) != len(feats):
         raise ValueError(f"episode has {len(episode)} entries but feats has {len(feats)} rows.")
     if not 1 <= topk < len(feats) - 1:
-        raise ValueError(f"Expected 1 <= topk < N - 1 = {len(feats) - 1}, but got topk={topk}; use more rows or a smaller topk.")
+        raise ValueError(f"Expected 1 <= topk < N - 1 = {len(feats) - 1}, but got topk={topk}; "
+                         "use more rows or a smaller topk.")
 
 
-def feature_knn(feats: torch.Tensor, episode=None, step=None, exclude=None, topk: int = 10) -> torch.Tensor:
+def feature_knn(feats: torch.Tensor, episode=None, step=None, exclude=None,
+                topk: int = 10) -> torch.Tensor:
     """Neighbour indices per layer: ``[L, N, topk]`` for feats ``[N, L, D]`` (or ``[N, D]``),
     PRH-prepared (0.95-quantile clamp, L2 norm, inner product), excluded pairs masked."""
     f = torch.as_tensor(feats)
@@ -188,7 +200,8 @@ def masked_mutual_knn(feats, actions, episode=None, step=None, exclude=None, top
     return torch.stack([_overlap(fk[layer], ak) for layer in range(len(fk))])
 
 
-def episode_permutation(episode: np.ndarray, step: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def episode_permutation(episode: np.ndarray, step: np.ndarray,
+                        rng: np.random.Generator) -> np.ndarray:
     """Row index map pairing each row of episode e with the row of episode pi(e) at the same
     relative time (pi a random derangement of episodes). Returns ``[N]`` int64."""
     ep = np.asarray(episode)
@@ -200,7 +213,8 @@ def episode_permutation(episode: np.ndarray, step: np.ndarray, rng: np.random.Ge
         if not np.any(perm == ids):
             break
     st = np.asarray(step) if step is not None else np.arange(len(ep))
-    rows = {e: np.flatnonzero(ep == e)[np.argsort(st[ep == e], kind="stable")] for e in ids}  # time order
+    # each episode's rows in time order
+    rows = {e: np.flatnonzero(ep == e)[np.argsort(st[ep == e], kind="stable")] for e in ids}
     out = np.empty(len(ep), np.int64)
     for e, e2 in zip(ids, perm):
         src, dst = rows[e], rows[e2]
@@ -261,7 +275,8 @@ def alignment_null(feats, actions, episode, step, *, mode: str = "episodes", exc
     st = np.asarray(step) if step is not None else None
     # a list holds one [N, D_l] tensor per layer (CNN stages differ in width)
     fk = torch.cat([feature_knn(torch.as_tensor(f), ep, st, exclude, topk) for f in layers])
-    mask = _exclusion(torch.as_tensor(ep), torch.as_tensor(st) if st is not None else None, exclude)
+    mask = _exclusion(torch.as_tensor(ep), torch.as_tensor(st) if st is not None else None,
+                      exclude)
 
     def score(ak: torch.Tensor) -> torch.Tensor:
         return torch.stack([_overlap(fk[layer], ak) for layer in range(len(fk))])
@@ -323,7 +338,8 @@ def neighbour_label_agreement(feats, labels, episode=None, step=None, exclude=No
         raise ValueError(f"Expected labels [N] with N = {len(f)}, but got {tuple(lab.shape)}.")
     _check(f, lab[:, None].float(), episode, topk)
     fk = feature_knn(f, episode, step, exclude, topk)
-    agree = torch.stack([(lab[fk[layer]] == lab[:, None]).float().mean() for layer in range(len(fk))])
+    agree = torch.stack([(lab[fk[layer]] == lab[:, None]).float().mean()
+                         for layer in range(len(fk))])
     _, counts = torch.unique(lab, return_counts=True)
     p = counts.double() / counts.sum()
     return agree, float((p ** 2).sum())
@@ -337,8 +353,9 @@ def mean_result(results: list[AlignmentResult]) -> AlignmentResult:
                            torch.stack([r.null for r in results]).mean(0))
 
 
-def encoder_alignment(feats: dict[str, list[torch.Tensor]], actions: list[np.ndarray], episodes: list[np.ndarray],
-                      steps: list[np.ndarray], *, topk: int = 10, n_perm: int = 50,
+def encoder_alignment(feats: dict[str, list[torch.Tensor]], actions: list[np.ndarray],
+                      episodes: list[np.ndarray], steps: list[np.ndarray], *, topk: int = 10,
+                      n_perm: int = 50,
                       seed: int = 0) -> dict[str, dict[str, AlignmentResult]]:
     """The chapter's two scores for several encoders on several tasks (the ``full`` scale path).
 
@@ -357,16 +374,18 @@ def encoder_alignment(feats: dict[str, list[torch.Tensor]], actions: list[np.nda
         encoder name -> {"plain": AlignmentResult, "masked": AlignmentResult}.
     """
     n_tasks = len(actions)
-    if not (len(episodes) == len(steps) == n_tasks) or any(len(f) != n_tasks for f in feats.values()):
-        raise ValueError("feats (per encoder), actions, episodes and steps need one entry per task each.")
+    if not (len(episodes) == len(steps) == n_tasks) or any(len(f) != n_tasks
+                                                           for f in feats.values()):
+        raise ValueError("feats (per encoder), actions, episodes and steps need one entry per "
+                         "task each.")
     q01, q99 = action_quantiles(np.concatenate(actions))
     norm = [normalize_actions(a, q01, q99)[:, :6] for a in actions]
     out = {}
     for name, fs in feats.items():
         res = {}
         for label, mode, exclude in (("plain", "rows", None), ("masked", "episodes", "episode")):
-            res[label] = mean_result([alignment_null(f, a, ep, st, mode=mode, exclude=exclude, topk=topk,
-                                                     n_perm=n_perm, seed=seed)
+            res[label] = mean_result([alignment_null(f, a, ep, st, mode=mode, exclude=exclude,
+                                                     topk=topk, n_perm=n_perm, seed=seed)
                                       for f, a, ep, st in zip(fs, norm, episodes, steps)])
         out[name] = res
     return out

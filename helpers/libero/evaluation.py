@@ -42,7 +42,8 @@ def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, flo
 
 
 class ReplayPolicy:
-    """Replays recorded actions ``[T, 7]`` open-loop (the last one is held if the episode runs on)."""
+    """Replays recorded actions ``[T, 7]`` open-loop (the last one is held if the episode runs
+    on)."""
 
     needs_frames = staticmethod(lambda: False)
 
@@ -161,9 +162,9 @@ def spearman_over_rollouts(x: Sequence[float], successes: Sequence[np.ndarray], 
 
 def correlation_table(points, successes: Sequence[np.ndarray], *, n_perm: int = 2000,
                       n_boot: int = 1000, seed: int = 0,
-                      pairs: Sequence[tuple[str, str]] = (("best", "success"), ("fixed", "success"),
-                                                          ("best", "error"), ("fixed", "error"),
-                                                          ("error", "success"))):
+                      pairs: Sequence[tuple[str, str]] = (
+                          ("best", "success"), ("fixed", "success"), ("best", "error"),
+                          ("fixed", "error"), ("error", "success"))):
     """Spearman's rho for each (x, y) column pair of ``points`` with a permutation p-value, and
     for pairs with ``y == "success"`` a bootstrap interval that resamples every point's
     rollouts (``successes``: one rollout array per row of ``points``).

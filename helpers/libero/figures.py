@@ -57,7 +57,8 @@ def plot_action_histograms(norm: dict[int, np.ndarray]):
 def null_band(ax, x, result: AlignmentResult, colour, label: str, hatch=None) -> None:
     """The observed per-layer curve of ``result`` with its null mean +- 2 sd as a grey band."""
     ax.plot(x, result.observed, "o-", color=colour, label=label)
-    ax.fill_between(x, result.null_mean - 2 * result.null_std, result.null_mean + 2 * result.null_std,
+    ax.fill_between(x, result.null_mean - 2 * result.null_std,
+                    result.null_mean + 2 * result.null_std,
                     color=NULL_COLOR, alpha=0.25, hatch=hatch, edgecolor=colour, lw=0,
                     label=f"null, {label}")
     ax.plot(x, result.null_mean, "--", color=NULL_COLOR, lw=1)

@@ -79,7 +79,8 @@ class TaskSet:
 
     @property
     def norm(self) -> dict[int, np.ndarray]:
-        return {k: va.normalize_actions(d.actions, self.q01, self.q99) for k, d in self.demos.items()}
+        return {k: va.normalize_actions(d.actions, self.q01, self.q99)
+                for k, d in self.demos.items()}
 
     @property
     def moving(self) -> dict[int, np.ndarray]:
@@ -93,7 +94,8 @@ def load_task_set(suite: str, task_ids: list[int], n_demos: int, image_size: int
 
     ``record_options`` go to :func:`helpers.libero.demos.load_or_record` unchanged.
     """
-    demos = {k: load_or_record(suite, k, n_demos, image_size, seed=seed, action_repeat=action_repeat,
+    demos = {k: load_or_record(suite, k, n_demos, image_size, seed=seed,
+                               action_repeat=action_repeat,
                                max_steps=max_steps, **record_options) for k in task_ids}
     return TaskSet(suite, demos, move_threshold)
 
@@ -150,7 +152,8 @@ def rollout_checkpoints(data: TaskSet, policies: list, n_rollouts: int, *, image
         for i, k in enumerate(data.task_ids):
             task = libero_sim.get_task(data.suite, k)
             n_init = len(task.init_states)
-            succ, prog = bc.rollout_success(policies, task, i, list(range(n_init - n_rollouts, n_init)),
+            succ, prog = bc.rollout_success(policies, task, i,
+                                            list(range(n_init - n_rollouts, n_init)),
                                             image_size=image_size, max_steps=max_steps,
                                             action_repeat=action_repeat, seed=seed)
             out[k] = dict(success=succ, progress=prog)
@@ -222,7 +225,8 @@ def variant_config(spec: dict, *, image_size: int, n_tasks: int, seed: int) -> b
         raise ValueError(f"variant {spec.get('name', spec)!r} has unknown keys {sorted(unknown)}; "
                          f"use PolicyConfig fields or {sorted(chapter_keys)}.")
     options = {k: v for k, v in spec.items() if k in fields}
-    return bc.PolicyConfig(**dict(dict(image_size=image_size, n_tasks=n_tasks, seed=seed), **options))
+    base = dict(image_size=image_size, n_tasks=n_tasks, seed=seed)
+    return bc.PolicyConfig(**dict(base, **options))
 
 
 def train_variant(data: TaskSet, cfg: bc.PolicyConfig, checkpoints: list[int], key: dict) -> dict:
@@ -407,7 +411,8 @@ def _demo_path(demos: Demos):
 
 
 def _init_indices(init_states: np.ndarray, starts: np.ndarray) -> list[int]:
-    """Index into ``init_states`` of each demo's start state (nearest; demos start exactly there)."""
+    """Index into ``init_states`` of each demo's start state (nearest; demos start exactly
+    there)."""
     d = np.linalg.norm(starts[:, None, :] - init_states[None, :, :], axis=-1)
     return [int(i) for i in d.argmin(1)]
 

@@ -11,7 +11,8 @@ Options beyond that baseline (each off by default, and written into a config's c
 when set, so earlier checkpoints keep their keys):
 
 * ``encoder="mobilenet_v2"``: torchvision's MobileNetV2 trunk, ImageNet-pretrained
-  (``pretrained=True``, strict-loaded by :func:`helpers.pretrained.load_pretrained`) or random-init, optionally
+  (``pretrained=True``, strict-loaded by :func:`helpers.pretrained.load_pretrained`) or
+  random-init, optionally
   frozen (``freeze_encoder=True``: weights and BatchNorm statistics fixed, only the head learns);
 * ``chunk=T``: predict the next T actions (action chunking, as ACT and diffusion policies do);
 * ``wrist=True``: the wrist camera through the same encoder, features concatenated;
@@ -70,8 +71,9 @@ def make_encoder(cfg: PolicyConfig) -> nn.Module:
         return MobileNetEncoder(pretrained=cfg.pretrained, seed=cfg.seed)
     from timm.models.vision_transformer import VisionTransformer
 
-    return VisionTransformer(img_size=cfg.image_size, patch_size=cfg.patch_size, embed_dim=cfg.embed_dim,
-                             depth=cfg.depth, num_heads=cfg.num_heads, num_classes=0, mlp_ratio=2.0)
+    return VisionTransformer(img_size=cfg.image_size, patch_size=cfg.patch_size,
+                             embed_dim=cfg.embed_dim, depth=cfg.depth, num_heads=cfg.num_heads,
+                             num_classes=0, mlp_ratio=2.0)
 
 
 class MobileNetEncoder(nn.Module):
@@ -131,13 +133,15 @@ class BCPolicy(nn.Module):
 
     def forward(self, images: torch.Tensor, state: torch.Tensor, task: torch.Tensor,
                 wrist: torch.Tensor | None = None) -> torch.Tensor:
-        """images (and wrist) ``[B, 3, H, W]`` already scaled by :func:`to_input`; state ``[B, 9]``;
+        """images (and wrist) ``[B, 3, H, W]`` already scaled by :func:`to_input`; state
+        ``[B, 9]``;
         task ``[B]`` -> ``[B, 7 * chunk]`` (per step: dims 0-5 normalised actions, dim 6 gripper
         logit for "open")."""
         parts = [self.encoder(images)]
         if self.cfg.wrist:
             if wrist is None:
-                raise ValueError("This policy reads the wrist camera (cfg.wrist); pass wrist frames.")
+                raise ValueError("This policy reads the wrist camera (cfg.wrist); pass wrist "
+                                 "frames.")
             parts.append(self.encoder(wrist))
         if self.cfg.use_state:
             parts.append(self.state_mlp((state - self.state_mean) / self.state_std))
@@ -201,7 +205,8 @@ def train_bc(frames: np.ndarray, states: np.ndarray, actions: np.ndarray, tasks:
 
     Args:
         frames: upright uint8 ``[N, H, W, 3]`` (H = W = cfg.image_size).
-        states: ``[N, 9]`` robot states.  actions: ``[N, 7]`` raw actions.  tasks: ``[N]`` task ids.
+        states: ``[N, 9]`` robot states.  actions: ``[N, 7]`` raw actions.
+        tasks: ``[N]`` task ids.
         checkpoint_epochs: epochs after which to keep a checkpoint (0: before training).
         episodes: ``[N]`` episode id of each row (needed for ``cfg.chunk > 1``: a chunk never
             crosses into the next episode).
@@ -220,7 +225,8 @@ def train_bc(frames: np.ndarray, states: np.ndarray, actions: np.ndarray, tasks:
                          f"cfg.image_size, but got {tuple(frames.shape)}.")
     bad = [e for e in checkpoint_epochs if not 0 <= e <= cfg.epochs]
     if bad:
-        raise ValueError(f"checkpoint_epochs {bad} outside [0, {cfg.epochs}]; pass epochs within training.")
+        raise ValueError(f"checkpoint_epochs {bad} outside [0, {cfg.epochs}]; pass epochs within "
+                         "training.")
     if cfg.chunk > 1 and (episodes is None or len(episodes) != n):
         raise ValueError(f"cfg.chunk = {cfg.chunk} needs episodes, one id per row ({n}).")
     if cfg.wrist and (wrist is None or wrist.shape != frames.shape):
@@ -309,10 +315,13 @@ def rollout_success(policies, task, task_index: int, init_indices, *, image_size
     prog = np.zeros((len(policies), len(init_indices)), np.float32)
     bar = tqdm(total=succ.size, desc=f"rollouts task {task.task_id}", disable=not progress)
     for p, policy in enumerate(policies):
-        fn = lambda frames, state, policy=policy: policy.act(frames["agentview"][::-1], state, task_index)
+        def fn(frames, state, policy=policy):
+            return policy.act(frames["agentview"][::-1], state, task_index)
+
         for j, i in enumerate(init_indices):
             ep = libero_sim.run_episode(env, task, int(i), policy=fn, max_steps=max_steps,
-                                        action_repeat=action_repeat, record=False, cameras=("agentview",))
+                                        action_repeat=action_repeat, record=False,
+                                        cameras=("agentview",))
             succ[p, j], prog[p, j] = ep.success, ep.progress
             bar.update(1)
     bar.close()

@@ -85,7 +85,8 @@ def get_task(suite: str = "libero_spatial", task_id: int = 0) -> TaskInfo:
     with contextlib.redirect_stdout(io.StringIO()):  # the package prints its task order
         bench = benchmark.get_benchmark_dict()[suite]()
     if not 0 <= task_id < bench.n_tasks:
-        raise ValueError(f"Expected task_id in [0, {bench.n_tasks - 1}] for {suite}, but got {task_id}.")
+        raise ValueError(f"Expected task_id in [0, {bench.n_tasks - 1}] for {suite}, but got "
+                         f"{task_id}.")
     task = bench.get_task(task_id)
     bddl = os.path.join(get_libero_path("bddl_files"), task.problem_folder, task.bddl_file)
     with open(bddl) as fh:
@@ -218,7 +219,8 @@ def _rot_error(r_target: np.ndarray, r_cur: np.ndarray) -> np.ndarray:
     angle = np.arccos(np.clip((np.trace(r) - 1) / 2, -1.0, 1.0))
     if angle < 1e-6:
         return np.zeros(3)
-    axis = np.array([r[2, 1] - r[1, 2], r[0, 2] - r[2, 0], r[1, 0] - r[0, 1]]) / (2 * np.sin(angle))
+    axis = np.array([r[2, 1] - r[1, 2], r[0, 2] - r[2, 0], r[1, 0] - r[0, 1]])
+    axis = axis / (2 * np.sin(angle))
     return axis * angle
 
 
@@ -273,7 +275,8 @@ class ScriptedPickPlace:
             done = done or self.count > 40
         elif p == 2:  # close
             grip, done = 1.0, self.count > 8
-            self.lift_to = eef + np.array([0, 0, self.hover + 0.05])  # fixed: the bowl moves with us
+            # fixed target: the bowl moves with us
+            self.lift_to = eef + np.array([0, 0, self.hover + 0.05])
         elif p == 3:  # lift
             grip = 1.0
             trans, done = self._to(self.lift_to, eef, 0.02)
@@ -313,7 +316,7 @@ class Episode:
     dones: np.ndarray  # [T], last = 1 when successful
     success: bool
     init_state: np.ndarray  # [S]
-    progress: float = 0.0  # 1 - final/initial distance of the picked object to the target, in [0, 1]
+    progress: float = 0.0  # 1 - final/initial distance of the picked object to the target, [0, 1]
     decisions: int = 0  # policy decisions taken (also when nothing was recorded)
 
 
@@ -347,7 +350,8 @@ def run_episode(env, task: TaskInfo, init_index: int, policy=None, *, seed: int 
     ``reads_sim_obs = True`` passes the simulator's observation dict as a third argument.
     """
     if not 0 <= init_index < len(task.init_states):
-        raise ValueError(f"Expected init_index in [0, {len(task.init_states) - 1}], but got {init_index}.")
+        raise ValueError(f"Expected init_index in [0, {len(task.init_states) - 1}], but got "
+                         f"{init_index}.")
     if action_repeat < 1:
         raise ValueError(f"Expected action_repeat >= 1, but got {action_repeat}.")
     init = task.init_states[init_index]
@@ -379,7 +383,8 @@ def run_episode(env, task: TaskInfo, init_index: int, policy=None, *, seed: int 
             rec["wr"].append(frames.get("robot0_eye_in_hand"))
             rec["s"].append(env.get_sim_state())
             rec["rs"].append(state)
-            rec["ee"].append(np.concatenate([obs["robot0_eef_pos"], _quat_to_axisangle(obs["robot0_eef_quat"])]))
+            rec["ee"].append(np.concatenate([obs["robot0_eef_pos"],
+                                             _quat_to_axisangle(obs["robot0_eef_quat"])]))
             rec["gq"].append(obs["robot0_gripper_qpos"])
             rec["jq"].append(obs["robot0_joint_pos"])
         for _ in range(action_repeat):
@@ -393,7 +398,10 @@ def run_episode(env, task: TaskInfo, init_index: int, policy=None, *, seed: int 
     dones = np.zeros(t, np.uint8)
     if t and success:
         dones[-1] = 1
-    stack = lambda k, dt: np.stack(rec[k]).astype(dt) if t and rec[k][0] is not None else np.zeros((0,), dt)
+    def stack(k, dt):
+        return (np.stack(rec[k]).astype(dt) if t and rec[k][0] is not None
+                else np.zeros((0,), dt))
+
     return Episode(stack("a", np.float32), stack("av", np.uint8), stack("wr", np.uint8),
                    stack("s", np.float64), stack("rs", np.float32), stack("ee", np.float32),
                    stack("gq", np.float32), stack("jq", np.float32),
