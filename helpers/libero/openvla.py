@@ -27,7 +27,8 @@ from helpers.features import extract_vision_features
 from helpers.libero.demos import Demos, read_demos
 from helpers.hub import _is_network_error, _offline_env_respected, _offline_error, _looks_like_path
 
-USED_BLOCK = -2  # OpenVLA reads both towers at the second-to-last block (no final norm, prefix dropped)
+# OpenVLA reads both towers at the second-to-last block (no final norm, prefix dropped)
+USED_BLOCK = -2
 DINO_MEAN, DINO_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 SIGLIP_MEAN, SIGLIP_STD = (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)
 ACTION_DIM = 7
@@ -50,7 +51,8 @@ def preprocess(frames: np.ndarray | torch.Tensor, size: int = 224, rotate: bool 
     """
     x = torch.as_tensor(np.asarray(frames))
     if x.ndim != 4 or x.shape[-1] != 3 or x.dtype != torch.uint8:
-        raise ValueError(f"Expected uint8 frames [N, H, W, 3], but got {tuple(x.shape)} {x.dtype}.")
+        raise ValueError(f"Expected uint8 frames [N, H, W, 3], but got {tuple(x.shape)} "
+                         f"{x.dtype}.")
     x = x.permute(0, 3, 1, 2).float() / 255
     if rotate:
         x = x.flip(-1, -2)
@@ -60,8 +62,12 @@ def preprocess(frames: np.ndarray | torch.Tensor, size: int = 224, rotate: bool 
         ch, cw = int(round(h * s)), int(round(w * s))
         top, left = (h - ch) // 2, (w - cw) // 2
         x = x[..., top:top + ch, left:left + cw]
-    x = F.interpolate(x, size=(size, size), mode="bicubic", antialias=True, align_corners=False).clamp(0, 1)
-    norm = lambda m, s: (x - torch.tensor(m)[:, None, None]) / torch.tensor(s)[:, None, None]
+    x = F.interpolate(x, size=(size, size), mode="bicubic", antialias=True,
+                      align_corners=False).clamp(0, 1)
+
+    def norm(mean, std):
+        return (x - torch.tensor(mean)[:, None, None]) / torch.tensor(std)[:, None, None]
+
     return torch.cat([norm(DINO_MEAN, DINO_STD), norm(SIGLIP_MEAN, SIGLIP_STD)], dim=1)
 
 
@@ -83,15 +89,16 @@ def tower_features(featurizer: torch.nn.Module, fused_featurizer: torch.nn.Modul
         :data:`USED_BLOCK` is the block the VLA itself reads.
     """
     if pixel_values.ndim != 4 or pixel_values.shape[1] != 6:
-        raise ValueError(f"Expected pixel_values [N, 6, H, W] (DINOv2 + SigLIP channels), got {tuple(pixel_values.shape)}.")
+        raise ValueError(f"Expected pixel_values [N, 6, H, W] (DINOv2 + SigLIP channels), got "
+                         f"{tuple(pixel_values.shape)}.")
     out = {}
     d = extract_vision_features(featurizer, pixel_values[:, :3], pool="both", transform=False,
                                 batch_size=batch_size, device=device, progress=progress)
     out["dinov2_cls"], out["dinov2_mean"] = d["cls"], d["mean"]
     if fused_featurizer is not None:
-        out["siglip_mean"] = extract_vision_features(fused_featurizer, pixel_values[:, 3:], pool="mean",
-                                                     transform=False, batch_size=batch_size, device=device,
-                                                     progress=progress)
+        out["siglip_mean"] = extract_vision_features(
+            fused_featurizer, pixel_values[:, 3:], pool="mean", transform=False,
+            batch_size=batch_size, device=device, progress=progress)
     return out
 
 
@@ -128,14 +135,16 @@ def action_positions(input_ids: torch.Tensor, vocab_size: int) -> torch.Tensor:
     nxt = input_ids[:, 1:] >= vocab_size - N_ACTION_BINS
     counts = nxt.sum(1)
     if not torch.all(counts == ACTION_DIM):
-        raise ValueError(f"Expected {ACTION_DIM} action tokens per row, but found {counts.tolist()}; "
+        raise ValueError(f"Expected {ACTION_DIM} action tokens per row, but found "
+                         f"{counts.tolist()}; "
                          "append the 7 tokens from action_token_ids to each prompt.")
     return torch.nonzero(nxt)[:, 1].view(len(input_ids), ACTION_DIM)
 
 
 @torch.no_grad()
-def action_hidden_states(language_model: torch.nn.Module, input_ids: torch.Tensor, vocab_size: int,
-                         attention_mask: torch.Tensor | None = None, **kwargs: Any) -> torch.Tensor:
+def action_hidden_states(language_model: torch.nn.Module, input_ids: torch.Tensor,
+                         vocab_size: int, attention_mask: torch.Tensor | None = None,
+                         **kwargs: Any) -> torch.Tensor:
     """Hidden states at the 7 positions before each action token, every layer.
 
     Args:
@@ -148,7 +157,8 @@ def action_hidden_states(language_model: torch.nn.Module, input_ids: torch.Tenso
         ``[B, L + 1, 7, D]`` (embeddings + every layer).
     """
     pos = action_positions(input_ids, vocab_size)
-    out = language_model(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True, **kwargs)
+    out = language_model(input_ids=input_ids, attention_mask=attention_mask,
+                         output_hidden_states=True, **kwargs)
     hs = torch.stack(out.hidden_states, dim=1)  # [B, L+1, T', D]
     shift = hs.shape[2] - input_ids.shape[1]  # OpenVLA: 256 patch tokens inserted after BOS
     idx = (pos + shift)[:, None, :, None].expand(-1, hs.shape[1], -1, hs.shape[-1])
@@ -170,13 +180,15 @@ def load_openvla(name_or_path: str = "openvla/openvla-7b", device=None, dtype=to
     from transformers import AutoProcessor
 
     # transformers 5 dropped AutoModelForVision2Seq; OpenVLA's remote code targets 4.40.1
-    # (pin transformers==4.40.1 timm==0.9.16 tokenizers==0.19.1 on the GPU machine if loading fails)
-    auto_model = getattr(transformers, "AutoModelForVision2Seq", None) or transformers.AutoModelForImageTextToText
+    # (pin transformers==4.40.1 timm==0.9.16 tokenizers==0.19.1 on the GPU machine if loading
+    # fails)
+    auto_model = (getattr(transformers, "AutoModelForVision2Seq", None)
+                  or transformers.AutoModelForImageTextToText)
     try:
         with _offline_env_respected():
             processor = AutoProcessor.from_pretrained(name_or_path, trust_remote_code=True)
             vla = auto_model.from_pretrained(name_or_path, torch_dtype=dtype,
-                                                         trust_remote_code=True, low_cpu_mem_usage=True)
+                                             trust_remote_code=True, low_cpu_mem_usage=True)
     except Exception as err:
         if _looks_like_path(name_or_path) and not _is_network_error(err):
             raise
@@ -186,9 +198,11 @@ def load_openvla(name_or_path: str = "openvla/openvla-7b", device=None, dtype=to
     return vla.eval(), processor
 
 
-def libero_folder_features(folder: str | Path, towers: tuple | None = None, model: str = "openvla/openvla-7b",
-                           max_demos: int | None = None, size: int = 224, batch_size: int = 16, device=None,
-                           progress: bool = True) -> tuple[list[Demos], dict[str, list[torch.Tensor]]]:
+def libero_folder_features(folder: str | Path, towers: tuple | None = None,
+                           model: str = "openvla/openvla-7b", max_demos: int | None = None,
+                           size: int = 224, batch_size: int = 16, device=None,
+                           progress: bool = True
+                           ) -> tuple[list[Demos], dict[str, list[torch.Tensor]]]:
     """Per-block tower features of every frame of every LIBERO ``*.hdf5`` file in ``folder``.
 
     Frames are read raw (``upright=False``), rotated 180 degrees and normalised per tower
@@ -197,7 +211,8 @@ def libero_folder_features(folder: str | Path, towers: tuple | None = None, mode
     Args:
         folder: a folder of LIBERO demo files (one task each, e.g. ``libero_spatial/*.hdf5``).
         towers: ``(featurizer, fused_featurizer)`` timm ViTs; None loads ``model`` with
-            :func:`load_openvla` and takes ``vla.vision_backbone.featurizer`` / ``.fused_featurizer``.
+            :func:`load_openvla` and takes ``vla.vision_backbone.featurizer`` /
+            ``.fused_featurizer``.
         max_demos: first demos per file (None: all).
 
     Returns:
@@ -207,17 +222,19 @@ def libero_folder_features(folder: str | Path, towers: tuple | None = None, mode
     folder = Path(folder)
     files = sorted(folder.glob("*.hdf5")) if folder.is_dir() else []
     if not files:
-        raise ValueError(f"No LIBERO *.hdf5 files in {str(folder)!r}; set `libero_dir` to a folder of LIBERO "
-                         "demo files (e.g. libero_spatial from HF yifengzhu-hf/LIBERO-datasets).")
+        raise ValueError(f"No LIBERO *.hdf5 files in {str(folder)!r}; set `libero_dir` to a "
+                         "folder of LIBERO demo files (e.g. libero_spatial from HF "
+                         "yifengzhu-hf/LIBERO-datasets).")
     if towers is None:
         vla, _ = load_openvla(model, device=device)
-        # fp32 towers: the frames go in as float32, and per-block features are compared in fp32 anyway
-        towers = (vla.vision_backbone.featurizer.float(), vla.vision_backbone.fused_featurizer.float())
+        # fp32 towers: the frames go in as float32, and per-block features are compared in fp32
+        towers = (vla.vision_backbone.featurizer.float(),
+                  vla.vision_backbone.fused_featurizer.float())
     demos, feats = [], {}
     for path in files:
         d = read_demos(path, max_demos=max_demos, upright=False)
-        f = tower_features(towers[0], towers[1], preprocess(d.agentview, size=size), batch_size=batch_size,
-                           device=device, progress=progress)
+        f = tower_features(towers[0], towers[1], preprocess(d.agentview, size=size),
+                           batch_size=batch_size, device=device, progress=progress)
         demos.append(d)
         for name, x in f.items():
             feats.setdefault(name, []).append(x)
