@@ -99,8 +99,9 @@ def write_demos(path: str | Path, episodes: Sequence, *, language: str, task_nam
                 d.create_dataset("rewards", data=np.asarray(ep.rewards, np.uint8))
                 d.create_dataset("dones", data=np.asarray(ep.dones, np.uint8))
                 o = d.create_group("obs")
-                o.create_dataset("agentview_rgb", data=ep.agentview_rgb, compression="gzip", compression_opts=4)
-                o.create_dataset("eye_in_hand_rgb", data=ep.eye_in_hand_rgb, compression="gzip", compression_opts=4)
+                for name, frames in (("agentview_rgb", ep.agentview_rgb),
+                                     ("eye_in_hand_rgb", ep.eye_in_hand_rgb)):
+                    o.create_dataset(name, data=frames, compression="gzip", compression_opts=4)
                 o.create_dataset("gripper_states", data=ep.gripper_states)
                 o.create_dataset("joint_states", data=ep.joint_states)
                 o.create_dataset("ee_states", data=ep.ee_states)
@@ -129,24 +130,28 @@ def _demo_keys(group: h5py.Group, path: Path | str = "<file>") -> list[str]:
     keys = [k for k in group.keys() if k.startswith("demo_")]
     odd = [k for k in keys if not _DEMO_NAME.fullmatch(k)]
     if odd:
-        raise DemoFileError(f"{path}: data/{odd[0]} is not named demo_<integer>; LIBERO names demos "
-                            "demo_0, demo_1, ...; rename or remove it")
+        raise DemoFileError(f"{path}: data/{odd[0]} is not named demo_<integer>; LIBERO names "
+                            "demos demo_0, demo_1, ...; rename or remove it")
     return sorted(keys, key=lambda k: int(k[len("demo_"):]))
 
 
 def _check_read_args(path: Path, max_demos, upright) -> None:
-    if max_demos is not None and (isinstance(max_demos, bool) or not isinstance(max_demos, (int, np.integer))
+    if max_demos is not None and (isinstance(max_demos, bool)
+                                  or not isinstance(max_demos, (int, np.integer))
                                   or max_demos < 1):
-        raise DemoFileError(f"{path}: max_demos must be None (all demos) or an integer >= 1; got {max_demos!r}")
+        raise DemoFileError(f"{path}: max_demos must be None (all demos) or an integer >= 1; got "
+                            f"{max_demos!r}")
     if not isinstance(upright, (bool, np.bool_)):
         raise DemoFileError(f"{path}: upright must be True or False; got {upright!r}")
 
 
-def _read_demo(path: Path, k: str, d) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+def _read_demo(path: Path, k: str, d
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
     """``(actions, agentview, wrist, robot_states)`` of one demo group, checked for one length."""
     where = f"{path}: data/{k}"
     if not isinstance(d, h5py.Group):
-        raise DemoFileError(f"{where} is a {type(d).__name__}, not a group; expected data/{k}/actions, ...")
+        raise DemoFileError(f"{where} is a {type(d).__name__}, not a group; expected "
+                            f"data/{k}/actions, ...")
     obs = d.get("obs")
     if not isinstance(d.get("actions"), h5py.Dataset) or not isinstance(obs, h5py.Group) \
             or not isinstance(obs.get("agentview_rgb"), h5py.Dataset):
@@ -169,8 +174,8 @@ def _read_demo(path: Path, k: str, d) -> tuple[np.ndarray, np.ndarray, np.ndarra
         if f.ndim != 4 or f.shape[-1] != 3:
             raise DemoFileError(f"{where}/{dataset} has shape {f.shape}; expected [T, H, W, 3]")
         if len(f) != len(actions):
-            raise DemoFileError(f"{where}: {dataset} has {len(f)} frames but actions has {len(actions)} "
-                                "steps; every step needs one frame and one action")
+            raise DemoFileError(f"{where}: {dataset} has {len(f)} frames but actions has "
+                                f"{len(actions)} steps; every step needs one frame and one action")
     robot = None
     if isinstance(d.get("robot_states"), h5py.Dataset):
         robot = np.asarray(d["robot_states"], np.float32)
@@ -185,12 +190,14 @@ def _same_across_demos(path: Path, keys: list[str], arrays: list, what: str) -> 
     present = [s for s in shapes if s is not None]
     for k, s in zip(keys, shapes):
         if s is not None and s != present[0]:
-            raise DemoFileError(f"{path}: data/{k} has {what} of shape [T, {', '.join(map(str, s))}] but "
-                                f"data/{keys[0]} has [T, {', '.join(map(str, present[0]))}]; one file holds "
-                                "one camera size and one action size")
+            raise DemoFileError(f"{path}: data/{k} has {what} of shape "
+                                f"[T, {', '.join(map(str, s))}] but data/{keys[0]} has "
+                                f"[T, {', '.join(map(str, present[0]))}]; one file holds one "
+                                "camera size and one action size")
 
 
-def _read_demo_groups(path: Path, f: h5py.File, max_demos, acts, av, wr, rs) -> tuple[list[str], dict]:
+def _read_demo_groups(path: Path, f: h5py.File, max_demos, acts, av, wr,
+                      rs) -> tuple[list[str], dict]:
     """Append each demo's arrays to the lists; return the demo names and the ``data`` attrs."""
     if not isinstance(f.get("data"), h5py.Group):
         what = "no 'data' group" if "data" not in f else "'data' that is not a group"
@@ -230,10 +237,12 @@ def read_demos(path: str | Path, max_demos: int | None = None, upright: bool = T
             or a bad ``max_demos``/``upright``. The message names the file and the demo.
     """
     if not isinstance(path, (str, os.PathLike)):
-        raise DemoFileError(f"path must be the path of a *_demo.hdf5 file (str or Path); got {type(path).__name__}")
+        raise DemoFileError(f"path must be the path of a *_demo.hdf5 file (str or Path); got "
+                            f"{type(path).__name__}")
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"No LIBERO demo file at {path}; record demos or download LIBERO's HDF5 files.")
+        raise FileNotFoundError(f"No LIBERO demo file at {path}; record demos or download "
+                                "LIBERO's HDF5 files.")
     if path.is_dir():
         raise DemoFileError(f"{path} is a folder; pass one *_demo.hdf5 file")
     _check_read_args(path, max_demos, upright)
@@ -242,14 +251,14 @@ def read_demos(path: str | Path, max_demos: int | None = None, upright: bool = T
         f = h5py.File(path, "r")
     except OSError as err:
         size = path.stat().st_size if path.is_file() else 0
-        raise DemoFileError(f"{path} is not a readable HDF5 file ({size} bytes; {err}); record the demos "
-                            "again or download the file again") from err
+        raise DemoFileError(f"{path} is not a readable HDF5 file ({size} bytes; {err}); record "
+                            "the demos again or download the file again") from err
     with f:
         try:
             keys, attrs = _read_demo_groups(path, f, max_demos, acts, av, wr, rs)
         except OSError as err:  # a truncated or corrupt dataset behind a valid header
-            raise DemoFileError(f"{path}: reading failed ({err}); the file is truncated or corrupt, "
-                                "record or download it again") from err
+            raise DemoFileError(f"{path}: reading failed ({err}); the file is truncated or "
+                                "corrupt, record or download it again") from err
     _same_across_demos(path, keys, acts, "actions")
     _same_across_demos(path, keys, av, "obs/agentview_rgb")
     _same_across_demos(path, keys, wr, "obs/eye_in_hand_rgb")
@@ -266,11 +275,12 @@ def read_demos(path: str | Path, max_demos: int | None = None, upright: bool = T
         try:
             info = json.loads(attrs["problem_info"])
         except (TypeError, ValueError) as err:
-            raise DemoFileError(f"{path}: the data attr problem_info is not JSON ({err}); expected "
-                                '{"language_instruction": ...}') from None
+            raise DemoFileError(f"{path}: the data attr problem_info is not JSON ({err}); "
+                                'expected {"language_instruction": ...}') from None
         if not isinstance(info, dict):
-            raise DemoFileError(f"{path}: the data attr problem_info is a JSON {type(info).__name__}; "
-                                'expected an object {"language_instruction": ...}')
+            raise DemoFileError(f"{path}: the data attr problem_info is a JSON "
+                                f"{type(info).__name__}; expected an object "
+                                '{"language_instruction": ...}')
         language = str(info.get("language_instruction", ""))
     return Demos(np.concatenate(acts), agent, wrist,
                  np.concatenate(rs) if all(r is not None for r in rs) else None,
@@ -351,10 +361,11 @@ def load_or_record(suite: str, task_id: int, n_demos: int, image_size: int, *, s
     episodes = [ep for kept, _ in shards for ep in kept]
     attempts = sum(a for _, a in shards)
     if not episodes:
-        raise ValueError(f"The scripted controller solved none of {attempts} episodes of {task.name}; "
-                         "pick another task (the drawer and on-the-ramekin tasks need a better script).")
-    write_demos(path, episodes, language=task.language, task_name=task.name, bddl_file=task.bddl_file,
-                bddl_content=task.bddl_content,
+        raise ValueError(f"The scripted controller solved none of {attempts} episodes of "
+                         f"{task.name}; pick another task (the drawer and on-the-ramekin tasks "
+                         "need a better script).")
+    write_demos(path, episodes, language=task.language, task_name=task.name,
+                bddl_file=task.bddl_file, bddl_content=task.bddl_content,
                 env_args=dict(key, n_init=n_init, workers=workers, scripted_attempts=attempts,
                               scripted_successes=len(episodes)))
     return read_demos(path)
