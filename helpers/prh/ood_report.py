@@ -784,3 +784,23 @@ def competence_values(comp_corr: pd.DataFrame, vl_mean: pd.DataFrame, comp: pd.D
     trained = comp[comp.step > 0].competence
     out["comp_min"], out["comp_max"] = float(trained.min()), float(trained.max())
     return out
+
+
+def vv_values(vv_summary: pd.DataFrame) -> dict:
+    """``vv_<split>`` (trained pairs) and ``vv_rand_<split>`` (init-init pairs) corrected means
+    from :func:`summarise_vv`, and ``zoo_init_chance`` (:func:`chance_phrase`, in distribution)."""
+    out = {}
+    for split in ("id", "ood"):
+        out[f"vv_{split}"] = float(vv_summary.loc[(split, "trained pair"), "corrected"])
+        out[f"vv_rand_{split}"] = float(vv_summary.loc[(split, "init-init"), "corrected"])
+    out["zoo_init_chance"] = chance_phrase(out["vv_rand_id"])
+    return out
+
+
+def lone_values(lone: pd.DataFrame) -> dict:
+    """The two configurations least like the others and the most typical one, from each
+    configuration's mean correlation with the others (:func:`mean_with_others` per split)."""
+    order = lone.mean(axis=1).sort_values()
+    return {"least_agree": f"{order.index[0]} ({order.iloc[0]:.2f}) and "
+                           f"{order.index[1]} ({order.iloc[1]:.2f})",
+            "most_agree": f"{order.index[-1]} ({order.iloc[-1]:.2f})"}

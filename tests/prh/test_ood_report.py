@@ -226,3 +226,13 @@ def test_competence_values_separate_init_and_final_checkpoints():
     assert v["comp_partial_id"] == "0.50 [0.20, 0.70]" and v["comp_rho_id"] == 0.3
     assert (v["vl_init_id"], v["vl_final_id"]) == (0.0, 0.2)
     assert (v["comp_min"], v["comp_max"]) == (0.4, 0.6)
+
+
+def test_vv_and_lone_values():
+    idx = pd.MultiIndex.from_product([["id", "ood"], ["trained pair", "init-init"]])
+    vv = pd.DataFrame({"corrected": [0.4, 0.2, 0.3, 0.01]}, index=idx)
+    v = rep.vv_values(vv)
+    assert (v["vv_id"], v["vv_rand_ood"], v["zoo_init_chance"]) == (0.4, 0.01, "far from chance")
+    lone = pd.DataFrame({"id": [0.9, 0.1, 0.5], "ood": [0.7, 0.3, 0.1]}, index=["a", "b", "c"])
+    v = rep.lone_values(lone)
+    assert v == {"least_agree": "b (0.20) and c (0.30)", "most_agree": "a (0.80)"}
