@@ -382,7 +382,8 @@ def block_features(model: nn.Module, images: torch.Tensor, name: str, *,
 def cached_block_features(name: str, images: torch.Tensor, images_key: dict[str, Any], *,
                           pretrained: bool = True, seed: int = 0, input_size: int | None = None,
                           batch_size: int = 32, progress: bool = False, logits: bool = False,
-                          model: nn.Module | None = None) -> list[torch.Tensor]:
+                          model: nn.Module | None = None,
+                          loader: Callable[[], nn.Module] | None = None) -> list[torch.Tensor]:
     """:func:`block_features` through the shared feature cache (``helpers.cache``, atomic).
 
     Args:
@@ -390,6 +391,8 @@ def cached_block_features(name: str, images: torch.Tensor, images_key: dict[str,
             it must change whenever the images do.
         pretrained, seed: which weights (see :func:`load_pretrained`).
         model: reuse an already loaded model (must match ``name``/``pretrained``/``seed``).
+        loader: called for the model on a cache miss instead of loading it here (a memoised
+            loader lets a caller load a model once for several image sets).
         Others as :func:`block_features`.
     """
     spec = _spec(name)
@@ -398,7 +401,8 @@ def cached_block_features(name: str, images: torch.Tensor, images_key: dict[str,
            **images_key}
 
     def compute():
-        net = model if model is not None else load_pretrained(name, pretrained, seed)
+        net = (model if model is not None else loader() if loader is not None
+               else load_pretrained(name, pretrained, seed))
         return block_features(net, images, name, input_size=input_size, batch_size=batch_size,
                               progress=progress, logits=logits)
     return list(cached_features(key, compute, namespace="pretrained_features"))

@@ -61,6 +61,9 @@ class ChapterResult:
     seconds: float
     ok: bool
     error: str = ""
+    # user + system CPU seconds of the chapter's kernel and every process it waited for (its
+    # workers): the cost on quiet cores, whatever else shares the machine
+    cpu_seconds: float = float("nan")
 
 
 class ChapterError(RuntimeError):
@@ -250,7 +253,7 @@ def execute_chapter(
     os.environ["PYTHONPATH"] = os.pathsep.join(
         p for p in [str(REPO_ROOT), os.environ.get("PYTHONPATH", "")] if p
     )
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), _children_cpu_seconds()
     try:
         pm.execute_notebook(
             notebook,
@@ -267,8 +270,18 @@ def execute_chapter(
             f"chapter {chapter!r} failed at cell {err.exec_count} (index {err.cell_index}): "
             f"{err.ename}: {err.evalue}"
         )
-        return ChapterResult(chapter, time.perf_counter() - start, False, message)
-    return ChapterResult(chapter, time.perf_counter() - start, True)
+        return ChapterResult(chapter, time.perf_counter() - start, False, message,
+                             _children_cpu_seconds() - cpu_start)
+    return ChapterResult(chapter, time.perf_counter() - start, True,
+                         cpu_seconds=_children_cpu_seconds() - cpu_start)
+
+
+def _children_cpu_seconds() -> float:
+    """User + system CPU seconds of this process's finished, waited-for children (the kernels)."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def execute_chapters(
@@ -332,12 +345,16 @@ def execute_chapters(
 
 
 def time_table(results: list[ChapterResult], wall: float | None = None) -> str:
-    """A plain-text table of per-chapter wall times and status (``wall``: the whole run's)."""
+    """A plain-text table of per-chapter wall seconds, CPU seconds and status (``wall``: the whole
+    run's wall time, shorter than the total when chapters ran at the same time)."""
     width = max([len(r.chapter) for r in results] + [len("chapter")])
-    lines = [f"{'chapter':<{width}}  {'seconds':>8}  status", f"{'-' * width}  {'-' * 8}  ------"]
+    lines = [f"{'chapter':<{width}}  {'seconds':>8}  {'cpu s':>8}  status",
+             f"{'-' * width}  {'-' * 8}  {'-' * 8}  ------"]
     for r in results:
-        lines.append(f"{r.chapter:<{width}}  {r.seconds:8.1f}  {'ok' if r.ok else 'FAILED'}")
-    lines.append(f"{'total':<{width}}  {sum(r.seconds for r in results):8.1f}")
+        lines.append(f"{r.chapter:<{width}}  {r.seconds:8.1f}  {r.cpu_seconds:8.1f}  "
+                     f"{'ok' if r.ok else 'FAILED'}")
+    lines.append(f"{'total':<{width}}  {sum(r.seconds for r in results):8.1f}  "
+                 f"{sum(r.cpu_seconds for r in results):8.1f}")
     if wall is not None:
         lines.append(f"{'wall':<{width}}  {wall:8.1f}")
     return "\n".join(lines)

@@ -88,14 +88,11 @@ def test_chapters_import_worlds_through_helpers_only(chapter):
             assert not private, f"{chapter.name} imports private names {private} from {node.module}"
 
 
-# Files still being wrapped by other work; the lead removes each entry once it is clean.
-LONG_LINES_PENDING = ("book/prh_ood.py", "book/vision_action.py", "helpers/run.py",
-                      "helpers/prh/", "helpers/libero/")
 SOURCES = sorted(p.relative_to(ROOT).as_posix()
                  for p in [*PKG.rglob("*.py"), *(ROOT / "book").glob("*.py")])
 
 
-@pytest.mark.parametrize("source", [s for s in SOURCES if not s.startswith(LONG_LINES_PENDING)])
+@pytest.mark.parametrize("source", SOURCES)
 def test_lines_stay_under_100_characters(source):
     """Code never overflows its box. A chapter's cell-marker lines (``# %%`` with figure
     metadata) are exempt: the captions they carry are not shown as code."""

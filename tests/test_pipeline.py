@@ -49,8 +49,22 @@ def test_unknown_chapter_is_named():
 
 
 def test_time_table_lists_failures():
-    table = time_table([ChapterResult("a", 1.0, True), ChapterResult("b", 2.5, False, "boom")])
-    assert "FAILED" in table and "3.5" in table
+    table = time_table([ChapterResult("a", 1.0, True, cpu_seconds=0.75),
+                        ChapterResult("b", 2.5, False, "boom", 1.5)], wall=2.6)
+    assert "FAILED" in table and "3.5" in table and "2.2" in table  # 0.75 + 1.5 CPU s
+    assert table.splitlines()[-1].split() == ["wall", "2.6"]
+
+
+def test_chapter_cpu_counts_the_waited_for_child_processes():
+    import subprocess
+    import sys
+
+    from helpers.run import _children_cpu_seconds
+
+    before = _children_cpu_seconds()
+    burn = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.3: pass"
+    subprocess.run([sys.executable, "-c", burn], check=True)
+    assert _children_cpu_seconds() - before >= 0.3
 
 
 def test_cache_roundtrip_mismatch_and_corruption(tmp_path, monkeypatch):

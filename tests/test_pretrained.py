@@ -129,6 +129,18 @@ def test_cached_block_features_round_trip(tmp_path, monkeypatch):
     a = P.cached_block_features(name, x, key, pretrained=False, input_size=64)
     b = P.cached_block_features(name, torch.zeros_like(x), key, pretrained=False, input_size=64)
     assert all(torch.equal(u, v) for u, v in zip(a, b))  # second call is served from the cache
+    loads = []
+
+    def loader():
+        loads.append(1)
+        return P.load_pretrained(name, pretrained=False)
+
+    key_b = {"images": "test", "n": 2, "set": "b"}
+    c = P.cached_block_features(name, x, key_b, pretrained=False, input_size=64, loader=loader)
+    P.cached_block_features(name, x, key_b, pretrained=False, input_size=64, loader=loader)
+    assert len(loads) == 1, "the loader runs on a cache miss only"
+    same = all(torch.equal(u, v) for u, v in zip(a, c))
+    assert same, "the loader's model gives the same features"
 
 
 @needs["efficientnet_lite0"]

@@ -44,17 +44,20 @@ def config_name(metric: str, k: int) -> str:
 
 def _check(feats: dict, configs: Sequence[tuple[str, int]], min_models: int = 2) -> list[str]:
     if not isinstance(feats, dict) or len(feats) < min_models:
-        raise ValueError(f"feats must be a dict {{model name: list of prepared [N, D_l] tensors}} with at least "
-                         f"{min_models} model(s)")
+        raise ValueError(f"feats must be a dict {{model name: list of prepared [N, D_l] tensors}} "
+                         f"with at least {min_models} model(s)")
     ns = {name: [int(t.shape[0]) for t in layers] for name, layers in feats.items()}
     flat = {n for v in ns.values() for n in v}
     if len(flat) != 1:
-        raise ValueError(f"every layer of every model must have the same number of rows N, got {ns}")
+        raise ValueError(f"every layer of every model must have the same number of rows N, got "
+                         f"{ns}")
     if not configs:
-        raise ValueError("configs must be a non-empty list of (metric, k) pairs, e.g. [('mutual_knn', 10)]")
+        raise ValueError("configs must be a non-empty list of (metric, k) pairs, e.g. "
+                         "[('mutual_knn', 10)]")
     for metric, k in configs:
         if metric not in alignment.METRICS:
-            raise ValueError(f"unknown metric {metric!r} in configs; use one of {alignment.METRICS}")
+            raise ValueError(f"unknown metric {metric!r} in configs; use one of "
+                             f"{alignment.METRICS}")
     return list(feats)
 
 
@@ -72,10 +75,10 @@ def _pair_blocks(feats_a: dict, feats_b: dict, pairs: list[tuple[str, str]], met
     """Yield ``(a, b, observed [La, Lb], null [n_perm, La, Lb] or None)`` for every pair.
 
     When every model of ``feats_a`` is paired with every model of ``feats_b``, or the metric is
-    Gram-based, one batched call scores all layer pairs. Otherwise (e.g. the unordered pairs of one model set, where the
-    full product would also score each model with itself and every pair twice) each model of
-    side a is scored only against the layers of its partners, one call per model. The seed
-    restarts in every call, so shuffle j is the same permutation for every pair either way.
+    Gram-based, one batched call scores all layer pairs. Otherwise (e.g. the unordered pairs of one
+    model set, where the full product would also score each model with itself and every pair twice)
+    each model of side a is scored only against the layers of its partners, one call per model. The
+    seed restarts in every call, so shuffle j is the same permutation for every pair either way.
     """
     def scores(xa, xb):
         if n_perm > 0:
@@ -119,7 +122,8 @@ def block_scores(
     pairs: Sequence[tuple[str, str]] | None = None,
     keep_null: bool = False,
 ) -> pd.DataFrame:
-    """Layer-pair-max score of every (model in ``feats_a``, model in ``feats_b``) pair, with its null.
+    """Layer-pair-max score of every (model in ``feats_a``, model in ``feats_b``) pair, with its
+    null.
 
     Layers go through batched calls (one for a full product; otherwise one per model of
     ``feats_a`` against its partners' layers, so no unneeded layer pair is scored); a model
@@ -151,7 +155,8 @@ def block_scores(
     rows = []
     for a, b, obs, null in _pair_blocks(feats_a, feats_b, pairs, metric, k, n_perm, seed):
         raw, (i, j) = alignment.best(obs)
-        row = {"model_a": a, "model_b": b, "config": config_name(metric, k), "metric": metric, "k": k,
+        row = {"model_a": a, "model_b": b, "config": config_name(metric, k), "metric": metric,
+               "k": k,
                "raw": raw, "layer_a": i, "layer_b": j}
         if null is not None:
             draws = null.flatten(1).amax(1).double()  # layer-pair max per shuffle
@@ -162,7 +167,8 @@ def block_scores(
             if keep_null:
                 row["null"] = draws
         else:
-            row.update(null_mean=float("nan"), null_std=float("nan"), p_value=float("nan"), corrected=float("nan"))
+            row.update(null_mean=float("nan"), null_std=float("nan"), p_value=float("nan"),
+                       corrected=float("nan"))
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -179,7 +185,8 @@ def score_pairs(
     """Score every unordered model pair under every configuration, raw and chance-corrected.
 
     Args:
-        feats: model name -> list of prepared layers ``[N, D_l]`` (see :func:`helpers.alignment.prepare`);
+        feats: model name -> list of prepared layers ``[N, D_l]`` (see
+        :func:`helpers.alignment.prepare`);
             pass a one-element list to score a single chosen layer (no layer search).
         configs: (metric, k) pairs; k is ignored by metrics outside :data:`KNN_LIKE`.
         n_perm: shuffled pairings per configuration (0: raw scores only, NaN corrections).
@@ -217,7 +224,8 @@ def agreement(table: pd.DataFrame, value: str = "raw", method: str = "spearman")
     order = list(dict.fromkeys(table["config"]))
     wide = table.pivot_table(index=["model_a", "model_b"], columns="config", values=value)[order]
     if len(wide) < 3:
-        raise ValueError(f"need at least 3 model pairs to correlate configurations, got {len(wide)}")
+        raise ValueError(f"need at least 3 model pairs to correlate configurations, got "
+                         f"{len(wide)}")
     return wide.corr(method=method)
 
 
@@ -225,7 +233,8 @@ def parse_config(name: str, default_k: int = 10) -> tuple[str, int]:
     """``"mutual_knn@10"`` -> ``("mutual_knn", 10)``; a bare name gets ``default_k``."""
     metric, _, k = name.partition("@")
     if metric not in alignment.METRICS:
-        raise ValueError(f"unknown metric {metric!r} in configuration {name!r}; use one of {alignment.METRICS}")
+        raise ValueError(f"unknown metric {metric!r} in configuration {name!r}; use one of "
+                         f"{alignment.METRICS}")
     if k and not k.isdigit():
         raise ValueError(f"configuration {name!r} must look like 'metric@k' with an integer k")
     return metric, int(k) if k else default_k

@@ -78,7 +78,8 @@ def zoo_sources(zoo: Sequence, seed: int, objectives: Sequence[str], batch_size:
     from helpers.prh.zoo import member_features
 
     if not any(m.seed == seed for m in zoo):
-        raise ValueError(f"seed={seed} is not a trained seed; choose from {sorted({m.seed for m in zoo})}")
+        raise ValueError(f"seed={seed} is not a trained seed; choose from "
+                         f"{sorted({m.seed for m in zoo})}")
 
     def run(member, step=None) -> Extract:
         return lambda x: member_features(member, x, step=step, batch_size=batch_size)
@@ -212,8 +213,10 @@ def pretrained_sources(names: Sequence[str], input_size: int, batch_size: int = 
     for name in names:
         weights = pt.REGISTRY[name].weight_file if name in pt.REGISTRY else None
         if weights is None:
-            raise ValueError(f"unknown pretrained model {name!r}; choose from {sorted(pt.REGISTRY)}")
-        out[name] = Source("pretrained", f"{name}:{weights}@{input_size}", run(name, True), arch=name,
+            raise ValueError(f"unknown pretrained model {name!r}; choose from "
+                             f"{sorted(pt.REGISTRY)}")
+        out[name] = Source("pretrained", f"{name}:{weights}@{input_size}", run(name, True),
+                           arch=name,
                            objective=pt.REGISTRY[name].objective)
     for name in names:
         out[f"{name}-init"] = Source("random-init", f"{name}:init{init_seed}@{input_size}",

@@ -580,7 +580,8 @@ def protocol_phrase(shift: dict[str, float]) -> str:
 
 
 def split_phrase(gap: dict[str, float]) -> str:
-    """Whether mean agreement changes from in distribution to OOD (``gap``: protocol -> OOD - ID)."""
+    """Whether mean agreement changes from in distribution to OOD (``gap``: protocol -> OOD -
+    ID)."""
     if max(abs(v) for v in gap.values()) < 0.1:
         return ("the metrics agree about as well OOD as in distribution (change under 0.1 in "
                 "both protocols)")

@@ -125,7 +125,8 @@ def caption(row: dict) -> str:
     else:
         where = f"at the {row['row']} {row['col']}"
     tex = "" if row["texture"] == "plain" else f"{row['texture']} "
-    return f"a {row['size']} {row['color']} {row['shape']} {where} on a {tex}{row['bg_color']} background"
+    return (f"a {row['size']} {row['color']} {row['shape']} {where} on a {tex}{row['bg_color']} "
+            f"background")
 
 
 def sample_factors(n: int, split: str = "id", seed: int = 0) -> pd.DataFrame:
@@ -187,7 +188,8 @@ def render(factors: pd.DataFrame, size: int = 64) -> torch.Tensor:
     t = torch.linspace(0.5 / size, 1 - 0.5 / size, size)
     gy, gx = torch.meshgrid(t, t, indexing="ij")  # [H, W] in (0, 1)
     col = lambda name: torch.tensor(factors[name].to_numpy(dtype=np.float64), dtype=torch.float32)
-    cx, cy, r, ang, phase = (col(k)[:, None, None] for k in ("cx", "cy", "radius", "angle", "phase"))
+    cx, cy, r, ang, phase = (col(k)[:, None, None] for k in ("cx", "cy", "radius", "angle",
+                                                             "phase"))
     # coordinates relative to the centre, rotated by the shape's angle, in units of the radius
     dx, dy = (gx - cx), (gy - cy)
     u = (dx * torch.cos(ang) + dy * torch.sin(ang)) / r
@@ -214,7 +216,8 @@ def render(factors: pd.DataFrame, size: int = 64) -> torch.Tensor:
         "striped": (torch.sin(2 * math.pi * 6 * (gx + gy) + p) > 0).float(),
         "checkered": ((torch.floor(gx * 8 + phase) + torch.floor(gy * 8)) % 2).float(),
         "dotted": (((gx * 7 + phase) % 1 - 0.5) ** 2 + ((gy * 7) % 1 - 0.5) ** 2 > 0.06).float(),
-        "wavy": (torch.sin(2 * math.pi * (5 * gy + 0.6 * torch.sin(2 * math.pi * 3 * gx)) + p) > 0).float(),
+        "wavy": (torch.sin(2 * math.pi * (5 * gy + 0.6 * torch.sin(2 * math.pi * 3 * gx)) + p)
+                 > 0).float(),
     }
     tex = factors["texture"].to_numpy()
     mod = torch.ones(n, size, size)
@@ -240,7 +243,8 @@ def make_dataset(n: int, split: str = "id", seed: int = 0, size: int = 64) -> Sh
         size: image side in pixels (at least 16).
 
     Returns:
-        :class:`ShapesData` with ``images`` ``[n, 3, size, size]`` in [0, 1], ``factors`` and ``captions``.
+        :class:`ShapesData` with ``images`` ``[n, 3, size, size]`` in [0, 1], ``factors`` and
+        ``captions``.
     """
     factors = sample_factors(n, split, seed)
     images = render(factors, size)

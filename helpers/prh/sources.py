@@ -4,11 +4,14 @@ One function per source; each takes a hub name *or* a local path, so the same co
 published models and data (with network access) and on local fixtures (offline, in tests):
 
 * :func:`load_wit` - the PRH image-caption set (``minhuh/prh``, revision ``wit_1024``), the
-  in-distribution side; a local image folder with ``metadata.jsonl`` (``file_name``, ``text``) works too.
+  in-distribution side; a local image folder with ``metadata.jsonl`` (``file_name``, ``text``)
+  works too.
 * :func:`load_imagenet_o` - ImageNet-O (``cais/imagenet-o``, split ``test``), the OOD side,
   captioned from its labels ("a photo of a <label>"); a local folder of class sub-folders works too.
-* :func:`vit_features` - per-block CLS features ``[N, L, D]`` of a timm ViT with its own preprocessing.
-* :func:`random_init_copy` - the same architecture with fresh random weights (the random-init control).
+* :func:`vit_features` - per-block CLS features ``[N, L, D]`` of a timm ViT with its own
+  preprocessing.
+* :func:`random_init_copy` - the same architecture with fresh random weights (the random-init
+  control).
 * :func:`param_count` - parameters of a model, the competence proxy at ``full`` scale.
 * :func:`language_features` - per-layer token-mean features ``[N, L+1, D]`` of a Hugging Face model.
 
@@ -30,13 +33,15 @@ PRH_VISION_MODELS = (
     "vit_base_patch16_224.mae", "vit_large_patch16_224.mae", "vit_huge_patch14_224.mae",
     "vit_small_patch14_dinov2.lvd142m", "vit_base_patch14_dinov2.lvd142m",
     "vit_large_patch14_dinov2.lvd142m", "vit_giant_patch14_dinov2.lvd142m",
-    "vit_base_patch16_clip_224.laion2b", "vit_large_patch14_clip_224.laion2b", "vit_huge_patch14_clip_224.laion2b",
+    "vit_base_patch16_clip_224.laion2b", "vit_large_patch14_clip_224.laion2b",
+    "vit_huge_patch14_clip_224.laion2b",
     "vit_base_patch16_clip_224.laion2b_ft_in12k", "vit_large_patch14_clip_224.laion2b_ft_in12k",
     "vit_huge_patch14_clip_224.laion2b_ft_in12k",
 )
 """The 17 ViTs of PRH's ``val`` set."""
 PRH_LANGUAGE_MODELS = (
-    "bigscience/bloomz-560m", "bigscience/bloomz-1b1", "bigscience/bloomz-1b7", "bigscience/bloomz-3b",
+    "bigscience/bloomz-560m", "bigscience/bloomz-1b1", "bigscience/bloomz-1b7",
+    "bigscience/bloomz-3b",
     "bigscience/bloomz-7b1", "openlm-research/open_llama_3b", "openlm-research/open_llama_7b",
     "openlm-research/open_llama_13b", "huggyllama/llama-7b", "huggyllama/llama-13b",
     "huggyllama/llama-30b", "huggyllama/llama-65b",
@@ -56,8 +61,9 @@ def _hub_dataset(name: str, **kwargs):
         return load_dataset(name, **kwargs)
     except Exception as err:  # datasets raises many types when offline
         raise DatasetUnavailableError(
-            f"Could not load the dataset {name!r} ({kwargs}): it needs network access to the Hugging Face hub "
-            f"(the `full` scale), or pass a local folder instead. Underlying error: {type(err).__name__}: {err}"
+            f"Could not load the dataset {name!r} ({kwargs}): it needs network access to the "
+            f"Hugging Face hub (the `full` scale), or pass a local folder instead. Underlying "
+            f"error: {type(err).__name__}: {err}"
         ) from err
 
 
@@ -94,11 +100,13 @@ def load_image_folder(path: str | Path, n: int | None = None) -> list:
         try:
             images.append(Image.open(f).convert("RGB"))
         except (OSError, ValueError) as err:  # truncated or not an image despite its suffix
-            raise ValueError(f"{f} is not a readable image ({type(err).__name__}: {err}); remove or replace it") from err
+            raise ValueError(f"{f} is not a readable image ({type(err).__name__}: {err}); remove "
+                             f"or replace it") from err
     return images
 
 
-def load_wit(source: str | Path = "minhuh/prh", n: int | None = None, revision: str = "wit_1024") -> tuple[list, list[str]]:
+def load_wit(source: str | Path = "minhuh/prh", n: int | None = None,
+             revision: str = "wit_1024") -> tuple[list, list[str]]:
     """PRH's WIT images and captions (caption = ``text[0]``): ``(images, captions)``.
 
     ``source`` is the hub dataset (with ``revision``, a git branch) or a local folder of images
@@ -110,7 +118,8 @@ def load_wit(source: str | Path = "minhuh/prh", n: int | None = None, revision: 
     if path.is_dir():
         meta = path / "metadata.jsonl"
         if not meta.is_file():
-            raise ValueError(f"{path} has no metadata.jsonl with file_name and text; write one or pass the hub name")
+            raise ValueError(f"{path} has no metadata.jsonl with file_name and text; write one or "
+                             f"pass the hub name")
         rows = [json.loads(line) for line in meta.read_text().splitlines() if line.strip()]
         n = _check_n(n, len(rows), str(path))
         images = [Image.open(path / r["file_name"]).convert("RGB") for r in rows[:n]]
@@ -122,7 +131,8 @@ def load_wit(source: str | Path = "minhuh/prh", n: int | None = None, revision: 
     return [im.convert("RGB") for im in ds["image"]], [t[0] for t in ds["text"]]
 
 
-def load_imagenet_o(source: str | Path = "cais/imagenet-o", n: int | None = None) -> tuple[list, list[str]]:
+def load_imagenet_o(source: str | Path = "cais/imagenet-o",
+                    n: int | None = None) -> tuple[list, list[str]]:
     """ImageNet-O images and label captions ``("a photo of a <label>")``: ``(images, captions)``.
 
     ``source`` is the hub dataset (split ``test``) or a local folder whose sub-folders are labels.
@@ -145,13 +155,15 @@ def load_imagenet_o(source: str | Path = "cais/imagenet-o", n: int | None = None
     return [im.convert("RGB") for im in ds["image"]], caps
 
 
-def vit_features(model_or_name: torch.nn.Module | str | Path, images: Sequence, batch_size: int = 32,
+def vit_features(model_or_name: torch.nn.Module | str | Path, images: Sequence,
+                 batch_size: int = 32,
                  device=None) -> torch.Tensor:
     """Per-block CLS features ``[N, L, D]`` of a timm ViT (a model, hub name or local folder),
     with the model's own preprocessing."""
     from helpers.features import extract_vision_features, load_timm_model
 
-    model = model_or_name if isinstance(model_or_name, torch.nn.Module) else load_timm_model(model_or_name, pretrained=True)
+    model = (model_or_name if isinstance(model_or_name, torch.nn.Module)
+             else load_timm_model(model_or_name, pretrained=True))
     return extract_vision_features(model, images, pool="cls", batch_size=batch_size, device=device,
                                    transform=None, progress=False)
 
@@ -182,12 +194,14 @@ def param_count(model: torch.nn.Module) -> int:
     return int(sum(p.numel() for p in model.parameters()))
 
 
-def language_features(name_or_path: str | Path, texts: Sequence[str], batch_size: int = 16, device=None) -> torch.Tensor:
+def language_features(name_or_path: str | Path, texts: Sequence[str], batch_size: int = 16,
+                      device=None) -> torch.Tensor:
     """Per-layer token-mean features ``[N, L+1, D]`` of a Hugging Face language model."""
     from helpers.features import extract_language_features, load_language_model
 
     model, tok = load_language_model(name_or_path, device=device)
-    return extract_language_features(model, tok, list(texts), batch_size=batch_size, device=device, progress=False)
+    return extract_language_features(model, tok, list(texts), batch_size=batch_size, device=device,
+                                     progress=False)
 
 
 @dataclasses.dataclass
@@ -219,7 +233,8 @@ def vit_family(name: str) -> str:
     return "other"
 
 
-def pretrained_members(models: Sequence[str | Path], n_init_controls: int) -> list[PretrainedMember]:
+def pretrained_members(models: Sequence[str | Path],
+                       n_init_controls: int) -> list[PretrainedMember]:
     """One :class:`PretrainedMember` per ViT (name from the hub id or folder); the first
     ``n_init_controls`` also get a random-init control (step 0)."""
     return [PretrainedMember(name=str(v).rstrip("/").split("/")[-1], source=str(v),

@@ -68,7 +68,8 @@ class ZooConfig:
 
     @classmethod
     def for_scale(cls, scale: str) -> "ZooConfig":
-        """The zoo of a book scale: ``"smoke"`` (seconds, CI), ``"book"`` or ``"full"`` (same as book)."""
+        """The zoo of a book scale: ``"smoke"`` (seconds, CI), ``"book"`` or ``"full"`` (same as
+        book)."""
         if scale not in SCALES:
             raise ValueError(f"scale must be one of {SCALES}, got {scale!r}")
         if scale == "smoke":
@@ -97,18 +98,22 @@ class ZooConfig:
     def checkpoint_steps(self) -> list[int]:
         """Steps at which weights are kept: 0 (random init) and ``n_checkpoints`` up to the end."""
         t = self.total_steps
-        return sorted({0, *[round(t * (i + 1) / self.n_checkpoints) for i in range(self.n_checkpoints)]})
+        return sorted({0, *[round(t * (i + 1) / self.n_checkpoints)
+                            for i in range(self.n_checkpoints)]})
 
 
 # ----------------------------------------------------------------------------- networks
 class ZooNet(nn.Module):
-    """A backbone (image ``[N, 3, H, W]`` in [0, 1] -> embedding ``[N, D]``) plus its objective's head."""
+    """A backbone (image ``[N, 3, H, W]`` in [0, 1] -> embedding ``[N, D]``) plus its objective's
+    head."""
 
-    def __init__(self, backbone: nn.Module, head: nn.Module, arch: str, objective: str, layer_names: list[str]):
+    def __init__(self, backbone: nn.Module, head: nn.Module, arch: str, objective: str,
+                 layer_names: list[str]):
         super().__init__()
         self.backbone, self.head = backbone, head
         self.arch, self.objective = arch, objective
-        self.layer_names = layer_names  # module names inside ``backbone`` whose outputs are features
+        # module names inside ``backbone`` whose outputs are features
+        self.layer_names = layer_names
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.backbone(x)
@@ -119,8 +124,10 @@ def _build_backbone(arch: str, cfg: ZooConfig) -> tuple[nn.Module, int, list[str
 
     if arch == "vit":
         net = timm.create_model(
-            "vit_tiny_patch16_224", pretrained=False, img_size=cfg.image_size, patch_size=cfg.vit_patch,
-            embed_dim=cfg.vit_dim, depth=cfg.vit_depth, num_heads=cfg.vit_heads, mlp_ratio=2.0, num_classes=0,
+            "vit_tiny_patch16_224", pretrained=False, img_size=cfg.image_size,
+            patch_size=cfg.vit_patch,
+            embed_dim=cfg.vit_dim, depth=cfg.vit_depth, num_heads=cfg.vit_heads, mlp_ratio=2.0,
+            num_classes=0,
         )
         return net, cfg.vit_dim, [f"blocks.{i}" for i in range(cfg.vit_depth)]
     if arch == "cnn":
@@ -136,7 +143,8 @@ def _build_backbone(arch: str, cfg: ZooConfig) -> tuple[nn.Module, int, list[str
         for i, h in enumerate(cfg.mlp_hidden):
             layers += [(f"fc{i}", nn.Linear(d, h)), (f"act{i}", nn.GELU())]
             d = h
-        return nn.Sequential(OrderedDict(layers)), d, [f"act{i}" for i in range(len(cfg.mlp_hidden))]
+        return nn.Sequential(OrderedDict(layers)), d, [f"act{i}"
+                                                       for i in range(len(cfg.mlp_hidden))]
     raise ValueError(f"arch must be one of {ARCHS}, got {arch!r}")
 
 
@@ -191,7 +199,8 @@ def _labels(data: ShapesData) -> torch.Tensor:
     return torch.stack([data.labels(f) for f in FACTORS], dim=1)
 
 
-def _loss(net: ZooNet, batch: dict[str, torch.Tensor], cfg: ZooConfig, gen: torch.Generator) -> torch.Tensor:
+def _loss(net: ZooNet, batch: dict[str, torch.Tensor], cfg: ZooConfig,
+          gen: torch.Generator) -> torch.Tensor:
     x = batch["images"]
     if net.objective == "supervised":
         logits = net.head(net(x))
@@ -212,7 +221,8 @@ def _loss(net: ZooNet, batch: dict[str, torch.Tensor], cfg: ZooConfig, gen: torc
     raise ValueError(f"objective must be one of {OBJECTIVES}, got {net.objective!r}")
 
 
-def caption_embeddings(captions: list[str], encoder: str = "all-MiniLM-L6-v2", progress: bool = False) -> torch.Tensor:
+def caption_embeddings(captions: list[str], encoder: str = "all-MiniLM-L6-v2",
+                       progress: bool = False) -> torch.Tensor:
     """Frozen sentence embeddings ``[N, D]`` (last layer, token mean), cached per caption list."""
     from helpers.features import extract_language_features, load_text_encoder
 
@@ -221,19 +231,22 @@ def caption_embeddings(captions: list[str], encoder: str = "all-MiniLM-L6-v2", p
         feats = extract_language_features(model, tok, captions, batch_size=128, progress=progress)
         return feats[:, -1].float()
 
-    key = {"what": "caption_embeddings", "encoder": encoder, "captions": cache.key_digest({"c": captions}), "n": len(captions)}
+    key = {"what": "caption_embeddings", "encoder": encoder,
+           "captions": cache.key_digest({"c": captions}), "n": len(captions)}
     return cache.cached("zoo_text", key, compute)
 
 
 def train_member(arch: str, objective: str, seed: int, cfg: ZooConfig, data: ShapesData,
-                 text: torch.Tensor | None = None, progress: bool = False) -> tuple[dict[int, dict], list[dict]]:
+                 text: torch.Tensor | None = None, progress: bool = False
+                 ) -> tuple[dict[int, dict], list[dict]]:
     """Train one member on ``data``; return ({step: state_dict}, history rows of step and loss)."""
     net = build_net(arch, objective, cfg, seed)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     total, keep = cfg.total_steps, set(cfg.checkpoint_steps())
     warm = max(1, total // 20)
     sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / warm) * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
+        opt, lambda s: min(1.0, (s + 1) / warm)
+        * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
     )
     gen = torch.Generator().manual_seed(10_000 + seed)
     labels = _labels(data)
@@ -288,7 +301,8 @@ class ZooMember:
         """The network at checkpoint ``step`` (default: the last), in eval mode."""
         step = self.steps[-1] if step is None else step
         if step not in self.states:
-            raise ValueError(f"{self.name} has no checkpoint at step {step}; available steps are {self.steps}")
+            raise ValueError(f"{self.name} has no checkpoint at step {step}; available steps are "
+                             f"{self.steps}")
         net = build_net(self.arch, self.objective, self.config, self.seed)
         net.load_state_dict(self.states[step])
         return net.eval()
@@ -303,12 +317,14 @@ def weights_key(config: ZooConfig) -> str:
 
 
 def _member_key(arch: str, objective: str, seed: int, cfg: ZooConfig) -> dict[str, Any]:
-    knobs = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("archs", "objectives", "seeds")}
+    knobs = {k: v for k, v in dataclasses.asdict(cfg).items()
+             if k not in ("archs", "objectives", "seeds")}
     return {"version": _VERSION, "arch": arch, "objective": objective, "seed": seed, **knobs}
 
 
 def get_zoo(config: ZooConfig, progress: bool = True) -> list[ZooMember]:
-    """All members of ``config`` (archs x objectives x seeds): cached ones load, missing ones train."""
+    """All members of ``config`` (archs x objectives x seeds): cached ones load, missing ones
+    train."""
     specs = [(a, o, s) for s in config.seeds for a in config.archs for o in config.objectives]
     entries = {sp: cache.load_entry("zoo", _member_key(*sp, config)) for sp in specs}
     missing = [sp for sp, e in entries.items() if e is None]
@@ -322,18 +338,21 @@ def get_zoo(config: ZooConfig, progress: bool = True) -> list[ZooMember]:
         key = _member_key(arch, obj, seed, config)
         entry = entries[(arch, obj, seed)]
         if entry is None:
-            states, history = train_member(arch, obj, seed, config, data, text if obj == "caption" else None, progress)
+            states, history = train_member(arch, obj, seed, config, data,
+                                           text if obj == "caption" else None, progress)
             entry = {"states": states, "history": history}
             cache.save_entry("zoo", key, entry)
         members.append(ZooMember(
-            name=f"{arch}-{obj}-s{seed}", arch=arch, objective=obj, seed=seed, steps=sorted(entry["states"]),
+            name=f"{arch}-{obj}-s{seed}", arch=arch, objective=obj, seed=seed,
+            steps=sorted(entry["states"]),
             config=config, states=entry["states"], history=entry["history"],
         ))
     return members
 
 
 @torch.no_grad()
-def member_features(member: ZooMember, images: torch.Tensor, step: int | None = None, batch_size: int = 256,
+def member_features(member: ZooMember, images: torch.Tensor, step: int | None = None,
+                    batch_size: int = 256,
                     cache_key: dict | None = None) -> list[torch.Tensor]:
     """Raw per-layer features of ``member`` on ``images`` ``[N, 3, H, W]`` in [0, 1].
 
@@ -346,15 +365,17 @@ def member_features(member: ZooMember, images: torch.Tensor, step: int | None = 
         from helpers.features import cached_features
 
         step_ = member.steps[-1] if step is None else step
-        key = {"what": "zoo_features", **_member_key(member.arch, member.objective, member.seed, member.config),
+        key = {"what": "zoo_features",
+               **_member_key(member.arch, member.objective, member.seed, member.config),
                "step": step_, "images": cache_key}
         return cached_features(key, lambda: member_features(member, images, step_, batch_size))
     if not torch.is_tensor(images) or images.ndim != 4 or images.shape[1] != 3:
-        raise ValueError(f"images must be a float tensor [N, 3, H, W], got {getattr(images, 'shape', type(images))}")
+        raise ValueError(f"images must be a float tensor [N, 3, H, W], got "
+                         f"{getattr(images, 'shape', type(images))}")
     size = member.config.image_size
     if images.shape[-2:] != (size, size):
-        raise ValueError(f"{member.name} was trained on {size}x{size} images, got {tuple(images.shape[-2:])}; "
-                         f"render with make_dataset(..., size={size})")
+        raise ValueError(f"{member.name} was trained on {size}x{size} images, got "
+                         f"{tuple(images.shape[-2:])}; render with make_dataset(..., size={size})")
     from helpers.features import extract_module_outputs, extract_vision_features
 
     net = member.build(step)
@@ -362,18 +383,21 @@ def member_features(member: ZooMember, images: torch.Tensor, step: int | None = 
         feats = extract_vision_features(net.backbone, images, pool="cls", batch_size=batch_size,
                                         transform=False, progress=False)
         return [feats[:, i].float() for i in range(feats.shape[1])]
-    outs = extract_module_outputs(net.backbone, images, net.layer_names, pool="mean", batch_size=batch_size,
+    outs = extract_module_outputs(net.backbone, images, net.layer_names, pool="mean",
+                                  batch_size=batch_size,
                                   progress=False)
     return [o.float() for o in outs]
 
 
 # ----------------------------------------------------------------------------- competence
 @torch.no_grad()
-def factor_accuracy(member: ZooMember, data: ShapesData, step: int | None = None) -> dict[str, float]:
+def factor_accuracy(member: ZooMember, data: ShapesData,
+                    step: int | None = None) -> dict[str, float]:
     """Accuracy of a supervised member's own heads per factor on ``data`` (NaN where a factor's
     true value is not one of its classes, e.g. the shape of a novel shape)."""
     if member.objective != "supervised":
-        raise ValueError(f"factor_accuracy needs a supervised member, {member.name} is {member.objective!r}")
+        raise ValueError(f"factor_accuracy needs a supervised member, {member.name} is "
+                         f"{member.objective!r}")
     net = member.build(step)
     logits = torch.cat([net.head(net(x)) for x in data.images.split(256)])
     out, start = {}, 0
@@ -385,7 +409,8 @@ def factor_accuracy(member: ZooMember, data: ShapesData, step: int | None = None
     return out
 
 
-def probe_accuracy(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor, test_y: torch.Tensor,
+def probe_accuracy(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor,
+                   test_y: torch.Tensor,
                    ridge: float = 1e-2) -> float:
     """Accuracy of a ridge-regression linear probe (one-hot targets, argmax).
 
