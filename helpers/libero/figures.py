@@ -102,7 +102,8 @@ def plot_success(table, task_ids: list[int]):
     ax.set_xticks(np.arange(len(groups)), [f"{v}, ep {e}" for v, e in groups], rotation=35,
                   ha="right", fontsize=10)
     ax.set_ylim(0, 1.02)
-    ax.set_ylabel("success rate (held-out inits)")
+    # held-out test inits, except rows whose label names other inits (the training-init control)
+    ax.set_ylabel("closed-loop success rate")
     ax.legend(fontsize=9)
     return fig
 
