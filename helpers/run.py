@@ -44,8 +44,8 @@ CHAPTERS = (
 # Chapter -> chapters whose cache entries it reuses (chapter 2 reuses chapter 1's shapes zoo).
 # With --jobs > 1 it waits for them, so no entry is computed twice.
 REUSES_CACHE_OF: dict[str, tuple[str, ...]] = {"random_images": ("prh_ood",)}
-# With --jobs > 1 these start first: the longest at book scale (chapter 5 ~35 CPU minutes,
-# chapter 4 ~18), so the short ones fill the other lane and the lanes end close together.
+# With --jobs > 1 these start first: the longest at book scale (cold, measured: chapter 5
+# ~54 CPU minutes, chapter 4 ~17), so the short ones fill the other lane.
 STARTS_FIRST: tuple[str, ...] = ("vision_action", "reprpo_dpo")
 
 
@@ -194,8 +194,8 @@ def check_parameters(chapter: str, notebook: Any, parameters: dict[str, Any]) ->
         if not ok:
             raise ValueError(
                 f"chapter {chapter!r}: parameter {name!r} is declared `{name}: {types[name]}` "
-                f"but got "
-                f"{value!r} ({type(value).__name__}); pass a {types[name]} (e.g. -p {name} ...)"
+                f"but got {value!r} ({type(value).__name__}); pass a {types[name]} "
+                f"(e.g. -p {name} ...)"
             )
     return checked
 
@@ -208,8 +208,8 @@ def parse_parameter(name: str, text: str) -> Any:
     except yaml.YAMLError as err:
         problem = str(err).splitlines()[0]
         raise ValueError(f"-p {name} {text!r}: the value is not valid YAML ({problem}); "
-                         f"quote lists as "
-                         f"-p {name} '[1, 2]' and text as -p {name} \"'some text'\"") from None
+                         f"quote lists as -p {name} '[1, 2]' and text as "
+                         f"-p {name} \"'some text'\"") from None
 
 
 def check_run(chapters: list[str], scale: str, extra: dict[str, Any]) -> None:
