@@ -18,6 +18,7 @@ Library:
     pretrained_lm  causal LMs shipped as GGUF inside registry packages, dequantised and cached
     stats          bootstrap intervals and permutation tests, the one place chapters resample
     cache          atomic on-disk cache shared by every chapter
+    parallel       a worker pool spawned once per chapter run (one torch thread per worker)
     plotting       the book's one figure style
     interactive    plotly figures (sliders, menus over precomputed values) that work in the static,
                    offline book; ipywidgets controls for live notebooks

@@ -1,0 +1,41 @@
+"""Tests for helpers.parallel: the shared worker pool and map_jobs."""
+import os
+
+import pytest
+
+from helpers import parallel
+
+
+def _square(x: int) -> int:
+    return x * x
+
+
+def _pid(_job) -> int:
+    return os.getpid()
+
+
+def _fail(x: int) -> int:
+    if x == 2:
+        raise RuntimeError("job 2 failed")
+    return x
+
+
+def test_map_jobs_in_workers_equals_in_process_and_keeps_order():
+    jobs = [5, 1, 4, 2, 3]
+    assert parallel.map_jobs(_square, jobs, workers=2) == [25, 1, 16, 4, 9]
+    assert parallel.map_jobs(_square, jobs, workers=1) == [25, 1, 16, 4, 9]
+    assert parallel.map_jobs(_square, [], workers=2) == []
+
+
+def test_the_pool_is_reused_across_calls_and_errors_propagate():
+    first = set(parallel.map_jobs(_pid, range(6), workers=2))
+    second = set(parallel.map_jobs(_pid, range(6), workers=2))
+    assert os.getpid() not in first and first | second <= set(p.pid for p in parallel.pool(2)._pool)
+    with pytest.raises(RuntimeError, match="job 2 failed"):
+        parallel.map_jobs(_fail, [1, 2, 3], workers=2)
+    assert parallel.map_jobs(_square, [3, 4], workers=2) == [9, 16]  # still usable
+    parallel.close()
+    with pytest.raises(ValueError, match="workers >= 1"):
+        parallel.map_jobs(_square, [1], workers=0)
+    with pytest.raises(ValueError, match="workers >= 2 for a pool"):
+        parallel.pool(1)
