@@ -373,12 +373,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=int, default=None, help="per-cell timeout in seconds")
     parser.add_argument("--jobs", type=int, default=1,
                         help="chapters executed at a time (each runs one torch thread)")
+    parser.add_argument("--output-dir", type=Path, default=None,
+                        help="folder for the executed notebooks (default: beside the sources)")
     args = parser.parse_args(argv)
     chapters = args.chapters or [c for c in CHAPTERS if (BOOK_DIR / f"{c}.py").exists()]
     extra = {name: parse_parameter(name, value) for name, value in args.parameter}
     check_run(chapters, args.scale, extra)  # every name and value, before the first chapter runs
+    if args.output_dir:
+        args.output_dir.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    results = execute_chapters(chapters, args.scale, extra, args.jobs, timeout=args.timeout)
+    results = execute_chapters(chapters, args.scale, extra, args.jobs, timeout=args.timeout,
+                               output_dir=args.output_dir)
     print(time_table(results, wall=time.perf_counter() - start))
     failed = [r for r in results if not r.ok]
     for r in failed:
