@@ -14,28 +14,23 @@
 # # Superposition and the local learning coefficient
 #
 # **Question.** As inputs become less sparse, how do the solutions of the toy model of
-# superposition {cite:p}`elhage2022superposition` change, and does the local learning
-# coefficient (LLC) {cite:p}`lau2023quantifying` track the loss across models trained at the
-# same sparsity?
+# superposition {cite:p}`elhage2022superposition` change, and does the local learning coefficient
+# (LLC) {cite:p}`lau2023quantifying` track the loss across models trained at one sparsity?
 #
-# **Answer.** We retrain the grid of a published capstone project (`anogassis/aisf-project`,
-# 6 features, 2 hidden dimensions, binary inputs) from its two starts, a random 4-gon and a
-# 6-gon, with {glue:text}`n_seeds_used` seeds per setting. Our SGLD estimator, calibrated on
-# seeds other than those it is judged on, overestimates the exact hexagon of Chen et al.
-# {cite:p}`chen2023dynamical` by {glue:md}`bias6_md` and the pentagon by {glue:md}`bias5_md`.
-# The reference's "worse on average, better best" for the 4-gon start {glue:md}`start_verdict_md`.
-# Its "zero correlation between loss and LLC" within a sparsity {glue:md}`zero_r_verdict_md`.
-# The closing table lists every claim with its number and verdict.
+# **Answer.** We retrain a published capstone project's grid (`anogassis/aisf-project`: 6
+# features, 2 hidden dimensions, binary inputs) from its two starts, a random 4-gon and a 6-gon,
+# with {glue:text}`n_seeds_used` seeds per setting. Calibrated on seeds it is not judged on, our
+# SGLD estimate minus theory is {glue:md}`bias6_md` at the exact hexagon of Chen et al.
+# {cite:p}`chen2023dynamical` and {glue:md}`bias5_md` at the pentagon. The reference's "worse on
+# average, better best" for the 4-gon start {glue:md}`start_verdict_md`; its "zero correlation
+# between loss and LLC" within a sparsity {glue:md}`zero_r_verdict_md`. Intervals are 95%
+# bootstraps over independent units (SGLD runs, seeds or models); thresholds precede numbers.
 
 # %% tags=["hide-input"]
-import numpy as np
-import pandas as pd
 import torch
-from myst_nb import glue
 
 from helpers import interactive
-from helpers.cache import cached
-from helpers.chapter import StageTimer, format_interval, glue_text, glue_texts, verdict_table
+from helpers.chapter import StageTimer, glue_text, glue_texts, glue_values, verdict_table
 from helpers.plotting import show, use_style
 from helpers.tms import analysis, basin, calibration, figures, grid as tgrid, readings
 from helpers.tms import model as tms, stages, variants
@@ -44,8 +39,7 @@ use_style()
 timer = StageTimer()
 
 # %% tags=["parameters"]
-# Other values: edit them here, then run all cells; or in a shell
-#   python -m helpers.run superposition_llc -p n_seeds 20
+# Other values: edit here and run all, or python -m helpers.run superposition_llc -p n_seeds 20
 scale: str = "book"  # smoke | book | full (set by helpers.run)
 device: str = "cpu"  # "cpu" or "cuda"; everything below is batched tensor code
 torch_threads: int = 1  # CPU threads; 1 is fastest for these tiny batched ops on a shared machine
@@ -114,56 +108,45 @@ grid = tgrid.make_grid(sparsity_idx, n_seeds)
 TRAIN = dict(steps=steps, n_train=n_train, lr=lr, momentum=momentum, device=DEV)
 SGLD = dict(localization=llc_localization, chains=llc_chains, draws=llc_draws, burnin=llc_burnin,
             batch=llc_batch, device=DEV)
-for name, v in dict(n_seeds_used=n_seeds, calib_heldout=calib_heldout, min_cell=min_cell,
-                    n_seeds_early=n_seeds_early, imp_seeds=imp_seeds, llc_n=llc_n,
-                    powerlaw_seeds=powerlaw_seeds, basin_pull_steps=basin_pull_steps,
-                    basin_release_steps=basin_release_steps).items():
-    glue(name, int(v), display=False)
-glue("basin_min", basin_min_distance, display=False)
+glue_values(dict(n_seeds_used=n_seeds, calib_heldout=calib_heldout, min_cell=min_cell,
+                 n_seeds_early=n_seeds_early, imp_seeds=imp_seeds, llc_n=llc_n,
+                 powerlaw_seeds=powerlaw_seeds, basin_pull_steps=basin_pull_steps,
+                 basin_release_steps=basin_release_steps, basin_min=basin_min_distance))
 print(f"{len(grid)} models, {steps} steps, {len(log_at)} snapshots, LLC checkpoints {ckpt_steps}")
 
 # %% [markdown]
-# Every interval below is a 95% bootstrap interval over independent units (SGLD runs, seeds or
-# models), and every verdict's threshold is stated before its number.
-#
 # ## The model and its known critical points
 #
-# The model is $f(x) = \mathrm{ReLU}(W^\top W x + b)$, with $W$ of shape 2 × 6 and one bias per
-# feature: 18 parameters. For Chen et al.'s law (one feature on, its value uniform in [0, 1]) we
-# fit the best regular hexagon and pentagon by quadrature. The project notes give their learning
-# coefficients as 8.5 and 7, half the Hessian rank; we check the ranks by finite differences of
-# the exact gradient.
+# $f(x) = \mathrm{ReLU}(W^\top W x + b)$ with $W$ 2 × 6 and one bias per feature: 18 parameters.
+# For Chen et al.'s law (one feature on, uniform in [0, 1]) we fit the best regular hexagon and
+# pentagon by quadrature. The project notes' learning coefficients, 8.5 and 7, are half the
+# Hessian rank, which we check by finite differences of the exact gradient.
 
 # %% tags=["hide-input"]
 KNOWN = calibration.known_critical_points()
 POLYGONS, THEORY, rank = KNOWN["polygons"], KNOWN["theory"], KNOWN["rank"]
 NOTES = {6: 8.5, 5: 7.0}  # the project notes' values (rank / 2, minimal singularity assumed)
 CP = readings.critical_point_reading(KNOWN, NOTES)
-for name in ("hex_radius", "hex_bias", "n_cross"):
-    glue(name, CP[name], display=False)
+glue_values({name: CP[name] for name in ("hex_radius", "hex_bias", "n_cross")})
 glue_text("rank_check", CP["rank_text"])
 CP["table"].round(4)
 
 # %% [markdown]
 # Our hexagon has radius {glue:text}`hex_radius:.4f` and bias {glue:text}`hex_bias:.4f` (the
-# reference project quotes 1.3205 and −0.6182 from the paper). The ranks {glue:md}`rank_check`:
-# the hexagon has one flat direction (rotating the plane), the pentagon four (rotation, and the
-# dead feature's two weights and bias); half the rank is our theory value. Chen et al.'s own
-# table could not be read offline (the stored copies of arXiv 2310.06301 hold only its abstract
-# and introduction). One cross-check: a secondary summary (emergentmind.com/papers/2310.06301)
-# puts the pentagon-to-hexagon Bayesian transition near 600 samples; the leading-order crossover
-# $n\,\Delta L = \Delta\lambda \ln n$ falls at n ≈ {glue:text}`n_cross:.0f`, the same order (the
-# leading terms drop everything below ln n, so no closer agreement is expected).
+# paper's, as the reference quotes them: 1.3205 and −0.6182). The ranks {glue:md}`rank_check`: the
+# hexagon has one flat direction (rotating the plane), the pentagon four (rotation, and the dead
+# feature's two weights and bias). A secondary summary (emergentmind.com/papers/2310.06301) puts
+# the pentagon-to-hexagon Bayesian transition near 600 samples; the leading-order crossover
+# $n\,\Delta L = \Delta\lambda \ln n$ falls at n ≈ {glue:text}`n_cross:.0f`, the same order.
 #
 # ## Calibrating the LLC estimator on seeds it is not judged on
 #
-# The estimator is SGLD localised at the trained weights,
-# $\hat\lambda = n\beta\,(\bar L_{\text{draws}} - L(w^*))$, checked against devinterp 1.3.2 in
-# `tests/tms/test_llc.py`. We sweep the step size ε and inverse temperature nβ at the two optima
-# on two independent sets of chains, choose the setting closest to theory, and judge it on
-# {glue:text}`calib_heldout` fresh estimates per polygon with the grid's own, shorter chains. A
-# theory-free rule (devinterp's advice): at nβ = n / ln n, the smallest ε whose chains are
-# finite, never negative and settled (second-half mean within 15% of the first half's).
+# The estimator, $\hat\lambda = n\beta\,(\bar L_{\text{draws}} - L(w^*))$ by SGLD localised at
+# the trained weights, is checked against devinterp 1.3.2 (`tests/tms/test_llc.py`). We sweep step
+# size ε and inverse temperature nβ at the two optima on two independent chain sets, pick the
+# setting closest to theory, and judge it on {glue:text}`calib_heldout` fresh estimates per polygon
+# at the grid's own, shorter chains. Devinterp's theory-free rule: at nβ = n / ln n, the smallest ε
+# whose chains are finite, never negative and settled (second-half mean within 15% of the first).
 
 # %% tags=["hide-input"]
 with timer.stage("calibration"):
@@ -174,9 +157,8 @@ with timer.stage("calibration"):
         grid_burnin=llc_burnin, batch=llc_batch, localization=llc_localization,
         drift_tol=drift_tol, n_boot=n_boot, device=DEV)
 LLC_LR, LLC_NBETA, bias = CR["lr"], CR["nbeta"], CR["bias"]
-glue_texts({f"bias{k}_md": format_interval(*bias[k], signed=True, digits=2) for k in POLYGONS})
-glue_texts({name: CR[name] for name in ("chosen_md", "free_md", "trend_md")})
-glue("grid_order_frac", CR["order_frac"], display=False)
+glue_texts(readings.calibration_texts(CR))
+glue_values(dict(grid_order_frac=CR["order_frac"]))
 CR["wide"].round(2)
 
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "Calibration at Chen et al.'s exact optima (one-hot uniform law). Left: the LLC estimate on the selection chains against the SGLD step size, per inverse temperature, for the hexagon (solid) and pentagon (dotted); dashed grey: theory. Missing points diverged. Right: running LLC per chain at the chosen setting; dashed: theory.", "name": "fig-superposition_llc-calibration"}}
@@ -185,17 +167,16 @@ show(figures.calibration_figure(CR["sel_mean"], CR["traces"], THEORY))
 # %% [markdown]
 # The setting closest to theory on the selection chains is {glue:md}`chosen_md`. On held-out
 # chains at the grid's settings, the estimate minus theory is {glue:md}`bias6_md` for the hexagon
-# and {glue:md}`bias5_md` for the pentagon (mean of {glue:text}`calib_heldout` estimates); one
-# hexagon estimate exceeds one pentagon estimate in {glue:text}`grid_order_frac:.0%` of pairs.
-# By comparison, {glue:md}`free_md`. Across the sweep, {glue:md}`trend_md`
-# ({numref}`fig-superposition_llc-calibration`): "the" LLC is defined only up to these choices,
-# and a bias that survives held-out chains is a property of the estimator at this setting.
+# and {glue:md}`bias5_md` for the pentagon (mean of {glue:text}`calib_heldout` estimates); a
+# hexagon estimate exceeds a pentagon estimate in {glue:text}`grid_order_frac:.0%` of pairs. By
+# comparison, {glue:md}`free_md`. Across the sweep, {glue:md}`trend_md`
+# ({numref}`fig-superposition_llc-calibration`): "the" LLC is defined only up to these choices.
 #
 # ## Training the grid
 #
-# All models train at once (full-batch SGD with momentum, hand-written gradients tested against
-# `torch.optim.SGD`), each training set stored as counts of its at most 64 binary patterns: the
-# same loss and gradient at a 25th of the cost. Both starts with the same seed see the same data.
+# All models train at once, by full-batch SGD with momentum (tested against `torch.optim.SGD`) on
+# counts of each training set's 64 possible binary patterns (a 25th of the cost, the same loss and
+# gradient). Both starts with the same seed see the same data.
 
 # %% tags=["hide-input"]
 with timer.stage("training"):
@@ -206,20 +187,15 @@ ANIM_S = SPARS[sparsity_idx.index(anim_sparsity_idx)]
 with timer.stage("animations"):
     figures.write_animations(run, grid, anim_sparsity_idx, anim_seed, ANIM_S,
                              frames=anim_frames, dpi=anim_dpi)
-glue("anim_S", ANIM_S, display=False)
+glue_values(dict(anim_S=ANIM_S))
 analysis.polygon_table(grid).round(2)
 
 # %% [markdown]
 # ## How the solutions change with sparsity
 #
-# {numref}`fig-superposition_llc-anim-4` and {numref}`fig-superposition_llc-anim-6` follow one
-# seed from each start at sparsity {glue:text}`anim_S:.3f`.
-#
 # ```{figure} superposition_llc-anim-4-gon.gif
 # :name: fig-superposition_llc-anim-4
 # :alt: Animation of one model trained from the 4-gon start
-# :loading: lazy
-# :width: 100%
 #
 # Training from the 4-gon start (one seed). Left: W's columns (arrows) and their convex hull
 # (dashed); top right: |bias| (green positive, red negative) and column norm (black) per
@@ -229,29 +205,28 @@ analysis.polygon_table(grid).round(2)
 # ```{figure} superposition_llc-anim-6-gon.gif
 # :name: fig-superposition_llc-anim-6
 # :alt: Animation of one model trained from the 6-gon start
-# :loading: lazy
-# :width: 100%
 #
 # The same for the 6-gon start, same seed and data.
 # ```
 #
-# The table above counts corners over all seeds and, as polysemanticity, represented features
-# per hidden dimension, $n_{\text{rep}} / \sum_i D_i$ with Elhage et al.'s feature dimensionality
-# $D_i$: 1 when each feature has its own direction, $k/2$ on a regular $k$-gon.
+# {numref}`fig-superposition_llc-anim-4` and {numref}`fig-superposition_llc-anim-6` follow one
+# seed from each start at sparsity {glue:text}`anim_S:.3f`. The table above counts corners over
+# all seeds and, as polysemanticity, features per hidden dimension $n_{\text{rep}} / \sum_i D_i$
+# (Elhage et al.'s feature dimensionality $D_i$): 1 when each feature has its own direction,
+# $k/2$ on a regular $k$-gon.
 
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "Final polygon types by sparsity and start. A label k counts the features on the convex hull of W's columns; each + or − marks a feature off the hull, by the sign of its bias.", "name": "fig-superposition_llc-kgons"}}
 show(figures.kgon_counts_figure(grid, tms.INITS))
 glue_text("fpd_md", readings.features_per_dim_text(grid))
 
 # %% [markdown]
-# Averaged over both starts, features per dimension range {glue:md}`fpd_md`
-# ({numref}`fig-superposition_llc-kgons`): sparse features rarely co-occur, so more share the plane.
+# Features per dimension (mean of both starts) range {glue:md}`fpd_md`
+# ({numref}`fig-superposition_llc-kgons`): sparse features rarely co-occur, so more share a plane.
 #
 # ## "Worse on average, better best" for the 4-gon start
 #
-# The reference found the 4-gon start worse on average but with a better best seed. At each
-# non-sparse setting (S < 0.85) it holds when the 4-gon minus 6-gon mean-loss difference has an
-# interval above zero and the best-seed difference one below (seeds resampled jointly).
+# The claim holds at a non-sparse setting (S < 0.85) when the 4-gon minus 6-gon mean-loss
+# interval lies above zero and the best-seed one below (seeds resampled jointly).
 
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "Final train loss, 4-gon start minus 6-gon start, per sparsity: the mean over seeds (left) and the best seed (right), with 95% bootstrap intervals over seeds. The reference's claim is left above zero and right below zero.", "name": "fig-superposition_llc-starts"}}
 contrast = analysis.start_contrast(grid, n_boot)
@@ -263,21 +238,18 @@ show(figures.start_contrast_figure(contrast))
 contrast.round(4)
 
 # %% [markdown]
-# The claim {glue:md}`start_verdict_md` ({numref}`fig-superposition_llc-starts`). The interval on
-# a best-of-{glue:text}`n_seeds_used` difference is wide: a minimum over seeds moves with the one
-# or two seeds that found the better polygon.
+# The claim {glue:md}`start_verdict_md` ({numref}`fig-superposition_llc-starts`). Intervals on a
+# best of {glue:text}`n_seeds_used` are wide: the few seeds that found the better polygon set them.
 #
 # ## LLC against loss
 #
 # The LLC of every final model, and of the first {glue:text}`n_seeds_early` seeds at four earlier
-# checkpoints, on {glue:text}`llc_n` fresh samples per sparsity, paired with the train loss at
-# the same step (the reference takes the next logged step's; the last checkpoint has none).
+# checkpoints, on {glue:text}`llc_n` fresh samples per sparsity, against the train loss at the
+# same step (the reference takes the next logged step's; the last checkpoint has none).
 
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "Train loss against estimated LLC at five checkpoints (columns) for the first seeds (see text), 4-gon start (top) and 6-gon start (bottom), coloured by sparsity. The LLC axis is linear between −10 and 10 and logarithmic beyond; left of the grey line the sampler found lower loss nearby.", "name": "fig-superposition_llc-scatter"}}
-LKEY = dict(v=3, grid=grid.values[:, :4].tolist(), steps=steps, log=log_at, n=n_train,
-            lr=float(LLC_LR), nb=float(LLC_NBETA), g=llc_localization, c=llc_chains, d=llc_draws,
-            bi=llc_burnin, bs=llc_batch, nl=llc_n, lrt=lr, mom=momentum)
 LLC_AT = dict(lr=LLC_LR, nbeta=LLC_NBETA, compress=True, on_divergence="nan", **SGLD)
+LKEY = stages.llc_key(grid, log_at=log_at, llc_n=llc_n, train=TRAIN, sampler=LLC_AT)
 with timer.stage("LLC grid"):
     final, long = tgrid.llc_tables(run, grid, X_TRAIN, ckpt_steps, n_early=n_seeds_early,
                                    n=llc_n, key=LKEY, **LLC_AT)
@@ -285,22 +257,20 @@ show(figures.scatter_figure(long, ckpt_steps, SPARS, tms.INITS))
 
 # %% [markdown]
 # A negative LLC ({numref}`fig-superposition_llc-scatter`) means the sampler found lower loss
-# nearby. Two checks that do not use the LLC ask whether a final model sits at a minimum of the
-# sampler's loss: gradient descent on the SGLD data (more than one LLC unit, nβ × loss, below?)
-# and the Hessian's smallest eigenvalue (a saddle?). A non-positive LLC at a model passing both is
-# a sampler failure, not evidence against a minimum: we re-estimate it with four times the chains
-# and leave it out below. At models that pass, half the Hessian rank is a known answer here too.
+# nearby. Two LLC-free checks ask whether a final model sits at a minimum of the sampler's loss:
+# gradient descent on the SGLD data (over one LLC unit, nβ × loss, lower?) and the Hessian's
+# smallest eigenvalue (a saddle?). Where both pass, a non-positive LLC is a sampler failure
+# (re-estimated with four times the chains, then left out) and half the Hessian rank is again a
+# known answer.
 
 # %% tags=["hide-input"]
 with timer.stage("minimum checks"):
     final, redo = tgrid.check_final(final, run, grid, llc_n, descent_steps=descent_steps,
                                     descent_tol=descent_tol, llc_kwargs=LLC_AT)
-glue_text("nonpos_md", readings.nonpositive_text(final, redo))
 at_min = final[final.at_min & (final.llc > 0)]
 known, bin_bias = readings.known_case(at_min, n_boot)
-glue_text("bin_bias_md", format_interval(*bin_bias, signed=True, digits=2))
-glue_text("bin_vs_cal", readings.offset_text(bin_bias, bias[6]))
-glue("n_at_min", len(at_min), display=False)
+glue_texts(readings.minimum_texts(final, redo, bin_bias, bias[6]))
+glue_values(dict(n_at_min=len(at_min)))
 known.round(2)
 
 # %% [markdown]
@@ -310,11 +280,11 @@ known.round(2)
 #
 # ## "Zero correlation between loss and LLC within a sparsity"
 #
-# The reference saw no loss-LLC correlation within a sparsity from the 6-gon start. Polygons
-# differ in both, so we correlate within a start, sparsity and final polygon, over models at a
-# minimum, in cells of at least {glue:text}`min_cell`: Spearman's ρ (robust to outliers) and
-# Pearson's r. Under zero correlation about 5% of cells exclude zero by chance; the claim fails
-# when more do than the 95th percentile of that binomial count.
+# The reference saw none from the 6-gon start. Polygons differ in both loss and LLC, so we
+# correlate within a start, sparsity and final polygon, over models at a minimum, in cells of at
+# least {glue:text}`min_cell`: Spearman's ρ (robust to outliers) and Pearson's r. Under zero
+# correlation about 5% of cells exclude zero by chance; the claim fails when more do than the
+# 95th percentile of that binomial count.
 
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "Within-cell correlation of final loss and LLC over models at a minimum, per start, sparsity and final polygon (cells with enough models, see text): Spearman's ρ (filled) and Pearson's r (open) with 95% bootstrap intervals over models.", "name": "fig-superposition_llc-corr"}}
 corr = analysis.correlations_by_type(at_min, min_cell, n_boot)
@@ -327,16 +297,10 @@ corr.round(2)
 
 # %% [markdown]
 # {glue:md}`zero_detail_md` ({numref}`fig-superposition_llc-corr`). The reference's claim
-# {glue:md}`zero_r_verdict_md`. Below, every model's final loss and LLC: the slider sets the
-# sparsity, and hovering a point names its start, seed and polygon.
-
-# %% tags=["hide-input"]
-interactive.show(figures.llc_slider_figure(final, tms.INITS), "fig-superposition_llc-interactive")
-
-# %% [markdown]
-# The reference estimated with ε = 10⁻³, nβ = 300 / ln 300, 200 fresh samples per model, full
-# batch, no burn-in. Rerun at the last checkpoint: if its chain noise swamps the between-seed
-# spread, its "zero" was estimator noise.
+# {glue:md}`zero_r_verdict_md`. It estimated with ε = 10⁻³, nβ = 300 / ln 300, 200 fresh samples
+# per model, full batch, no burn-in: if that protocol's chain noise at the last checkpoint swamps
+# the between-seed spread, its "zero" was estimator noise. Below that rerun, every model's final
+# loss and LLC with our estimator (slider: sparsity; hover: start, seed and polygon).
 
 # %% tags=["hide-input"]
 with timer.stage("LLC, reference protocol"):
@@ -345,6 +309,7 @@ with timer.stage("LLC, reference protocol"):
                                     device=DEV)
 ref = final.assign(llc=R["mean"].numpy(), chain_var=R["var"].numpy())
 glue_text("ref_md", readings.chain_noise_text(ref, min_cell, ref_chains))
+interactive.show(figures.llc_slider_figure(final, tms.INITS), "fig-superposition_llc-interactive")
 
 # %% [markdown]
 # With the reference's protocol, {glue:md}`ref_md`.
@@ -353,17 +318,16 @@ glue_text("ref_md", readings.chain_noise_text(ref, min_cell, ref_chains))
 #
 # The symmetries are an orthogonal map of the hidden plane ($W \to RW$ keeps $W^\top W$) and a
 # relabelling of the features (W's columns and b together). As in re-basin
-# {cite:p}`ainsworth2023gitrebasin`, we align each 6-gon-start model onto the 4-gon-start one
-# with the same data and seed (720 relabellings, each with its Procrustes rotation or reflection)
-# and measure the straight-path loss barrier over the endpoints' mean loss; the control aligns
-# two seeds of one start. A pair is connected when its aligned barrier is below 1% of that loss.
+# {cite:p}`ainsworth2023gitrebasin` we align each 6-gon-start model onto the 4-gon-start one with
+# the same data and seed (720 relabellings, each with its Procrustes rotation or reflection; the
+# control aligns two seeds of one start): connected means a straight-path loss barrier below 1%
+# of the endpoints' mean loss.
 
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "Loss barrier on the straight path between two trained models, before (grey) and after (colour: same or different final polygon) aligning the symmetries, over the endpoints' mean loss, by sparsity. Left: 4-gon-start model against the 6-gon-start model with the same data and seed. Right: control, two seeds of one start.", "name": "fig-superposition_llc-lmc"}}
 with timer.stage("mode connectivity"):
     lmc = tgrid.lmc_table(grid, run.W[:, -1], run.b[:, -1], lmc_n_eval, lmc_alphas)
 LM = readings.lmc_reading(lmc, n_boot, barrier_tol)
-glue_texts({f"bar_{n}_md": format_interval(*bar, digits=3) for n, bar in LM["bar"].items()})
-glue_text("lmc_md", LM["text"])
+glue_texts(LM["texts"])
 show(figures.lmc_figure(LM["cross"], LM["ctrl"], SPARS,
                         ylabel="barrier / endpoints' loss + 10⁻⁶"))
 
@@ -373,17 +337,17 @@ analysis.barrier_summary(lmc, n_boot).round(3)
 # %% [markdown]
 # After alignment the median barrier is {glue:md}`bar_cross_md` of the endpoints' loss across
 # starts and {glue:md}`bar_ctrl_md` in the same-start control; {glue:md}`lmc_md`
-# ({numref}`fig-superposition_llc-lmc`). A pair with different polygons is two solutions, not two
-# relabellings of one, so alignment alone cannot make it one solution.
+# ({numref}`fig-superposition_llc-lmc`). A pair with different polygons is two solutions, not
+# two relabellings of one, so no alignment connects it.
 #
 # ## How strong a pull makes a model leave its basin?
 #
-# We pull each final model towards the other start's aligned solution (same data and seed),
-# adding $\frac{\kappa}{2}\lVert\theta - \theta_{\text{target}}\rVert^2$ to its loss for
-# {glue:text}`basin_pull_steps` steps, release it for {glue:text}`basin_release_steps`, and ask
-# which solution it ends nearer, in a distance on $(W^\top W, b)$ blind to rotations. κ = 0 is the
-# control (the same extra training, no pull); pairs within {glue:text}`basin_min` of each other
-# are one solution and left out. The reading: the smallest κ at which half the pairs switch.
+# Each final model is pulled towards the other start's aligned solution (same data and seed), with
+# $\frac{\kappa}{2}\lVert\theta - \theta_{\text{target}}\rVert^2$ added to its loss for
+# {glue:text}`basin_pull_steps` steps, then released for {glue:text}`basin_release_steps`: which
+# solution does it end nearer (a rotation-blind distance on $(W^\top W, b)$)? κ = 0 is the control
+# (the same extra training); pairs within {glue:text}`basin_min` of each other are one solution and
+# left out. We read the smallest κ at which half the pairs switch.
 
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "Basin hopping. Fraction of pairs whose pulled model ends nearer the other start's aligned solution, against the pull strength κ (log axis; open squares left of the dotted line: the no-pull control), per sparsity, with 95% bootstrap intervals over pairs. Left: 4-gon-start models pulled towards the 6-gon start's solution; right: the reverse.", "name": "fig-superposition_llc-basin"}}
 with timer.stage("basin hopping"):
@@ -392,8 +356,7 @@ with timer.stage("basin hopping"):
                                     min_distance=basin_min_distance, **TRAIN)
 hop_crit = basin.critical_pull(hop, n_boot)
 BH = readings.basin_reading(hop_crit)
-glue_texts(dict(basin_md=BH["text"], basin_ctrl_md=f"{BH['control']:.0%}",
-                basin_apart_md=f"{BH['n_apart']} of {BH['n']}", basin_where_md=BH["stronger"]))
+glue_texts(BH["texts"])
 show(figures.basin_figure(basin.switch_summary(hop, n_boot), SPARS))
 
 # %% tags=["hide-input"]
@@ -408,10 +371,9 @@ hop_crit.round(3)
 # ## Does pruning keep the polygon, and the polysemanticity?
 #
 # Iterative magnitude pruning with rewinding {cite:p}`frankle2019lottery` of W's 12 weights
-# (biases kept; {glue:text}`imp_seeds` seeds per cell): each round removes the two smallest,
-# rewinds the rest to 1% of training and retrains under the mask. The control rewinds and
-# retrains as long without pruning. Pruned networks match when their loss is within 10% of the
-# control's.
+# (biases kept; {glue:text}`imp_seeds` seeds per cell) removes the two smallest per round, rewinds
+# the rest to 1% of training and retrains under the mask; the control rewinds and retrains as long
+# unpruned. A pruned network matches when its loss is within 10% of the control's.
 
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "Iterative magnitude pruning against rewinding without pruning. Left: fraction of models whose final polygon is the dense model's. Right: pruned over control final loss (geometric mean over models, 95% bootstrap interval).", "name": "fig-superposition_llc-imp"}}
 with timer.stage("pruning"):
@@ -435,17 +397,15 @@ psum.round(3)
 #
 # Elhage et al. weigh features unequally. We retrain both starts ({glue:text}`powerlaw_seeds`
 # seeds per setting) with feature $i$ on with probability $\propto (i+1)^{-1}$ at the same mean
-# density (frequency), and with feature $i$'s squared error weighted $\propto (i+1)^{-1}$, mean 1
-# (importance: training, SGLD and minimum checks). Against the uniform grid, per sparsity: the
-# change in mean corners and features per dimension, and the loss-LLC correlations.
+# density (frequency), or its squared error weighted $\propto (i+1)^{-1}$, mean 1 (importance, in
+# training, SGLD and minimum checks), and compare mean corners, features per dimension and the
+# loss-LLC correlations with the uniform grid's, per sparsity.
 
 # %% tags=["hide-input"]
 pgrid = tgrid.make_grid(sparsity_idx, powerlaw_seeds)
-VKEY = dict(v=1, grid=pgrid.values.tolist(), steps=steps, log=log_at, n=n_train, nt=n_test,
-            lr=lr, mom=momentum, nl=llc_n, ds=descent_steps, a=powerlaw_alpha,
-            llc={k: LKEY[k] for k in ("lr", "nb", "g", "c", "d", "bi", "bs")})
-LAWS = {"frequency": dict(alpha=powerlaw_alpha),
-        "importance": dict(importance=tms.powerlaw_importance(powerlaw_alpha))}
+VKEY = stages.variant_key(pgrid, LKEY, n_test=n_test, descent_steps=descent_steps,
+                          alpha=powerlaw_alpha)
+LAWS = variants.powerlaw_laws(powerlaw_alpha)
 VR = variants.compare_laws(pgrid, grid, corr, LAWS, key=VKEY, min_cell=min_cell, n_boot=n_boot,
                            timer=timer, log_at=log_at, n_test=n_test, llc_n=llc_n,
                            llc_kwargs=LLC_AT, descent_steps=descent_steps, **TRAIN)
@@ -457,35 +417,33 @@ VR["table"][["base", "variant", "diff", "lo", "hi"]].round(2)
 
 # %% [markdown]
 # With power-law frequencies: {glue:md}`law_frequency_md`. With power-law importances:
-# {glue:md}`law_importance_md`. The first and the last feature are corners of the hull
-# {glue:md}`corner_md` of models. The uniform law is the control for this count: the 4-gon
-# start places the first four features on the square and the last two at zero.
+# {glue:md}`law_importance_md`. The first and the last feature are hull corners {glue:md}`corner_md`
+# of models; the uniform law is the control (its 4-gon start puts the first four features on the
+# square, the last two at zero).
 #
 # ## Time table and verdicts
 #
-# CPU seconds with one thread are what two quiet cores would take (this machine was shared); a
-# stage loaded from the cache shows almost no time. Then the closing table.
+# CPU seconds with one thread (a stage loaded from the cache shows almost none), then verdicts.
 
 # %% tags=["hide-input"]
 times = timer.table()
-glue("cpu_total", float(times.loc["total", "CPU s"]), display=False)
+glue_values(dict(cpu_total=float(times.loc["total", "CPU s"])))
 times
 
 # %% tags=["hide-input"]
-rows = readings.verdict_rows(
+verdict_table(readings.verdict_rows(
     theory=THEORY, notes=NOTES, rank=rank, bias=bias, bin_bias=bin_bias, band=calib_band,
     start=SR, zero=ZR, lmc=LM, basin=BH, prune=PR, laws=VR["table"], barrier_tol=barrier_tol,
-    imp_tol=imp_tol)
-verdict_table(rows)
+    imp_tol=imp_tol))
 
 # %% [markdown]
 # ## What remains open
 #
 # - The estimator's offset is measured at two optima of one law and at the binary law's trained
-#   minima, not at other critical points or sparsities.
-# - Half the Hessian rank is the learning coefficient only if the flat directions are exactly
-#   flat; directions flat to fourth order would raise it, and we did not test for them.
+#   minima only, not at other critical points or sparsities.
+# - Half the Hessian rank is the learning coefficient only if the flat directions are exactly flat
+#   (directions flat to fourth order would raise it; untested).
 # - The basin pull is read after a fixed number of steps (a longer pull lowers the threshold), so
-#   it compares the two starts with each other, not with a time-free barrier height.
-# - Chen et al.'s table of k-gon learning coefficients was not readable offline; the values
-#   used here are computed from Hessian ranks, not copied from the paper.
+#   it compares the two starts, not a time-free barrier height.
+# - Chen et al.'s k-gon learning coefficients were not readable offline (the stored arXiv
+#   2310.06301 holds only its abstract and introduction): ours come from Hessian ranks.

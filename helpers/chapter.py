@@ -208,3 +208,12 @@ def glue_texts(texts: dict[str, str]) -> None:
     """Glue several computed phrases at once, ``{name: text}``, each as :func:`glue_text` does."""
     for name, text in texts.items():
         glue_text(name, text)
+
+
+def glue_values(values: dict[str, object]) -> None:
+    """Glue several values at once, ``{name: value}``, for ``{glue:text}`name``` in the prose
+    (as ``myst_nb.glue(name, value, display=False)``; formats such as ``:.3f`` apply there)."""
+    from myst_nb import glue
+
+    for name, value in values.items():
+        glue(name, value, display=False)

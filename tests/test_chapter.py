@@ -89,3 +89,13 @@ def test_glue_texts_glues_each_phrase_as_markdown(monkeypatch):
     chapter.glue_texts({"a_md": "one phrase", "b_md": "another"})
     assert set(seen) == {"a_md", "b_md"} and isinstance(seen["a_md"], Markdown)
     assert seen["b_md"].data == "another"
+
+
+def test_glue_values_glues_each_value_undisplayed(monkeypatch):
+    import myst_nb
+
+    seen = {}
+    monkeypatch.setattr(myst_nb, "glue",
+                        lambda name, value, display: seen.update({name: (value, display)}))
+    chapter.glue_values({"n_seeds": 50, "tol": 0.1})
+    assert seen == {"n_seeds": (50, False), "tol": (0.1, False)}

@@ -22,7 +22,7 @@ __all__ = ["band_verdict", "rank_text", "critical_point_reading", "features_per_
            "corner_text", "start_reading",
            "nonpositive_text", "known_case", "offset_text", "zero_correlation_reading",
            "chain_noise_text", "lmc_reading", "prune_reading", "variant_text", "basin_reading",
-           "verdict_rows"]
+           "verdict_rows", "calibration_texts", "minimum_texts"]
 
 
 def band_verdict(interval: tuple[float, float, float], band: float) -> str:
@@ -130,6 +130,25 @@ def offset_text(binary: tuple[float, float, float], onehot: tuple[float, float, 
             "values below are read with this gap in mind")
 
 
+def calibration_texts(cal: dict) -> dict[str, str]:
+    """The calibration's glued phrases from :func:`helpers.tms.calibration.calibrate`'s result:
+    ``bias{k}_md`` (held-out estimate minus theory at each polygon k, signed, two digits) and its
+    ``chosen_md``, ``free_md`` and ``trend_md`` sentences."""
+    texts = {f"bias{k}_md": format_interval(*b, signed=True, digits=2)
+             for k, b in cal["bias"].items()}
+    return {**texts, **{name: cal[name] for name in ("chosen_md", "free_md", "trend_md")}}
+
+
+def minimum_texts(final: pd.DataFrame, redo: np.ndarray, binary: tuple[float, float, float],
+                  onehot: tuple[float, float, float]) -> dict[str, str]:
+    """The minimum checks' glued phrases: ``nonpos_md`` (:func:`nonpositive_text`),
+    ``bin_bias_md`` (the binary law's offset interval ``binary``, signed) and ``bin_vs_cal``
+    (:func:`offset_text` against the one-hot hexagon's ``onehot``)."""
+    return dict(nonpos_md=nonpositive_text(final, redo),
+                bin_bias_md=format_interval(*binary, signed=True, digits=2),
+                bin_vs_cal=offset_text(binary, onehot))
+
+
 def zero_correlation_reading(corr: pd.DataFrame, inits: tuple[str, ...],
                              judged: str = "6-gon") -> dict:
     """"Zero loss-LLC correlation within a sparsity", judged on the ``judged`` start's cells of
@@ -176,7 +195,8 @@ def lmc_reading(lmc: pd.DataFrame, n_boot: int, tol: float, floor: float = 1e-6)
     share connected (below ``tol``), and the verdict for "aligned solutions are connected".
 
     Returns ``cross``, ``ctrl`` (frames of normalised pairs), ``bar`` (name -> interval),
-    ``verdict`` and ``text``."""
+    ``verdict``, ``text`` and ``texts`` (the glued phrases ``bar_cross_md``, ``bar_ctrl_md`` and
+    ``lmc_md``)."""
     ok = lmc[lmc.endpoint_loss > floor].copy()
     ok[["unaligned", "aligned"]] = ok[["unaligned", "aligned"]].div(ok.endpoint_loss, axis=0)
     is_cross = ok.pair == "4-gon vs 6-gon start"
@@ -190,7 +210,9 @@ def lmc_reading(lmc: pd.DataFrame, n_boot: int, tol: float, floor: float = 1e-6)
             f"are connected; {parts['cross'].same_kgon.mean():.0%} of cross-start pairs reached "
             f"the same polygon type; pairs left out for an endpoint loss below 10⁻⁶: "
             f"{len(lmc) - len(ok)}")
-    return dict(cross=parts["cross"], ctrl=parts["ctrl"], bar=bar, verdict=verdict, text=text)
+    texts = {f"bar_{n}_md": format_interval(*b, digits=3) for n, b in bar.items()}
+    return dict(cross=parts["cross"], ctrl=parts["ctrl"], bar=bar, verdict=verdict, text=text,
+                texts={**texts, "lmc_md": text})
 
 
 def prune_reading(psum: pd.DataFrame, first: int, tol: float, control_fpd: float) -> dict:
@@ -233,7 +255,9 @@ def basin_reading(crit: pd.DataFrame) -> dict:
     moves half the pairs at each sparsity; the two starts' basins differ in depth where the two
     directions' intervals are disjoint. Returns ``verdict`` (for "leaving the basin takes the
     same pull from either start"), ``n_apart``, ``n``, ``control`` (largest no-pull switch
-    fraction), ``text`` and ``stronger`` (which start needs the stronger pull, and where)."""
+    fraction), ``text``, ``stronger`` (which start needs the stronger pull, and where) and
+    ``texts`` (the glued phrases ``basin_md``, ``basin_ctrl_md``, ``basin_apart_md``,
+    ``basin_where_md``)."""
     def fmt(v: float) -> str:
         return ("beyond the pulls tried" if not np.isfinite(v) else
                 "0 (no pull needed)" if v == 0 else f"{v:g}")
@@ -256,8 +280,11 @@ def basin_reading(crit: pd.DataFrame) -> dict:
     control = float(crit.control.max()) if len(crit) else float("nan")
     where = "; ".join(f"the {start} start's models need the stronger pull at S = "
                       + ", ".join(v) for start, v in stronger.items())
-    return dict(verdict=verdict, n_apart=apart, n=n, control=control,
-                text="; ".join(lines), stronger=where or "neither start needs a stronger pull")
+    text, stronger = "; ".join(lines), where or "neither start needs a stronger pull"
+    texts = dict(basin_md=text, basin_ctrl_md=f"{control:.0%}", basin_apart_md=f"{apart} of {n}",
+                 basin_where_md=stronger)
+    return dict(verdict=verdict, n_apart=apart, n=n, control=control, text=text,
+                stronger=stronger, texts=texts)
 
 
 def _signed(interval: tuple[float, float, float]) -> str:

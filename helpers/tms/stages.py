@@ -3,8 +3,9 @@ hopping and pruning, each stored in :mod:`helpers.cache` under a key of everythi
 determines it, so a rerun loads it and a changed setting recomputes it.
 
 The keys are the chapter's own (namespaces ``tms_train``, ``tms_llc_ref``, ``tms_basin`` and
-``tms_imp``); the grid enters a key as its first four columns (``init``, ``s_idx``,
-``sparsity``, ``seed``), so an annotated grid and a fresh one key alike.
+``tms_imp``; :func:`llc_key` and :func:`variant_key` build those of the LLC grid, ``tms_llc``,
+and of the power-law grids, ``tms_variant``); the grid enters a key as its first four columns
+(``init``, ``s_idx``, ``sparsity``, ``seed``), so an annotated grid and a fresh one key alike.
 
 Example:
     >>> from helpers.tms.grid import make_grid
@@ -21,7 +22,12 @@ from helpers.tms import basin as tbasin
 from helpers.tms import grid as tgrid
 from helpers.tms import model as tms
 
-__all__ = ["cached_training", "cached_reference_llc", "cached_basin_table", "cached_pruning"]
+__all__ = ["cached_training", "cached_reference_llc", "cached_basin_table", "cached_pruning",
+           "llc_key", "variant_key"]
+
+_SAMPLER_KEYS = dict(lr="lr", nb="nbeta", g="localization", c="chains", d="draws", bi="burnin",
+                     bs="batch")
+"""Short key names of the SGLD settings -> their names in the sampler's keyword arguments."""
 
 
 def _grid_key(grid: pd.DataFrame) -> list:
@@ -106,3 +112,38 @@ def cached_pruning(
         run, grid, x_train, steps, n_seeds=n_seeds, rounds=rounds, per_round=per_round,
         rewind_frac=rewind_frac, lr=lr, momentum=momentum, device=device, compress=True,
         control=True))
+
+
+def llc_key(grid: pd.DataFrame, *, log_at: list[int], llc_n: int, train: dict,
+            sampler: dict) -> dict:
+    """The cache key of the grid's LLC estimates (:func:`helpers.tms.grid.llc_tables`, namespace
+    ``tms_llc``): the grid, its training and the sampler's settings.
+
+    Args:
+        grid: the experiment grid (fresh or annotated); log_at: the logged training steps.
+        llc_n: fresh samples per sparsity on which SGLD runs.
+        train: the training settings (``steps``, ``n_train``, ``lr``, ``momentum``; others
+            ignored). sampler: the SGLD settings (``lr``, ``nbeta``, ``localization``,
+            ``chains``, ``draws``, ``burnin``, ``batch``; others ignored).
+    Returns: the key, a JSON-ready dict.
+    """
+    sgld = {short: sampler[name] for short, name in _SAMPLER_KEYS.items()}
+    sgld["lr"], sgld["nb"] = float(sgld["lr"]), float(sgld["nb"])
+    return dict(v=3, grid=_grid_key(grid), steps=train["steps"], log=log_at, n=train["n_train"],
+                **sgld, nl=llc_n, lrt=train["lr"], mom=train["momentum"])
+
+
+def variant_key(grid: pd.DataFrame, llc: dict, *, n_test: int, descent_steps: int,
+                alpha: float) -> dict:
+    """The cache key of a power-law grid (:func:`helpers.tms.variants.compare_laws` adds the
+    law's name; namespace ``tms_variant``), trained and sampled as the uniform grid.
+
+    Args:
+        grid: the power-law experiment grid; llc: the uniform grid's :func:`llc_key` (its
+            training and sampler settings are taken from there).
+        n_test, descent_steps, alpha: as in :func:`helpers.tms.variants.run_variant`.
+    Returns: the key, a JSON-ready dict.
+    """
+    return dict(v=1, grid=_grid_key(grid), steps=llc["steps"], log=llc["log"], n=llc["n"],
+                nt=n_test, lr=llc["lrt"], mom=llc["mom"], nl=llc["nl"], ds=descent_steps,
+                a=alpha, llc={k: llc[k] for k in _SAMPLER_KEYS})

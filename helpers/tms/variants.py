@@ -23,7 +23,15 @@ from helpers.tms import grid as tgrid
 from helpers.tms import model as tms
 
 __all__ = ["run_variant", "variant_frame", "polygon_shift", "corner_share", "significant_cells",
-           "compare_laws"]
+           "compare_laws", "powerlaw_laws"]
+
+
+def powerlaw_laws(alpha: float) -> dict[str, dict]:
+    """The two power-law variants of :func:`compare_laws`, feature i's weight ∝ (i + 1)^-alpha:
+    ``frequency`` (how often it is on, at the same mean density) and ``importance`` (its
+    squared error's weight, mean 1)."""
+    return {"frequency": dict(alpha=alpha),
+            "importance": dict(importance=tms.powerlaw_importance(alpha))}
 
 
 def run_variant(

@@ -163,3 +163,35 @@ def test_corner_text_lists_first_and_last_feature_per_law():
     text = readings.corner_text({"the uniform law": np.array([0.87, 0.5, 0.52]),
                                  "power-law frequency": np.array([1.0, 0.0])})
     assert text == "under the uniform law in 87% and 52%; under power-law frequency in 100% and 0%"
+
+
+def test_lmc_and_basin_readings_give_their_glued_phrases():
+    n = 30
+    lmc = pd.DataFrame(dict(pair=["4-gon vs 6-gon start"] * n + ["4-gon vs 4-gon start"] * n,
+                            unaligned=1.0, aligned=np.r_[np.full(n, 0.5), np.full(n, 0.0)],
+                            endpoint_loss=1.0, same_kgon=False))
+    r = readings.lmc_reading(lmc, n_boot=200, tol=0.01)
+    assert r["texts"] == {"bar_cross_md": "0.500 [0.500, 0.500]",
+                          "bar_ctrl_md": "0.000 [0.000, 0.000]", "lmc_md": r["text"]}
+    crit = pd.DataFrame(dict(direction=["a start", "b start"] * 2, sparsity=[0.1, 0.1, 0.5, 0.5],
+                             n=10, control=[0.0, 0.25, 0.0, 0.0], half_pull=[0.03, 0.3, 0.03, 0.03],
+                             lo=[0.02, 0.2, 0.02, 0.02], hi=[0.05, np.inf, 0.05, 0.1]))
+    t = readings.basin_reading(crit)["texts"]
+    assert (t["basin_ctrl_md"], t["basin_apart_md"]) == ("25%", "1 of 2")
+    assert t["basin_where_md"].startswith("the b start's models") and "S = 0.10" in t["basin_md"]
+
+
+def test_calibration_and_minimum_texts():
+    cal = dict(bias={6: (0.5, 0.2, 0.8), 5: (-0.1, -0.3, 0.1)}, chosen_md="ε = 1e-4",
+               free_md="free", trend_md="trend", lr=1e-4)
+    assert readings.calibration_texts(cal) == {
+        "bias6_md": "+0.50 [+0.20, +0.80]", "bias5_md": "-0.10 [-0.30, +0.10]",
+        "chosen_md": "ε = 1e-4", "free_md": "free", "trend_md": "trend"}
+    final = pd.DataFrame(dict(llc=[1.0, -0.5, 2.0], status=["minimum", "minimum", "saddle"],
+                              at_min=[True, True, False]))
+    apart = readings.minimum_texts(final, np.array([0.3]), (2.0, 1.5, 2.5), (0.5, 0.2, 0.8))
+    assert apart["bin_bias_md"] == "+2.00 [+1.50, +2.50]"
+    assert apart["nonpos_md"].startswith("1 of 3 models have a non-positive final LLC")
+    assert apart["bin_vs_cal"].startswith("an interval apart from")
+    close = readings.minimum_texts(final, np.array([]), (0.6, 0.3, 0.9), (0.5, 0.2, 0.8))
+    assert close["bin_vs_cal"].startswith("an interval that overlaps")

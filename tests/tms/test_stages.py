@@ -68,3 +68,29 @@ def test_cached_basin_table_is_a_frame_and_hits_the_cache(small, monkeypatch):
     assert len(hop) == 2 * 2 * (len(g) // 2)  # two directions x two pulls x pairs
     _forbid(monkeypatch, tbasin, "basin_table")
     pd.testing.assert_frame_equal(stages.cached_basin_table(run, g, X, [0.0, 0.1], **kw), hop)
+
+
+def test_llc_and_variant_keys_are_the_chapters_keys():
+    """The keys equal the literal dicts the chapter used to write (so its cache entries still
+    load), read only the settings they name, and change when a sampler setting changes."""
+    g = tgrid.make_grid([1, 7], n_seeds=2)
+    log_at = [1, 5, 30]
+    train = dict(TRAIN, device="cpu")
+    sampler = dict(lr=torch.tensor(3e-4).item(), nbeta=300.0, localization=1.0, chains=4,
+                   draws=300, burnin=300, batch=500, compress=True, on_divergence="nan")
+    key = stages.llc_key(g, log_at=log_at, llc_n=5000, train=train, sampler=sampler)
+    literal = dict(v=3, grid=g.values[:, :4].tolist(), steps=30, log=log_at, n=40,
+                   lr=sampler["lr"], nb=300.0, g=1.0, c=4, d=300, bi=300, bs=500, nl=5000,
+                   lrt=0.005, mom=0.9)
+    assert key == literal and list(key) == list(literal)
+    annotated = g.assign(kgon=4)
+    assert stages.llc_key(annotated, log_at=log_at, llc_n=5000, train=train,
+                          sampler=sampler) == key
+    changed = stages.llc_key(g, log_at=log_at, llc_n=5000, train=train,
+                             sampler=dict(sampler, chains=5))
+    assert changed["c"] == 5 and changed != key
+    power = tgrid.make_grid([1, 7], n_seeds=3)
+    vkey = stages.variant_key(power, key, n_test=200, descent_steps=1000, alpha=1.0)
+    assert vkey == dict(v=1, grid=power.values.tolist(), steps=30, log=log_at, n=40, nt=200,
+                        lr=0.005, mom=0.9, nl=5000, ds=1000, a=1.0,
+                        llc={k: literal[k] for k in ("lr", "nb", "g", "c", "d", "bi", "bs")})

@@ -43,3 +43,11 @@ def test_run_variant_with_importance_trains_checks_and_tabulates():
     df = variants.variant_frame(g, res)
     assert len(df) == 4 and set(df.status) <= {"minimum", "descends", "saddle", "flat"}
     assert (df.at_min == ((df.status == "minimum") & (df.llc > 0))).all()
+
+
+def test_powerlaw_laws_weigh_features_by_rank():
+    laws = variants.powerlaw_laws(1.0)
+    assert set(laws) == {"frequency", "importance"} and laws["frequency"] == {"alpha": 1.0}
+    imp = laws["importance"]["importance"]
+    assert imp.shape == (6,) and torch.all(imp[:-1] > imp[1:])
+    assert abs(float(imp.mean()) - 1.0) < 1e-6
