@@ -91,6 +91,7 @@ real_agree_sets: list = ["photos", "fashion"]  # real image sets of the agreemen
 real_agree_layers: int = 4  # PRH protocol on real models: evenly spaced blocks searched per model
 real_agree_perm: int = 199  # shuffles per agreement test (p floor 0.005 < 0.05 / 8 tests)
 alpha: float = 0.05  # family-wise error rate of the agreement tests (Bonferroni)
+workers: int = 2  # processes that train the zoo and extract features (CPU: all cores)
 
 # %% [markdown]
 # ## Real pretrained models on real images
@@ -132,7 +133,8 @@ for name, value in shown.items():  # parameters quoted in the prose
 with timer.stage("real: images"):
     real_sets = ri.make_image_sets(real_n, real_input, seed=eval_seed)
 with timer.stage("real: features"):
-    real_feats, real_logits = ri.pretrained_features(real_sets, real_models, input_size=real_input)
+    real_feats, real_logits = ri.pretrained_features(real_sets, real_models, input_size=real_input,
+                                                     workers=workers)
 pd.DataFrame([{k: v for k, v in row.items() if k != "package"} for row in pretrained.describe()
               if row["model"] in real_models]).set_index("model")
 
@@ -378,7 +380,7 @@ with timer.stage("shapes: zoo"):
         zoo = ps.pretrained_members(vit_models, n_init_controls)
     else:
         zoo_config = zoo_lib.ZooConfig.for_scale(scale)
-        zoo = zoo_lib.get_zoo(zoo_config, progress=True)
+        zoo = zoo_lib.get_zoo(zoo_config, progress=True, workers=workers)
 glue("zoo_steps", zoo_config.total_steps, display=False)
 glue("zoo_batch", zoo_config.batch_size, display=False)
 print(f"{len(zoo)} models, checkpoints at steps {zoo[0].steps}")

@@ -94,6 +94,7 @@ objectives: list = ["supervised", "simclr", "caption"]  # zoo objectives used
 batch_size: int = 256  # images per forward pass
 vit_models: list = []  # full scale: timm ViT names or local folders (empty: the trained zoo)
 blend_images: str = "shapes"  # zoo blend source: "shapes" or a folder of real images (full)
+workers: int = 2  # processes that train the zoo if chapter 1 has not cached it (CPU: all cores)
 
 # %% tags=["hide-input"]
 timer = ch.StageTimer()
@@ -341,7 +342,7 @@ show(nf.plot_exclusion(rcurve, xcurve))
 # %% tags=["hide-input"]
 with timer.stage("load or train the zoo"):
     sources, feature_key, image_size = npr.zoo_model_set(
-        scale, n_images, image_size, zoo_seed, objectives, batch_size, vit_models)
+        scale, n_images, image_size, zoo_seed, objectives, batch_size, vit_models, workers)
 vision_groups = ["pretrained"] if FULL else ["trained", "init"]
 main_group = vision_groups[0]
 pair_sets = ms.standard_pairs(sources, vision_groups)

@@ -296,9 +296,10 @@ def agreement_tests(maps: dict[str, dict], label: str, alpha: float = 0.05) -> p
 
 def zoo_model_set(scale: str, n_images: int, image_size: int, zoo_seed: int,
                   objectives: Sequence[str], batch_size: int = 256,
-                  vit_models: Sequence[str] = ()) -> tuple[dict, dict, int]:
+                  vit_models: Sequence[str] = (), workers: int = 1) -> tuple[dict, dict, int]:
     """The chapter's controlled model set: the shapes-world zoo of ``scale`` (trained members
     of seed ``zoo_seed`` and their step-0 controls), or at full scale the hub ViTs; plus pixels.
+    ``workers`` processes train the zoo members missing from the cache (``get_zoo``).
 
     Returns:
         ``(sources, feature_key, image_size)``: the feature key names the zoo's weights
@@ -316,7 +317,8 @@ def zoo_model_set(scale: str, n_images: int, image_size: int, zoo_seed: int,
         if image_size != config.image_size:
             raise ValueError(f"image_size={image_size} but the zoo was trained at "
                              f"{config.image_size}; set image_size={config.image_size}")
-        sources = ms.zoo_sources(get_zoo(config, progress=True), zoo_seed, objectives, batch_size)
+        sources = ms.zoo_sources(get_zoo(config, progress=True, workers=workers), zoo_seed,
+                                 objectives, batch_size)
         key = {"n": n_images, "size": image_size, "zoo": weights_key(config)}
     sources["pixels"] = ms.pixel_source()
     return sources, key, image_size

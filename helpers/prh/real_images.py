@@ -30,6 +30,7 @@ from __future__ import annotations
 import functools
 import gzip
 import itertools
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -39,9 +40,8 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from tqdm.auto import tqdm
 
-from helpers import pretrained
+from helpers import cache, parallel, pretrained
 from helpers.prh import shapes_world
 
 WALLPAPERS = Path("/usr/share/wallpapers")
@@ -425,9 +425,40 @@ def control_name(model: str) -> str:
     return f"{model} (init)"
 
 
+# Relative CPU cost of one model's features, for handing the longest jobs out first: HED's VGG16
+# trunk is about three quarters of the feature stage, then EfficientNet-Lite2 (the widest and
+# deepest Lite); the others are alike. Only the order depends on it.
+_FEATURE_COST = {"hed_vgg16": 10.0, "efficientnet_lite2": 2.0}
+
+
+class _NotCached(Exception):
+    """Raised by the read-only loader: the features are not in the cache yet."""
+
+
+def _not_cached() -> None:
+    raise _NotCached
+
+
+def _model_features(job: tuple) -> None:
+    """Every set's features of one (model, trained or control) into the cache (a
+    :func:`helpers.parallel.map_jobs` job; the parent reads them back).
+
+    The model is loaded once, on the first set that misses; the last item is the parent's cache
+    folder, so a pool spawned under another ``BOOK_CACHE`` still writes where the parent reads.
+    """
+    name, trained, images, seed, input_size, batch_size, cache_folder = job
+    os.environ["BOOK_CACHE"] = cache_folder
+    load = functools.cache(functools.partial(pretrained.load_pretrained, name, trained, seed))
+    head = trained and pretrained.REGISTRY[name].classifier
+    for set_images, key in images:
+        pretrained.cached_block_features(
+            name, set_images, key, pretrained=trained, seed=seed, input_size=input_size,
+            batch_size=batch_size, logits=head, loader=load)
+
+
 def pretrained_features(sets: dict[str, ImageSet], models: Sequence[str] | None = None, *,
                         input_size: int = 96, controls: bool = True, seed: int = 0,
-                        batch_size: int = 32, progress: bool = True
+                        batch_size: int = 32, progress: bool = True, workers: int = 1
                         ) -> tuple[dict[str, dict[str, list[torch.Tensor]]],
                                    dict[str, dict[str, torch.Tensor]]]:
     """Per-block features of every model (and its random-init control) on every set, cached.
@@ -439,6 +470,8 @@ def pretrained_features(sets: dict[str, ImageSet], models: Sequence[str] | None 
         controls: also the random-init copy of each architecture (seed ``seed``).
         seed: random-init seed.
         batch_size, progress: as :func:`helpers.pretrained.block_features`.
+        workers: processes that compute the missing features, one (model, trained or control)
+            per job (:func:`helpers.parallel.map_jobs`); the features are the same for any number.
 
     Returns:
         ``(feats, logits)``: ``feats[set][label]`` is the list of raw ``[N, C_b]`` layers, with
@@ -446,18 +479,37 @@ def pretrained_features(sets: dict[str, ImageSet], models: Sequence[str] | None 
         classifiers' ``[N, 1000]`` logits.
     """
     models = list(pretrained.REGISTRY) if models is None else list(models)
+    jobs = [(m, t) for m in models for t in ((True, False) if controls else (True,))]
+
+    def read(m: str, trained: bool, data: ImageSet) -> list[torch.Tensor]:
+        return pretrained.cached_block_features(
+            m, data.images, data.key, pretrained=trained, seed=seed, input_size=input_size,
+            batch_size=batch_size, logits=trained and pretrained.REGISTRY[m].classifier,
+            loader=_not_cached)
+
+    def read_all(m: str, trained: bool) -> dict[str, list[torch.Tensor]] | None:
+        try:
+            return {s: read(m, trained, data) for s, data in sets.items()}
+        except _NotCached:
+            return None
+
+    found = {j: read_all(*j) for j in jobs}
+    missing = sorted((j for j in jobs if found[j] is None),
+                     key=lambda j: -_FEATURE_COST.get(j[0], 1.0))  # longest first: balance
+    folder = str(cache.cache_root())
+    parallel.map_jobs(
+        _model_features,
+        [(m, t, [(d.images, d.key) for d in sets.values()], seed, input_size, batch_size, folder)
+         for m, t in missing], workers, desc="pretrained features", progress=progress)
     feats = {s: {} for s in sets}
     logits = {s: {} for s in sets}
-    jobs = [(m, t) for m in models for t in ((True, False) if controls else (True,))]
-    for m, trained in tqdm(jobs, desc="pretrained features", disable=not progress):
-        head = trained and pretrained.REGISTRY[m].classifier
-        # loaded on the first cache miss (up to ~2 s for HED's VGG16), then reused for every set
-        load = functools.cache(functools.partial(pretrained.load_pretrained, m, trained, seed))
-        for s, data in sets.items():
-            layers = pretrained.cached_block_features(
-                m, data.images, data.key, pretrained=trained, seed=seed, input_size=input_size,
-                batch_size=batch_size, logits=head, loader=load)
-            if head:
+    for m, trained in jobs:
+        per_set = found[(m, trained)] or read_all(m, trained)  # computed jobs: read back
+        if per_set is None:
+            raise RuntimeError(f"the features of {m} ({'trained' if trained else 'init'}) were "
+                               f"computed but cannot be read back from {folder}; check the disk")
+        for s, layers in per_set.items():
+            if trained and pretrained.REGISTRY[m].classifier:
                 logits[s][m] = layers.pop()
             feats[s][m if trained else control_name(m)] = layers
     return feats, logits

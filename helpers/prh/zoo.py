@@ -21,7 +21,9 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
+import os
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,7 +33,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from helpers import cache
+from helpers import cache, parallel
 from helpers.prh.shapes_world import FACTOR_CLASSES, FACTORS, ShapesData, make_dataset
 
 ARCHS = ("vit", "cnn", "mlp")
@@ -322,26 +324,74 @@ def _member_key(arch: str, objective: str, seed: int, cfg: ZooConfig) -> dict[st
     return {"version": _VERSION, "arch": arch, "objective": objective, "seed": seed, **knobs}
 
 
-def get_zoo(config: ZooConfig, progress: bool = True) -> list[ZooMember]:
+# Relative CPU cost of training one member, for handing the longest out first (measured with one
+# thread at the book config: a ViT step costs ~1.3x a resnet10t step and ~3x an MLP step; SimCLR
+# runs two augmented views per image, ~2.3x the other objectives). Only the order depends on it.
+_ARCH_COST = {"vit": 1.3, "cnn": 1.0, "mlp": 0.45}
+_OBJECTIVE_COST = {"simclr": 2.3}
+
+
+def _training_cost(arch: str, objective: str) -> float:
+    return _ARCH_COST[arch] * _OBJECTIVE_COST.get(objective, 1.0)
+
+
+@functools.lru_cache(maxsize=1)
+def _training_data(n_train: int, data_seed: int, image_size: int) -> ShapesData:
+    # rendered once per process (~4 CPU s at book size) and reused by every member it trains
+    return make_dataset(n_train, "id", seed=data_seed, size=image_size)
+
+
+def _train_and_save(job: tuple[str, str, int, ZooConfig, str]) -> None:
+    """One member trained and stored in the cache (a :func:`helpers.parallel.map_jobs` job).
+
+    Depends only on its arguments: the training images are re-rendered from their seed and the
+    caption embeddings are read from the cache the parent filled, so any process trains the
+    same weights. The last item is the parent's cache folder: a pool spawned earlier under
+    another ``BOOK_CACHE`` still writes where the parent reads.
+    """
+    arch, objective, seed, config, cache_folder = job
+    os.environ["BOOK_CACHE"] = cache_folder
+    data = _training_data(config.n_train, config.data_seed, config.image_size)
+    text = (caption_embeddings(data.captions, config.text_encoder)
+            if objective == "caption" else None)
+    states, history = train_member(arch, objective, seed, config, data, text)
+    cache.save_entry("zoo", _member_key(arch, objective, seed, config),
+                     {"states": states, "history": history})
+
+
+def get_zoo(config: ZooConfig, progress: bool = True, workers: int = 1) -> list[ZooMember]:
     """All members of ``config`` (archs x objectives x seeds): cached ones load, missing ones
-    train."""
+    train.
+
+    Args:
+        config: the zoo.
+        progress: progress bars.
+        workers: processes that train the missing members (:func:`helpers.parallel.map_jobs`);
+            the weights are the same for any number.
+
+    Returns:
+        One :class:`ZooMember` per (arch, objective, seed), seeds outermost.
+    """
     specs = [(a, o, s) for s in config.seeds for a in config.archs for o in config.objectives]
     entries = {sp: cache.load_entry("zoo", _member_key(*sp, config)) for sp in specs}
     missing = [sp for sp, e in entries.items() if e is None]
-    data = text = None
     if missing:
-        data = make_dataset(config.n_train, "id", seed=config.data_seed, size=config.image_size)
-        if any(o == "caption" for _, o, _ in missing):
-            text = caption_embeddings(data.captions, config.text_encoder, progress=progress)
+        if any(o == "caption" for _, o, _ in missing):  # cached once here, read by every worker
+            data = _training_data(config.n_train, config.data_seed, config.image_size)
+            caption_embeddings(data.captions, config.text_encoder, progress=progress)
+        missing.sort(key=lambda sp: -_training_cost(sp[0], sp[1]))  # longest first: balance
+        folder = str(cache.cache_root())
+        parallel.map_jobs(_train_and_save, [(*sp, config, folder) for sp in missing], workers,
+                          desc="zoo: training", progress=progress)
+        _training_data.cache_clear()  # ~200 MB at book size; the parent needs it no more
+        for sp in missing:
+            entries[sp] = cache.load_entry("zoo", _member_key(*sp, config))
+            if entries[sp] is None:
+                raise RuntimeError(f"zoo member {sp} was trained but its cache entry cannot be "
+                                   f"read back from {cache.cache_root()}; check the disk")
     members = []
-    for arch, obj, seed in tqdm(specs, desc="zoo", disable=not progress):
-        key = _member_key(arch, obj, seed, config)
+    for arch, obj, seed in specs:
         entry = entries[(arch, obj, seed)]
-        if entry is None:
-            states, history = train_member(arch, obj, seed, config, data,
-                                           text if obj == "caption" else None, progress)
-            entry = {"states": states, "history": history}
-            cache.save_entry("zoo", key, entry)
         members.append(ZooMember(
             name=f"{arch}-{obj}-s{seed}", arch=arch, objective=obj, seed=seed,
             steps=sorted(entry["states"]),

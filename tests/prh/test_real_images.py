@@ -206,3 +206,34 @@ def test_summarise_resamples_models_and_plots():
     assert len(fig.axes) == 2
     conf = ri.confidence_table({"s": {"m": torch.randn(4, 1000)}})
     assert len(ri.plot_confidence(conf, ["s"], ["C0"]).axes) == 2
+
+
+def test_pretrained_features_in_workers_equal_in_process(tmp_path, monkeypatch):
+    """Two worker processes (one job per model and control) give the in-process features, and
+    a second call reads them from the cache without any job."""
+    gen = torch.Generator().manual_seed(0)
+    sets = {name: ri.ImageSet(name, torch.rand(3, 3, 32, 32, generator=gen), None, None, None,
+                              {"test_set": name, "n": 3})
+            for name in ("a", "b")}
+    monkeypatch.setenv("BOOK_CACHE", str(tmp_path / "one"))
+    feats1, logits1 = ri.pretrained_features(sets, ["efficientnet_lite0"], input_size=32,
+                                             progress=False, workers=1)
+    monkeypatch.setenv("BOOK_CACHE", str(tmp_path / "two"))
+    feats2, logits2 = ri.pretrained_features(sets, ["efficientnet_lite0"], input_size=32,
+                                             progress=False, workers=2)
+    assert len(list((tmp_path / "two" / "pretrained_features").glob("*.pt"))) == 4
+    for s in sets:
+        assert list(feats1[s]) == list(feats2[s]) == ["efficientnet_lite0",
+                                                      ri.control_name("efficientnet_lite0")]
+        assert torch.equal(logits1[s]["efficientnet_lite0"], logits2[s]["efficientnet_lite0"])
+        assert logits1[s]["efficientnet_lite0"].shape == (3, 1000)
+        for label, layers in feats1[s].items():
+            assert len(layers) == len(feats2[s][label]) > 1
+            assert all(torch.equal(a, b) for a, b in zip(layers, feats2[s][label]))
+    # trained and random-init features differ (the control is a different network)
+    assert not torch.equal(feats1["a"]["efficientnet_lite0"][-1],
+                           feats1["a"][ri.control_name("efficientnet_lite0")][-1])
+    monkeypatch.setattr(ri, "_model_features", lambda job: pytest.fail("recomputed"))
+    again, _ = ri.pretrained_features(sets, ["efficientnet_lite0"], input_size=32, progress=False)
+    assert all(torch.equal(a, b) for a, b in zip(again["b"]["efficientnet_lite0"],
+                                                 feats2["b"]["efficientnet_lite0"]))

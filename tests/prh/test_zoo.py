@@ -32,6 +32,24 @@ def test_get_zoo_trains_caches_and_reloads(tmp_cache):
     assert len(list((tmp_cache / "zoo").glob("*.pt"))) == len(members)
 
 
+def test_training_in_workers_equals_in_process(tmp_path, monkeypatch):
+    """Two worker processes train the same weights as the calling process (and save them where
+    the parent reads, even under a BOOK_CACHE set after the pool started)."""
+    cfg = zoo.ZooConfig(archs=("cnn", "mlp"), objectives=("supervised", "simclr"),
+                        **{**TINY, "n_train": 32, "cnn_channels": (4, 4, 8, 8)})
+    monkeypatch.setenv("BOOK_CACHE", str(tmp_path / "one"))
+    alone = zoo.get_zoo(cfg, progress=False, workers=1)
+    monkeypatch.setenv("BOOK_CACHE", str(tmp_path / "two"))
+    spread = zoo.get_zoo(cfg, progress=False, workers=2)
+    assert len(list((tmp_path / "two" / "zoo").glob("*.pt"))) == len(alone) == 4
+    assert [m.name for m in spread] == [m.name for m in alone]
+    for a, b in zip(alone, spread):
+        assert a.steps == b.steps and a.history == b.history
+        for step in a.steps:
+            assert a.states[step].keys() == b.states[step].keys()
+            assert all(torch.equal(v, b.states[step][k]) for k, v in a.states[step].items())
+
+
 def test_member_features_shapes_and_last_layer(tmp_cache):
     cfg = zoo.ZooConfig(archs=("vit", "cnn", "mlp"), objectives=("autoencoder",), **TINY)
     images = make_dataset(12, "ood", seed=0).images
