@@ -9,6 +9,10 @@ parameters, calls and prose.
   :func:`plot_agreement_grid` draws the heatmaps.
 * Shapes world: :func:`accuracy_table`, :func:`vv_scores`, :func:`summarise_vv`,
   :func:`competence_table`, :func:`language_alignment` and their figures.
+* Chapter steps, one call per cell: :func:`make_world`, :func:`shapes_features`,
+  :func:`real_agreement`, :func:`shapes_agreement`, the tables :func:`model_table`,
+  :func:`zoo_table`, :func:`picked_depth`, :func:`objective_pairs`, :func:`protocol_scores`,
+  :func:`agreement_view`, and the glued values (``*_values``) each section quotes.
 
 Example:
     >>> import pandas as pd
@@ -805,3 +809,240 @@ def lone_values(lone: pd.DataFrame) -> dict:
     return {"least_agree": f"{order.index[0]} ({order.iloc[0]:.2f}) and "
                            f"{order.index[1]} ({order.iloc[1]:.2f})",
             "most_agree": f"{order.index[-1]} ({order.iloc[-1]:.2f})"}
+
+
+# --------------------------------------------------------------------------- chapter steps
+def model_table(models: Sequence[str]) -> pd.DataFrame:
+    """The registry rows (:func:`helpers.pretrained.describe`) of ``models``, one per model,
+    without the package column."""
+    from helpers import pretrained
+
+    return pd.DataFrame([{k: v for k, v in row.items() if k != "package"}
+                         for row in pretrained.describe() if row["model"] in models]
+                        ).set_index("model")
+
+
+def confidence_values(conf: pd.DataFrame, sets: Sequence[str]) -> tuple[pd.DataFrame, dict]:
+    """Mean confidence, entropy and confident share per image set (in ``sets`` order) of
+    :func:`helpers.prh.real_images.confidence_table` output, and their glued values
+    ``conf_<set>``, ``ent_<set>`` and ``ood_measured`` (:func:`ood_phrase`)."""
+    mean = conf.groupby("image_set")[["confidence", "entropy", "frac_confident"]].mean()
+    mean = mean.reindex(list(sets))
+    values = {}
+    for s in sets:
+        values[f"conf_{s}"] = float(mean.loc[s, "confidence"])
+        values[f"ent_{s}"] = float(mean.loc[s, "entropy"])
+    values["ood_measured"] = ood_phrase(mean.entropy)
+    return mean, values
+
+
+def objective_values(diff_wide: pd.DataFrame, model: str = "hed_vgg16") -> dict:
+    """``rv_diff_hed`` and ``rv_diff_nohed`` (:func:`objective_gap`: pairs with ``model``
+    against pairs without it) and ``hed_sentence`` (:func:`objective_phrase`)."""
+    gain_other, gain_same = objective_gap(diff_wide, model)
+    return {"rv_diff_hed": gain_other, "rv_diff_nohed": gain_same,
+            "hed_sentence": objective_phrase(gain_other, gain_same)}
+
+
+def pair_slider_figure(diff_wide: pd.DataFrame, models: Sequence[str]):
+    """An interactive heatmap of :func:`diff_by_pair` output, one slider frame per image set,
+    on a colour scale symmetric about 0 (hover names the pair)."""
+    import plotly.graph_objects as go
+
+    from helpers import interactive
+
+    lim = float(np.nanmax(np.abs(diff_wide.to_numpy())))
+    frames = {s: [go.Heatmap(z=pair_matrix(diff_wide[s], models), x=list(models), y=list(models),
+                             zmin=-lim, zmax=lim, colorscale="RdBu", reversescale=True,
+                             hovertemplate="%{y} vs %{x}: %{z:+.3f}<extra></extra>")]
+              for s in diff_wide.columns}
+    return interactive.slider_figure(
+        frames, slider_label="image set",
+        title="Trained minus random-init corrected mutual kNN, per architecture pair")
+
+
+def picked_depth(real_all: pd.DataFrame) -> pd.DataFrame:
+    """Mean depth (fraction of each model's blocks) of the layer pair the max picks, per image
+    set and view, for trained and random-init pairs."""
+    picked = real_all[real_all.kind.isin(["trained", "init"])].assign(
+        depth=lambda d: (d.depth_a + d.depth_b) / 2)
+    return picked.pivot_table(index=["image_set", "view"], columns="kind", values="depth")
+
+
+def agreement_values(rows: pd.DataFrame, prefix: str = "ragree") -> dict:
+    """Per (set, protocol, value) row of :func:`agreement_rows`: ``<prefix>_<set>_<protocol>``
+    (the mean agreement with its interval, two digits) and ``<prefix>_null_<set>_<protocol>``
+    (the null's 95th percentile), with ``_corr`` appended for corrected scores."""
+    values = {}
+    for (s, p, v), r in rows.iterrows():
+        tail = "" if v == "raw" else "_corr"
+        values[f"{prefix}_{s}_{p}{tail}"] = format_interval(r["mean"], r.ci_low, r.ci_high,
+                                                            digits=2)
+        values[f"{prefix}_null_{s}_{p}{tail}"] = r.null_95
+    return values
+
+
+def agreement_view(rows: pd.DataFrame, n_perm: int) -> pd.DataFrame:
+    """The agreement tests as shown: mean, interval, null, p (written at its floor by
+    :func:`helpers.chapter.format_p`), whether it passes, and the number of pairs."""
+    return rows.assign(p=[format_p(p, n_perm) for p in rows.p_value])[
+        ["mean", "ci_low", "ci_high", "null_mean", "null_95", "p", "passes", "n_pairs"]]
+
+
+def make_world(full: bool, n: int, seed: int, id_source: str, ood_source: str) -> dict:
+    """The chapter's two splits, ``{"id": ShapesData, "ood": ShapesData}``: the shapes world's
+    (``n`` images each, ``seed``), or at full scale PRH's data (WIT images and captions from
+    ``id_source``, ImageNet-O from ``ood_source``) with a ``subset`` column naming the split."""
+    from helpers.prh import shapes_world as sw
+    from helpers.prh import sources as ps
+
+    if not full:
+        return {split: sw.make_dataset(n, split, seed=seed) for split in ("id", "ood")}
+    world = {}
+    for split, loader, source in (("id", ps.load_wit, id_source),
+                                  ("ood", ps.load_imagenet_o, ood_source)):
+        imgs, caps = loader(source, n=n)
+        world[split] = ShapesData(imgs, pd.DataFrame({"subset": [split] * len(caps)}), caps)
+    return world
+
+
+def zoo_table(zoo: Sequence) -> pd.DataFrame:
+    """One row per zoo member: name, architecture, objective, seed and the mean of its last five
+    logged losses (NaN without a history)."""
+    return pd.DataFrame([dict(name=m.name, arch=m.arch, objective=m.objective, seed=m.seed,
+                              final_loss=np.mean([h["loss"] for h in m.history[-5:]])
+                              if m.history else np.nan) for m in zoo])
+
+
+def accuracy_summary(acc_table: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
+    """Mean accuracy of :func:`accuracy_table` per image kind (in distribution first), and the
+    glued ``acc_id_shape`` and ``acc_combo_shape`` (shape accuracy in distribution and on
+    held-out shape-colour pairs)."""
+    summary = (acc_table.groupby("subset")[["shape", "color", "texture", "all_factors"]].mean()
+               .reindex(["id", *OOD_KINDS]))
+    return summary, {"acc_id_shape": float(summary.loc["id", "shape"]),
+                     "acc_combo_shape": float(summary.loc["held_out_combo", "shape"])}
+
+
+def objective_pairs(vv: pd.DataFrame, objective_of: dict[str, str]) -> pd.DataFrame:
+    """Corrected scores of trained pairs (:func:`vv_scores`) per split, for pairs that share an
+    objective and pairs that do not: mean, standard deviation and count."""
+    trained = vv[vv.kind == "trained pair"].copy()
+    trained["same_objective"] = [objective_of[a] == objective_of[b]
+                                 for a, b in zip(trained.model_a, trained.model_b)]
+    return trained.groupby(["split", "same_objective"]).corrected.agg(["mean", "std", "count"])
+
+
+def competence_titles(comp_corr: pd.DataFrame) -> dict[str, str]:
+    """Panel titles of :func:`plot_competence`: each split with its partial Spearman."""
+    return {s: f"{'in distribution' if s == 'id' else 'out of distribution'}: partial rho "
+               f"{comp_corr.loc['partial', s]:.2f}" for s in ("id", "ood")}
+
+
+def shapes_agreement_values(rows: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
+    """The shapes world's mean agreement per (protocol, value) and split, and the glued
+    ``agree_blog_<split>`` (blog, raw) and ``agree_corr_<split>`` (PRH, corrected)."""
+    summary = rows["mean"].unstack(0)
+    values = {}
+    for split in ("id", "ood"):
+        values[f"agree_blog_{split}"] = float(summary.loc[("blog", "raw"), split])
+        values[f"agree_corr_{split}"] = float(summary.loc[("PRH", "corrected"), split])
+    return summary, values
+
+
+def protocol_scores(tables: dict[tuple, pd.DataFrame], config: str) -> pd.DataFrame:
+    """Mean raw score, null mean and corrected score of one configuration over the pairs of
+    every ``(split, protocol)`` table."""
+    table = pd.concat([t.assign(split=s, protocol=p) for (s, p), t in tables.items()])
+    return table[table.config == config].groupby(["protocol", "split"])[
+        ["raw", "null_mean", "corrected"]].mean()
+
+
+def check_full_scale(full: bool, vit_models: Sequence[str]) -> None:
+    """Fail before any work when ``full`` scale has fewer than two ``vit_models`` to compare.
+
+    Raises:
+        ValueError: naming ``vit_models`` and where PRH's are listed.
+    """
+    if full and len(vit_models) < 2:
+        raise ValueError("scale='full' needs at least two vit_models (PRH's ViTs are listed in "
+                         "book/scales.yaml); hub names need network access, local folders work "
+                         "offline")
+
+
+def shapes_features(zoo: Sequence, world: dict, language_models: Sequence[str], *, full: bool,
+                    n: int, seed: int, sources: dict[str, str],
+                    batch_size: int) -> tuple[dict, dict[str, int] | None, dict]:
+    """Both sides' features of the shapes world (or, at full scale, PRH's data), cached.
+
+    Args:
+        zoo: the zoo's members (full: :class:`helpers.prh.sources.PretrainedMember` list).
+        world: ``{"id": ShapesData, "ood": ShapesData}``.
+        language_models: text encoders (full: Hugging Face LMs).
+        n, seed: the evaluation images' count and seed (part of the cache keys).
+        sources: split -> dataset name (full scale; part of the cache keys).
+        batch_size: full scale's images or captions per forward pass (book: 64 captions).
+
+    Returns:
+        ``vision`` (:func:`zoo_vision_features` or :func:`pretrained_vision_features`),
+        ``n_params`` (full: model -> parameter count; else None) and ``prepared_lang``
+        (``{split: {encoder: prepared layers}}``, :func:`text_features` of the true captions).
+    """
+    if full:
+        vision, n_params = pretrained_vision_features(zoo, world, sources, batch_size)
+    else:
+        vision = zoo_vision_features(zoo, world, {"world": "shapes", "n": n, "seed": seed})
+        n_params = None
+    lang = {}
+    for split in world:
+        key = ({"world": "prh", "source": sources[split]} if full else {"world": "shapes"})
+        lang[split] = {lm: text_features(lm, world[split].captions,
+                                         {**key, "split": split, "n": n, "seed": seed}, full,
+                                         batch_size if full else 64)
+                       for lm in language_models}
+    return vision, n_params, lang
+
+
+def real_agreement(real_feats: dict, models: Sequence[str], sets: Sequence[str], configs,
+                   n_perm: int, n_layers: int, n_boot: int,
+                   threshold: float) -> tuple[dict, pd.DataFrame]:
+    """Metric agreement on the real models: :func:`protocol_tables` on each image set in
+    ``sets`` (``real_feats[set][model]`` the raw per-layer features), then
+    :func:`agreement_rows` with ``passes`` (p-value at or below ``threshold``).
+
+    Returns:
+        ``{(set, protocol): score table}`` and the agreement rows.
+    """
+    tables = {(s, p): t for s in sets for p, t in protocol_tables(
+        {m: real_feats[s][m] for m in models}, configs, n_perm, n_layers).items()}
+    rows = agreement_rows(tables, n_boot)
+    rows["passes"] = rows.p_value <= threshold
+    return tables, rows
+
+
+def shapes_agreement(vision: dict, final: dict[str, int], configs, n_images: int, n_perm: int,
+                     n_boot: int) -> tuple[dict, pd.DataFrame, dict]:
+    """Metric agreement on the zoo's final checkpoints (``vision[split][(model, step)]``), both
+    splits, the first ``n_images`` images, every layer searched under PRH's protocol.
+
+    Returns:
+        ``{(split, protocol): score table}``, :func:`agreement_rows` of them, and
+        ``{(split, protocol, value): configuration correlation matrix}``
+        (:func:`helpers.prh.metric_agreement.agreement`).
+    """
+    tables = {(split, p): t for split in ("id", "ood") for p, t in protocol_tables(
+        {n: [v[:n_images] for v in vision[split][(n, final[n])]] for n in final}, configs,
+        n_perm, None).items()}
+    corr = {(split, p, v): ma.agreement(tables[(split, p)], v)
+            for split in ("id", "ood") for p in ("blog", "PRH") for v in ("raw", "corrected")}
+    return tables, agreement_rows(tables, n_boot), corr
+
+
+def competence_correlations(vl_mean: pd.DataFrame, n_boot: int) -> pd.DataFrame:
+    """:func:`helpers.prh.competence.competence_correlation` of :func:`language_alignment`
+    output per split (columns ``id``, ``ood``)."""
+    from helpers.prh.competence import competence_correlation
+
+    return pd.DataFrame({split: competence_correlation(vl_mean[vl_mean.split == split],
+                                                       n_boot=n_boot)
+                         for split in ("id", "ood")})

@@ -236,3 +236,142 @@ def test_vv_and_lone_values():
     lone = pd.DataFrame({"id": [0.9, 0.1, 0.5], "ood": [0.7, 0.3, 0.1]}, index=["a", "b", "c"])
     v = rep.lone_values(lone)
     assert v == {"least_agree": "b (0.20) and c (0.30)", "most_agree": "a (0.80)"}
+
+
+def test_confidence_values_per_set_in_order():
+    conf = pd.DataFrame(dict(image_set=["photos", "photos", "fashion", "fashion"],
+                             model="m", confidence=[0.8, 0.6, 0.2, 0.4],
+                             entropy=[1.0, 2.0, 5.0, 4.0], frac_confident=[1.0, 0.0, 0.0, 0.0]))
+    mean, values = rep.confidence_values(conf, ["photos", "fashion"])
+    assert list(mean.index) == ["photos", "fashion"]
+    assert values["conf_photos"] == pytest.approx(0.7) and values["ent_fashion"] == 4.5
+    assert values["ood_measured"].startswith("all 1 OOD sets get higher entropy")
+    _, flipped = rep.confidence_values(conf.assign(entropy=[5.0, 4.0, 1.0, 2.0]),
+                                       ["photos", "fashion"])
+    assert flipped["ood_measured"].startswith("none of the OOD sets")
+
+
+def test_objective_values_and_pair_views():
+    idx = pd.MultiIndex.from_tuples([("a", "b"), ("a", "hed"), ("b", "hed")])
+    diff = pd.DataFrame({"photos": [0.3, 0.1, 0.1], "fashion": [0.1, -0.1, -0.1]}, index=idx)
+    v = rep.objective_values(diff, "hed")
+    assert v["rv_diff_hed"] == pytest.approx(0.0) and v["rv_diff_nohed"] == pytest.approx(0.2)
+    assert v["hed_sentence"].startswith("convergence here is weaker across objectives")
+    fig = rep.pair_slider_figure(diff, ["a", "b", "hed"])
+    assert len(fig.frames) == 2 and fig.data[0].zmax == pytest.approx(0.3)
+    real_all = pd.DataFrame(dict(image_set="photos", view="plain",
+                                 kind=["trained", "init", "pixels"], depth_a=[1.0, 0.0, 0.5],
+                                 depth_b=[0.5, 0.0, 0.5]))
+    picked = rep.picked_depth(real_all)
+    assert picked.loc[("photos", "plain"), "trained"] == 0.75
+    assert list(picked.columns) == ["init", "trained"]
+
+
+def test_agreement_values_and_view_name_each_row():
+    idx = pd.MultiIndex.from_tuples([("photos", "blog", "raw"), ("photos", "PRH", "corrected")],
+                                    names=["set", "protocol", "value"])
+    rows = pd.DataFrame(dict(mean=[0.5, 0.25], ci_low=[0.4, 0.1], ci_high=[0.6, 0.3],
+                             null_mean=[0.3, 0.0], null_95=[0.45, 0.05], p_value=[0.005, 0.5],
+                             passes=[True, False], n_pairs=10), index=idx)
+    v = rep.agreement_values(rows)
+    assert v["ragree_photos_blog"] == "0.50 [0.40, 0.60]" and v["ragree_null_photos_blog"] == 0.45
+    assert v["ragree_photos_PRH_corr"] == "0.25 [0.10, 0.30]"
+    assert set(v) == {"ragree_photos_blog", "ragree_null_photos_blog", "ragree_photos_PRH_corr",
+                      "ragree_null_photos_PRH_corr"}
+    view = rep.agreement_view(rows, 199)
+    assert list(view.p) == ["p <= 1/200", "p = 0.5"]
+    assert list(view.columns)[-3:] == ["p", "passes", "n_pairs"]
+
+
+def test_accuracy_objective_and_agreement_summaries():
+    acc = pd.DataFrame(dict(subset=["id", "held_out_combo", "novel_shape", "novel_texture"],
+                            shape=[0.9, 0.5, 0.0, 0.6], color=1.0, texture=1.0, all_factors=0.5))
+    summary, v = rep.accuracy_summary(acc)
+    assert summary.index[0] == "id" and v == {"acc_id_shape": 0.9, "acc_combo_shape": 0.5}
+    vv = pd.DataFrame(dict(kind=["trained pair"] * 3 + ["init-init"], split="id",
+                           model_a=["a", "a", "b", "a"], model_b=["b", "c", "c", "b"],
+                           corrected=[0.5, 0.1, 0.3, 0.0]))
+    pairs = rep.objective_pairs(vv, {"a": "sup", "b": "sup", "c": "ae"})
+    assert pairs.loc[("id", True), "mean"] == 0.5 and pairs.loc[("id", False), "count"] == 2
+    idx = pd.MultiIndex.from_product([["id", "ood"], ["blog", "PRH"], ["raw", "corrected"]])
+    rows = pd.DataFrame({"mean": np.arange(8) / 10}, index=idx)
+    s, sv = rep.shapes_agreement_values(rows)
+    assert sv == {"agree_blog_id": 0.0, "agree_corr_id": 0.3, "agree_blog_ood": 0.4,
+                  "agree_corr_ood": pytest.approx(0.7)}
+    comp = pd.DataFrame({"id": [0.5], "ood": [-0.25]}, index=["partial"])
+    assert rep.competence_titles(comp) == {"id": "in distribution: partial rho 0.50",
+                                           "ood": "out of distribution: partial rho -0.25"}
+
+
+def test_protocol_scores_average_one_configuration():
+    t = pd.DataFrame(dict(config=["mknn@10", "mknn@10", "cka"], raw=[0.2, 0.4, 0.9],
+                          null_mean=[0.1, 0.1, 0.5], corrected=[0.1, 0.3, 0.8]))
+    out = rep.protocol_scores({("id", "blog"): t, ("ood", "blog"): t.assign(raw=0.0)}, "mknn@10")
+    assert out.loc[("blog", "id"), "raw"] == pytest.approx(0.3)
+    assert out.loc[("blog", "ood"), "raw"] == 0.0 and len(out) == 2
+
+
+def test_zoo_table_and_world():
+    class Member:
+        name, arch, objective, seed = "m", "mlp", "sup", 0
+        history = [{"loss": float(i)} for i in range(10)]
+    table = rep.zoo_table([Member()])
+    assert table.final_loss.iloc[0] == 7.0
+    world = rep.make_world(False, 6, 1, "unused", "unused")
+    assert set(world) == {"id", "ood"} and len(world["ood"]) == 6
+
+
+def test_check_full_scale_names_vit_models():
+    rep.check_full_scale(False, [])
+    rep.check_full_scale(True, ["a", "b"])
+    with pytest.raises(ValueError, match="at least two vit_models"):
+        rep.check_full_scale(True, ["a"])
+
+
+def test_shapes_features_key_each_split_like_the_chapter(monkeypatch):
+    seen = []
+    monkeypatch.setattr(rep, "zoo_vision_features", lambda zoo, world, key: {"key": key})
+    monkeypatch.setattr(rep, "text_features",
+                        lambda lm, caps, key, full, bs: seen.append((lm, key, full, bs)) or [lm])
+    world = {"id": type("D", (), {"captions": ["a"]})(), "ood": type("D", (), {"captions": ["b"]})()}
+    vision, n_params, lang = rep.shapes_features([], world, ["enc"], full=False, n=8, seed=1,
+                                                 sources={"id": "x", "ood": "y"}, batch_size=32)
+    assert vision == {"key": {"world": "shapes", "n": 8, "seed": 1}} and n_params is None
+    assert lang == {"id": {"enc": ["enc"]}, "ood": {"enc": ["enc"]}}
+    assert seen[1] == ("enc", {"world": "shapes", "split": "ood", "n": 8, "seed": 1}, False, 64)
+    monkeypatch.setattr(rep, "pretrained_vision_features", lambda *a: ({"v": 1}, {"m": 5}))
+    seen.clear()
+    _, n_params, _ = rep.shapes_features([], world, ["enc"], full=True, n=8, seed=1,
+                                         sources={"id": "x", "ood": "y"}, batch_size=32)
+    assert n_params == {"m": 5}
+    assert seen[0] == ("enc", {"world": "prh", "source": "x", "split": "id", "n": 8, "seed": 1},
+                       True, 32)
+
+
+def test_real_and_shapes_agreement_match_their_parts():
+    g = torch.Generator().manual_seed(3)
+    shared = torch.randn(40, 4, generator=g)
+    feats = {"set": {m: _layers(10 + i, n=40, shared=shared) for i, m in enumerate("abc")}}
+    configs = rep.agreement_configs([5])
+    tables, rows = rep.real_agreement(feats, list("abc"), ["set"], configs, 9, 2, 50, 0.1)
+    direct = rep.protocol_tables(feats["set"], configs, 9, 2)
+    assert tables[("set", "PRH")].corrected.tolist() == direct["PRH"].corrected.tolist()
+    assert list(rows.passes) == list(rows.p_value <= 0.1)
+    vision = {split: {(m, 3): [x[:30] for x in feats["set"][m]] for m in "abc"}
+              for split in ("id", "ood")}
+    t2, rows2, corr = rep.shapes_agreement(vision, {m: 3 for m in "abc"}, configs, 20, 9, 50)
+    assert set(t2) == {("id", "blog"), ("id", "PRH"), ("ood", "blog"), ("ood", "PRH")}
+    short = rep.protocol_tables({m: [x[:20] for x in vision["id"][(m, 3)]] for m in "abc"},
+                                configs, 9, None)
+    assert t2[("id", "PRH")].corrected.tolist() == short["PRH"].corrected.tolist()
+    assert set(corr) == {(s, p, v) for s in ("id", "ood") for p in ("blog", "PRH")
+                         for v in ("raw", "corrected")} and len(rows2) == 8
+
+
+def test_competence_correlations_per_split(monkeypatch):
+    import helpers.prh.competence as cp
+    monkeypatch.setattr(cp, "competence_correlation",
+                        lambda d, n_boot: pd.Series({"partial": float(len(d)), "n": n_boot}))
+    vl = pd.DataFrame(dict(split=["id", "id", "ood"]))
+    out = rep.competence_correlations(vl, 7)
+    assert list(out.columns) == ["id", "ood"] and out.loc["partial"].tolist() == [2.0, 1.0]
