@@ -101,6 +101,11 @@ workers: int = 2  # processes that train the zoo and extract features (CPU: all 
 # Each holds {glue:text}`real_n_shown` images, fed at {glue:text}`real_input_shown` px with each
 # model's own normalisation (their own 224-260 px would cost about 6x more; 320 images, a fifth
 # more). Features are every block's output, averaged over space (CNNs have no CLS token).
+#
+# Are the OOD sets out of distribution for these models? ImageNet-O holds images that ImageNet
+# classifiers label wrongly and confidently. Our sets have no ImageNet labels, but the three
+# classifiers' mean top-1 softmax **confidence** and prediction **entropy** (nats; a uniform guess
+# over 1000 classes is 6.9) can be measured: after the models' table, the confidence table.
 
 # %% tags=["hide-input"]
 FULL = scale == "full"
@@ -116,13 +121,6 @@ with timer.stage("real: features"):
     real_feats, real_logits = ri.pretrained_features(real_sets, real_models, input_size=real_input,
                                                      workers=workers)
 rep.model_table(real_models)
-
-# %% [markdown]
-# ### Are the OOD sets out of distribution for these models?
-#
-# ImageNet-O holds images that ImageNet classifiers label wrongly and confidently. Our sets have
-# no ImageNet labels, but the three classifiers' mean top-1 softmax **confidence** and prediction
-# **entropy** (nats; a uniform guess over 1000 classes is 6.9) can be measured.
 
 # %% tags=["hide-input"]
 conf = ri.confidence_table(real_logits)
