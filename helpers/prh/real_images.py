@@ -252,28 +252,47 @@ def _overlaps(mask_a: torch.Tensor, lists_b: torch.Tensor, k: int) -> torch.Tens
     return hits.float().sum(-1) / (n * k)
 
 
-_DRAW_ELEMENTS = 1 << 24  # neighbour hits held at once by the batched null (~16 MB of bools)
+_DRAW_ELEMENTS = 1 << 22  # histogram entries held at once by the batched null (16 MB of int32)
+_BYTE_BITS = torch.tensor([[(v >> bit) & 1 for bit in range(8)] for v in range(256)],
+                          dtype=torch.float64)  # [256, 8]: the bits of each byte value
 
 
 def _null_draws(mask_a: torch.Tensor, lists_b: torch.Tensor, k: int, perms: torch.Tensor,
                 inverses: torch.Tensor) -> torch.Tensor:
     """[P] layer-pair-max overlap of ``a`` with ``b``'s rows shuffled by each of ``perms``.
 
-    Draw p relabels b's neighbour lists as ``inverses[p][lists_b[:, perms[p]]]`` (the loop of
-    :func:`_overlaps` calls, batched over shuffles in chunks); counts are exact in float32, so
-    every draw equals the one-shuffle-at-a-time value bit for bit.
+    Draw p relabels b's neighbour lists as ``inverses[p][lists_b[:, perms[p]]]``, as a loop of
+    :func:`_overlaps` calls would, batched over shuffles in chunks. Instead of looking each
+    relabelled neighbour up in every layer of ``a`` (``La`` lookups), a's layers are packed eight
+    to a byte (bit l: the neighbour is in a's layer-l list), and one lookup per neighbour and
+    byte feeds a histogram of byte values per (layer of b, draw), whose bit sums are the counts
+    (one 256-image table of 11 models with 50 shuffles: 17.5 -> 2.6 CPU s). Counts are exact
+    integers, so every draw equals the one-shuffle-at-a-time value bit for bit.
     """
     n_layers_a, (n_layers_b, n, k_b) = mask_a.shape[0], lists_b.shape
-    chunk = max(1, _DRAW_ELEMENTS // (n_layers_a * n_layers_b * n * k_b))
-    rows = torch.arange(n)[None, None, :, None] * n
+    n_bytes = -(-n_layers_a // 8)
+    padded = torch.zeros(n_bytes * 8, mask_a.shape[1], dtype=torch.uint8)
+    padded[:n_layers_a] = mask_a
+    weights = (1 << torch.arange(8, dtype=torch.uint8))[None, :, None]
+    packed = (padded.reshape(n_bytes, 8, -1) * weights).sum(1, dtype=torch.uint8)
+    packed = packed.reshape(n_bytes, n, n).int()  # [B, N, N]: row i, neighbour j
+    chunk = max(1, _DRAW_ELEMENTS // (n_bytes * n_layers_b * n * k_b))
     out = []
     for start in range(0, len(perms), chunk):
         p, inv = perms[start:start + chunk], inverses[start:start + chunk]
-        shuffled = lists_b[:, p]  # [Lb, C, N, k]: row i of draw c is b's row p[c, i]
-        relabelled = inv[torch.arange(len(p))[None, :, None, None], shuffled]
-        hits = mask_a[:, (rows + relabelled).reshape(-1)]  # [La, Lb*C*N*k]
-        counts = hits.reshape(n_layers_a, n_layers_b, len(p), n * k_b).float().sum(-1)
-        out.append((counts / (n * k)).amax(dim=(0, 1)))
+        shuffled = lists_b[:, p].reshape(n_layers_b, len(p), n * k_b)  # row i of draw c: p[c, i]
+        relabelled = torch.gather(inv[None].expand(n_layers_b, -1, -1), 2, shuffled)
+        relabelled = relabelled.reshape(n_layers_b * len(p), n, k_b)  # [Lb*C, N, k]
+        # one histogram bin per (byte, layer of b, draw, byte value)
+        offsets = 256 * torch.arange(n_bytes * n_layers_b * len(p), dtype=torch.int32)
+        values = torch.empty(n_bytes, *relabelled.shape, dtype=torch.int32)  # [B, Lb*C, N, k]
+        for table, into in zip(packed, values):
+            torch.gather(table.expand(len(relabelled), -1, -1), 2, relabelled, out=into)
+        values += offsets.reshape(n_bytes, -1, 1, 1)  # bins stay below 2**31 (int32 is exact)
+        hist = torch.bincount(values.reshape(-1), minlength=256 * offsets.numel())
+        bits = hist.reshape(n_bytes, n_layers_b * len(p), 256).double() @ _BYTE_BITS
+        counts = bits.permute(0, 2, 1).reshape(n_bytes * 8, n_layers_b, len(p))[:n_layers_a]
+        out.append((counts.float() / (n * k)).amax(dim=(0, 1)))
     return torch.cat(out).double()
 
 

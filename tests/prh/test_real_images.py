@@ -93,10 +93,11 @@ def _one_shuffle_at_a_time(fa, fb, groups, k, perms, pairs):
     return np.array(out)
 
 
-@pytest.mark.parametrize("chunk_elements", [1 << 24, 3000])  # one chunk; several chunks
-def test_batched_null_equals_one_shuffle_at_a_time(monkeypatch, chunk_elements):
+# one chunk; several chunks; more than 8 layers (a's layers packed into two bytes)
+@pytest.mark.parametrize("chunk_elements, layers", [(1 << 24, 3), (3000, 3), (1 << 24, 11)])
+def test_batched_null_equals_one_shuffle_at_a_time(monkeypatch, chunk_elements, layers):
     monkeypatch.setattr(ri, "_DRAW_ELEMENTS", chunk_elements)
-    feats = {m: _feats(s, n=60, layers=3) for s, m in enumerate("abc")}
+    feats = {m: _feats(s, n=60, layers=layers - s) for s, m in enumerate("abc")}
     groups = np.repeat(np.arange(10), 6)
     pairs = [("a", "b"), ("c", "a")]
     t = ri.grouped_block_scores(feats, feats, groups, k=4, n_perm=13, seed=5, pairs=pairs,
