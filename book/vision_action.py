@@ -37,13 +37,12 @@ import pandas as pd
 import torch
 from myst_nb import glue
 
-from helpers import alignment, interactive, stats
-from helpers.cache import cached
-from helpers.chapter import StageTimer, format_interval, format_p, glue_text, verdict_table
+from helpers import alignment, interactive
+from helpers.chapter import StageTimer, bonferroni, glue_text, verdict_table
 from helpers.libero import action_alignment as va
 from helpers.libero import evaluation as ev
 from helpers.libero import figures as vafig
-from helpers.libero import openvla, pipeline
+from helpers.libero import pipeline, report
 from helpers.libero import policy as bc
 from helpers.libero import sim as libero_sim
 from helpers.plotting import show, use_style
@@ -87,7 +86,7 @@ variants: list = [  # policies: PolicyConfig fields + name, checkpoints (epochs)
 topk: int = 10  # neighbours in mutual kNN
 n_perm: int = 100  # permutations per null (floor 1/(n_perm+1))
 n_perm_corr: int = 2000  # permutations of the Spearman test
-alpha: float = 0.05  # family-wise level of the two alignment-success tests (0.025 each)
+alpha: float = 0.05  # family-wise level of the two alignment-success tests (Bonferroni)
 n_boot: int = 1000  # bootstrap draws over rollouts and seeds
 window: int = 4  # action window length T (decisions) for a_t..a_{t+T-1}
 move_threshold: float = 0.1  # drop steps whose translation-action norm is below this
@@ -132,7 +131,8 @@ print(f"{len(task_ids)} tasks x {n_demos} demos at {image_size}px; {len(variants
 # it on the plate; Gaussian translation noise and a slow random rotation make all seven action
 # dimensions vary.
 # Each task's demos are written once as a LIBERO-layout HDF5 file in the cache and read back with
-# the same reader that reads LIBERO's own downloads.
+# the same reader that reads LIBERO's own downloads. Failed episodes are dropped, as LIBERO keeps
+# only successful demos (`controller_success`: the controller's rate over its attempts).
 
 # %% tags=["hide-input"]
 with timer.stage("demos (record or read)"):
@@ -144,10 +144,6 @@ glue_text("n_tasks_text", "one LIBERO-Spatial task" if len(task_ids) == 1 else
           f"{len(task_ids)} LIBERO-Spatial tasks")
 glue("n_variants", len(variants), display=False)
 demo_table
-
-# %% [markdown]
-# `controller_success` is the scripted controller's success rate over the episodes it attempted;
-# failed episodes are dropped, as LIBERO keeps only successful demos.
 
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "One scripted demonstration of the first task: agentview and wrist frames (upright) and the raw 7-D action taken at each frame (translation, rotation, gripper: -1 open, +1 close).", "name": "fig-vision_action-frames"}}
 show(vafig.plot_demo_frames(data.demos[task_ids[0]]))
@@ -170,6 +166,10 @@ pipeline.action_summary(data).round(3)
 # `helpers.libero.evaluation.run_rollouts`: the recorded demos replayed open-loop from their own
 # init states (the simulator is deterministic, so these must succeed), and the scripted controller
 # from the held-out init states.
+# The harness also makes each episode a function of its policy and init state alone: robosuite's
+# reset would carry over the last episode's gripper command and redraw the placement of the fixed
+# cabinet and stove from NumPy's global generator, so a checkpoint's success would depend on which
+# episodes ran before it in the same simulator (`helpers.libero.sim.reset_to` pins both).
 
 # %% tags=["hide-input"]
 with timer.stage("harness controls"):
@@ -179,10 +179,7 @@ with timer.stage("harness controls"):
         key=dict(suite=suite, tasks=task_ids, n_demos=n_demos, n_init=n_init,
                  demo_seed=DEMO_SEED, held_out=SCRIPTED, n_replay=n_replay,
                  max_steps=rollout_max_steps, replay_max_steps=demo_max_steps,
-                 action_repeat=action_repeat, version=2))
-controls["95% interval"] = [
-    format_interval(r.success, *ev.wilson_interval(r.successes, r.rollouts), digits=2)
-    for r in controls.itertuples()]
+                 action_repeat=action_repeat, version=3), workers=workers)
 glue_text("replay_success", ev.replay_sentence(controls))
 controls
 
@@ -200,12 +197,11 @@ controls
 # random-shift augmentation and a one-cycle learning rate (warm-up, then cosine decay to zero).
 # In closed loop the policy executes the first half of each chunk, then looks again.
 # Checkpoint 0 of a variant is its untrained (random-init) encoder, the control for what training
-# adds.
-# The variants train in `workers` processes, one torch thread each.
+# adds. The variants train in `workers` processes, one torch thread each.
 
 # %% tags=["hide-input"]
 base_key = dict(suite=suite, tasks=task_ids, n_demos=n_demos, n_init=n_init, demo_seed=DEMO_SEED,
-                action_repeat=action_repeat, version=3)
+                action_repeat=action_repeat, version=4)  # 4: demos v3 (sim.reset_to pins the scene)
 configs = {s["name"]: pipeline.variant_config(s, image_size=image_size, n_tasks=len(task_ids),
                                               seed=seed) for s in variants}
 with timer.stage("BC training"):
@@ -223,11 +219,7 @@ untrained = {s["name"]: (s["name"], 0) for s in variants if 0 in s["checkpoints"
 encoder_of = {s["name"]: s.get("encoder", "vit") for s in variants}
 main_family = {"vit": "ViT", "mobilenet_v2": "MobileNetV2"}[encoder_of[main_name]]
 glue("main_encoder", main_family, display=False)
-pd.DataFrame([dict(variant=s["name"], encoder=encoder_of[s["name"]],
-                   pretrained=s.get("pretrained", False), frozen=s.get("freeze_encoder", False),
-                   chunk=configs[s["name"]].chunk, epochs=configs[s["name"]].epochs,
-                   seed=configs[s["name"]].seed, first_loss=histories[s["name"]][0],
-                   last_loss=histories[s["name"]][-1]) for s in variants]).round(3)
+pipeline.variant_table(variants, configs, histories).round(3)
 
 # %% [markdown]
 # ## Per-layer alignment for each encoder
@@ -240,10 +232,7 @@ pd.DataFrame([dict(variant=s["name"], encoder=encoder_of[s["name"]],
 
 # %% tags=["hide-input"]
 with timer.stage("features"):
-    feats = {p: cached("vla_bc_variant_features", dict(bc.config_dict(configs[p[0]]), epoch=p[1],
-                                                         n=len(data.actions), **base_key),
-                       lambda p=p: pipeline.encoder_features(policies[p], data.frames))
-             for p in policies}
+    feats = pipeline.checkpoint_features(data, policies, base_key, workers)
 k0 = task_ids[0]
 f0 = feats[main_last][-1][data.per_task[k0]]
 a0 = va._prep(torch.as_tensor(norm[k0][:, :6]))
@@ -267,10 +256,12 @@ assert abs(ours - shared) < 1e-6, "the two mutual-kNN implementations disagree o
 # %% tags=["hide-input"]
 NULL = dict(topk=topk, n_perm=n_perm, seed=seed)
 MASKED = dict(NULL, exclude="episode", mode="episodes")
-with timer.stage("alignment"):
-    plain = {p: va.mean_result(pipeline.task_alignment(data, feats[p], **NULL)) for p in policies}
-    masked_tasks = {p: pipeline.task_alignment(data, feats[p], **MASKED) for p in policies}
-    masked = {p: va.mean_result(r) for p, r in masked_tasks.items()}
+with timer.stage("alignment"):  # every checkpoint, both scores, over the worker processes
+    runs = pipeline.task_alignments(
+        data, [(feats[p], o) for o in (NULL, MASKED) for p in policies], workers)
+plain = {p: va.mean_result(r) for p, r in zip(policies, runs[:len(policies)])}
+masked_tasks = dict(zip(policies, runs[len(policies):]))
+masked = {p: va.mean_result(r) for p, r in masked_tasks.items()}
 layer_table = pipeline.layer_table(masked, plain, n_perm)
 layer_table.round(3)
 
@@ -289,21 +280,12 @@ interactive.show(vafig.profile_slider(masked, topk), "fig-vision_action-layers-i
 
 # %% tags=["hide-input"]
 rp = plain[untrained.get(main_name, next(iter(plain)))]
-glue_text("rand_plain_text", f"best block {float(rp.observed.max()):.3f} against a row-shuffle "
-          f"null of {float(rp.null_mean[rp.observed.argmax()]):.3f}, "
-          f"{format_p(rp.p_best, n_perm)}")
-# what training adds: trained minus untrained, per seed of the main architecture
-gains = [float(masked[last[n]].corrected.max() - masked[untrained[n]].corrected.max())
-         for n in untrained if encoder_of[n] == encoder_of[main_name]]
-gain_draws = stats.bootstrap(np.mean, np.asarray(gains), n_boot=n_boot, seed=seed)
-gain_text = (format_interval(np.mean(gains), *stats.interval(gain_draws), signed=True)
-             if len(gains) > 1 else f"{gains[0]:+.3f} (one seed, no interval)" if gains
-             else "an unmeasured amount")
-mk = masked[main_last]
-glue_text("ep_summary", f"the trained {main_name}'s best block has a corrected score of "
-          f"{float(mk.corrected.max()):.3f} ({format_p(mk.p_best, n_perm)} against the layer-max "
-          f"episode null), and training adds {gain_text} over the untrained encoder "
-          f"(bootstrap over {len(gains)} seed{'s' if len(gains) != 1 else ''})")
+glue_text("rand_plain_text", report.plain_sentence(rp, n_perm))
+gains, gain_text = report.training_gain(  # trained minus untrained, per seed of the main encoder
+    masked, [(untrained[n], last[n]) for n in untrained if encoder_of[n] == encoder_of[main_name]],
+    n_boot=n_boot, seed=seed)
+glue_text("ep_summary", report.masked_sentence(main_name, masked[main_last], gains, gain_text,
+                                               n_perm))
 print("training adds (corrected, best block, per seed):", np.round(gains, 3))
 
 # %% [markdown]
@@ -319,24 +301,12 @@ print("training adds (corrected, best block, per seed):", np.round(gains, 3))
 # `n_sweep` demos of each task.
 
 # %% tags=["hide-input"]
-variants_table, curve = [], []
 with timer.stage("alignment"):
-    for p in filter(None, (untrained.get(main_name), main_last)):
-        for filt in (False, True):
-            for h in (1, window):
-                r = va.mean_result(pipeline.task_alignment(data, feats[p], horizon=h, filt=filt,
-                                                           **MASKED))
-                variants_table.append(dict(epoch=p[1], filter=filt, window=h,
-                                           corrected=float(r.corrected.max()),
-                                           p=format_p(r.p_best, n_perm)))
-        for n_ep in [n for n in n_sweep if 2 <= n <= n_demos]:
-            r = va.mean_result(pipeline.task_alignment(data, feats[p], episodes=n_ep, **MASKED))
-            curve.append(dict(epoch=p[1], episodes=n_ep, observed=float(r.observed.max()),
-                              null=float(r.null_mean[r.observed.argmax()]),
-                              corrected=float(r.corrected.max())))
-curve = pd.DataFrame(curve)
+    variants_table, curve = report.filter_window_sweep(
+        data, feats, [p for p in (untrained.get(main_name), main_last) if p], window=window,
+        n_sweep=n_sweep, workers=workers, **MASKED)
 glue_text("curve_result", pipeline.curve_sentence(curve, main_last[1]))
-pd.DataFrame(variants_table).round(3)
+variants_table.round(3)
 
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "Best-block episode-masked alignment of the main variant against the number of demonstrations per task: observed (solid) and the episode null's mean (dashed), untrained and trained.", "name": "fig-vision_action-n"}}
 show(vafig.plot_n_curve(curve, topk))
@@ -366,19 +336,16 @@ candidates = [p for p in points if encoder_of[p[0]] == encoder_of[main_name]]
 with timer.stage("validation rollouts"):
     val_states = {k: libero_sim.sample_init_states(libero_sim.get_task(suite, k), n_val,
                                                    seed=val_seed + 100 * k) for k in task_ids}
-    val_roll = {p: pipeline.rollout_checkpoint(
-        data, policies[p], p[1], VAL, execute=execute[p[0]], states=val_states,
+    val_roll = dict(zip(candidates, pipeline.rollout_checkpoints(
+        data, [(policies[p], p[1], VAL, execute[p[0]]) for p in candidates], states=val_states,
         states_key=dict(val_seed=val_seed, n_val=n_val, robot_noise=libero_sim.ROBOT_INIT_NOISE),
-        **ROLL) for p in candidates}
+        desc="validation rollouts", **ROLL)))
 val_pooled = {p: {m: np.concatenate([r[k][m] for k in task_ids]) for m in ("success", "progress")}
               for p, r in val_roll.items()}
 selected = ev.select_checkpoint(val_pooled)
-sel_val = val_pooled[selected]["success"]
-glue_text("selected_text", f"{selected[0]}, epoch {selected[1]} ({int(sel_val.sum())} of "
-          f"{len(sel_val)} validation rollouts succeed)")
-pd.DataFrame([dict(variant=n, epoch=e, **ev.success_row(v["success"]),
-                   progress=float(v["progress"].mean()), selected=(n, e) == selected)
-              for (n, e), v in val_pooled.items()]).round(2)
+val_table, selected_text = report.validation_table(val_pooled, selected)
+glue_text("selected_text", selected_text)
+val_table.round(2)
 
 # %% [markdown]
 # The selected checkpoint is {glue:md}`selected_text`; only now are the test scenes used for it.
@@ -393,23 +360,20 @@ pd.DataFrame([dict(variant=n, epoch=e, **ev.success_row(v["success"]),
 
 # %% tags=["hide-input"]
 with timer.stage("rollouts"):
-    roll = {p: pipeline.rollout_checkpoint(data, policies[p], p[1], HELD_OUT,
-                                           execute=execute[p[0]], **ROLL) for p in points}
-    extra = pipeline.rollout_checkpoint(data, policies[selected], selected[1], EXTRA,
-                                        execute=execute[selected[0]], **ROLL)
-    on_train = pipeline.rollout_checkpoint(data, policies[selected], selected[1], TRAIN_INITS,
-                                           execute=execute[selected[0]], **ROLL)
+    *test_roll, extra, on_train = pipeline.rollout_checkpoints(
+        data, [(policies[p], p[1], HELD_OUT, execute[p[0]]) for p in points]
+        + [(policies[selected], selected[1], inits, execute[selected[0]])
+           for inits in (EXTRA, TRAIN_INITS)], desc="test rollouts", **ROLL)
+roll = dict(zip(points, test_roll))
 success = {p: {k: roll[p][k]["success"] for k in task_ids} for p in points}
 test_success = {k: np.r_[success[selected][k], extra[k]["success"]] for k in task_ids}
 sel_name = f"{selected[0]}, selected"
 succ_table = ev.success_table({
     **success, (f"{sel_name} (all test inits)", selected[1]): test_success,
     (f"{sel_name} (training inits)", selected[1]): {k: on_train[k]["success"] for k in task_ids}})
-top = succ_table[succ_table.variant == f"{sel_name} (all test inits)"].sort_values("success")
-top = top.iloc[-1]
+top, best_text = report.best_task_sentence(succ_table, f"{sel_name} (all test inits)")
 glue("best_name", f"{selected[0]}, epoch {selected[1]}", display=False)
-glue_text("best_success", f"{format_interval(top.success, top.lo, top.hi, digits=2)} (task "
-          f"{int(top.task)}, {top.successes} of {top.rollouts} test rollouts)")
+glue_text("best_success", best_text)
 print(f"selected {selected}, best test task: {top.success:.2f} [{top.lo:.2f}, {top.hi:.2f}]")
 succ_table.round(2)
 
@@ -426,10 +390,10 @@ show(vafig.plot_success(succ_table, task_ids))
 # Each rolled-out (checkpoint or variant, task) pair gives one point: its episode-masked corrected
 # alignment on that task, at the checkpoint's best block and at a fixed block (the last), its test
 # success rate and its offline action error (L1 of the first predicted action on the demo frames).
-# Thresholds first: two tests share `alpha` = 0.05 (Bonferroni, p < 0.025 each), the best-block
-# correlation with success over all points and the same correlation within the
-# {glue:text}`main_encoder` points, the fairer one, since architecture alone could drive both
-# alignment and success; the other rows are descriptive.
+# Thresholds first: two tests share `alpha` = {glue:text}`alpha` (Bonferroni, p <
+# {glue:text}`corr_level` each), the best-block correlation with success over all points and the
+# same correlation within the {glue:text}`main_encoder` points, the fairer one, since architecture
+# alone could drive both alignment and success; the other rows are descriptive.
 # Two different uncertainties are reported, and they can disagree.
 # The **permutation p** ({glue:text}`n_perm_corr` shuffles of success across points) asks whether
 # this ranking of points could arise by chance; with a dozen points it is the test we read.
@@ -454,9 +418,13 @@ CORR = dict(n_perm=n_perm_corr, n_boot=n_boot, seed=seed)
 corr = ev.correlation_table(pts, rollout_lists, **CORR)
 within = ev.correlation_table(pts[family].reset_index(drop=True),
                               [s for s, f in zip(rollout_lists, family) if f], **CORR)
-rho_summary = ev.rho_sentence(corr, n_perm_corr, alpha / 2, within=within,
+corr_tables = {f"{len(pts)} points": corr, f"{int(family.sum())} {main_family} points": within}
+corr_level = bonferroni(alpha, len(corr_tables), n_perm_corr)  # the floor must sit below it
+rho_summary = ev.rho_sentence(corr, n_perm_corr, corr_level, within=within,
                               family=f"{int(family.sum())} {main_family}")
 glue("n_points", len(pts), display=False)
+glue("alpha", alpha, display=False)
+glue("corr_level", f"{corr_level:.3g}", display=False)
 glue("n_perm_corr", n_perm_corr, display=False)
 glue_text("rho_summary", rho_summary)
 print(rho_summary)
@@ -469,6 +437,7 @@ show(vafig.plot_success_vs_alignment(pts, success, [s["name"] for s in variants]
 # Training time moves alignment, fit and success together, so a correlation across checkpoints
 # partly says "later checkpoints are better at everything"; the comparison against offline error
 # tells "alignment predicts success" apart from "alignment predicts fit".
+
 # %% [markdown]
 # ## Full scale: OpenVLA-7B's vision towers on real LIBERO demonstrations
 #
@@ -498,22 +467,19 @@ timer.table()
 # %% [markdown]
 # ## Verdicts
 #
-# Thresholds, stated before the numbers: p < 0.025 for each of the two alignment-success
-# correlations, p < 0.05 for a null; a success difference counts when its 95% bootstrap interval
-# over rollouts excludes 0.
+# Thresholds, stated before the numbers: p < {glue:text}`corr_level` for each of the two
+# alignment-success correlations, p < 0.05 for a null; a success difference counts when its 95%
+# bootstrap interval over rollouts excludes 0.
 
 # %% tags=["hide-input"]
 rows = ev.chapter_verdicts(
-    {f"{len(pts)} points": corr, f"{int(family.sum())} {main_family} points": within},
+    corr_tables,
     {n: np.concatenate([success[p][k] for k in task_ids]) for n, p in last.items() if p[1] > 0},
     rp.p_best, n_perm=n_perm, n_perm_corr=n_perm_corr, n_boot=n_boot, seed=seed, alpha=alpha)
-n_vit_seeds = sum(encoder_of[s["name"]] == "vit" for s in variants)
-cnn_epochs = sorted({configs[s["name"]].epochs for s in variants
-                     if encoder_of[s["name"]] == "mobilenet_v2"})
-glue_text("budget_text", f"{n_vit_seeds} ViT seed{'s' if n_vit_seeds != 1 else ''}, "
-          f"MobileNetV2 variants trained for {', '.join(map(str, cnn_epochs)) or 'no'} epoch(s), "
-          f"{n_rollouts} test rollout{'s' * (n_rollouts != 1)} per task and checkpoint, {n_val} "
-          f"validation rollout{'s' * (n_val != 1)} per task and candidate")
+glue_text("budget_text", report.budget_sentence(
+    sum(encoder_of[s["name"]] == "vit" for s in variants),
+    sorted({configs[s["name"]].epochs for s in variants if encoder_of[s["name"]] != "vit"}),
+    n_rollouts, n_val))
 verdict_table(rows)
 
 # %% [markdown]
@@ -534,8 +500,8 @@ verdict_table(rows)
 #   than in-domain accuracy {cite:p}`burns2024makes`; both suggest that vision-action alignment and
 #   success need not move together.
 # - **Open.** This budget allowed {glue:md}`budget_text` on {glue:md}`n_tasks_text`: too few for
-#   small differences between variants, and the issue's second task is not here (it would double
-#   demos, training and rollouts beyond the cold budget). Across encoders, architecture can drive
+#   small differences between variants, and a second task is not here (it would double demos,
+#   training and rollouts beyond the cold budget). Across encoders, architecture can drive
 #   both alignment and success, which is why the within-family correlation is the fairer reading.
 #   Scripted demos are smoother and less varied than human ones, our encoders are small, the wrist
 #   camera, higher resolution and the amount of training data were not varied for the policies, and

@@ -3,11 +3,11 @@ with a scripted controller, behaviour-cloned policies, vision-action alignment, 
 feature path.
 
 Modules: demos, sim, policy, action_alignment, openvla, pipeline (the chapter's multi-task steps),
-evaluation (the rollout harness, its positive controls, intervals), figures. Public names are
-re-exported here."""
+evaluation (the rollout harness, its positive controls, intervals), report (the chapter's
+glued sentences and tables), figures. Public names are re-exported here."""
 
 from helpers.libero import (demos, sim, policy, action_alignment, openvla, pipeline, figures,
-                           evaluation)
+                           evaluation, report)
 from helpers.libero.demos import (
     Demos,
     DemoFileError,
@@ -25,6 +25,7 @@ from helpers.libero.sim import (
     get_task,
     make_env,
     reset_to,
+    scene_seed,
     render_cameras,
     ScriptedPickPlace,
     Episode,
@@ -42,7 +43,6 @@ from helpers.libero.policy import (
     train_bc,
     load_policy,
     config_dict,
-    rollout_success,
     MobileNetEncoder,
     encoder_width,
     chunk_rows,
@@ -80,18 +80,20 @@ from helpers.libero.pipeline import (
     load_task_set,
     demo_table,
     action_summary,
-    train_checkpoints,
     rollout_checkpoints,
     policy_features,
     task_alignment,
+    task_alignments,
     variant_config,
     train_variant,
-    rollout_policy,
     harness_controls,
+    variant_table,
     offline_error,
     encoder_features,
+    checkpoint_features,
     train_variants,
     rollout_checkpoint,
+    task_env,
 )
 from helpers.libero.evaluation import (
     wilson_interval,
@@ -112,4 +114,13 @@ from helpers.libero.figures import (
     plot_action_histograms,
     null_band,
     plot_layer_profiles,
+)
+from helpers.libero.report import (
+    plain_sentence,
+    training_gain,
+    masked_sentence,
+    filter_window_sweep,
+    validation_table,
+    best_task_sentence,
+    budget_sentence,
 )

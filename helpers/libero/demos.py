@@ -27,6 +27,7 @@ from typing import Sequence
 import h5py
 import numpy as np
 
+from helpers import parallel
 from helpers.cache import atomic_write
 
 
@@ -287,6 +288,9 @@ def read_demos(path: str | Path, max_demos: int | None = None, upright: bool = T
                  np.concatenate(ep_idx), np.concatenate(step), language, attrs)
 
 
+_VERSION = 3  # 3: resets pin fixture placement and the gripper command (sim.reset_to)
+
+
 def demo_file(suite: str, task_id: int, n_demos: int, image_size: int, *, seed: int = 0,
               action_repeat: int = 2, max_steps: int = 300, n_init: int | None = None,
               workers: int = 1) -> Path:
@@ -294,7 +298,7 @@ def demo_file(suite: str, task_id: int, n_demos: int, image_size: int, *, seed: 
     from helpers.cache import entry_path
 
     key = dict(suite=suite, task_id=task_id, n_demos=n_demos, image_size=image_size, seed=seed,
-               action_repeat=action_repeat, max_steps=max_steps, version=2)
+               action_repeat=action_repeat, max_steps=max_steps, version=_VERSION)
     if n_init is not None:  # only when set, so earlier files keep their names
         key["n_init"] = n_init
     if workers > 1:  # parallel recording interleaves attempts: other demos
@@ -337,7 +341,7 @@ def load_or_record(suite: str, task_id: int, n_demos: int, image_size: int, *, s
     path = demo_file(suite, task_id, n_demos, image_size, seed=seed, action_repeat=action_repeat,
                      max_steps=max_steps, n_init=n_init, workers=workers)
     key = dict(suite=suite, task_id=task_id, n_demos=n_demos, image_size=image_size, seed=seed,
-               action_repeat=action_repeat, max_steps=max_steps, version=2)
+               action_repeat=action_repeat, max_steps=max_steps, version=_VERSION)
     if path.exists():
         try:
             return read_demos(path)
@@ -351,13 +355,7 @@ def load_or_record(suite: str, task_id: int, n_demos: int, image_size: int, *, s
     quotas = [n_demos // workers + (j < n_demos % workers) for j in range(workers)]
     jobs = [(suite, task_id, q, image_size, dict(options, shard=j, n_shards=workers))
             for j, q in enumerate(quotas) if q > 0]
-    if len(jobs) == 1:
-        shards = [_record_shard(jobs[0])]
-    else:
-        import multiprocessing
-
-        with multiprocessing.get_context("spawn").Pool(len(jobs)) as pool:
-            shards = pool.map(_record_shard, jobs)
+    shards = parallel.map_jobs(_record_shard, jobs, workers)  # in the shared pool if workers > 1
     episodes = [ep for kept, _ in shards for ep in kept]
     attempts = sum(a for _, a in shards)
     if not episodes:

@@ -103,7 +103,8 @@ def run_rollouts(task: libero_sim.TaskInfo, make_policy: Callable[[int], Callabl
                  action_repeat: int = 2, seed: int = 0, cameras: tuple[str, ...] = ("agentview",),
                  env=None, progress: bool = True, desc: str = "rollouts") -> dict[str, np.ndarray]:
     """Closed-loop episodes of ``make_policy(init_index)`` (a fresh policy per episode) from
-    each init state, in one environment.
+    each init state, in one environment (each episode is the same as in a fresh one:
+    :func:`helpers.libero.sim.reset_to`).
 
     Returns:
         ``{"success": [n] bool, "progress": [n] float, "steps": [n] int}`` (progress: how much
@@ -299,10 +300,11 @@ def chapter_verdicts(tables: dict, last_success: dict, untrained_plain_p: float,
             row shuffle (the "row shuffle is too weak" row).
         alpha: family-wise level, split evenly (Bonferroni) over the correlation ``tables``.
     """
-    from helpers.chapter import Verdict, above_zero, format_interval, format_p, verdict_word
+    from helpers.chapter import (Verdict, above_zero, bonferroni, format_interval, format_p,
+                                 verdict_word)
 
     rows = []
-    level = alpha / max(1, len(tables))
+    level = bonferroni(alpha, max(1, len(tables)))
     for label, corr in tables.items():
         r = _primary(corr)
         rows.append(Verdict("Alignment rises with competence", "Huh et al. 2024 (PRH)",

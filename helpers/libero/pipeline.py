@@ -9,6 +9,8 @@ only parameters, calls, tables and figures.
 """
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 from dataclasses import dataclass, field
 
@@ -86,6 +88,13 @@ class TaskSet:
     def moving(self) -> dict[int, np.ndarray]:
         return {k: va.moving_mask(d.actions, self.move_threshold) for k, d in self.demos.items()}
 
+    def without_frames(self) -> "TaskSet":
+        """A copy without camera frames (actions, states, episodes kept): what the alignment
+        needs, small enough to send to worker processes."""
+        empty = np.zeros((0, 1, 1, 3), np.uint8)
+        return TaskSet(self.suite, {k: dataclasses.replace(d, agentview=empty, wrist=None)
+                                    for k, d in self.demos.items()}, self.move_threshold)
+
 
 def load_task_set(suite: str, task_ids: list[int], n_demos: int, image_size: int, *, seed: int,
                   action_repeat: int, max_steps: int, move_threshold: float = 0.1,
@@ -120,46 +129,6 @@ def action_summary(data: TaskSet) -> pd.DataFrame:
     moving = np.concatenate(list(data.moving.values()))
     return pd.DataFrame({"q01": data.q01, "q99": data.q99, "std (normalised)": norm.std(0),
                          "fraction moving": [np.mean(moving)] * 7}, index=list(va.ACTION_NAMES))
-
-
-def train_checkpoints(data: TaskSet, cfg: bc.PolicyConfig, checkpoints: list[int],
-                      key: dict) -> dict:
-    """Behaviour cloning on every row of ``data``, cached under ``("vla_bc_policy", key)``.
-
-    Returns:
-        ``{"checkpoints": {epoch: state_dict}, "history": [loss per epoch]}``.
-    """
-    def _train() -> dict:
-        _, ckpts, hist = bc.train_bc(data.frames, data.states, data.actions, data.task_index, cfg,
-                                     tuple(checkpoints))
-        return dict(checkpoints=ckpts, history=hist)
-
-    return cached("vla_bc_policy", key, _train)
-
-
-def rollout_checkpoints(data: TaskSet, policies: list, n_rollouts: int, *, image_size: int,
-                        max_steps: int, action_repeat: int, seed: int, key: dict) -> dict:
-    """Closed-loop rollouts of each policy on each task from the last ``n_rollouts`` init states
-    (scenes the demos never start from), cached under ``("vla_bc_rollouts", key)``.
-
-    Returns:
-        ``{task: {"success": [P, n] bool, "progress": [P, n] float}}``.
-    """
-    from helpers.libero import sim as libero_sim
-
-    def _rollouts() -> dict:
-        out = {}
-        for i, k in enumerate(data.task_ids):
-            task = libero_sim.get_task(data.suite, k)
-            n_init = len(task.init_states)
-            succ, prog = bc.rollout_success(policies, task, i,
-                                            list(range(n_init - n_rollouts, n_init)),
-                                            image_size=image_size, max_steps=max_steps,
-                                            action_repeat=action_repeat, seed=seed)
-            out[k] = dict(success=succ, progress=prog)
-        return out
-
-    return cached("vla_bc_rollouts", key, _rollouts)
 
 
 def policy_features(policy: bc.BCPolicy, frames: np.ndarray) -> dict[str, torch.Tensor]:
@@ -213,6 +182,24 @@ def task_alignment(data: TaskSet, feats: torch.Tensor | list[torch.Tensor], *, e
     return res
 
 
+def _alignment_job(args: tuple) -> list[va.AlignmentResult]:
+    data, feats, options = args
+    torch.set_num_threads(1)
+    return task_alignment(data, feats, **options)
+
+
+def task_alignments(data: TaskSet, requests: list[tuple], workers: int = 1,
+                    progress: bool = True) -> list[list[va.AlignmentResult]]:
+    """:func:`task_alignment` for each ``(feats, options)`` request, over ``workers`` processes of
+    the shared pool (:mod:`helpers.parallel`; the frames stay in this process). Each result is
+    the same as in this process: the permutations are seeded by ``options``."""
+    from helpers import parallel
+
+    light = data.without_frames()
+    return parallel.map_jobs(_alignment_job, [(light, f, o) for f, o in requests], workers,
+                             desc="alignment", progress=progress)
+
+
 def variant_config(spec: dict, *, image_size: int, n_tasks: int, seed: int) -> bc.PolicyConfig:
     """A :class:`~helpers.libero.policy.PolicyConfig` from a chapter variant spec: the spec's
     ``PolicyConfig`` fields (e.g. ``encoder``, ``pretrained``, ``freeze_encoder``, ``chunk``,
@@ -229,10 +216,26 @@ def variant_config(spec: dict, *, image_size: int, n_tasks: int, seed: int) -> b
     return bc.PolicyConfig(**dict(base, **options))
 
 
+def variant_table(variants: list[dict], configs: dict[str, bc.PolicyConfig],
+                  histories: dict[str, list[float]]) -> pd.DataFrame:
+    """One row per variant spec: encoder, pretrained, frozen, chunk, epochs, seed and the first
+    and last epoch's training loss."""
+    return pd.DataFrame([dict(variant=s["name"], encoder=configs[s["name"]].encoder,
+                              pretrained=configs[s["name"]].pretrained,
+                              frozen=configs[s["name"]].freeze_encoder,
+                              chunk=configs[s["name"]].chunk, epochs=configs[s["name"]].epochs,
+                              seed=configs[s["name"]].seed, first_loss=histories[s["name"]][0],
+                              last_loss=histories[s["name"]][-1]) for s in variants])
+
+
 def train_variant(data: TaskSet, cfg: bc.PolicyConfig, checkpoints: list[int], key: dict) -> dict:
-    """:func:`train_checkpoints` for any policy option (chunks need episode ids, the wrist
-    variant the wrist frames), cached under ``("vla_bc_variant", key)``; rows are in task
-    order and each task's episodes are numbered apart."""
+    """Behaviour cloning of one variant on every row of ``data`` (chunks need episode ids, the
+    wrist variant the wrist frames), cached under ``("vla_bc_variant", key)``; rows are in task
+    order and each task's episodes are numbered apart.
+
+    Returns:
+        ``{"checkpoints": {epoch: state_dict}, "history": [loss per epoch]}``.
+    """
     episodes = np.concatenate([d.episode + 10_000 * i for i, d in enumerate(data.demos.values())])
 
     def _train() -> dict:
@@ -244,158 +247,206 @@ def train_variant(data: TaskSet, cfg: bc.PolicyConfig, checkpoints: list[int], k
     return cached("vla_bc_variant", key, _train)
 
 
-def _train_shard(args: tuple) -> None:
-    """One worker of :func:`train_variants`: train one variant into the cache."""
+def _train_job(args: tuple) -> None:
+    """One job of :func:`train_variants`: train one variant into the cache."""
     torch.set_num_threads(1)
     train_variant(*args)
+
+
+def _training_cost(cfg: bc.PolicyConfig) -> float:
+    """Relative CPU cost of training ``cfg``, to hand out the longest jobs first. Per epoch at
+    64 px, one thread, batch 64 (measured): MobileNetV2 fine-tuned ~3x the small ViT, frozen
+    ~0.7x (no encoder backward)."""
+    per_epoch = 1.0 if cfg.encoder == "vit" else 0.7 if cfg.freeze_encoder else 3.0
+    return cfg.epochs * per_epoch
 
 
 def train_variants(data: TaskSet, jobs: list[tuple[bc.PolicyConfig, list[int], dict]], *,
                    workers: int = 1) -> list[dict]:
     """:func:`train_variant` for each ``(cfg, checkpoints, key)`` in ``jobs``; the uncached ones
-    train in ``workers`` processes (one torch thread each), then every entry is read back from
-    the cache. Training is the same in any process, so ``workers`` is not in the keys.
+    train in ``workers`` processes of the shared pool (:mod:`helpers.parallel`, one torch thread
+    each), longest first, then every entry is read back from the cache. Training is the same in
+    any process, so ``workers`` is not in the keys.
 
     Returns:
         One ``{"checkpoints": {epoch: state_dict}, "history": [loss per epoch]}`` per job.
     """
+    from helpers import parallel
     from helpers.cache import entry_path
 
     if workers < 1:
         raise ValueError(f"Expected workers >= 1, but got {workers}.")
     missing = [job for job in jobs if not entry_path("vla_bc_variant", job[2]).exists()]
     if workers > 1 and len(missing) > 1:
-        import multiprocessing
-
-        with multiprocessing.get_context("spawn").Pool(min(workers, len(missing))) as pool:
-            list(pool.imap_unordered(_train_shard, [(data, *job) for job in missing]))
+        missing.sort(key=lambda job: -_training_cost(job[0]))
+        parallel.map_jobs(_train_job, [(data, *job) for job in missing], workers,
+                          desc="BC variants")
     return [train_variant(data, *job) for job in jobs]
 
 
-def _rollout_shard(args: tuple) -> dict:
-    """One worker of :func:`rollout_policy`: closed-loop rollouts of one policy on one task."""
-    from helpers.libero import evaluation
+_ENVS: dict[tuple, tuple] = {}  # per process: (suite, task, size, seed, states) -> (task, env)
+
+
+def task_env(suite: str, task_id: int, image_size: int, seed: int,
+             states: np.ndarray | None = None) -> tuple:
+    """``(task, env)`` for one task, built once per process and reused by every later rollout.
+
+    Building a LIBERO environment costs ~6 s of CPU; a rollout resets the simulator to its init
+    state, so one environment serves any number of episodes (of any policy) with the same
+    results as a fresh one. ``states`` replaces the task's stored init states (as
+    :func:`helpers.libero.sim.with_init_states`).
+    """
     from helpers.libero import sim as libero_sim
+
+    digest = None if states is None else hashlib.sha1(np.ascontiguousarray(states)).hexdigest()
+    key = (suite, int(task_id), int(image_size), int(seed), digest)
+    if key not in _ENVS:
+        task = libero_sim.get_task(suite, task_id)
+        if states is not None:
+            task = libero_sim.with_init_states(task, states)
+        _ENVS[key] = (task, libero_sim.make_env(task, image_size=image_size, seed=seed))
+    return _ENVS[key]
+
+
+def _rollout_job(args: tuple) -> dict:
+    """One job of :func:`rollout_checkpoints`: closed-loop episodes of one policy on one task,
+    in this process's cached environment for that task."""
+    from helpers.libero import evaluation
 
     torch.set_num_threads(1)
     suite, task_id, policy, task_index, execute, inits, options, states = args
-    task = libero_sim.get_task(suite, task_id)
-    if states is not None:
-        task = libero_sim.with_init_states(task, states)
+    task, env = task_env(suite, task_id, options["image_size"], options["seed"], states)
     cameras = evaluation.ChunkedPolicy(policy, task_index, execute).cameras
     return evaluation.run_rollouts(
         task, lambda _init: evaluation.ChunkedPolicy(policy, task_index, execute), inits,
-        cameras=cameras, **options)
+        cameras=cameras, env=env, progress=False, **options)
 
 
-def rollout_policy(data: TaskSet, policy: bc.BCPolicy, init_states: dict[int, list[int]], *,
-                   execute: int | None, image_size: int, max_steps: int, action_repeat: int,
-                   seed: int, key: dict, progress: bool = True, workers: int = 1,
-                   states: dict[int, np.ndarray] | None = None) -> dict:
-    """Closed-loop rollouts of one policy on each task from the given init-state indices,
-    cached under ``("vla_bc_rollout", key)`` (one entry per policy, so runs resume).
-    ``workers > 1`` splits each task's init states over that many processes (one simulator
-    each); every episode is the same as with one worker, so ``workers`` is not in the key.
-    ``states`` (``{task: [n, S]}``, e.g. from :func:`helpers.libero.sim.sample_init_states`)
-    replaces LIBERO's stored init states, and ``init_states`` then indexes these; the caller's
-    ``key`` must say which states they are.
+def rollout_checkpoints(data: TaskSet, items: list[tuple[bc.BCPolicy, int, dict[int, list[int]],
+                                                         int]], *,
+                        base_key: dict, image_size: int, max_steps: int, action_repeat: int,
+                        seed: int, workers: int = 1, states: dict[int, np.ndarray] | None = None,
+                        states_key: dict | None = None, progress: bool = True,
+                        desc: str = "rollouts") -> list[dict]:
+    """Closed-loop rollouts of several checkpoints, each cached under ``("vla_bc_rollout",
+    key)``; the uncached ones run together, one episode per job, over ``workers`` processes of
+    the shared pool (:mod:`helpers.parallel`), so the workers stay busy across checkpoints.
+
+    Each item is ``(policy, epoch, init_states, execute)``: ``init_states`` maps a task to its
+    init-state indices, ``execute`` is how many actions of each predicted chunk run before the
+    policy looks again. The key holds the policy's config, the epoch, the init states, the
+    rollout settings and ``base_key`` (the demos), plus ``states_key`` (what the ``states``
+    are, e.g. their sampling seed) when ``states`` (``{task: [n, S]}``, e.g. from
+    :func:`helpers.libero.sim.sample_init_states`) replaces LIBERO's stored init states.
+    Every episode depends only on its policy and init state, so ``workers`` is not in the key.
 
     Returns:
-        ``{task: {"success": [n] bool, "progress": [n] float, "steps": [n] int}}``.
+        Per item ``{task: {"success": [n] bool, "progress": [n] float, "steps": [n] int}}``.
     """
+    from helpers import cache, parallel
+
     if workers < 1:
         raise ValueError(f"Expected workers >= 1, but got {workers}.")
-    options = dict(image_size=image_size, max_steps=max_steps, action_repeat=action_repeat,
-                   seed=seed, progress=progress)
-
-    def _run() -> dict:
-        out = {}
-        for i, k in enumerate(data.task_ids):
-            inits = [int(j) for j in init_states[k]]
-            parts = [p.tolist() for p in np.array_split(inits, min(workers, len(inits))) if len(p)]
-            jobs = [(data.suite, k, policy, i, execute, part,
-                     dict(options, desc=f"rollouts task {k}"),
-                     None if states is None else states[k]) for part in parts]
-            if len(jobs) <= 1:
-                shards = [_rollout_shard(job) for job in jobs]
-            else:
-                import multiprocessing
-
-                with multiprocessing.get_context("spawn").Pool(len(jobs)) as pool:
-                    shards = pool.map(_rollout_shard, jobs)
-            out[k] = {name: np.concatenate([sh[name] for sh in shards])
-                      for name in ("success", "progress", "steps")} if shards else dict(
-                success=np.zeros(0, bool), progress=np.zeros(0, np.float32),
-                steps=np.zeros(0, np.int64))
-        return out
-
-    return cached("vla_bc_rollout", key, _run)
-
-
-def rollout_checkpoint(data: TaskSet, policy: bc.BCPolicy, epoch: int,
-                       init_states: dict[int, list[int]], *, execute: int, base_key: dict,
-                       image_size: int, max_steps: int, action_repeat: int, seed: int,
-                       workers: int = 1, states: dict[int, np.ndarray] | None = None,
-                       states_key: dict | None = None) -> dict:
-    """:func:`rollout_policy` of checkpoint ``epoch`` of a variant, keyed by the policy's config,
-    the epoch, the init states, the rollout settings and ``base_key`` (the demos), plus
-    ``states_key`` (what the ``states`` are, e.g. their sampling seed) when ``states`` is given."""
     if (states is None) != (states_key is None):
         raise ValueError("Pass states and states_key together (the key says which states they "
                          "are), or neither.")
-    key = dict(bc.config_dict(policy.cfg), epoch=epoch, inits=init_states, max_steps=max_steps,
-               execute=execute, **base_key)
-    if states_key is not None:
-        key["states"] = states_key
-    return rollout_policy(data, policy, init_states, execute=execute, image_size=image_size,
-                          max_steps=max_steps, action_repeat=action_repeat, seed=seed, key=key,
-                          workers=workers, states=states)
+    keys = []
+    for policy, epoch, inits, execute in items:
+        key = dict(bc.config_dict(policy.cfg), epoch=epoch, inits=inits, max_steps=max_steps,
+                   execute=execute, **base_key)
+        if states_key is not None:
+            key["states"] = states_key
+        keys.append(key)
+    results = [cache.load_entry("vla_bc_rollout", key) for key in keys]
+    options = dict(image_size=image_size, max_steps=max_steps, action_repeat=action_repeat,
+                   seed=seed)
+    jobs, where = [], []
+    for i, (policy, _, inits, execute) in enumerate(items):
+        if results[i] is not None:
+            continue
+        for t, k in enumerate(data.task_ids):
+            for j in inits[k]:
+                jobs.append((data.suite, k, policy, t, execute, [int(j)], options,
+                             None if states is None else states[k]))
+                where.append((i, k))
+    episodes = parallel.map_jobs(_rollout_job, jobs, workers, desc=desc, progress=progress)
+    for i in sorted({i for i, _ in where}):
+        out = {}
+        for k in data.task_ids:
+            mine = [ep for ep, w in zip(episodes, where) if w == (i, k)]
+            out[k] = {name: np.concatenate([ep[name] for ep in mine]) if mine else
+                      np.zeros(0, dict(success=bool, progress=np.float32, steps=np.int64)[name])
+                      for name in ("success", "progress", "steps")}
+        cache.save_entry("vla_bc_rollout", keys[i], out)
+        results[i] = out
+    return results
+
+
+def rollout_checkpoint(data: TaskSet, policy: bc.BCPolicy, epoch: int,
+                       init_states: dict[int, list[int]], *, execute: int, **options) -> dict:
+    """:func:`rollout_checkpoints` of one checkpoint (same keyword options)."""
+    return rollout_checkpoints(data, [(policy, epoch, init_states, execute)], **options)[0]
+
+
+def _harness_job(args: tuple) -> bool:
+    """One episode of :func:`harness_controls`: a replayed demo (``actions`` given) or the
+    scripted controller (``actions`` None) from one init state; returns its success."""
+    from helpers.libero import evaluation
+
+    suite, task_id, init, actions, options = args
+    task, env = task_env(suite, task_id, options["image_size"], options["seed"])
+    if actions is not None:
+        policy = evaluation.ReplayPolicy(actions)
+    else:
+        policy = evaluation.ScriptedPolicy(env.obj_of_interest[0], env.obj_of_interest[-1],
+                                           seed=options["seed"] + init)
+    return bool(evaluation.run_rollouts(task, lambda _i: policy, [init], env=env, progress=False,
+                                        **options)["success"][0])
 
 
 def harness_controls(data: TaskSet, held_out: dict[int, list[int]], n_replay: int, *,
                      image_size: int, max_steps: int, action_repeat: int, seed: int,
-                     key: dict, replay_max_steps: int | None = None) -> pd.DataFrame:
+                     key: dict, replay_max_steps: int | None = None,
+                     workers: int = 1) -> pd.DataFrame:
     """The rollout harness's positive controls per task, cached under ``("vla_harness", key)``:
     the first ``n_replay`` demos replayed open-loop from their own init states (within
     ``replay_max_steps``, the demos' own limit; default ``max_steps``), and the scripted
-    controller (through the policy branch of the harness) from the held-out init states.
+    controller (through the policy branch of the harness) from the held-out init states. The
+    episodes run over ``workers`` processes of the shared pool (:mod:`helpers.parallel`).
 
     Returns:
-        One row per (task, control): successes, rollouts and the success rate.
+        One row per (task, control): successes, rollouts, the success rate and its 95% Wilson
+        interval.
     """
+    from helpers import parallel
+    from helpers.chapter import format_interval
     from helpers.libero import evaluation
     from helpers.libero import sim as libero_sim
     from helpers.libero.demos import demo_init_states
 
     def _run() -> list[dict]:
-        rows = []
+        options = dict(image_size=image_size, action_repeat=action_repeat, seed=seed)
+        jobs, labels = [], []
         for k, d in data.demos.items():
-            task = libero_sim.get_task(data.suite, k)
-            inits = _init_indices(task.init_states, demo_init_states(_demo_path(d)))
-            n = min(n_replay, d.n_episodes)
-            env = libero_sim.make_env(task, image_size=image_size, seed=seed)
-            common = dict(image_size=image_size, max_steps=max_steps, action_repeat=action_repeat,
-                          env=env)
-            try:
-                replayed = [evaluation.run_rollouts(
-                    task, lambda _i, e=e: evaluation.ReplayPolicy(d.actions[d.episode == e]),
-                    [inits[e]], progress=False,
-                    **dict(common, max_steps=replay_max_steps or max_steps))["success"][0]
-                    for e in range(n)]
-                obj, target = env.obj_of_interest[0], env.obj_of_interest[-1]
-                scripted = evaluation.run_rollouts(
-                    task, lambda i: evaluation.ScriptedPolicy(obj, target, seed=seed + i),
-                    held_out[k], desc=f"scripted task {k}", **common)["success"]
-            finally:
-                env.close()
-            rows.append(dict(task=k, control="replay recorded demo (its own init)",
-                             successes=int(np.sum(replayed)), rollouts=n))
-            rows.append(dict(task=k, control="scripted controller (held-out inits)",
-                             successes=int(scripted.sum()), rollouts=len(scripted)))
-        return rows
+            stored = libero_sim.get_task(data.suite, k).init_states
+            inits = _init_indices(stored, demo_init_states(_demo_path(d)))
+            for e in range(min(n_replay, d.n_episodes)):
+                jobs.append((data.suite, k, inits[e], d.actions[d.episode == e],
+                             dict(options, max_steps=replay_max_steps or max_steps)))
+                labels.append((k, "replay recorded demo (its own init)"))
+            for i in held_out[k]:
+                jobs.append((data.suite, k, int(i), None, dict(options, max_steps=max_steps)))
+                labels.append((k, "scripted controller (held-out inits)"))
+        done = parallel.map_jobs(_harness_job, jobs, workers, desc="harness controls")
+        return [dict(task=k, control=c, successes=int(sum(s for s, l in zip(done, labels)
+                                                          if l == (k, c))),
+                     rollouts=labels.count((k, c)))
+                for k, c in dict.fromkeys(labels)]
 
     table = pd.DataFrame(cached("vla_harness", key, _run))
     table["success"] = table.successes / table.rollouts
+    table["95% interval"] = [format_interval(r.success, *evaluation.wilson_interval(
+        r.successes, r.rollouts), digits=2) for r in table.itertuples()]
     return table
 
 
@@ -449,6 +500,33 @@ def encoder_features(policy: bc.BCPolicy, frames: np.ndarray) -> list[torch.Tens
     x = bc.to_input(torch.as_tensor(frames))
     return extract_module_outputs(policy.encoder, x, policy.encoder.stage_names, pool="gap",
                                   batch_size=128, progress=False)
+
+
+def _features_job(args: tuple) -> list[torch.Tensor]:
+    policy, frames = args
+    torch.set_num_threads(1)
+    return encoder_features(policy, frames)
+
+
+def checkpoint_features(data: TaskSet, policies: dict[tuple, bc.BCPolicy], base_key: dict,
+                        workers: int = 1) -> dict[tuple, list[torch.Tensor]]:
+    """:func:`encoder_features` of every ``(variant, epoch) -> policy`` on all the demo frames,
+    cached under ``("vla_bc_variant_features", key)`` (the policy's config, the epoch, the
+    frame count and ``base_key``); the uncached ones run over ``workers`` processes of the
+    shared pool (:mod:`helpers.parallel`)."""
+    from helpers import cache, parallel
+
+    keys = {p: dict(bc.config_dict(policy.cfg), epoch=p[1], n=len(data.actions), **base_key)
+            for p, policy in policies.items()}
+    feats = {p: cache.load_entry("vla_bc_variant_features", key) for p, key in keys.items()}
+    missing = [p for p, f in feats.items() if f is None]
+    frames = data.frames
+    done = parallel.map_jobs(_features_job, [(policies[p], frames) for p in missing], workers,
+                             desc="encoder features")
+    for p, f in zip(missing, done):
+        cache.save_entry("vla_bc_variant_features", keys[p], f)
+        feats[p] = f
+    return feats
 
 
 def layer_table(masked: dict, plain: dict, n_perm: int) -> pd.DataFrame:

@@ -292,38 +292,3 @@ def config_dict(cfg: PolicyConfig) -> dict:
         if out[name] == getattr(default, name):
             del out[name]
     return out
-
-
-def rollout_success(policies, task, task_index: int, init_indices, *, image_size: int,
-                    max_steps: int = 220, action_repeat: int = 2, seed: int = 0,
-                    progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """Closed-loop success of each policy on a LIBERO task from the given init states (one env
-    for all policies; only the agentview camera, the policies' input, is rendered).
-
-    Args:
-        policies: a :class:`BCPolicy` or a list of them (e.g. checkpoints).
-
-    Returns:
-        (success ``[P, n]`` bool, progress ``[P, n]`` float in [0, 1]: how much closer the bowl
-        got to the plate, 1 on success).
-    """
-    from helpers.libero import sim as libero_sim
-
-    policies = [policies] if isinstance(policies, BCPolicy) else list(policies)
-    env = libero_sim.make_env(task, image_size=image_size, seed=seed)
-    succ = np.zeros((len(policies), len(init_indices)), bool)
-    prog = np.zeros((len(policies), len(init_indices)), np.float32)
-    bar = tqdm(total=succ.size, desc=f"rollouts task {task.task_id}", disable=not progress)
-    for p, policy in enumerate(policies):
-        def fn(frames, state, policy=policy):
-            return policy.act(frames["agentview"][::-1], state, task_index)
-
-        for j, i in enumerate(init_indices):
-            ep = libero_sim.run_episode(env, task, int(i), policy=fn, max_steps=max_steps,
-                                        action_repeat=action_repeat, record=False,
-                                        cameras=("agentview",))
-            succ[p, j], prog[p, j] = ep.success, ep.progress
-            bar.update(1)
-    bar.close()
-    env.close()
-    return succ, prog

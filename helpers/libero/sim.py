@@ -16,6 +16,7 @@ Actions are 7-D OSC_POSE deltas in [-1, 1]: dims 0-2 translation (x 0.05 m), 3-5
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -185,12 +186,37 @@ def with_init_states(task: TaskInfo, init_states: np.ndarray) -> TaskInfo:
     return dataclasses.replace(task, init_states=init_states)
 
 
+def scene_seed(init_state: np.ndarray) -> int:
+    """The seed of the fixture placement for one init state: a digest of the state itself, so
+    the same scene gets the same draw in any process and order, and different scenes differ."""
+    digest = hashlib.sha1(np.ascontiguousarray(init_state, np.float64).tobytes()).digest()
+    return int.from_bytes(digest[:4], "little")
+
+
 def reset_to(env, init_state: np.ndarray, settle_steps: int = 5) -> dict[str, Any]:
     """Reset ``env`` to a stored init state and let objects settle (gripper open, no motion).
 
+    Two things robosuite's reset carries over from whatever ran before are pinned here, so an
+    episode is the same in a fresh environment or after any others:
+
+    - the placement of fixed fixtures (LIBERO's cabinet and stove are not free bodies, so the
+      init state, joint positions only, does not hold them): robosuite draws it from NumPy's
+      global generator, which we seed with :func:`scene_seed` of the init state for the reset
+      (restoring the generator afterwards);
+    - each gripper's command, an integrator of the gripper actions that only a new environment
+      zeroes.
+
     Returns the observation dict after settling.
     """
-    env.reset()
+    saved = np.random.get_state()
+    np.random.seed(scene_seed(init_state))
+    try:
+        env.reset()
+    finally:
+        np.random.set_state(saved)
+    for robot in env.robots:
+        if robot.has_gripper:
+            robot.gripper.current_action = np.zeros(robot.gripper.dof)
     obs = env.set_init_state(init_state)
     for _ in range(settle_steps):
         obs, _, _, _ = env.step(np.array([0, 0, 0, 0, 0, 0, -1.0]))

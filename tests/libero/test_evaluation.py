@@ -91,32 +91,41 @@ def test_correlation_table_and_rate_difference():
     assert d == 1.0 and lo == hi == 1.0
 
 
-def test_rollouts_split_over_workers_equal_one_worker(tmp_path, monkeypatch):
-    """Two worker processes run the same episodes as one process (each init state's episode is
-    deterministic), concatenated in init-state order."""
+def test_rollouts_in_workers_and_reused_envs_equal_one_fresh_env(tmp_path, monkeypatch):
+    """Two worker processes, one episode per job, run the same episodes as this process (each
+    init state's episode is deterministic), in init-state order; so does this process's
+    simulator when reused after other episodes, and a batch of checkpoints equals each alone."""
     import torch
 
+    from helpers import parallel
     from helpers.libero import pipeline
     from helpers.libero import policy as bc
     from tests.libero.test_pipeline import _demos
 
     monkeypatch.setenv("BOOK_CACHE", str(tmp_path))
+    pipeline._ENVS.clear()
     data = pipeline.TaskSet("libero_spatial", {0: _demos()})
     torch.manual_seed(0)
     cfg = bc.PolicyConfig(image_size=32, patch_size=8, embed_dim=16, depth=1, num_heads=2,
                           n_tasks=len(data.task_ids), chunk=2)
     policy = bc.BCPolicy(cfg, np.full(7, -1.0), np.ones(7)).eval()
     inits = {k: [0, 1, 2] for k in data.task_ids}
-    runs = [pipeline.rollout_policy(data, policy, inits, execute=1, image_size=32, max_steps=6,
-                                    action_repeat=2, seed=0, key=dict(w=w), progress=False,
-                                    workers=w) for w in (1, 2)]
-    for k in data.task_ids:
+    options = dict(image_size=32, max_steps=6, action_repeat=2, seed=0, progress=False)
+    runs = [pipeline.rollout_checkpoint(data, policy, 0, inits, execute=1, workers=w,
+                                        base_key=dict(run=run), **options)
+            for run, w in (("fresh", 1), ("workers", 2), ("reused", 1))]
+    batch = pipeline.rollout_checkpoints(data, [(policy, 0, {0: [2]}, 1), (policy, 0, inits, 1)],
+                                         base_key=dict(run="batch"), workers=2, **options)
+    parallel.close()
+    assert len(pipeline._ENVS) == 1  # this process built one simulator for all its runs
+    for run in runs[1:] + batch[1:]:
         for name in ("success", "progress", "steps"):
-            np.testing.assert_array_equal(runs[0][k][name], runs[1][k][name])
-        assert len(runs[1][k]["steps"]) == 3
+            np.testing.assert_array_equal(runs[0][0][name], run[0][name])
+    np.testing.assert_array_equal(batch[0][0]["progress"], runs[0][0]["progress"][2:])
+    assert len(runs[1][0]["steps"]) == 3
     with pytest.raises(ValueError, match="workers >= 1"):
-        pipeline.rollout_policy(data, policy, inits, execute=1, image_size=32, max_steps=6,
-                                action_repeat=2, seed=0, key=dict(w=0), workers=0)
+        pipeline.rollout_checkpoint(data, policy, 0, inits, execute=1, workers=0,
+                                    base_key=dict(run="none"), **options)
 
 
 def test_rho_sentence_reads_every_outcome():
@@ -150,13 +159,18 @@ def test_rollouts_from_given_states_equal_rollouts_from_those_stored_inits(tmp_p
     stored = ls.get_task("libero_spatial", 0).init_states
     options = dict(execute=1, image_size=32, max_steps=8, action_repeat=2, seed=0,
                    progress=False)
-    direct = pipeline.rollout_policy(data, policy, {0: [5, 6]}, key=dict(run="stored"), **options)
-    given = pipeline.rollout_policy(data, policy, {0: [0, 1]}, key=dict(run="given"),
-                                    states={0: stored[[5, 6]]}, **options)
+
+    def run(inits, label, **given):
+        return pipeline.rollout_checkpoint(data, policy, 0, {0: inits}, base_key=dict(run=label),
+                                           **options, **given)[0]
+
+    direct = run([5, 6], "stored")
+    given = run([0, 1], "given", states={0: stored[[5, 6]]}, states_key=dict(stored=[5, 6]))
     for name in ("success", "progress", "steps"):
-        np.testing.assert_array_equal(direct[0][name], given[0][name])
-    assert not np.array_equal(direct[0]["progress"], pipeline.rollout_policy(
-        data, policy, {0: [0, 1]}, key=dict(run="stored 0 1"), **options)[0]["progress"])
+        np.testing.assert_array_equal(direct[name], given[name])
+    assert not np.array_equal(direct["progress"], run([0, 1], "stored 0 1")["progress"])
+    with pytest.raises(ValueError, match="states and states_key together"):
+        run([0, 1], "no key", states={0: stored[[5, 6]]})
 
 
 def test_select_checkpoint_takes_best_validation_rate_then_progress():
@@ -238,3 +252,31 @@ def test_success_table_and_replay_sentence():
     assert ev.replay_sentence(controls).endswith("reproduce the recording")
     controls.loc[0, "successes"] = 1
     assert ev.replay_sentence(controls).startswith("1 of 2 replayed demos succeed, so the harness")
+
+
+def test_reset_after_an_episode_equals_a_fresh_environment():
+    """robosuite's reset carries over the gripper command and redraws the fixed fixtures'
+    placement from NumPy's global generator; reset_to pins both, so the state and the frames an
+    episode starts from do not depend on what the environment ran before."""
+    task = ls.get_task("libero_spatial", 0)
+
+    def start_state(env):
+        np.random.rand(7)  # whatever ran before drew from the global generator
+        ls.reset_to(env, task.init_states[0])
+        d, robot = env.sim.data._data, env.robots[0]
+        return [np.array(d.qpos), np.array(d.qvel), np.array(d.qacc_warmstart),
+                np.array(env.sim.model._model.body_pos),
+                np.array(robot.gripper.current_action), np.array(robot.controller.goal_pos),
+                *ls.render_cameras(env).values()]
+
+    assert ls.scene_seed(task.init_states[0]) != ls.scene_seed(task.init_states[1])
+    fresh, used = (ls.make_env(task, image_size=32) for _ in range(2))
+    try:
+        ls.reset_to(used, task.init_states[3])
+        for _ in range(30):  # close the gripper while moving
+            used.step(np.r_[np.random.default_rng(0).uniform(-1, 1, 6), 1.0])
+        for a, b in zip(start_state(fresh), start_state(used)):
+            np.testing.assert_array_equal(a, b)
+    finally:
+        fresh.close()
+        used.close()

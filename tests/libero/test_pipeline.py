@@ -139,3 +139,51 @@ def test_train_variants_in_workers_equal_training_in_process(tmp_path, monkeypat
     assert runs[0][0]["history"] != runs[0][1]["history"]  # the two seeds differ
     with pytest.raises(ValueError, match="workers >= 1"):
         pipeline.train_variants(data, jobs, workers=0)
+
+
+def test_variant_table_reads_the_configs_and_loss_histories():
+    specs = [{"name": "ViT", "encoder": "vit", "epochs": 3},
+             {"name": "MN frozen", "encoder": "mobilenet_v2", "pretrained": True,
+              "freeze_encoder": True, "epochs": 2}]
+    configs = {s["name"]: pipeline.variant_config(s, image_size=32, n_tasks=1, seed=4)
+               for s in specs}
+    table = pipeline.variant_table(specs, configs, {"ViT": [3.0, 2.0, 1.0], "MN frozen": [5, 4]})
+    assert list(table.variant) == ["ViT", "MN frozen"] and list(table.frozen) == [False, True]
+    assert list(table.last_loss) == [1.0, 4] and list(table.seed) == [4, 4]
+
+
+def test_task_alignments_in_workers_equal_task_alignment_here():
+    from helpers import parallel
+
+    data = pipeline.TaskSet("libero_spatial", {0: _demos(seed=0), 1: _demos(seed=1)})
+    assert len(data.without_frames().frames) == 0
+    np.testing.assert_array_equal(data.without_frames().q99, data.q99)
+    feats = torch.randn(len(data.actions), 2, 5, generator=torch.Generator().manual_seed(0))
+    options = [dict(topk=3, n_perm=4, seed=1),
+               dict(exclude="episode", mode="episodes", topk=3, n_perm=4, seed=2, horizon=2)]
+    runs = pipeline.task_alignments(data, [(feats, o) for o in options], workers=2)
+    parallel.close()
+    for o, run in zip(options, runs):
+        for here, there in zip(pipeline.task_alignment(data, feats, **o), run):
+            torch.testing.assert_close(here.observed, there.observed, rtol=0, atol=0)
+            torch.testing.assert_close(here.null, there.null, rtol=0, atol=0)
+
+
+def test_checkpoint_features_in_workers_equal_encoder_features_and_are_cached(tmp_path,
+                                                                                monkeypatch):
+    from helpers import cache, parallel
+
+    monkeypatch.setenv("BOOK_CACHE", str(tmp_path))
+    data = pipeline.TaskSet("libero_spatial", {0: _demos(size=32)})
+    torch.manual_seed(0)
+    cfg = bc.PolicyConfig(image_size=32, patch_size=8, embed_dim=16, depth=2, num_heads=2)
+    policies = {("ViT", e): bc.BCPolicy(cfg, np.full(7, -1.0), np.ones(7)).eval() for e in (0, 1)}
+    feats = pipeline.checkpoint_features(data, policies, dict(run=1), workers=2)
+    parallel.close()
+    for p, policy in policies.items():
+        here = pipeline.encoder_features(policy, data.frames)
+        assert len(feats[p]) == len(here) == cfg.depth  # one per block
+        for a, b in zip(here, feats[p]):
+            torch.testing.assert_close(a, b, rtol=0, atol=0)
+    key = dict(bc.config_dict(cfg), epoch=1, n=len(data.actions), run=1)
+    assert cache.load_entry("vla_bc_variant_features", key) is not None
