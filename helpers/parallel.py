@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import atexit
 import multiprocessing
+import os
 import multiprocessing.pool
 from typing import Any, Callable, Iterable, TypeVar
 
@@ -27,9 +28,23 @@ _POOL_SIZE = 0
 
 
 def _init_worker() -> None:
+    import signal
+
     import torch
 
     torch.set_num_threads(1)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us; no tracebacks on Ctrl-C
+
+
+def _call(task: tuple) -> Any:
+    """Run one job with the caller's cache folder: a pool spawned earlier, under another
+    ``BOOK_CACHE``, must still read and write where the caller does."""
+    fn, job, cache_folder = task
+    if cache_folder is None:
+        os.environ.pop("BOOK_CACHE", None)
+    else:
+        os.environ["BOOK_CACHE"] = cache_folder
+    return fn(job)
 
 
 def pool(workers: int) -> multiprocessing.pool.Pool:
@@ -68,7 +83,8 @@ def map_jobs(fn: Callable[[Any], T], jobs: Iterable[Any], workers: int = 1, *,
 
     Jobs are handed out one at a time in the given order (put the longest first to balance
     the workers); results come back in that order. ``fn`` must be a module-level function and
-    the jobs picklable. A job that raises re-raises its exception here.
+    the jobs picklable. Each job runs with this process's ``BOOK_CACHE``, whatever it was when
+    the pool started. A job that raises re-raises its exception here.
 
     Args:
         fn: the job function, importable by name (spawned workers import its module).
@@ -86,4 +102,5 @@ def map_jobs(fn: Callable[[Any], T], jobs: Iterable[Any], workers: int = 1, *,
     bar = dict(total=len(jobs), desc=desc, disable=not progress or desc is None)
     if workers == 1 or len(jobs) <= 1:
         return [fn(job) for job in tqdm(jobs, **bar)]
-    return list(tqdm(pool(workers).imap(fn, jobs, chunksize=1), **bar))
+    tasks = [(fn, job, os.environ.get("BOOK_CACHE")) for job in jobs]
+    return list(tqdm(pool(workers).imap(_call, tasks, chunksize=1), **bar))

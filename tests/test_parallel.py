@@ -39,3 +39,15 @@ def test_the_pool_is_reused_across_calls_and_errors_propagate():
         parallel.map_jobs(_square, [1], workers=0)
     with pytest.raises(ValueError, match="workers >= 2 for a pool"):
         parallel.pool(1)
+
+
+def _cache_folder(_job) -> str | None:
+    return os.environ.get("BOOK_CACHE")
+
+
+def test_jobs_run_with_the_callers_cache_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("BOOK_CACHE", str(tmp_path / "first"))
+    assert set(parallel.map_jobs(_cache_folder, range(4), workers=2)) == {str(tmp_path / "first")}
+    monkeypatch.setenv("BOOK_CACHE", str(tmp_path / "second"))  # the same pool, spawned before
+    assert set(parallel.map_jobs(_cache_folder, range(4), workers=2)) == {str(tmp_path / "second")}
+    parallel.close()

@@ -30,7 +30,6 @@ from __future__ import annotations
 import functools
 import gzip
 import itertools
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -462,11 +461,9 @@ def _model_features(job: tuple) -> None:
     """Every set's features of one (model, trained or control) into the cache (a
     :func:`helpers.parallel.map_jobs` job; the parent reads them back).
 
-    The model is loaded once, on the first set that misses; the last item is the parent's cache
-    folder, so a pool spawned under another ``BOOK_CACHE`` still writes where the parent reads.
+    The model is loaded once, on the first set that misses.
     """
-    name, trained, images, seed, input_size, batch_size, cache_folder = job
-    os.environ["BOOK_CACHE"] = cache_folder
+    name, trained, images, seed, input_size, batch_size = job
     load = functools.cache(functools.partial(pretrained.load_pretrained, name, trained, seed))
     head = trained and pretrained.REGISTRY[name].classifier
     for set_images, key in images:
@@ -515,10 +512,9 @@ def pretrained_features(sets: dict[str, ImageSet], models: Sequence[str] | None 
     found = {j: read_all(*j) for j in jobs}
     missing = sorted((j for j in jobs if found[j] is None),
                      key=lambda j: -_FEATURE_COST.get(j[0], 1.0))  # longest first: balance
-    folder = str(cache.cache_root())
     parallel.map_jobs(
         _model_features,
-        [(m, t, [(d.images, d.key) for d in sets.values()], seed, input_size, batch_size, folder)
+        [(m, t, [(d.images, d.key) for d in sets.values()], seed, input_size, batch_size)
          for m, t in missing], workers, desc="pretrained features", progress=progress)
     feats = {s: {} for s in sets}
     logits = {s: {} for s in sets}
@@ -526,7 +522,8 @@ def pretrained_features(sets: dict[str, ImageSet], models: Sequence[str] | None 
         per_set = found[(m, trained)] or read_all(m, trained)  # computed jobs: read back
         if per_set is None:
             raise RuntimeError(f"the features of {m} ({'trained' if trained else 'init'}) were "
-                               f"computed but cannot be read back from {folder}; check the disk")
+                               f"computed but cannot be read back from {cache.cache_root()}; "
+                               f"check the disk")
         for s, layers in per_set.items():
             if trained and pretrained.REGISTRY[m].classifier:
                 logits[s][m] = layers.pop()

@@ -23,7 +23,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-import os
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
@@ -346,11 +345,9 @@ def _train_and_save(job: tuple[str, str, int, ZooConfig, str]) -> None:
 
     Depends only on its arguments: the training images are re-rendered from their seed and the
     caption embeddings are read from the cache the parent filled, so any process trains the
-    same weights. The last item is the parent's cache folder: a pool spawned earlier under
-    another ``BOOK_CACHE`` still writes where the parent reads.
+    same weights.
     """
-    arch, objective, seed, config, cache_folder = job
-    os.environ["BOOK_CACHE"] = cache_folder
+    arch, objective, seed, config = job
     data = _training_data(config.n_train, config.data_seed, config.image_size)
     text = (caption_embeddings(data.captions, config.text_encoder)
             if objective == "caption" else None)
@@ -380,8 +377,7 @@ def get_zoo(config: ZooConfig, progress: bool = True, workers: int = 1) -> list[
             data = _training_data(config.n_train, config.data_seed, config.image_size)
             caption_embeddings(data.captions, config.text_encoder, progress=progress)
         missing.sort(key=lambda sp: -_training_cost(sp[0], sp[1]))  # longest first: balance
-        folder = str(cache.cache_root())
-        parallel.map_jobs(_train_and_save, [(*sp, config, folder) for sp in missing], workers,
+        parallel.map_jobs(_train_and_save, [(*sp, config) for sp in missing], workers,
                           desc="zoo: training", progress=progress)
         _training_data.cache_clear()  # ~200 MB at book size; the parent needs it no more
         for sp in missing:
