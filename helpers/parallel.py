@@ -14,16 +14,19 @@ process or in which order it runs.
 from __future__ import annotations
 
 import atexit
+import ctypes
+import gc
 import multiprocessing
 import os
-import multiprocessing.pool
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Callable, Iterable, TypeVar
 
 from tqdm.auto import tqdm
 
 T = TypeVar("T")
 
-_POOL: multiprocessing.pool.Pool | None = None
+_POOL: ProcessPoolExecutor | None = None
 _POOL_SIZE = 0
 
 
@@ -44,10 +47,21 @@ def _call(task: tuple) -> Any:
         os.environ.pop("BOOK_CACHE", None)
     else:
         os.environ["BOOK_CACHE"] = cache_folder
-    return fn(job)
+    try:
+        return fn(job)
+    finally:  # hand freed memory back to the system: a long-lived worker must not keep its peak
+        gc.collect()
+        _malloc_trim()
 
 
-def pool(workers: int) -> multiprocessing.pool.Pool:
+def _malloc_trim() -> None:
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to trim
+        pass
+
+
+def pool(workers: int) -> ProcessPoolExecutor:
     """The shared pool of ``workers`` spawned processes (created, or resized, on demand).
 
     Raises:
@@ -60,7 +74,8 @@ def pool(workers: int) -> multiprocessing.pool.Pool:
     if _POOL is not None and _POOL_SIZE != workers:
         close()
     if _POOL is None:
-        _POOL = multiprocessing.get_context("spawn").Pool(workers, initializer=_init_worker)
+        _POOL = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                    initializer=_init_worker)
         _POOL_SIZE = workers
     return _POOL
 
@@ -69,8 +84,7 @@ def close() -> None:
     """Stop the shared pool's workers (a later :func:`pool` call starts fresh ones)."""
     global _POOL, _POOL_SIZE
     if _POOL is not None:
-        _POOL.terminate()
-        _POOL.join()
+        _POOL.shutdown(wait=True, cancel_futures=True)
     _POOL, _POOL_SIZE = None, 0
 
 
@@ -84,7 +98,8 @@ def map_jobs(fn: Callable[[Any], T], jobs: Iterable[Any], workers: int = 1, *,
     Jobs are handed out one at a time in the given order (put the longest first to balance
     the workers); results come back in that order. ``fn`` must be a module-level function and
     the jobs picklable. Each job runs with this process's ``BOOK_CACHE``, whatever it was when
-    the pool started. A job that raises re-raises its exception here.
+    the pool started. A job that raises re-raises its exception here; a worker that dies
+    (killed for memory, say) raises a RuntimeError instead of hanging.
 
     Args:
         fn: the job function, importable by name (spawned workers import its module).
@@ -103,4 +118,10 @@ def map_jobs(fn: Callable[[Any], T], jobs: Iterable[Any], workers: int = 1, *,
     if workers == 1 or len(jobs) <= 1:
         return [fn(job) for job in tqdm(jobs, **bar)]
     tasks = [(fn, job, os.environ.get("BOOK_CACHE")) for job in jobs]
-    return list(tqdm(pool(workers).imap(_call, tasks, chunksize=1), **bar))
+    try:
+        return list(tqdm(pool(workers).map(_call, tasks), **bar))
+    except BrokenProcessPool as err:  # a worker died (e.g. killed for memory): say so, never hang
+        close()
+        raise RuntimeError(f"a worker process of helpers.parallel died while running "
+                           f"{getattr(fn, '__name__', fn)} (killed for memory? see dmesg); "
+                           f"rerun with fewer workers or more free memory") from err

@@ -14,6 +14,10 @@ def _pid(_job) -> int:
     return os.getpid()
 
 
+def _die(_job) -> None:
+    os._exit(1)  # as a worker killed for memory
+
+
 def _fail(x: int) -> int:
     if x == 2:
         raise RuntimeError("job 2 failed")
@@ -30,7 +34,7 @@ def test_map_jobs_in_workers_equals_in_process_and_keeps_order():
 def test_the_pool_is_reused_across_calls_and_errors_propagate():
     first = set(parallel.map_jobs(_pid, range(6), workers=2))
     second = set(parallel.map_jobs(_pid, range(6), workers=2))
-    assert os.getpid() not in first and first | second <= set(p.pid for p in parallel.pool(2)._pool)
+    assert os.getpid() not in first and first | second <= set(parallel.pool(2)._processes)
     with pytest.raises(RuntimeError, match="job 2 failed"):
         parallel.map_jobs(_fail, [1, 2, 3], workers=2)
     assert parallel.map_jobs(_square, [3, 4], workers=2) == [9, 16]  # still usable
@@ -50,4 +54,11 @@ def test_jobs_run_with_the_callers_cache_folder(tmp_path, monkeypatch):
     assert set(parallel.map_jobs(_cache_folder, range(4), workers=2)) == {str(tmp_path / "first")}
     monkeypatch.setenv("BOOK_CACHE", str(tmp_path / "second"))  # the same pool, spawned before
     assert set(parallel.map_jobs(_cache_folder, range(4), workers=2)) == {str(tmp_path / "second")}
+    parallel.close()
+
+
+def test_a_dying_worker_raises_instead_of_hanging():
+    with pytest.raises(RuntimeError, match="worker process of helpers.parallel died"):
+        parallel.map_jobs(_die, [1, 2], workers=2)
+    assert parallel.map_jobs(_square, [5, 6], workers=2) == [25, 36]  # a fresh pool
     parallel.close()
