@@ -37,17 +37,20 @@ the data cannot decide (an undefined statistic or an interval that straddles the
 
 
 def _cpu_seconds() -> float:
-    """CPU seconds of this process and of its joined child processes."""
+    """CPU seconds of this process, its joined child processes and the live workers of the
+    shared pool (:func:`helpers.parallel.worker_cpu_seconds`)."""
+    from helpers.parallel import worker_cpu_seconds
+
     t = os.times()
-    return time.process_time() + t.children_user + t.children_system
+    return time.process_time() + t.children_user + t.children_system + worker_cpu_seconds()
 
 
 class StageTimer:
     """Wall and CPU seconds per named stage of a chapter; stages may repeat and accumulate.
 
-    CPU seconds are this process's (``time.process_time``) plus those of its finished child
-    processes (a worker pool's, once joined): what a quiet machine would see when the chapter
-    runs one torch thread, even if the wall clock was shared with other work.
+    CPU seconds are this process's (``time.process_time``) plus those of its child processes:
+    finished ones and the shared pool's live workers (:mod:`helpers.parallel`). That is what a
+    quiet machine would spend on the chapter, even if the wall clock was shared with other work.
     """
 
     def __init__(self) -> None:

@@ -91,6 +91,23 @@ def close() -> None:
 atexit.register(close)
 
 
+def worker_cpu_seconds() -> float:
+    """CPU seconds used so far by the shared pool's live workers (read from ``/proc``; 0 where
+    there is none). Workers that were joined count in the caller's child-process times instead.
+    """
+    if _POOL is None:
+        return 0.0
+    total = 0.0
+    for pid in list(getattr(_POOL, "_processes", None) or ()):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, ValueError, IndexError):  # exited meanwhile, or not Linux
+            pass
+    return total
+
+
 def map_jobs(fn: Callable[[Any], T], jobs: Iterable[Any], workers: int = 1, *,
              desc: str | None = None, progress: bool = True) -> list[T]:
     """``[fn(job) for job in jobs]``, spread over ``workers`` processes of the shared pool.

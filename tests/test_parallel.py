@@ -62,3 +62,24 @@ def test_a_dying_worker_raises_instead_of_hanging():
         parallel.map_jobs(_die, [1, 2], workers=2)
     assert parallel.map_jobs(_square, [5, 6], workers=2) == [25, 36]  # a fresh pool
     parallel.close()
+
+
+def _spin(seconds: float) -> None:
+    import time
+
+    end = time.process_time() + seconds
+    while time.process_time() < end:
+        pass
+
+
+def test_stage_cpu_counts_the_live_workers():
+    from helpers.chapter import StageTimer
+
+    timer = StageTimer()
+    parallel.pool(2)
+    with timer.stage("work"):
+        parallel.map_jobs(_spin, [0.5, 0.5], workers=2)
+    assert parallel.worker_cpu_seconds() >= 0.9
+    assert timer.stages["work"][1] >= 0.9  # both workers' CPU, not the idle caller's
+    parallel.close()
+    assert parallel.worker_cpu_seconds() == 0.0
