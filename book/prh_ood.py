@@ -471,7 +471,8 @@ verdict_table(claims)
 # network access, so it has run only on local fixtures (two tiny ViTs, an image folder, a tiny
 # text model).
 #
-# Stage times (CPU seconds of one torch thread: what a quiet machine would see):
+# Stage times (wall, and CPU seconds of this kernel and its worker processes, one torch thread
+# each: what a quiet machine would spend):
 
 # %% tags=["hide-input"]
 print(f"chapter ran in {time.time() - T0:.0f} s at scale {scale!r}")
