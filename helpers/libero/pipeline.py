@@ -184,7 +184,6 @@ def task_alignment(data: TaskSet, feats: torch.Tensor | list[torch.Tensor], *, e
 
 def _alignment_job(args: tuple) -> list[va.AlignmentResult]:
     data, feats, options = args
-    torch.set_num_threads(1)
     return task_alignment(data, feats, **options)
 
 
@@ -249,7 +248,6 @@ def train_variant(data: TaskSet, cfg: bc.PolicyConfig, checkpoints: list[int], k
 
 def _train_job(args: tuple) -> None:
     """One job of :func:`train_variants`: train one variant into the cache."""
-    torch.set_num_threads(1)
     train_variant(*args)
 
 
@@ -313,7 +311,6 @@ def _rollout_job(args: tuple) -> dict:
     in this process's cached environment for that task."""
     from helpers.libero import evaluation
 
-    torch.set_num_threads(1)
     suite, task_id, policy, task_index, execute, inits, options, states = args
     task, env = task_env(suite, task_id, options["image_size"], options["seed"], states)
     cameras = evaluation.ChunkedPolicy(policy, task_index, execute).cameras
@@ -504,7 +501,6 @@ def encoder_features(policy: bc.BCPolicy, frames: np.ndarray) -> list[torch.Tens
 
 def _features_job(args: tuple) -> list[torch.Tensor]:
     policy, frames = args
-    torch.set_num_threads(1)
     return encoder_features(policy, frames)
 
 
