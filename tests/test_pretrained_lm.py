@@ -1,5 +1,5 @@
 """helpers.pretrained_lm on a tiny llama GGUF written by the ``gguf`` package (no network), and
-helpers.plm.atomic_write_dir."""
+helpers.pretrained_lm.atomic_write_dir."""
 from pathlib import Path
 
 import numpy as np
