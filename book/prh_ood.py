@@ -24,22 +24,20 @@
 # {glue:text}`rv_diff_fashion`, {glue:text}`rv_diff_abstract` and {glue:text}`rv_diff_shapes` on
 # three OOD sets (Fashion-MNIST, abstract art, shapes renders). Metric configurations agree at
 # {glue:text}`ragree_photos_blog` on photos under the blog's protocol, against a null 95th
-# percentile of {glue:text}`ragree_null_photos_blog:.2f`: {glue:md}`ragree_headline`. A small
-# procedural world with known factors and a zoo of tiny models under four objectives is the
-# controlled experiment: there {glue:text}`vv_verdict`, and within architecture the partial
-# Spearman correlation between competence and alignment to two sentence encoders is
-# {glue:text}`comp_partial_id` in distribution and {glue:text}`comp_partial_ood` OOD. The
-# verdicts are in the closing table.
+# percentile of {glue:text}`ragree_null_photos_blog:.2f`: {glue:md}`ragree_headline`. In the
+# controlled experiment, a procedural world with known factors and tiny models under four
+# objectives, {glue:text}`vv_verdict`, and within architecture the partial Spearman correlation
+# between competence and alignment to two sentence encoders is {glue:text}`comp_partial_id` in
+# distribution and {glue:text}`comp_partial_ood` OOD (verdicts: the closing table).
 
 # %% tags=["hide-input"]
 import time
 
-import pandas as pd
 import torch
+from IPython.display import display
 
-from helpers import alignment, interactive
-from helpers.chapter import StageTimer, bonferroni, format_interval, glue_texts, glue_values
-from helpers.chapter import verdict_table
+from helpers import interactive
+from helpers.chapter import StageTimer, glue_texts, glue_values, verdict_table
 from helpers.plotting import NULL_COLOR, PALETTE, show, use_style
 from helpers.prh import metric_agreement as ma
 from helpers.prh import ood_report as rep
@@ -66,20 +64,15 @@ n_agree: int = 256  # images (first of the eval set) for the metric-agreement he
 agree_ks: list = [10, 30]
 n_perm_agree: int = 5  # shapes world: shuffles per configuration for the corrected agreement
 n_boot: int = 1000  # bootstrap resamples (over models) for confidence intervals
-# offline text encoders (book); full: PRH's LLMs
-language_models: list = ["all-MiniLM-L6-v2", "all-mpnet-base-v2"]
+language_models: list = ["all-MiniLM-L6-v2", "all-mpnet-base-v2"]  # offline; full: PRH's LLMs
 vit_models: list = []  # full only: timm ViT names or local folders (PRH's 17 ViTs in scales.yaml)
-# full only: in-distribution images + captions (WIT, revision wit_1024, or a local folder)
-id_source: str = "minhuh/prh"
-# full only: OOD images (ImageNet-O, or a local folder of label sub-folders)
-ood_source: str = "cais/imagenet-o"
+id_source: str = "minhuh/prh"  # full only: WIT images + captions (revision wit_1024) or a folder
+ood_source: str = "cais/imagenet-o"  # full only: OOD images (ImageNet-O, or label folders)
 n_init_controls: int = 3  # full only: random-init copies of the first n ViTs (the controls)
 batch_size: int = 32  # full only: images or captions per forward pass
-# offline pretrained CNNs (helpers.pretrained.REGISTRY)
 real_models: list = ["efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2",
-                     "mobilenet_v2", "hed_vgg16"]
-# images per real image set (photo crops, Fashion-MNIST, abstract, shapes); 320 cost ~25% more
-real_n: int = 256
+                     "mobilenet_v2", "hed_vgg16"]  # offline (helpers.pretrained.REGISTRY)
+real_n: int = 256  # images per real set (photos, fashion, abstract, shapes); 320: ~25% more
 real_input: int = 96  # pixels fed to every CNN (their own 224-260 px would cost ~6x more)
 real_perm: int = 50  # shuffles per real-model null (p floor 1/51, below the 0.05 we read)
 real_agree_sets: list = ["photos", "fashion"]  # real image sets of the agreement heatmaps
@@ -97,24 +90,24 @@ workers: int = 2  # processes that train the zoo and extract features (CPU: all 
 # objective, each with a **random-init copy** of its architecture as the control. The images
 # (`helpers.prh.real_images`): in distribution, **photos** (multi-scale crops of the Debian
 # wallpaper photographs and the sklearn and matplotlib samples); OOD, **fashion** (Fashion-MNIST),
-# **abstract** (crops of abstract wallpapers) and **shapes** (the shapes world's OOD renders).
-# Each holds {glue:text}`real_n_shown` images, fed at {glue:text}`real_input_shown` px with each
-# model's own normalisation (their own 224-260 px would cost about 6x more; 320 images, a fifth
-# more). Features are every block's output, averaged over space (CNNs have no CLS token).
+# **abstract** (crops of abstract wallpapers) and **shapes** (the shapes world's OOD renders). Each
+# holds {glue:text}`real_n_shown` images, fed at {glue:text}`real_input_shown` px (a sixth of the
+# cost of the models' own 224-260 px) with each model's own normalisation. Features are every
+# block's output, averaged over space (CNNs have no CLS token).
 #
 # Are the OOD sets out of distribution for these models? ImageNet-O holds images that ImageNet
 # classifiers label wrongly and confidently. Our sets have no ImageNet labels, but the three
-# classifiers' mean top-1 softmax **confidence** and prediction **entropy** (nats; a uniform guess
-# over 1000 classes is 6.9) can be measured: after the models' table, the confidence table.
+# classifiers' mean top-1 softmax **confidence** and prediction **entropy** (nats; uniform over
+# 1000 classes: 6.9) can be measured (the table after the models').
 
 # %% tags=["hide-input"]
 FULL = scale == "full"
 rep.check_full_scale(FULL, vit_models)  # before any work
 timer = StageTimer()
-glue_values({f"{name}_shown": value for name, value in dict(  # parameters quoted in the prose
+glue_values(rep.shown_values(
     real_input=real_input, real_n=real_n, real_perm=real_perm, topk=topk, alpha=alpha,
-    agree_ks=", ".join(map(str, agree_ks)), real_agree_layers=real_agree_layers,
-    real_agree_perm=real_agree_perm, n_agree=n_agree, n_perm_agree=n_perm_agree).items()})
+    agree_ks=agree_ks, real_agree_layers=real_agree_layers, real_agree_perm=real_agree_perm,
+    n_agree=n_agree, n_perm_agree=n_perm_agree))
 with timer.stage("real: images"):
     real_sets = ri.make_image_sets(real_n, real_input, seed=eval_seed)
 with timer.stage("real: features"):
@@ -142,9 +135,9 @@ show(ri.plot_confidence(conf, list(real_sets), PALETTE))
 # **corrected** score (0 at chance, 1 identical neighbourhoods) against a permutation null of that
 # max ({glue:text}`real_perm_shown` shuffles). On photo and abstract crops each image's neighbours
 # from its own picture are **excluded** on both sides (plain scores shown too); a **pixel
-# baseline** (images averaged to 24 x 24) is one more model. The claim is read from **trained
-# minus random-init** within architecture pairs, with intervals over models (pairs share models),
-# so with five models they are wide.
+# baseline** (images averaged to 24 x 24) is one more model. The claim is read from **trained minus
+# random-init** within architecture pairs, with intervals over models (pairs share models), wide
+# with five.
 
 # %% tags=["hide-input"]
 with timer.stage("real: alignment"):
@@ -160,21 +153,18 @@ show(ri.plot_alignment(real_key, headline_view, PALETTE, NULL_COLOR))
 # %% [markdown]
 # On the photos trained pairs score {glue:text}`rv_photos:.3f` (plain:
 # {glue:text}`rv_photos_plain:.3f`) and their random-init controls {glue:text}`rv_init_photos:.3f`,
-# {glue:text}`real_init_chance`: what architecture and pixel statistics give untrained, so the
-# difference ({numref}`fig-prh_ood-real-alignment`) is the number to read. Per architecture pair
-# (table, and an interactive matrix over image sets), pairs with the edge detector gain
-# {glue:text}`rv_diff_hed:+.3f` on average, pairs of ImageNet models
-# {glue:text}`rv_diff_nohed:+.3f`: {glue:text}`hed_sentence`. Then the mean depth of the layers
-# the max picks (0 first block, 1 last).
+# {glue:text}`real_init_chance` (architecture and pixels alone): read the difference
+# ({numref}`fig-prh_ood-real-alignment`). Per architecture pair (interactive matrix over image
+# sets, and table), pairs with the edge detector gain {glue:text}`rv_diff_hed:+.3f` on average,
+# pairs of ImageNet models {glue:text}`rv_diff_nohed:+.3f`: {glue:text}`hed_sentence`. Last table:
+# the picked layers' mean depth (0 first block, 1 last).
 
 # %% tags=["hide-input"]
 diff_wide = rep.diff_by_pair(real_tables, headline_view)
 glue_values(rep.objective_values(diff_wide, "hed_vgg16"))
 interactive.show(rep.pair_slider_figure(diff_wide, real_models), "fig-prh_ood-real-interactive")
-diff_wide.round(3)
-
-# %% tags=["hide-input"]
-rep.picked_depth(pd.concat(real_tables.values(), ignore_index=True)).round(2)
+display(diff_wide.round(3))
+rep.picked_depth(real_tables).round(2)
 
 # %% [markdown]
 # ### The language side: captions of Fashion-MNIST and of the shapes world
@@ -186,9 +176,8 @@ rep.picked_depth(pd.concat(real_tables.values(), ignore_index=True)).round(2)
 # %% tags=["hide-input"]
 with timer.stage("real: language"):
     vl_real = rep.caption_alignment(real_sets, real_feats, TEXT_ENCODERS, topk, real_perm)
-vl_by_model = vl_real.groupby(["image_set", "model_a"]).corrected.mean().unstack(0)
-vl_diff = rep.init_gain(vl_by_model, real_models, n_boot)
-glue_values({f"vl_real_diff_{s}": format_interval(*v, signed=True) for s, v in vl_diff.items()})
+vl_by_model, vl_diff, vl_values = rep.caption_gain(vl_real, real_models, n_boot)
+glue_values(vl_values)
 vl_by_model.round(3)
 
 # %% [markdown]
@@ -199,9 +188,9 @@ vl_by_model.round(3)
 # ### Do the metrics agree on the real models?
 #
 # The blog Spearman-correlated **metric configurations** (mutual kNN and **CKNNA**, CKA restricted
-# to mutual neighbours, at k = {glue:text}`agree_ks_shown`; here also unbiased CKA, CKNNA's
-# large-k limit) over pairs of pretrained models. We do so under two protocols, **blog** (last
-# layer, L2-normalised, no clamp, no layer search) and **PRH** (clamp, then the max over
+# to mutual neighbours, at k = {glue:text}`agree_ks_shown`; here also unbiased CKA, CKNNA's large-k
+# limit) over pairs of pretrained models; we do so under two protocols, **blog** (last layer,
+# L2-normalised, no clamp, no layer search) and **PRH** (clamp, then the max over
 # {glue:text}`real_agree_layers_shown` evenly spaced blocks per model), raw and null-corrected.
 # Metrics on the same images agree partly by chance, so the mean agreement gets its own **null**
 # (all pairs scored on one shuffle, {glue:text}`real_agree_perm_shown` shuffles) and an interval
@@ -212,24 +201,19 @@ vl_by_model.round(3)
 # %% tags=["hide-input"]
 configs = rep.agreement_configs(agree_ks)
 agree_sets = [s for s in real_agree_sets if s in real_sets]
-n_tests = 4 * len(agree_sets)
-threshold = bonferroni(alpha, n_tests)
+n_tests, threshold = rep.agreement_threshold(alpha, agree_sets)
 with timer.stage("real: metric agreement"):
     real_agree, real_agree_rows = rep.real_agreement(real_feats, real_models, agree_sets, configs,
                                                      real_agree_perm, real_agree_layers, n_boot,
                                                      threshold)
-glue_values(dict(agree_n_tests=n_tests, agree_threshold=threshold,
-                 **rep.agreement_values(real_agree_rows)))
-glue_texts(dict(agree_floor_sentence=rep.floor_phrase(real_agree_perm, threshold),
-                ragree_headline=rep.agreement_headline(real_agree_rows, n_tests),
-                ragree_blog_vs_null=rep.blog_vs_null(real_agree_rows, agree_sets)))
+ragree_values, ragree_texts = rep.real_agreement_glue(real_agree_rows, agree_sets,
+                                                      real_agree_perm, threshold, n_tests)
+glue_values(ragree_values)
+glue_texts(ragree_texts)
 rep.agreement_view(real_agree_rows, real_agree_perm).round(3)
 
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "Spearman correlation between metric configurations over the pairs of pretrained models, per image set (rows) and protocol and score (columns: blog raw, blog corrected, PRH raw, PRH corrected).", "name": "fig-prh_ood-real-agreement"}}
-show(rep.plot_agreement_grid(
-    {(s, f"{p}, {v}"): ma.agreement(real_agree[(s, p)], v)
-     for s in agree_sets for p in ("blog", "PRH") for v in ("raw", "corrected")},
-    title_of=lambda s, c: f"{s}: {c}"))
+show(rep.plot_real_agreement(real_agree, agree_sets))
 
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "Mean agreement between configurations on the real models, per protocol and score; bars: observed, with 95% bootstrap over models; thick grey ticks: 95th percentile of the permutation null of the same mean. One colour per image set.", "name": "fig-prh_ood-real-agreement-means"}}
 show(rep.plot_agreement_means(real_agree_rows, PALETTE, NULL_COLOR))
@@ -242,13 +226,13 @@ show(rep.plot_agreement_means(real_agree_rows, PALETTE, NULL_COLOR))
 #
 # ## A world with known structure
 #
-# The controlled experiment: known factors, small models trained from scratch, and OOD defined by
+# The controlled experiment: small models trained from scratch, known factors and OOD by
 # construction. Each image is one coloured shape on a textured background, generated by seven
 # factors (shape, colour, size, row, column, background colour, texture) and captioned from them.
-# The **OOD split** mimics ImageNet-O {cite:p}`hendrycks2021natural` in three equal thirds:
-# (shape, colour) pairs unseen in training, novel shapes (star, ring, cross) and novel textures
-# (dots, waves). At `full` scale the analysis runs on PRH's data instead: WIT images and captions
-# in distribution, ImageNet-O with "a photo of a <label>" captions OOD (`helpers.prh.sources`).
+# The **OOD split** mimics ImageNet-O {cite:p}`hendrycks2021natural` in three equal thirds: (shape,
+# colour) pairs unseen in training, novel shapes (star, ring, cross) and novel textures (dots,
+# waves). At `full` scale the analysis runs on PRH's data instead: WIT images and captions in
+# distribution, ImageNet-O with "a photo of a <label>" captions OOD (`helpers.prh.sources`).
 
 # %% tags=["hide-input"]
 world = rep.make_world(FULL, n_eval, eval_seed, id_source, ood_source)
@@ -268,8 +252,8 @@ show(rep.plot_world(world, FULL))
 # augmented views, and CLIP-style caption contrast against frozen all-MiniLM-L6-v2 embeddings;
 # {glue:text}`zoo_steps` steps, batch {glue:text}`zoo_batch`, one seed, cached. Step 0 is each
 # model's **random-init control**. At `full` scale the zoo is PRH's pretrained ViTs (step 1), the
-# first `n_init_controls` with a random-init copy (step 0). As ImageNet classifiers fail on
-# ImageNet-O, do ours fail OOD? The table after the zoo's gives their factor heads' accuracy.
+# first `n_init_controls` with a random-init copy (step 0). Do ours fail OOD, as ImageNet
+# classifiers fail on ImageNet-O? The second table gives their factor heads' accuracy.
 
 # %% tags=["hide-input"]
 with timer.stage("shapes: zoo"):
@@ -307,8 +291,7 @@ with timer.stage("shapes: features"):
     vision, n_params, prepared_lang = rep.shapes_features(
         zoo, world, language_models, full=FULL, n=n_eval, seed=eval_seed,
         sources={"id": id_source, "ood": ood_source}, batch_size=batch_size)
-prepared = {split: {key: alignment.prepare(layers) for key, layers in vision[split].items()}
-            for split in vision}
+prepared = rep.prepare_vision(vision)
 final = {m.name: m.steps[-1] for m in zoo}
 members = {m.name: m for m in zoo}
 {lm: len(prepared_lang["id"][lm]) for lm in language_models}
@@ -340,9 +323,7 @@ show(rep.plot_vv_matrix(vv_all, list(vv_models)))
 # and do not share an objective, then the chosen layer's depth (fraction of layers, 1 = last).
 
 # %% tags=["hide-input"]
-rep.objective_pairs(vv_all, {n: m.objective for n, m in members.items()}).round(3)
-
-# %% tags=["hide-input"]
+display(rep.objective_pairs(vv_all, {n: m.objective for n, m in members.items()}).round(3))
 rep.layer_depth(vv_all, {n: len(vision["id"][(n, final[n])]) for n in final},
                 {n: m.arch for n, m in members.items()}).round(2)
 
@@ -351,13 +332,12 @@ rep.layer_depth(vv_all, {n: len(vision["id"][(n, final[n])]) for n in final},
 #
 # PRH plots alignment to language models against competence. Here **competence** is the mean
 # accuracy over the seven factors of a two-fold ridge probe on the last layer (in-distribution
-# images); alignment is corrected mutual kNN (layer-pair max) to each text encoder, averaged.
-# Pooled over architectures a correlation mostly says which architecture aligns more, and
-# random-init checkpoints make any trend look strong, so we read the **partial Spearman
-# correlation on architecture** (ranks centred within architecture) over trained checkpoints, with
-# a 95% interval resampling whole models within architecture. At `full` scale competence is a
-# proxy, log10 of the parameter count (larger models of a family are better in PRH; random-init
-# copies get none).
+# images); alignment is corrected mutual kNN (layer-pair max) to each text encoder, averaged. A
+# pooled correlation mostly says which architecture aligns more, and random-init checkpoints make
+# any trend look strong, so we read the **partial Spearman correlation on architecture** (ranks
+# centred within architecture) over trained checkpoints, with a 95% interval resampling whole
+# models within architecture. At `full` scale competence is a proxy, log10 of the parameter count
+# (larger models of a family are better in PRH; random-init copies get none).
 
 # %% tags=["hide-input"]
 comp = rep.competence_table(zoo, vision["id"], world["id"], n_params)
@@ -369,8 +349,7 @@ comp_corr.round(3)
 
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "Alignment to the two sentence encoders (mutual kNN, layer-pair max, chance-corrected, mean over encoders) against competence (linear-probe accuracy over the seven factors), for every checkpoint of every model, in distribution (left) and OOD (right). Colour: objective; marker: architecture; grey: step 0 (random init). Lines join the checkpoints of one model. Titles: partial Spearman on architecture, step 0 excluded.", "name": "fig-prh_ood-competence"}}
 show(rep.plot_competence(vl_mean, PALETTE, NULL_COLOR, rep.competence_titles(comp_corr),
-                         "competence: log10 parameters (proxy)" if FULL
-                         else "competence (probe accuracy, fraction)"))
+                         rep.competence_xlabel(FULL)))
 
 # %% [markdown]
 # Trained checkpoints span competence {glue:text}`comp_min:.2f` to {glue:text}`comp_max:.2f`;
@@ -398,30 +377,25 @@ glue_values(agree_values)
 agree_rows[["mean", "ci_low", "ci_high", "null_mean", "n_pairs"]].round(3)
 
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "Spearman correlation between metric configurations over pairs of the zoo's trained models, under PRH's protocol (clamp, layer-pair max). Rows: in distribution, OOD. Columns: raw scores, chance-corrected scores.", "name": "fig-prh_ood-agreement"}}
-show(rep.plot_agreement_grid({(split, v): corr[(split, "PRH", v)] for split in ("id", "ood")
-                              for v in ("raw", "corrected")},
-                             title_of=lambda s, v: f"{'in distribution' if s == 'id' else 'OOD'}"
-                                                   f", {v} scores"))
+show(rep.plot_shapes_agreement(corr))
 
 # %% tags=["hide-input"]
-lone = pd.DataFrame({split: rep.mean_with_others(corr[(split, "PRH", "corrected")])
-                     for split in ("id", "ood")})
+lone = rep.lone_table(corr)
 glue_values(rep.lone_values(lone))
 lone.round(2)
 
 # %% [markdown]
-# Above, each configuration's mean correlation with the others (PRH protocol, corrected scores).
-# The configurations least like the rest are {glue:text}`least_agree` (mean over splits; most
-# typical {glue:text}`most_agree`; {numref}`fig-prh_ood-agreement`). The blog's protocol gives a
-# mean correlation between configurations of {glue:text}`agree_blog_id:.2f` in distribution and
-# {glue:text}`agree_blog_ood:.2f` OOD, PRH's with chance correction {glue:text}`agree_corr_id:.2f`
-# and {glue:text}`agree_corr_ood:.2f`: a change of {glue:text}`agree_delta`,
-# {glue:text}`protocol_verdict`. Across splits, {glue:text}`agree_split_verdict`
-# ({numref}`fig-prh_ood-agreement-summary`). The protocol also moves the scores themselves (the
-# table after the figure: mean raw and corrected mutual kNN at the smallest k): metrics and k
-# carry different chance levels, the layer-pair max lifts them, and a null of the same statistic
-# removes both. (The blog also fed CLIP models ImageNet normalisation; our `full` loaders keep
-# each model's own.)
+# Above: each configuration's mean correlation with the others (PRH protocol, corrected scores).
+# Least like the rest: {glue:text}`least_agree`; most typical: {glue:text}`most_agree` (mean over
+# splits; {numref}`fig-prh_ood-agreement`). The mean correlation between configurations is
+# {glue:text}`agree_blog_id:.2f` in distribution and {glue:text}`agree_blog_ood:.2f` OOD under the
+# blog's protocol, {glue:text}`agree_corr_id:.2f` and {glue:text}`agree_corr_ood:.2f` under PRH's
+# with chance correction: a change of {glue:text}`agree_delta`, {glue:text}`protocol_verdict`.
+# Across splits, {glue:text}`agree_split_verdict` ({numref}`fig-prh_ood-agreement-summary`). The
+# protocol also moves the scores themselves (the table after the figure: mean raw and corrected
+# mutual kNN at the smallest k): metrics and k carry different chance levels, the layer-pair max
+# lifts them, and a null of the same statistic removes both. (The blog also fed CLIP models
+# ImageNet normalisation; our `full` loaders keep each model's own.)
 
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "Shapes world: mean off-diagonal Spearman correlation between metric configurations, by protocol (blog: last layer, no clamp, no layer search; PRH: clamp and layer-pair max) and by score (raw or chance-corrected), in distribution and OOD; 95% bootstrap over models, thick grey ticks the 95th percentile of the (few-draw) null.", "name": "fig-prh_ood-agreement-summary"}}
 show(rep.plot_agreement_means(agree_rows, PALETTE, NULL_COLOR))
@@ -433,46 +407,38 @@ rep.protocol_scores(tables, ma.config_name("mutual_knn", agree_ks[0])).round(3)
 # ## Verdicts
 #
 # The shapes world's two differences, in distribution to OOD (paired by model pair) and trained
-# minus random-init, with 95% bootstraps over zoo members, then the closing table. Each row gives
-# the source's claim, our number with its 95% interval, its control and the threshold fixed
-# before the numbers. Interval rows: **replicated** when trained minus control lies above 0,
-# **not replicated** below, **undecided** when it straddles 0. Agreement rows: **replicated**
-# when p passes {glue:text}`agree_threshold:.4f`, **not replicated** when the interval's top lies
-# below the null's 95th percentile, else **undecided**. Of the {glue:text}`n_claims` rows, the
+# minus random-init, with 95% bootstraps over zoo members, then the closing table. Interval rows:
+# **replicated** when trained minus control lies above 0, **not replicated** below, **undecided**
+# when it straddles 0. Agreement rows: **replicated** when p passes
+# {glue:text}`agree_threshold:.4f`, **not replicated** when the interval's top lies below the
+# null's 95th percentile, else **undecided**. Of the {glue:text}`n_claims` rows, the
 # {glue:text}`n_interval_claims` interval rows are read at 95% uncorrected (about
 # {glue:text}`expected_false:.2f` could pass by chance).
 
 # %% tags=["hide-input"]
 gaps = rep.shapes_gaps(vv_all, n_boot)
 glue_values(rep.closing_values(gaps, comp_corr, agree_summary, vl_mean, final))
-pd.DataFrame({k: format_interval(*v, signed=True) for k, v in gaps.items()}, index=["value"]).T
-
-# %% tags=["hide-input"]
-claims = rep.interval_claims(real_key, headline_view, vl_diff, gaps["trained - init"],
-                             comp_corr)
-glue_values(dict(n_interval_claims=len(claims), expected_false=0.025 * len(claims)))
-claims += [rep.agreement_claim(s, real_agree_rows.loc[(s, "blog", "raw")], threshold, n_tests,
-                               real_agree_perm) for s in agree_sets]
-glue_values(dict(n_claims=len(claims)))
+display(rep.gaps_table(gaps))
+claims, claim_values = rep.verdict_claims(real_key, headline_view, vl_diff, gaps, comp_corr,
+                                          real_agree_rows, threshold, n_tests, real_agree_perm)
+glue_values(claim_values)
 verdict_table(claims)
 
 # %% [markdown]
 # ## Conclusion
 #
-# The answer above gives the headline numbers and the table the verdicts. Across objectives
-# {glue:text}`hed_sentence`, which bears on PRH's claim that different objectives converge. The
-# shapes world's OOD gap and within-architecture correlation are what a small world can test.
+# Across objectives {glue:text}`hed_sentence`, which bears on PRH's claim that different objectives
+# converge; the shapes world tests the OOD gap and the within-architecture trend.
 #
 # **Open.** The real models are five ImageNet-era CNNs (no self-supervised or language-supervised
 # vision model ships offline) at {glue:text}`real_input_shown` px, with wide intervals. The shapes
-# world is small, its models tiny ({glue:text}`zoo_steps` steps); OOD there means new
-# combinations, shapes and textures, not new domains. The `full` scale runs this notebook on
-# PRH's 17 ViTs, WIT captions and ImageNet-O with PRH's language models; it needs a GPU and
-# network access, so it has run only on local fixtures (two tiny ViTs, an image folder, a tiny
-# text model).
+# world is small, its models tiny ({glue:text}`zoo_steps` steps); OOD there means new combinations,
+# shapes and textures, not new domains. The `full` scale (PRH's 17 ViTs, WIT captions, ImageNet-O
+# and PRH's language models) needs a GPU and network access, so it has run only on local fixtures
+# (two tiny ViTs, an image folder, a tiny text model).
 #
-# Stage times (wall, and CPU seconds of this kernel and its worker processes, one torch thread
-# each: what a quiet machine would spend):
+# Stage times (wall, and CPU seconds of this kernel and its workers, one torch thread each: what a
+# quiet machine would spend):
 
 # %% tags=["hide-input"]
 print(f"chapter ran in {time.time() - T0:.0f} s at scale {scale!r}")

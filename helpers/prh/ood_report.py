@@ -12,7 +12,10 @@ parameters, calls and prose.
 * Chapter steps, one call per cell: :func:`make_world`, :func:`shapes_features`,
   :func:`real_agreement`, :func:`shapes_agreement`, the tables :func:`model_table`,
   :func:`zoo_table`, :func:`picked_depth`, :func:`objective_pairs`, :func:`protocol_scores`,
-  :func:`agreement_view`, and the glued values (``*_values``) each section quotes.
+  :func:`agreement_view`, :func:`gaps_table`, :func:`lone_table`, the figures
+  :func:`plot_real_agreement` and :func:`plot_shapes_agreement`, the glued values (``*_values``,
+  :func:`shown_values`, :func:`caption_gain`, :func:`real_agreement_glue`) each section quotes,
+  and the closing table's rows (:func:`verdict_claims`).
 
 Example:
     >>> import pandas as pd
@@ -45,7 +48,8 @@ INIT = " (init)"
 def headline_views(real_sets: dict) -> dict[str, str]:
     """The view each image set is read in: same-picture neighbours excluded where crops share a
     picture, plain otherwise."""
-    return {s: "plain" if d.groups is None else "same photo excluded" for s, d in real_sets.items()}
+    return {s: "plain" if d.groups is None else "same photo excluded"
+            for s, d in real_sets.items()}
 
 
 def real_alignment(real_sets: dict, real_feats: dict, topk: int, n_perm: int,
@@ -561,7 +565,8 @@ def competence_phrase(comp_corr: pd.DataFrame) -> str:
     up = {s: bool(excludes(comp_corr.loc["ci_low", s], comp_corr.loc["ci_high", s])
                   and comp_corr.loc["ci_low", s] > 0) for s in ("id", "ood")}
     if all(up.values()):
-        return "alignment to language rises with competence on both splits (both intervals above 0)"
+        return ("alignment to language rises with competence on both splits (both intervals "
+                "above 0)")
     if any(up.values()):
         return ("alignment to language rises with competence only "
                 + ("in distribution" if up["id"] else "OOD"))
@@ -625,9 +630,9 @@ def ood_phrase(entropy: pd.Series, reference: str = "photos") -> str:
     others = [s for s in entropy.index if s != reference]
     up = [s for s in others if entropy[s] > entropy[reference]]
     if len(up) == len(others):
-        return (f"all {len(others)} OOD sets get higher entropy than the {reference}: they are OOD "
-                "in a measurable sense, though unlike ImageNet-O they are not chosen to fool the "
-                "models")
+        return (f"all {len(others)} OOD sets get higher entropy than the {reference}: they are "
+                "OOD in a measurable sense, though unlike ImageNet-O they are not chosen to fool "
+                "the models")
     rest = [s for s in others if s not in up]
     if not up:
         return (f"none of the OOD sets gets higher entropy than the {reference}, so by this "
@@ -745,7 +750,8 @@ def interval_claims(real_summary: pd.DataFrame, views: dict[str, str], vl_diff: 
         real_summary: :func:`helpers.prh.real_images.summarise` output; one row per image set
             of ``views`` (its headline view), trained minus random-init.
         vl_diff: :func:`init_gain` output for the captioned sets.
-        shapes_gap: the shapes world's OOD trained minus init (``shapes_gaps()["trained - init"]``).
+        shapes_gap: the shapes world's OOD trained minus init
+            (``shapes_gaps()["trained - init"]``).
         comp_corr: competence correlations (columns ``id``, ``ood``).
     """
     claims = [interval_claim(
@@ -861,9 +867,10 @@ def pair_slider_figure(diff_wide: pd.DataFrame, models: Sequence[str]):
         title="Trained minus random-init corrected mutual kNN, per architecture pair")
 
 
-def picked_depth(real_all: pd.DataFrame) -> pd.DataFrame:
+def picked_depth(tables: dict[tuple, pd.DataFrame]) -> pd.DataFrame:
     """Mean depth (fraction of each model's blocks) of the layer pair the max picks, per image
-    set and view, for trained and random-init pairs."""
+    set and view, for trained and random-init pairs, over :func:`real_alignment`'s tables."""
+    real_all = pd.concat(tables.values(), ignore_index=True)
     picked = real_all[real_all.kind.isin(["trained", "init"])].assign(
         depth=lambda d: (d.depth_a + d.depth_b) / 2)
     return picked.pivot_table(index=["image_set", "view"], columns="kind", values="depth")
@@ -1046,3 +1053,120 @@ def competence_correlations(vl_mean: pd.DataFrame, n_boot: int) -> pd.DataFrame:
     return pd.DataFrame({split: competence_correlation(vl_mean[vl_mean.split == split],
                                                        n_boot=n_boot)
                          for split in ("id", "ood")})
+
+
+def shown_values(**params) -> dict:
+    """Parameters quoted in the prose, glued as ``<name>_shown``; a list reads comma-separated.
+
+    Example:
+        >>> shown_values(topk=10, agree_ks=[10, 30])
+        {'topk_shown': 10, 'agree_ks_shown': '10, 30'}
+    """
+    return {f"{name}_shown": ", ".join(map(str, v)) if isinstance(v, (list, tuple)) else v
+            for name, v in params.items()}
+
+
+def caption_gain(vl_real: pd.DataFrame, models: Sequence[str],
+                 n_boot: int) -> tuple[pd.DataFrame, dict, dict]:
+    """The real models' caption alignment (:func:`caption_alignment` output) per model and image
+    set, mean over encoders; trained minus random-init per set (:func:`init_gain`); and the
+    glued ``vl_real_diff_<set>`` (signed, with its interval)."""
+    by_model = vl_real.groupby(["image_set", "model_a"]).corrected.mean().unstack(0)
+    diff = init_gain(by_model, models, n_boot)
+    values = {f"vl_real_diff_{s}": format_interval(*v, signed=True) for s, v in diff.items()}
+    return by_model, diff, values
+
+
+def agreement_threshold(alpha: float, sets: Sequence[str]) -> tuple[int, float]:
+    """The real-model agreement tests' count (image sets x two protocols x raw/corrected) and
+    their Bonferroni threshold at family-wise ``alpha``.
+
+    Example:
+        >>> agreement_threshold(0.05, ["photos", "fashion"])
+        (8, 0.00625)
+    """
+    from helpers.chapter import bonferroni
+
+    n_tests = 4 * len(sets)
+    return n_tests, bonferroni(alpha, n_tests)
+
+
+def real_agreement_glue(rows: pd.DataFrame, sets: Sequence[str], n_perm: int, threshold: float,
+                        n_tests: int) -> tuple[dict, dict]:
+    """The glued numbers (``agree_n_tests``, ``agree_threshold``, :func:`agreement_values`) and
+    phrases (``agree_floor_sentence``, ``ragree_headline``, ``ragree_blog_vs_null``) of the
+    real-model agreement section, from :func:`real_agreement`'s rows."""
+    values = dict(agree_n_tests=n_tests, agree_threshold=threshold, **agreement_values(rows))
+    texts = dict(agree_floor_sentence=floor_phrase(n_perm, threshold),
+                 ragree_headline=agreement_headline(rows, n_tests),
+                 ragree_blog_vs_null=blog_vs_null(rows, sets))
+    return values, texts
+
+
+_PROTOCOL_VALUES = [(p, v) for p in ("blog", "PRH") for v in ("raw", "corrected")]
+
+
+def plot_real_agreement(tables: dict[tuple, pd.DataFrame], sets: Sequence[str]):
+    """:func:`plot_agreement_grid` of the real models: one row per image set, one column per
+    (protocol, raw/corrected), from :func:`real_agreement`'s ``{(set, protocol): table}``."""
+    return plot_agreement_grid({(s, f"{p}, {v}"): ma.agreement(tables[(s, p)], v)
+                                for s in sets for p, v in _PROTOCOL_VALUES},
+                               title_of=lambda s, c: f"{s}: {c}")
+
+
+def _split_name(split: str) -> str:
+    return "in distribution" if split == "id" else "OOD"
+
+
+def plot_shapes_agreement(corr: dict[tuple, pd.DataFrame]):
+    """:func:`plot_agreement_grid` of the shapes world under PRH's protocol: rows the splits,
+    columns raw and corrected scores, from :func:`shapes_agreement`'s correlation matrices."""
+    return plot_agreement_grid({(split, v): corr[(split, "PRH", v)] for split in ("id", "ood")
+                                for v in ("raw", "corrected")},
+                               title_of=lambda s, v: f"{_split_name(s)}, {v} scores")
+
+
+def lone_table(corr: dict[tuple, pd.DataFrame]) -> pd.DataFrame:
+    """Each configuration's mean correlation with the others (:func:`mean_with_others`) under
+    PRH's protocol on corrected scores, one column per split."""
+    return pd.DataFrame({split: mean_with_others(corr[(split, "PRH", "corrected")])
+                         for split in ("id", "ood")})
+
+
+def prepare_vision(vision: dict) -> dict:
+    """PRH's preparation (:func:`helpers.alignment.prepare`) of every checkpoint's layers,
+    ``{split: {(model, step): prepared layers}}``."""
+    return {split: {key: alignment.prepare(layers) for key, layers in by_key.items()}
+            for split, by_key in vision.items()}
+
+
+def competence_xlabel(full: bool) -> str:
+    """The competence axis: probe accuracy, or at full scale the log10-parameters proxy."""
+    return ("competence: log10 parameters (proxy)" if full
+            else "competence (probe accuracy, fraction)")
+
+
+def gaps_table(gaps: dict[str, tuple[float, float, float]]) -> pd.DataFrame:
+    """:func:`shapes_gaps` written as signed intervals, one row per difference."""
+    return pd.DataFrame({k: format_interval(*v, signed=True) for k, v in gaps.items()},
+                        index=["value"]).T
+
+
+def verdict_claims(real_summary: pd.DataFrame, views: dict[str, str], vl_diff: dict, gaps: dict,
+                   comp_corr: pd.DataFrame, agree_rows: pd.DataFrame, threshold: float,
+                   n_tests: int, n_perm: int) -> tuple[list[Verdict], dict]:
+    """The closing table's rows: :func:`interval_claims`, then one :func:`agreement_claim` per
+    image set of ``agree_rows`` (blog protocol, raw scores).
+
+    Returns:
+        The rows and their glued counts: ``n_interval_claims``, ``expected_false`` (interval
+        rows expected to pass by chance, 2.5% each: one side of a 95% interval) and
+        ``n_claims``.
+    """
+    claims = interval_claims(real_summary, views, vl_diff, gaps["trained - init"], comp_corr)
+    values = dict(n_interval_claims=len(claims), expected_false=0.025 * len(claims))
+    sets = dict.fromkeys(agree_rows.index.get_level_values(0))
+    claims += [agreement_claim(s, agree_rows.loc[(s, "blog", "raw")], threshold, n_tests, n_perm)
+               for s in sets]
+    values["n_claims"] = len(claims)
+    return claims, values

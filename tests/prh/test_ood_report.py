@@ -101,7 +101,8 @@ def test_phrases_read_right_for_every_outcome():
     assert "largely" in rep.protocol_phrase({"id": 0.5, "ood": 0.0})
     assert "undefined" in rep.protocol_phrase({"id": float("nan"), "ood": 0.0})
     assert "about as well" in rep.split_phrase({"blog": 0.05, "PRH": -0.02})
-    assert rep.split_phrase({"blog": 0.2, "PRH": -0.02}) == "the agreement changes OOD (blog +0.20, PRH -0.02)"
+    assert (rep.split_phrase({"blog": 0.2, "PRH": -0.02})
+            == "the agreement changes OOD (blog +0.20, PRH -0.02)")
 
 
 def test_claims_take_their_verdict_from_the_numbers():
@@ -262,7 +263,7 @@ def test_objective_values_and_pair_views():
     real_all = pd.DataFrame(dict(image_set="photos", view="plain",
                                  kind=["trained", "init", "pixels"], depth_a=[1.0, 0.0, 0.5],
                                  depth_b=[0.5, 0.0, 0.5]))
-    picked = rep.picked_depth(real_all)
+    picked = rep.picked_depth({"photos": real_all})
     assert picked.loc[("photos", "plain"), "trained"] == 0.75
     assert list(picked.columns) == ["init", "trained"]
 
@@ -333,7 +334,8 @@ def test_shapes_features_key_each_split_like_the_chapter(monkeypatch):
     monkeypatch.setattr(rep, "zoo_vision_features", lambda zoo, world, key: {"key": key})
     monkeypatch.setattr(rep, "text_features",
                         lambda lm, caps, key, full, bs: seen.append((lm, key, full, bs)) or [lm])
-    world = {"id": type("D", (), {"captions": ["a"]})(), "ood": type("D", (), {"captions": ["b"]})()}
+    world = {"id": type("D", (), {"captions": ["a"]})(),
+             "ood": type("D", (), {"captions": ["b"]})()}
     vision, n_params, lang = rep.shapes_features([], world, ["enc"], full=False, n=8, seed=1,
                                                  sources={"id": "x", "ood": "y"}, batch_size=32)
     assert vision == {"key": {"world": "shapes", "n": 8, "seed": 1}} and n_params is None
@@ -375,3 +377,98 @@ def test_competence_correlations_per_split(monkeypatch):
     vl = pd.DataFrame(dict(split=["id", "id", "ood"]))
     out = rep.competence_correlations(vl, 7)
     assert list(out.columns) == ["id", "ood"] and out.loc["partial"].tolist() == [2.0, 1.0]
+
+
+def test_shown_values_and_thresholds():
+    assert rep.shown_values(topk=10, alpha=0.05, agree_ks=[10, 30]) == {
+        "topk_shown": 10, "alpha_shown": 0.05, "agree_ks_shown": "10, 30"}
+    assert rep.agreement_threshold(0.05, ["photos", "fashion"]) == (8, pytest.approx(0.00625))
+    assert rep.agreement_threshold(0.05, ["photos"]) == (4, pytest.approx(0.0125))
+    assert rep.competence_xlabel(True).startswith("competence: log10 parameters")
+    assert rep.competence_xlabel(False) == "competence (probe accuracy, fraction)"
+
+
+def test_caption_gain_subtracts_each_control():
+    rows = [("fashion", "a", 0.5), ("fashion", "a (init)", 0.1), ("fashion", "b", 0.3),
+            ("fashion", "b (init)", 0.1), ("shapes", "a", 0.0), ("shapes", "a (init)", 0.2),
+            ("shapes", "b", 0.1), ("shapes", "b (init)", 0.3)]
+    # two encoders per model: the mean over encoders is the value above
+    vl = pd.DataFrame([dict(image_set=s, model_a=m, corrected=c + d)
+                       for s, m, c in rows for d in (-0.05, 0.05)])
+    by_model, diff, values = rep.caption_gain(vl, ["a", "b"], n_boot=200)
+    assert by_model.loc["a", "fashion"] == pytest.approx(0.5)
+    assert diff["fashion"][0] == pytest.approx(0.3) and diff["shapes"][0] == pytest.approx(-0.2)
+    lo, hi = diff["fashion"][1:]
+    assert 0.2 - 1e-9 <= lo <= 0.3 <= hi <= 0.4 + 1e-9  # bootstrap over the two models
+    assert values["vl_real_diff_shapes"].startswith("-0.200 [")
+    assert set(values) == {"vl_real_diff_fashion", "vl_real_diff_shapes"}
+
+
+def _agreement_rows(p_blog=0.005):
+    idx = pd.MultiIndex.from_product([["photos", "fashion"], ["blog", "PRH"],
+                                      ["raw", "corrected"]])
+    first = np.arange(8) == 0  # photos, blog, raw
+    fashion_blog_raw = np.arange(8) == 4
+    rows = pd.DataFrame(dict(mean=np.where(fashion_blog_raw, 0.2, 0.5), ci_low=0.4,
+                             ci_high=np.where(fashion_blog_raw, 0.3, 0.6), null_mean=0.3,
+                             null_95=0.45, p_value=np.where(first, p_blog, 0.5)), index=idx)
+    rows["passes"] = rows.p_value <= 0.00625
+    return rows
+
+
+def test_real_agreement_glue_reads_the_rows():
+    values, texts = rep.real_agreement_glue(_agreement_rows(), ["photos", "fashion"], 199,
+                                            0.00625, 8)
+    assert values["agree_n_tests"] == 8 and values["agree_threshold"] == 0.00625
+    assert values["ragree_photos_blog"] == "0.50 [0.40, 0.60]"
+    assert texts["agree_floor_sentence"] == "the permutation floor 1/200 lies below it."
+    assert texts["ragree_headline"].endswith("(photos blog raw)")
+    assert texts["ragree_blog_vs_null"].startswith("photos: 0.50 observed")
+    _, texts = rep.real_agreement_glue(_agreement_rows(0.5), ["photos"], 19, 0.00625, 8)
+    assert texts["ragree_headline"] == "0 of the 8 agreement means pass the Bonferroni threshold"
+    assert "no test can pass" in texts["agree_floor_sentence"]
+    assert "fashion" not in texts["ragree_blog_vs_null"]
+
+
+def test_verdict_claims_count_and_order_the_rows():
+    idx = pd.MultiIndex.from_tuples([("photos", "same photo excluded", "trained - init")])
+    real = pd.DataFrame({"mean": [0.2], "ci_low": [0.1], "ci_high": [0.3]}, index=idx)
+    comp = pd.DataFrame({"id": [0.5, 0.2, 0.7], "ood": [0.0, -0.2, 0.2]},
+                        index=["partial", "ci_low", "ci_high"])
+    gaps = {"ood - id": (0.0, -0.1, 0.1), "trained - init": (-0.1, -0.2, -0.05)}
+    claims, values = rep.verdict_claims(real, {"photos": "same photo excluded"},
+                                        {"fashion": (0.05, 0.01, 0.09)}, gaps, comp,
+                                        _agreement_rows(), 0.00625, 8, 199)
+    assert [c.verdict for c in claims] == ["replicated", "replicated", "not replicated",
+                                           "replicated", "undecided", "replicated",
+                                           "not replicated"]
+    assert claims[-2].claim.endswith("(photos)") and claims[-1].claim.endswith("(fashion)")
+    assert values == {"n_interval_claims": 5, "expected_false": pytest.approx(0.125),
+                      "n_claims": 7}
+    assert rep.gaps_table(gaps).loc["trained - init", "value"] == "-0.100 [-0.200, -0.050]"
+
+
+def test_agreement_figures_lone_table_and_prepare_vision():
+    configs = ["a", "b", "c"]
+    m = pd.DataFrame([[1.0, 0.8, 0.2], [0.8, 1.0, 0.4], [0.2, 0.4, 1.0]], configs, configs)
+    corr = {(s, p, v): m * (0.5 if s == "ood" else 1.0) for s in ("id", "ood")
+            for p in ("blog", "PRH") for v in ("raw", "corrected")}
+    lone = rep.lone_table(corr)
+    assert lone.loc["a", "id"] == pytest.approx(0.5) and lone.loc["c", "ood"] == pytest.approx(0.15)
+    fig = rep.plot_shapes_agreement(corr)
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert titles == ["in distribution, raw scores", "in distribution, corrected scores",
+                      "OOD, raw scores", "OOD, corrected scores"]
+    g = torch.Generator().manual_seed(1)
+    shared = torch.randn(30, 4, generator=g)
+    raw = {f"m{i}": _layers(i, n=30, shared=shared) for i in range(3)}
+    tables = rep.protocol_tables(raw, rep.agreement_configs([5]), n_perm=4, n_layers=2)
+    fig = rep.plot_real_agreement({("photos", p): t for p, t in tables.items()}, ["photos"])
+    assert [ax.get_title() for ax in fig.axes if ax.get_title()] == [
+        "photos: blog, raw", "photos: blog, corrected", "photos: PRH, raw",
+        "photos: PRH, corrected"]
+    vision = {"id": {("m0", 3): raw["m0"]}}
+    prepared = rep.prepare_vision(vision)
+    from helpers import alignment
+    for got, want in zip(prepared["id"][("m0", 3)], alignment.prepare(raw["m0"])):
+        assert torch.equal(got, want)
