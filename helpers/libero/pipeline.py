@@ -581,3 +581,226 @@ def openvla_report(libero_dir: str, *, model: str, max_demos: int | None, topk: 
                                corrected=float(r[s].corrected.max()), p=r[s].p_best)
                           for n, r in res.items() for s in r])
     return len(demos), fig, table
+
+
+N_STORED_INITS = 50  # init states LIBERO stores per task
+
+
+@dataclass(frozen=True)
+class InitSplits:
+    """Init-state indices per task for each set of episodes. Demos start from ``0..n_init-1``;
+    ``held_out`` (every checkpoint's test rollouts), ``extra`` (the selected checkpoint's further
+    test rollouts) and ``scripted`` (the scripted control) start from the others; ``train``
+    are demo starts; ``val`` indexes the sampled validation states, not LIBERO's stored ones."""
+
+    held_out: dict[int, list[int]]
+    extra: dict[int, list[int]]
+    train: dict[int, list[int]]
+    scripted: dict[int, list[int]]
+    val: dict[int, list[int]]
+
+
+def init_splits(task_ids: list[int], *, n_init: int, n_rollouts: int, n_rollouts_best: int,
+                n_train_rollouts: int, n_scripted: int, n_val: int) -> InitSplits:
+    """The chapter's :class:`InitSplits` from its parameters.
+
+    Raises:
+        ValueError: the held-out episodes need more than LIBERO's 50 stored init states, or
+            ``n_rollouts_best < n_rollouts``.
+
+    >>> s = init_splits([0], n_init=30, n_rollouts=6, n_rollouts_best=20, n_train_rollouts=2,
+    ...                 n_scripted=8, n_val=5)
+    >>> s.held_out[0][0], s.extra[0][0], s.extra[0][-1], s.train[0], s.val[0][-1]
+    (30, 36, 49, [0, 1], 4)
+    """
+    if n_init + max(n_rollouts_best, n_scripted) > N_STORED_INITS or n_rollouts_best < n_rollouts:
+        raise ValueError(f"n_init + n_rollouts_best (or n_scripted) must be <= {N_STORED_INITS} "
+                         f"and n_rollouts_best >= n_rollouts, but got n_init={n_init}, "
+                         f"n_rollouts={n_rollouts}, n_rollouts_best={n_rollouts_best}, "
+                         f"n_scripted={n_scripted}; lower them.")
+
+    def each(indices: range) -> dict[int, list[int]]:
+        return {k: list(indices) for k in task_ids}
+
+    return InitSplits(held_out=each(range(n_init, n_init + n_rollouts)),
+                      extra=each(range(n_init + n_rollouts, n_init + n_rollouts_best)),
+                      train=each(range(min(n_train_rollouts, n_init))),
+                      scripted=each(range(n_init, n_init + n_scripted)), val=each(range(n_val)))
+
+
+ENCODER_FAMILY = {"vit": "ViT", "mobilenet_v2": "MobileNetV2"}  # encoder -> name in the prose
+
+
+@dataclass
+class TrainedVariants:
+    """The chapter's behaviour-cloned variants: its variant ``specs`` (the first is the main
+    one), their configs and loss histories, and one policy per point ``(name, epoch)``."""
+
+    specs: list[dict]
+    configs: dict[str, bc.PolicyConfig]
+    histories: dict[str, list[float]]
+    policies: dict[tuple, bc.BCPolicy]
+
+    @property
+    def main(self) -> str:
+        """Name of the main variant (the first spec)."""
+        return self.specs[0]["name"]
+
+    @property
+    def encoder(self) -> dict[str, str]:
+        """Variant name -> encoder ("vit" or "mobilenet_v2")."""
+        return {n: cfg.encoder for n, cfg in self.configs.items()}
+
+    @property
+    def family(self) -> str:
+        """The main variant's encoder family as the prose names it, e.g. "ViT"."""
+        return ENCODER_FAMILY[self.encoder[self.main]]
+
+    def in_family(self, name: str) -> bool:
+        """Whether variant ``name`` has the main variant's encoder."""
+        return self.encoder[name] == self.encoder[self.main]
+
+    @property
+    def points(self) -> list[tuple]:
+        """Every trained checkpoint (epoch > 0), in spec order: the ones rolled out."""
+        return [(s["name"], e) for s in self.specs for e in s["checkpoints"] if e > 0]
+
+    @property
+    def last(self) -> dict[str, tuple]:
+        """Variant name -> its last checkpoint."""
+        return {s["name"]: (s["name"], s["checkpoints"][-1]) for s in self.specs}
+
+    @property
+    def untrained(self) -> dict[str, tuple]:
+        """Variant name -> its epoch-0 (random-init) checkpoint, for variants that keep one."""
+        return {s["name"]: (s["name"], 0) for s in self.specs if 0 in s["checkpoints"]}
+
+    @property
+    def execute(self) -> dict[str, int]:
+        """Variant name -> actions executed per predicted chunk (default: half the chunk)."""
+        return {s["name"]: s.get("execute", max(1, self.configs[s["name"]].chunk // 2))
+                for s in self.specs}
+
+    def table(self) -> pd.DataFrame:
+        """:func:`variant_table` of these variants."""
+        return variant_table(self.specs, self.configs, self.histories)
+
+
+def train_variant_specs(data: TaskSet, specs: list[dict], *, image_size: int, seed: int,
+                        base_key: dict, workers: int = 1) -> TrainedVariants:
+    """Build each spec's config (:func:`variant_config`), train every variant with its
+    checkpoints (:func:`train_variants`, cached under the config, the checkpoints and
+    ``base_key``) and load one policy per checkpoint.
+
+    Args:
+        specs: the chapter's variant dicts (``name``, ``checkpoints`` and PolicyConfig fields).
+        base_key: what the demos are (their cache key).
+
+    Raises:
+        ValueError: no specs, or two specs share a name.
+    """
+    names = [s["name"] for s in specs]
+    if not names or len(set(names)) != len(names):
+        raise ValueError(f"Expected at least one variant and distinct names, but got {names}; "
+                         f"give each variant its own name.")
+    configs = {s["name"]: variant_config(s, image_size=image_size, n_tasks=len(data.task_ids),
+                                         seed=seed) for s in specs}
+    trained = train_variants(
+        data, [(configs[s["name"]], s["checkpoints"],
+                dict(bc.config_dict(configs[s["name"]]), checkpoints=s["checkpoints"], **base_key))
+               for s in specs], workers=workers)
+    return TrainedVariants(
+        specs, configs, {s["name"]: t["history"] for s, t in zip(specs, trained)},
+        {(s["name"], e): bc.load_policy(configs[s["name"]], sd)
+         for s, t in zip(specs, trained) for e, sd in t["checkpoints"].items()})
+
+
+def pool_tasks(per_task: dict[int, dict[str, np.ndarray]],
+               names: tuple[str, ...] = ("success", "progress")) -> dict[str, np.ndarray]:
+    """One rollout result ``{task: {name: [n]}}`` with each ``name`` pooled over tasks.
+
+    >>> pool_tasks({0: dict(success=np.array([1, 0])), 3: dict(success=np.array([1]))},
+    ...            ("success",))
+    {'success': array([1, 0, 1])}
+    """
+    return {m: np.concatenate([r[m] for r in per_task.values()]) for m in names}
+
+
+def validation_rollouts(data: TaskSet, variants: TrainedVariants, candidates: list[tuple], *,
+                        n_val: int, val_seed: int, **options) -> dict[tuple, dict]:
+    """Closed-loop rollouts of each candidate point from ``n_val`` validation scenes per task,
+    sampled with seed ``val_seed + 100 * task`` from the task's placement initializer
+    (:func:`helpers.libero.sim.sample_init_states`), none of them a stored LIBERO init state.
+
+    Args:
+        options: :func:`rollout_checkpoints` options (base_key, image_size, max_steps,
+            action_repeat, seed, workers).
+
+    Returns:
+        Candidate -> :func:`pool_tasks` of its rollouts (success and progress over tasks).
+    """
+    from helpers.libero import sim as libero_sim
+
+    states = {k: libero_sim.sample_init_states(libero_sim.get_task(data.suite, k), n_val,
+                                               seed=val_seed + 100 * k) for k in data.task_ids}
+    inits = {k: list(range(n_val)) for k in data.task_ids}
+    runs = rollout_checkpoints(
+        data, [(variants.policies[p], p[1], inits, variants.execute[p[0]]) for p in candidates],
+        states=states, desc="validation rollouts",
+        states_key=dict(val_seed=val_seed, n_val=n_val, robot_noise=libero_sim.ROBOT_INIT_NOISE),
+        **options)
+    return {p: pool_tasks(r) for p, r in zip(candidates, runs)}
+
+
+@dataclass
+class HeldOutRollouts:
+    """Test-scene success of every trained point and of the selected one.
+
+    ``success``: point -> {task: [n] bool} from the held-out init states; ``table``:
+    :func:`~helpers.libero.evaluation.success_table` of those points plus the selected point
+    over all its test rollouts (label ``selected_label``) and from training init states."""
+
+    success: dict[tuple, dict[int, np.ndarray]]
+    table: pd.DataFrame
+    selected_label: str
+
+    def pooled(self, point: tuple) -> np.ndarray:
+        """The held-out successes of ``point`` pooled over tasks."""
+        return np.concatenate(list(self.success[point].values()))
+
+
+def held_out_rollouts(data: TaskSet, variants: TrainedVariants, selected: tuple,
+                      inits: InitSplits, **options) -> HeldOutRollouts:
+    """Roll out every trained point from ``inits.held_out``, and the ``selected`` one also from
+    ``inits.extra`` and ``inits.train`` (:func:`rollout_checkpoints` ``options``)."""
+    from helpers.libero.evaluation import success_table
+
+    points, ex = variants.points, variants.execute
+    *held_out, extra, on_train = rollout_checkpoints(
+        data, [(variants.policies[p], p[1], inits.held_out, ex[p[0]]) for p in points]
+        + [(variants.policies[selected], selected[1], i, ex[selected[0]])
+           for i in (inits.extra, inits.train)], desc="test rollouts", **options)
+    success = {p: {k: r[k]["success"] for k in data.task_ids} for p, r in zip(points, held_out)}
+    name = f"{selected[0]}, selected"
+    label = f"{name} (all test inits)"
+    table = success_table({
+        **success,
+        (label, selected[1]): {k: np.r_[success[selected][k], extra[k]["success"]]
+                               for k in data.task_ids},
+        (f"{name} (training inits)", selected[1]): {k: on_train[k]["success"]
+                                                    for k in data.task_ids}})
+    return HeldOutRollouts(success, table, label)
+
+
+def point_alignments(data: TaskSet, feats: dict[tuple, list[torch.Tensor]],
+                     options: list[dict], workers: int = 1) -> list[dict[tuple, list]]:
+    """:func:`task_alignment` of every point's features under each of ``options`` (e.g. the
+    plain and the episode-masked score), all over ``workers`` processes
+    (:func:`task_alignments`).
+
+    Returns:
+        Per option, point -> per-task results (task order).
+    """
+    runs = task_alignments(data, [(feats[p], o) for o in options for p in feats], workers)
+    n = len(feats)
+    return [dict(zip(feats, runs[i * n:(i + 1) * n])) for i in range(len(options))]

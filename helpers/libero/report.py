@@ -162,3 +162,62 @@ def budget_sentence(n_vit_seeds: int, cnn_epochs: Sequence[int], n_rollouts: int
     return (f"{plural(n_vit_seeds, 'ViT seed')}, {cnn}, "
             f"{plural(n_rollouts, 'test rollout')} per task and checkpoint, "
             f"{plural(n_val, 'validation rollout')} per task and candidate")
+
+
+def success_points(data: TaskSet, variants, masked_tasks: dict, success: dict) -> pd.DataFrame:
+    """One row per rolled-out (point, task): the episode-masked corrected alignment on that task
+    at the point's best block and at the last block, its held-out success rate and its offline
+    action error (:func:`~helpers.libero.pipeline.offline_error` on the task's demo frames).
+
+    Args:
+        data: the task set.
+        variants: :class:`~helpers.libero.pipeline.TrainedVariants`.
+        masked_tasks: point -> per-task episode-masked results (task order).
+        success: point -> {task: [n] bool}, e.g. ``HeldOutRollouts.success``.
+
+    Returns:
+        Columns variant, epoch, task, encoder, best, fixed, success, error.
+    """
+    from helpers.libero.pipeline import offline_error
+
+    rows = []
+    for n, e in variants.points:
+        for i, k in enumerate(data.task_ids):
+            r = masked_tasks[n, e][i]
+            rows.append(dict(variant=n, epoch=e, task=k, encoder=variants.encoder[n],
+                             best=float(r.corrected.max()), fixed=float(r.corrected[-1]),
+                             success=float(success[n, e][k].mean()),
+                             error=offline_error(variants.policies[n, e], data, data.per_task[k])))
+    return pd.DataFrame(rows)
+
+
+def correlation_tables(points: pd.DataFrame, success: dict, encoder: str, family: str, *,
+                       n_perm: int, n_boot: int, seed: int) -> dict[str, pd.DataFrame]:
+    """:func:`~helpers.libero.evaluation.correlation_table` over all ``points`` and over the
+    points whose ``encoder`` column equals ``encoder`` (the fairer test: architecture alone can
+    drive alignment and success), each point's rollouts from ``success``.
+
+    Returns:
+        ``{"<n> points": all, "<m> <family> points": within}`` (the labels the verdicts print).
+    """
+    from helpers.libero.evaluation import correlation_table
+
+    rollouts = [success[n, e][k] for n, e, k in zip(points.variant, points.epoch, points.task)]
+    mine = (points.encoder == encoder).to_numpy()
+    options = dict(n_perm=n_perm, n_boot=n_boot, seed=seed)
+    return {f"{len(points)} points": correlation_table(points, rollouts, **options),
+            f"{int(mine.sum())} {family} points": correlation_table(
+                points[mine].reset_index(drop=True), [s for s, f in zip(rollouts, mine) if f],
+                **options)}
+
+
+def rho_summary(tables: dict[str, pd.DataFrame], n_perm: int, level: float) -> str:
+    """:func:`~helpers.libero.evaluation.rho_sentence` of :func:`correlation_tables`: the
+    test over all points, then the within-family one, each read at ``level``."""
+    from helpers.libero.evaluation import rho_sentence
+
+    if len(tables) != 2:
+        raise ValueError(f"Expected the two tables of correlation_tables (all points, one "
+                         f"family), but got {len(tables)}: {list(tables)}.")
+    (_, corr), (label, within) = tables.items()
+    return rho_sentence(corr, n_perm, level, within=within, family=label.removesuffix(" points"))

@@ -187,3 +187,131 @@ def test_checkpoint_features_in_workers_equal_encoder_features_and_are_cached(tm
             torch.testing.assert_close(a, b, rtol=0, atol=0)
     key = dict(bc.config_dict(cfg), epoch=1, n=len(data.actions), run=1)
     assert cache.load_entry("vla_bc_variant_features", key) is not None
+
+
+def test_init_splits_follow_the_parameters_and_name_what_is_wrong():
+    s = pipeline.init_splits([0, 3], n_init=10, n_rollouts=2, n_rollouts_best=5,
+                             n_train_rollouts=12, n_scripted=4, n_val=3)
+    assert s.held_out == {0: [10, 11], 3: [10, 11]} and s.extra[3] == [12, 13, 14]
+    assert s.train[0] == list(range(10))  # capped at the demo starts
+    assert s.scripted[0] == [10, 11, 12, 13] and s.val[3] == [0, 1, 2]
+    with pytest.raises(ValueError, match="must be <= 50.*n_scripted=41"):
+        pipeline.init_splits([0], n_init=10, n_rollouts=2, n_rollouts_best=5,
+                             n_train_rollouts=1, n_scripted=41, n_val=1)
+    with pytest.raises(ValueError, match="n_rollouts_best >= n_rollouts"):
+        pipeline.init_splits([0], n_init=10, n_rollouts=6, n_rollouts_best=5,
+                             n_train_rollouts=1, n_scripted=1, n_val=1)
+
+
+_SPECS = [{"name": "ViT", "encoder": "vit", "chunk": 4, "epochs": 2, "checkpoints": [0, 2]},
+          {"name": "MN", "encoder": "mobilenet_v2", "chunk": 8, "epochs": 1, "checkpoints": [1],
+           "execute": 3},
+          {"name": "ViT seed 1", "chunk": 2, "epochs": 2, "seed": 1, "checkpoints": [0, 1, 2]}]
+
+
+def _variants(policies=None):
+    configs = {s["name"]: pipeline.variant_config(s, image_size=16, n_tasks=2, seed=0)
+               for s in _SPECS}
+    points = [(s["name"], e) for s in _SPECS for e in s["checkpoints"]]
+    return pipeline.TrainedVariants(_SPECS, configs, {n: [2.0, 1.0] for n in configs},
+                                    policies or {p: f"policy {p}" for p in points})
+
+
+def test_trained_variants_read_points_and_families_from_the_specs():
+    v = _variants()
+    assert (v.main, v.family) == ("ViT", "ViT")
+    assert v.encoder == {"ViT": "vit", "MN": "mobilenet_v2", "ViT seed 1": "vit"}
+    assert [v.in_family(n) for n in v.encoder] == [True, False, True]
+    assert v.points == [("ViT", 2), ("MN", 1), ("ViT seed 1", 1), ("ViT seed 1", 2)]
+    assert v.last == {"ViT": ("ViT", 2), "MN": ("MN", 1), "ViT seed 1": ("ViT seed 1", 2)}
+    assert v.untrained == {"ViT": ("ViT", 0), "ViT seed 1": ("ViT seed 1", 0)}
+    assert v.execute == {"ViT": 2, "MN": 3, "ViT seed 1": 1}  # half the chunk unless given
+    assert list(v.table().chunk) == [4, 8, 2]
+
+
+def test_train_variant_specs_equals_train_variants_and_rejects_shared_names(tmp_path,
+                                                                            monkeypatch):
+    monkeypatch.setenv("BOOK_CACHE", str(tmp_path))
+    data = pipeline.TaskSet("libero_spatial", {0: _demos(seed=0)})
+    tiny = dict(encoder="vit", patch_size=8, embed_dim=16, depth=1, num_heads=2, chunk=2,
+                epochs=2)
+    specs = [dict(tiny, name="a", checkpoints=[0, 2]), dict(tiny, name="b", seed=1,
+                                                            checkpoints=[2])]
+    v = pipeline.train_variant_specs(data, specs, image_size=16, seed=0, base_key=dict(run=1))
+    assert list(v.policies) == [("a", 0), ("a", 2), ("b", 2)]
+    cfg = pipeline.variant_config(specs[1], image_size=16, n_tasks=1, seed=0)
+    direct = pipeline.train_variants(
+        data, [(cfg, [2], dict(bc.config_dict(cfg), checkpoints=[2], run=1))])[0]
+    assert v.histories["b"] == direct["history"] and v.configs["b"] == cfg
+    for name, value in v.policies["b", 2].state_dict().items():
+        torch.testing.assert_close(value, direct["checkpoints"][2][name])
+    with pytest.raises(ValueError, match="distinct names"):
+        pipeline.train_variant_specs(data, specs[:1] * 2, image_size=16, seed=0, base_key={})
+
+
+def _fake_rollouts(monkeypatch, calls):
+    """Replace rollout_checkpoints by one that records its call and returns, per item, success
+    = (epoch + init) odd and progress = init / 10 for every task."""
+    def fake(data, items, **kwargs):
+        calls.append((items, kwargs))
+        return [{k: dict(success=(np.array(inits[k]) + epoch) % 2 == 1,
+                         progress=np.array(inits[k]) / 10.0) for k in data.task_ids}
+                for _, epoch, inits, _ in items]
+
+    monkeypatch.setattr(pipeline, "rollout_checkpoints", fake)
+
+
+def test_validation_rollouts_sample_states_per_task_and_pool_over_tasks(monkeypatch):
+    from helpers.libero import sim
+
+    calls, sampled = [], []
+    _fake_rollouts(monkeypatch, calls)
+    monkeypatch.setattr(sim, "get_task", lambda suite, k: (suite, k))
+    monkeypatch.setattr(sim, "sample_init_states",
+                        lambda task, n, seed: sampled.append((task, n, seed)) or np.zeros((n, 2)))
+    data = pipeline.TaskSet("libero_spatial", {0: _demos(seed=0), 2: _demos(seed=1)})
+    pooled = pipeline.validation_rollouts(data, _variants(), [("ViT", 2), ("ViT seed 1", 1)],
+                                          n_val=3, val_seed=70, base_key={}, seed=0)
+    assert sampled == [(("libero_spatial", 0), 3, 70), (("libero_spatial", 2), 3, 270)]
+    items, kwargs = calls[0]
+    assert [(i[0], i[1], i[3]) for i in items] == [("policy ('ViT', 2)", 2, 2),
+                                                  ("policy ('ViT seed 1', 1)", 1, 1)]
+    assert items[0][2] == {0: [0, 1, 2], 2: [0, 1, 2]}
+    assert kwargs["states_key"] == dict(val_seed=70, n_val=3, robot_noise=sim.ROBOT_INIT_NOISE)
+    assert set(kwargs["states"]) == {0, 2} and kwargs["seed"] == 0
+    np.testing.assert_array_equal(pooled["ViT", 2]["success"], [False, True, False] * 2)
+    np.testing.assert_array_equal(pooled["ViT seed 1", 1]["success"], [True, False, True] * 2)
+    np.testing.assert_allclose(pooled["ViT", 2]["progress"], [0, 0.1, 0.2] * 2)
+
+
+def test_held_out_rollouts_add_the_selected_checkpoints_extra_and_training_inits(monkeypatch):
+    calls = []
+    _fake_rollouts(monkeypatch, calls)
+    data = pipeline.TaskSet("libero_spatial", {0: _demos(seed=0), 2: _demos(seed=1)})
+    inits = pipeline.init_splits([0, 2], n_init=4, n_rollouts=2, n_rollouts_best=3,
+                                 n_train_rollouts=2, n_scripted=1, n_val=1)
+    test = pipeline.held_out_rollouts(data, _variants(), ("ViT seed 1", 1), inits, seed=0)
+    items = calls[0][0]
+    assert len(items) == 4 + 2 and items[-2][2] == inits.extra and items[-1][2] == inits.train
+    assert set(test.success) == set(_variants().points)
+    np.testing.assert_array_equal(test.success["MN", 1][2], [True, False])  # inits 4, 5 + 1
+    np.testing.assert_array_equal(test.pooled(("MN", 1)), [True, False, True, False])
+    rows = test.table[test.table.variant == test.selected_label]
+    assert test.selected_label == "ViT seed 1, selected (all test inits)"
+    assert list(rows.rollouts) == [3, 3] and list(rows.successes) == [2, 2]  # 4, 5, 6 + 1
+    train = test.table[test.table.variant == "ViT seed 1, selected (training inits)"]
+    assert list(train.successes) == [1, 1]  # inits 0, 1 + 1
+
+
+def test_point_alignments_equal_task_alignment_per_option():
+    data = pipeline.TaskSet("libero_spatial", {0: _demos(seed=0), 1: _demos(seed=1)})
+    gen = torch.Generator().manual_seed(0)
+    feats = {("v", e): torch.randn(len(data.actions), 2, 5, generator=gen) for e in (0, 1)}
+    options = [dict(topk=3, n_perm=3, seed=1), dict(exclude="episode", mode="episodes", topk=3,
+                                                    n_perm=3, seed=1)]
+    runs = pipeline.point_alignments(data, feats, options)
+    assert len(runs) == 2 and list(runs[1]) == [("v", 0), ("v", 1)]
+    for o, run in zip(options, runs):
+        for p, f in feats.items():
+            for here, there in zip(pipeline.task_alignment(data, f, **o), run[p]):
+                torch.testing.assert_close(here.observed, there.observed, rtol=0, atol=0)

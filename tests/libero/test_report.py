@@ -68,3 +68,49 @@ def test_filter_window_sweep_rows_equal_the_direct_scores():
                                                     n_perm=4, **masked))
     row = table[(table.window == 3) & table["filter"]].iloc[0]
     assert row.corrected == pytest.approx(float(direct.corrected.max()))
+
+
+def test_success_points_read_each_task_and_the_offline_error():
+    from helpers.libero import pipeline
+    from helpers.libero import policy as bc
+    from tests.libero.test_pipeline import _demos
+
+    data = pipeline.TaskSet("libero_spatial", {0: _demos(seed=0), 4: _demos(seed=1)})
+    spec = dict(name="ViT", patch_size=8, embed_dim=16, depth=1, num_heads=2, chunk=2,
+                checkpoints=[0, 3])
+    cfg = pipeline.variant_config(spec, image_size=16, n_tasks=2, seed=0)
+    torch.manual_seed(0)
+    policies = {("ViT", e): bc.BCPolicy(cfg, data.q01, data.q99) for e in (0, 3)}
+    variants = pipeline.TrainedVariants([spec], {"ViT": cfg}, {"ViT": [1.0]}, policies)
+    masked_tasks = {("ViT", 3): [_result(0.5), _result(0.3, layers=4)]}
+    success = {("ViT", 3): {0: np.array([True, False]), 4: np.array([True, True, True, False])}}
+    pts = report.success_points(data, variants, masked_tasks, success)
+    assert list(pts.task) == [0, 4] and list(pts.encoder) == ["vit", "vit"]
+    np.testing.assert_allclose(pts.best, [(0.5 - 0.1) / 0.9, (0.3 - 0.1) / 0.9], rtol=1e-5)
+    np.testing.assert_allclose(pts.fixed, [0.0, 0.0], atol=1e-6)  # the last block sits at null
+    assert list(pts.success) == [0.5, 0.75]
+    assert pts.error[1] == pytest.approx(
+        pipeline.offline_error(policies["ViT", 3], data, data.per_task[4]))
+
+
+def test_correlation_tables_split_by_family_and_rho_summary_reads_both():
+    from helpers.libero import evaluation as ev
+
+    rng = np.random.default_rng(0)
+    pts = pd.DataFrame(dict(variant=[f"v{i // 2}" for i in range(8)], epoch=[1] * 8,
+                            task=[0, 1] * 4, encoder=["vit"] * 6 + ["mobilenet_v2"] * 2,
+                            best=rng.normal(size=8), fixed=rng.normal(size=8),
+                            success=rng.uniform(size=8), error=rng.normal(size=8)))
+    success = {(n, e): {k: rng.uniform(size=5) < 0.5 for k in (0, 1)}
+               for n, e in zip(pts.variant, pts.epoch)}
+    tables = report.correlation_tables(pts, success, "vit", "ViT", n_perm=50, n_boot=20, seed=3)
+    assert list(tables) == ["8 points", "6 ViT points"]
+    lists = [success[n, e][k] for n, e, k in zip(pts.variant, pts.epoch, pts.task)]
+    pd.testing.assert_frame_equal(tables["8 points"],
+                                  ev.correlation_table(pts, lists, n_perm=50, n_boot=20, seed=3))
+    pd.testing.assert_frame_equal(tables["6 ViT points"], ev.correlation_table(
+        pts[:6], lists[:6], n_perm=50, n_boot=20, seed=3))
+    assert report.rho_summary(tables, 50, 0.025) == ev.rho_sentence(
+        tables["8 points"], 50, 0.025, within=tables["6 ViT points"], family="6 ViT")
+    with pytest.raises(ValueError, match="Expected the two tables"):
+        report.rho_summary({"8 points": tables["8 points"]}, 50, 0.025)
