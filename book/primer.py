@@ -22,9 +22,9 @@
 # {glue:text}`primer_mknn_clean:.2f` without noise and, for independent data, sits at its chance
 # level $k/(N-1)$ = {glue:text}`primer_chance:.3f` (measured under a permutation null:
 # {glue:text}`primer_null_mean:.3f`). Raw scores depend on $k$ and $N$, and taking the best of many
-# layer pairs inflates them: with {glue:text}`primer_max_layers` noise layers per side, the best raw
-# mutual-kNN score of two models that know nothing is {glue:text}`primer_inflated:.3f`, while the
-# chance-corrected score of that best pair is {glue:text}`primer_inflated_corrected:.3f`. Every
+# layer pairs inflates them: with {glue:text}`primer_max_layers` noise layers per side, the best
+# raw mutual-kNN score of two models that know nothing is {glue:text}`primer_inflated:.3f`, while
+# the chance-corrected score of that best pair is {glue:text}`primer_inflated_corrected:.3f`. Every
 # later chapter therefore reports alignment against a permutation null.
 
 # %% tags=["hide-input"]
@@ -63,10 +63,10 @@ layer_counts: list = [1, 2, 4, 8, 16]  # layers per side for the layer-pair-max 
 #
 # A latent $z \in \mathbb{R}^3$ is drawn for each of $N$ samples. View $x$ passes $z$ through a
 # random two-layer network with $\tanh$ units (64 output dimensions); view $y$ uses a different
-# random network with ReLU units (48 dimensions). Each view then gets isotropic Gaussian noise whose
-# standard deviation is `noise` times the clean signal's. No linear map relates the two views, but
-# both are functions of the same $z$, so their *neighbourhood structure* is shared when noise is
-# low.
+# random network with ReLU units (48 dimensions). Each view then gets isotropic Gaussian noise
+# whose standard deviation is `noise` times the clean signal's. No linear map relates the two
+# views, but both are functions of the same $z$, so their *neighbourhood structure* is shared when
+# noise is low.
 #
 # Features are prepared the way the PRH reference prepares them {cite:p}`huh2024platonic`: clamp
 # $|x|$ at the 0.95 quantile, then L2-normalise each sample (`alignment.prepare`).

@@ -133,19 +133,19 @@ CP["table"].round(4)
 
 # %% [markdown]
 # Our hexagon has radius {glue:text}`hex_radius:.4f` and bias {glue:text}`hex_bias:.4f` (the
-# paper's, as the reference quotes them: 1.3205 and −0.6182). The ranks {glue:md}`rank_check`: the
-# hexagon has one flat direction (rotating the plane), the pentagon four (rotation, and the dead
-# feature's two weights and bias). A secondary summary (emergentmind.com/papers/2310.06301) puts
-# the pentagon-to-hexagon Bayesian transition near 600 samples; the leading-order crossover
+# paper's, as the reference quotes them: 1.3205 and −0.6182). The ranks {glue:md}`rank_check`:
+# the hexagon has one flat direction (rotating the plane), the pentagon four (rotation, and the
+# dead feature's two weights and bias). A secondary summary (emergentmind.com/papers/2310.06301)
+# puts the pentagon-to-hexagon Bayesian transition near 600 samples; the leading-order crossover
 # $n\,\Delta L = \Delta\lambda \ln n$ falls at n ≈ {glue:text}`n_cross:.0f`, the same order.
 #
 # ## Calibrating the LLC estimator on seeds it is not judged on
 #
-# The estimator, $\hat\lambda = n\beta\,(\bar L_{\text{draws}} - L(w^*))$ by SGLD localised at
-# the trained weights, is checked against devinterp 1.3.2 (`tests/tms/test_llc.py`). We sweep step
-# size ε and inverse temperature nβ at the two optima on two independent chain sets, pick the
-# setting closest to theory, and judge it on {glue:text}`calib_heldout` fresh estimates per polygon
-# at the grid's own, shorter chains. Devinterp's theory-free rule: at nβ = n / ln n, the smallest ε
+# The estimator, $\hat\lambda = n\beta\,(\bar L_{\text{draws}} - L(w^*))$ by SGLD localised at the
+# trained weights, is checked against devinterp 1.3.2 (`tests/tms/test_llc.py`). We sweep step size
+# ε and inverse temperature nβ at the two optima on two independent chain sets, pick the setting
+# closest to theory, and judge it on {glue:text}`calib_heldout` fresh estimates per polygon at the
+# grid's own, shorter chains. Devinterp's theory-free rule: at nβ = n / ln n, the smallest ε
 # whose chains are finite, never negative and settled (second-half mean within 15% of the first).
 
 # %% tags=["hide-input"]
@@ -297,10 +297,10 @@ corr.round(2)
 
 # %% [markdown]
 # {glue:md}`zero_detail_md` ({numref}`fig-superposition_llc-corr`). The reference's claim
-# {glue:md}`zero_r_verdict_md`. It estimated with ε = 10⁻³, nβ = 300 / ln 300, 200 fresh samples
-# per model, full batch, no burn-in: if that protocol's chain noise at the last checkpoint swamps
-# the between-seed spread, its "zero" was estimator noise. Below that rerun, every model's final
-# loss and LLC with our estimator (slider: sparsity; hover: start, seed and polygon).
+# {glue:md}`zero_r_verdict_md`. It estimated with ε = 10⁻³, nβ = 300 / ln 300, 200 fresh
+# samples per model, full batch, no burn-in: if that protocol's chain noise at the last checkpoint
+# swamps the between-seed spread, its "zero" was estimator noise. Below that rerun, every model's
+# final loss and LLC with our estimator (slider: sparsity; hover: start, seed and polygon).
 
 # %% tags=["hide-input"]
 with timer.stage("LLC, reference protocol"):
@@ -417,9 +417,9 @@ VR["table"][["base", "variant", "diff", "lo", "hi"]].round(2)
 
 # %% [markdown]
 # With power-law frequencies: {glue:md}`law_frequency_md`. With power-law importances:
-# {glue:md}`law_importance_md`. The first and the last feature are hull corners {glue:md}`corner_md`
-# of models; the uniform law is the control (its 4-gon start puts the first four features on the
-# square, the last two at zero).
+# {glue:md}`law_importance_md`. The first and the last feature are hull corners
+# {glue:md}`corner_md` of models; the uniform law is the control (its 4-gon start puts the first
+# four features on the square, the last two at zero).
 #
 # ## Time table and verdicts
 #

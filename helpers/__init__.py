@@ -8,8 +8,8 @@ imports the library and never another world (``tests/test_layout.py`` enforces b
     from helpers.prh import make_dataset          # a world's public names, re-exported
 
 Library:
-    alignment      mutual-kNN, CKA, CKNNA, ... for all layer pairs at once, and the permutation null
-                   (private internals: _checks, _kernels, _knn)
+    alignment      mutual-kNN, CKA, CKNNA, ... for all layer pairs at once, and the permutation
+                   null (private internals: _checks, _kernels, _knn)
     features       per-layer features from timm ViTs and Hugging Face models; a feature cache
     hub            hub loaders that fail offline with a message naming the model
     text_encoders  the pretrained sentence encoders that install from the package registry

@@ -163,8 +163,8 @@ def check_cca_dim(cca_dim, n: int, widths: Sequence[int]) -> None:
     narrow = min(widths)
     if cca_dim > min(n - 1, narrow):
         raise ValueError(
-            f"svcca keeps cca_dim = {cca_dim} directions, but the narrowest layer has D = {narrow} "
-            f"features and N - 1 = {n - 1}; pass cca_dim <= {min(n - 1, narrow)}"
+            f"svcca keeps cca_dim = {cca_dim} directions, but the narrowest layer has "
+            f"D = {narrow} features and N - 1 = {n - 1}; pass cca_dim <= {min(n - 1, narrow)}"
         )
 
 

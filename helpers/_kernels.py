@@ -43,7 +43,8 @@ class GramSide:
         diag: ``[L, N]`` the Gram's diagonal.
         rows: ``[L, N]`` row sums of the Gram with its diagonal zeroed.
         groups: ``(a, b, x)`` runs of layers ``a..b-1`` and their features ``[G, N, D]`` as
-            given (usually views), kept so that a permutation of the samples can rebuild the blocks.
+            given (usually views), kept so that a permutation of the samples can rebuild the
+            blocks.
     """
 
     n: int
@@ -144,7 +145,8 @@ def _song(frob: Tensor, diag_dot: Tensor, rows_dot: Tensor, totals: Tensor, n: i
             / (n * (n - 3)))
 
 
-def svcca_basis(x: Tensor, cca_dim: int, *, name: str = "features", first_layer: int = 0) -> Tensor:
+def svcca_basis(x: Tensor, cca_dim: int, *, name: str = "features",
+                first_layer: int = 0) -> Tensor:
     """Orthonormal ``[(G,) N, cca_dim]`` basis of the top singular directions of z-scored ``x``.
 
     As in the reference: centre each feature and divide by its std + 1e-8, then keep the
