@@ -136,10 +136,10 @@ def hsic_self(s: GramSide, unbiased: bool) -> Tensor:
 def _song(frob: Tensor, diag_dot: Tensor, rows_dot: Tensor, totals: Tensor, n: int) -> Tensor:
     """Song et al.'s (2012) unbiased HSIC, the reference's ``hsic_unbiased``.
 
-    ``[tr(K̃ L̃) + 1ᵀK̃1 · 1ᵀL̃1 / ((N-1)(N-2)) - 2 · 1ᵀK̃L̃1 / (N-2)] / (N (N-3))``, where
-    ``K̃`` is the Gram with a zeroed diagonal, ``tr(K̃ L̃) = <K, L>_F - diag·diag`` and
-    ``1ᵀK̃L̃1 = rows·rows``. The biased estimator ``tr(K H L H)`` is ``<K, L>_F`` itself
-    for centred features.
+    ``[tr(K̃ L̃) + 1ᵀK̃1 · 1ᵀL̃1 / ((N-1)(N-2)) - 2 · 1ᵀK̃L̃1 / (N-2)] / (N (N-3))``,
+    where ``K̃`` is the Gram with a zeroed diagonal, ``tr(K̃ L̃) = <K, L>_F - diag·diag`` and
+    ``1ᵀK̃L̃1 = rows·rows``. The biased estimator ``tr(K H L H)`` is ``<K, L>_F`` itself for
+    centred features.
     """
     return ((frob - diag_dot + totals / ((n - 1) * (n - 2)) - 2.0 * rows_dot / (n - 2))
             / (n * (n - 3)))

@@ -454,7 +454,8 @@ def test_agreement_figures_lone_table_and_prepare_vision():
     corr = {(s, p, v): m * (0.5 if s == "ood" else 1.0) for s in ("id", "ood")
             for p in ("blog", "PRH") for v in ("raw", "corrected")}
     lone = rep.lone_table(corr)
-    assert lone.loc["a", "id"] == pytest.approx(0.5) and lone.loc["c", "ood"] == pytest.approx(0.15)
+    assert lone.loc["a", "id"] == pytest.approx(0.5)
+    assert lone.loc["c", "ood"] == pytest.approx(0.15)
     fig = rep.plot_shapes_agreement(corr)
     titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
     assert titles == ["in distribution, raw scores", "in distribution, corrected scores",
