@@ -69,7 +69,8 @@ def copy_mathjax(source: Path, static_dir: Path) -> Path:
     missing = [part for part in MATHJAX_PARTS if not (source / part).exists()]
     if missing:
         raise FileNotFoundError(
-            f"MathJax at {source} lacks {missing}: install Debian's libjs-mathjax and fonts-mathjax"
+            f"MathJax at {source} lacks {missing}: install Debian's libjs-mathjax and "
+            "fonts-mathjax"
         )
     for part in MATHJAX_PARTS:
         src, dst = source / part, target / part

@@ -117,8 +117,8 @@ def _canonical(value: Any, where: str) -> Any:
         return str(value)  # exact and as before: a path and its string name the same entry
     hint = "sorted(...)" if isinstance(value, (set, frozenset)) else "a str, number, list or dict"
     raise ValueError(
-        f"{where} is a {type(value).__name__}, which the cache key cannot hash exactly; convert it "
-        f"to {hint} (dataclasses.asdict for a dataclass)"
+        f"{where} is a {type(value).__name__}, which the cache key cannot hash exactly; convert "
+        f"it to {hint} (dataclasses.asdict for a dataclass)"
     )
 
 
@@ -199,17 +199,18 @@ def save_entry(namespace: str, key: dict[str, Any], value: Any) -> Path:
     try:
         atomic_write(path, lambda tmp: torch.save({"key": _normalise(key), "value": value}, tmp))
     except (pickle.PicklingError, AttributeError, TypeError) as err:  # nothing was stored
-        raise ValueError(f"value for cache namespace {namespace!r} cannot be saved with torch.save "
-                         f"({type(err).__name__}: {err}); store tensors, numbers, lists or "
-                         "dicts") from err
+        raise ValueError(f"value for cache namespace {namespace!r} cannot be saved with "
+                         f"torch.save ({type(err).__name__}: {err}); store tensors, numbers, "
+                         "lists or dicts") from err
     return path
 
 
 def load_entry(namespace: str, key: dict[str, Any],
                validate: Callable[[Any], bool] | None = None) -> Any | None:
     """The stored value for ``key``, or ``None`` if absent, unreadable, stored under another key,
-    not of the ``{"key", "value"}`` structure :func:`save_entry` writes, or rejected by ``validate``
-    (a function of the value that returns False or raises for a value of the wrong structure)."""
+    not of the ``{"key", "value"}`` structure :func:`save_entry` writes, or rejected by
+    ``validate`` (a function of the value that returns False or raises for a value of the wrong
+    structure)."""
     entry = _load(namespace, key, validate)
     return None if entry is _MISSING else entry
 
@@ -270,8 +271,8 @@ def cached(namespace: str, key: dict[str, Any], compute: Callable[[], Any],
                 why = ""
             if not valid:
                 raise ValueError(f"compute() for cache namespace {namespace!r} returned a value "
-                                 f"that fails validate{why}; fix compute or the check (nothing was "
-                                 f"stored)")
+                                 f"that fails validate{why}; fix compute or the check (nothing "
+                                 f"was stored)")
         save_entry(namespace, key, value)
     return value
 

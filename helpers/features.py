@@ -76,8 +76,8 @@ def normalize_indices(indices: int | Sequence[int] | None, num_blocks: int) -> l
         if isinstance(i, bool) or not isinstance(i, int):
             raise ValueError(f"indices must hold ints, got {i!r}.")
         if not -num_blocks <= i < num_blocks:
-            raise ValueError(f"Block index {i} is out of range; this model has {num_blocks} blocks "
-                             f"(valid: {-num_blocks}..{num_blocks - 1}).")
+            raise ValueError(f"Block index {i} is out of range; this model has {num_blocks} "
+                             f"blocks (valid: {-num_blocks}..{num_blocks - 1}).")
         out.append(i % num_blocks)
     if not out:
         raise ValueError("indices is an empty list; pass None for all blocks.")
@@ -184,8 +184,8 @@ def _image_batches(images, model, transform, batch_size: int):
 
         bad = [type(im).__name__ for im in images if not isinstance(im, Image.Image)]
         if bad:
-            raise ValueError(f"images must be a tensor [N, 3, H, W] or a list of PIL images; found "
-                             f"{bad[0]}.")
+            raise ValueError("images must be a tensor [N, 3, H, W] or a list of PIL images; "
+                             f"found {bad[0]}.")
         if transform is None:
             from timm.data import create_transform
 
@@ -197,8 +197,8 @@ def _image_batches(images, model, transform, batch_size: int):
         for s, e in _batches(len(images), batch_size):
             yield torch.stack([tf(im.convert("RGB")) for im in images[s:e]])
         return
-    raise ValueError(f"images must be a tensor [N, 3, H, W] in [0, 1] or a list of PIL images, got "
-                     f"{type(images).__name__}.")
+    raise ValueError("images must be a tensor [N, 3, H, W] in [0, 1] or a list of PIL images, "
+                     f"got {type(images).__name__}.")
 
 
 # --------------------------------------------------------------------------- vision features
@@ -251,11 +251,12 @@ def extract_vision_features(
         raise ValueError(f"pool must be one of {VISION_POOLS}, got {pool!r}.")
     blocks = getattr(model, "blocks", None)
     if blocks is None or not hasattr(blocks, "__getitem__"):
-        raise ValueError(f"{type(model).__name__} has no `blocks` list; use extract_module_outputs "
-                         f"for non-ViT models.")
+        raise ValueError(f"{type(model).__name__} has no `blocks` list; use "
+                         f"extract_module_outputs for non-ViT models.")
     idx = normalize_indices(indices, len(blocks))
     num_prefix = int(getattr(model, "num_prefix_tokens", 1))
-    has_cls = bool(getattr(model, "has_class_token", getattr(model, "cls_token", None) is not None))
+    has_cls = bool(getattr(model, "has_class_token",
+                           getattr(model, "cls_token", None) is not None))
     if pool in ("cls", "both") and not has_cls:
         raise ValueError(f"{type(model).__name__} has no class token; use pool='mean'.")
     pools = ["cls", "mean"] if pool == "both" else [pool]
@@ -322,8 +323,8 @@ def _pool_module_output(out, pool: str, name: str, num_prefix_tokens: int) -> to
             return out
         if out.ndim == 4:
             return out.mean(dim=(2, 3))
-        raise ValueError(f"Module {name!r} gives shape {tuple(out.shape)}; pool='auto' handles [B, "
-                         f"D] and "
+        raise ValueError(f"Module {name!r} gives shape {tuple(out.shape)}; pool='auto' handles "
+                         f"[B, D] and "
                          "[B, C, H, W] only: choose pool='cls', 'mean', 'gap' or 'flatten'.")
     if pool == "gap":
         if out.ndim < 3:

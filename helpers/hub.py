@@ -98,8 +98,8 @@ def check_repo_id(name: str) -> None:
     try:
         validate_repo_id(name)
     except HFValidationError as err:
-        raise ValueError(f"{name!r} is not a valid hub repo id ({err}); pass 'name' or 'org/name', "
-                         "or an existing local folder") from None
+        raise ValueError(f"{name!r} is not a valid hub repo id ({err}); pass 'name' or "
+                         "'org/name', or an existing local folder") from None
 
 
 def _hub_offline() -> bool:

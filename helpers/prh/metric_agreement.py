@@ -299,7 +299,8 @@ def off_diagonal(matrix) -> np.ndarray:
 
 
 def agreement_maps(table: pd.DataFrame) -> dict:
-    """Raw, chance-corrected and null agreement of a :func:`score_pairs` table (``keep_null=True``).
+    """Raw, chance-corrected and null agreement of a :func:`score_pairs` table
+    (``keep_null=True``).
 
     Returns:
         ``raw`` and ``calibrated`` ``[C, C]`` DataFrames, ``null`` ``[n_perm, C, C]`` and
@@ -312,7 +313,8 @@ def agreement_maps(table: pd.DataFrame) -> dict:
 
 
 def agreement_summary(maps: dict) -> pd.Series:
-    """Medians of :func:`agreement_maps`: raw and calibrated rho, the null's |rho|, spread ratio."""
+    """Medians of :func:`agreement_maps`: raw and calibrated rho, the null's |rho|, spread
+    ratio."""
     null_abs = np.abs(np.stack([off_diagonal(m) for m in maps["null"]]))
     return pd.Series({
         "median rho, raw": np.nanmedian(off_diagonal(maps["raw"])),

@@ -238,7 +238,8 @@ def make_dataset(n: int, split: str = "id", seed: int = 0, size: int = 64) -> Sh
 
     Args:
         n: number of images.
-        split: "id" (training world) or "ood" (held-out combinations, novel shapes, novel textures).
+        split: "id" (training world) or "ood" (held-out combinations, novel shapes, novel
+            textures).
         seed: random seed; the same (n, split, seed, size) always gives the same data.
         size: image side in pixels (at least 16).
 

@@ -7,13 +7,15 @@ published models and data (with network access) and on local fixtures (offline, 
   in-distribution side; a local image folder with ``metadata.jsonl`` (``file_name``, ``text``)
   works too.
 * :func:`load_imagenet_o` - ImageNet-O (``cais/imagenet-o``, split ``test``), the OOD side,
-  captioned from its labels ("a photo of a <label>"); a local folder of class sub-folders works too.
+  captioned from its labels ("a photo of a <label>"); a local folder of class sub-folders works
+  too.
 * :func:`vit_features` - per-block CLS features ``[N, L, D]`` of a timm ViT with its own
   preprocessing.
 * :func:`random_init_copy` - the same architecture with fresh random weights (the random-init
   control).
 * :func:`param_count` - parameters of a model, the competence proxy at ``full`` scale.
-* :func:`language_features` - per-layer token-mean features ``[N, L+1, D]`` of a Hugging Face model.
+* :func:`language_features` - per-layer token-mean features ``[N, L+1, D]`` of a Hugging Face
+  model.
 
 The model lists are PRH's ``val`` sets (``tasks.py``).
 """
@@ -81,8 +83,8 @@ def load_image_folder(path: str | Path, n: int | None = None) -> list:
     """The first ``n`` images (sorted by relative path) under ``path``, as RGB PIL images.
 
     Raises:
-        ValueError: ``path`` not an existing folder, no images in it, a bad ``n``, or a file with an
-            image suffix that is not a readable image (the message names the file).
+        ValueError: ``path`` not an existing folder, no images in it, a bad ``n``, or a file with
+            an image suffix that is not a readable image (the message names the file).
     """
     from PIL import Image
 
@@ -172,8 +174,8 @@ def random_init_copy(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
     """A deep copy of ``model`` with freshly initialised weights: the random-init control.
 
     Uses the model's own ``init_weights`` (timm ViTs) when it has one, else every submodule's
-    ``reset_parameters``; preprocessing config (``pretrained_cfg``) is kept, so the control sees the
-    same inputs as the trained model.
+    ``reset_parameters``; preprocessing config (``pretrained_cfg``) is kept, so the control sees
+    the same inputs as the trained model.
     """
     import copy
 

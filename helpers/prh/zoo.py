@@ -310,7 +310,8 @@ class ZooMember:
 
 
 def weights_key(config: ZooConfig) -> str:
-    """A digest naming the trained weights of ``config``: every knob plus the training-code version.
+    """A digest naming the trained weights of ``config``: every knob plus the training-code
+    version.
 
     Key caches derived from the zoo (features) with it, so they are recomputed when the zoo is.
     """
@@ -472,5 +473,6 @@ def probe_accuracy(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.T
     b = torch.cat([(test_x - mu) / sd, torch.ones(len(test_x), 1)], 1).double()
     n_cls = int(train_y.max()) + 1
     y = F.one_hot(train_y, n_cls).double()
-    w = torch.linalg.solve(a.T @ a + ridge * len(a) * torch.eye(a.shape[1], dtype=a.dtype), a.T @ y)
+    w = torch.linalg.solve(a.T @ a + ridge * len(a) * torch.eye(a.shape[1], dtype=a.dtype),
+                           a.T @ y)
     return float(((b @ w).argmax(1) == test_y).float().mean())

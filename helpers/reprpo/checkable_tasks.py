@@ -77,7 +77,8 @@ def _addition(rng: np.random.Generator, digits: int, pool: str) -> tuple[int, in
     return a, b, a + b, _wrong_sum(a + b, rng)
 
 
-def _units(rng: np.random.Generator, lo: int, hi: int, pool: str) -> tuple[str, str, int, int, int]:
+def _units(rng: np.random.Generator, lo: int, hi: int,
+           pool: str) -> tuple[str, str, int, int, int]:
     k, n = _draw(rng, lambda r: (int(r.integers(len(_UNITS))), int(r.integers(lo, hi))), pool)
     big, small, factor = _UNITS[k]
     right = n * factor

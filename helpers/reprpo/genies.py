@@ -1,4 +1,5 @@
-"""Full-scale data and model loaders for the ReprPO chapter: GENIES preference sets and a causal LM.
+"""Full-scale data and model loaders for the ReprPO chapter: GENIES preference sets and a causal
+LM.
 
 The reference's table-era runs used ``wassname/genie_dpo`` (one config per GENIES
 distribution, string columns ``prompt``/``chosen``/``rejected``, splits ``train``/``test``):
@@ -79,10 +80,10 @@ def load_preference_records(config: str, split: str, n: int | None = None,
             rows = datasets.load_dataset(dataset, config, split=split).to_list()
         except Exception as e:  # offline, missing config, ...: say what is needed
             raise RuntimeError(
-                f"Could not load the hub dataset {dataset!r} (config {config!r}, split {split!r}): "
-                f"{type(e).__name__}: {str(e)[:200]}. The full scale needs network access to the "
-                f"Hugging Face Hub, or a local copy passed as local_dir=<folder with "
-                f"{config}/{split}.parquet>.") from e
+                f"Could not load the hub dataset {dataset!r} (config {config!r}, split "
+                f"{split!r}): {type(e).__name__}: {str(e)[:200]}. The full scale needs network "
+                "access to the Hugging Face Hub, or a local copy passed as local_dir=<folder "
+                f"with {config}/{split}.parquet>.") from e
     if rows and not set(COLUMNS) <= set(rows[0]):
         raise ValueError(f"{dataset}/{config}/{split} records need columns {COLUMNS}; got "
                          f"{sorted(rows[0])}.")
@@ -95,8 +96,8 @@ def load_preference_records(config: str, split: str, n: int | None = None,
 
 
 def load_causal_lm(name_or_path: str, dtype=None, device: str | None = None):
-    """``(model, tokenizer)`` with the LM head, float32 on the CPU unless told otherwise, from a hub
-    id or a local ``save_pretrained`` folder; the tokenizer gets a pad token.
+    """``(model, tokenizer)`` with the LM head, float32 on the CPU unless told otherwise, from a
+    hub id or a local ``save_pretrained`` folder; the tokenizer gets a pad token.
 
     Raises:
         helpers.hub.ModelUnavailableError: (an ``OSError``) the model cannot be loaded (offline and

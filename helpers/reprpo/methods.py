@@ -247,7 +247,8 @@ def prefvec_loss(pi: dict, ref: dict, transforms: nn.ModuleDict, alpha: float = 
     for key, a_pi in pi["acts"].items():
         t = transforms[_tkey(key)]
         B = a_pi.shape[0] // 2
-        hp, hr = t(reduce_tokens(a_pi, pi["attn"])), t(reduce_tokens(ref["acts"][key], ref["attn"]))
+        hp, hr = (t(reduce_tokens(a_pi, pi["attn"])),
+                  t(reduce_tokens(ref["acts"][key], ref["attn"])))
         pref = hr[:B] - hr[B:]
         unit = pref / pref.norm(dim=-1, keepdim=True).clamp_min(eps)
         diff = hp[:B] - hp[B:]
@@ -575,7 +576,8 @@ def train_method(base: nn.Module, method: Method, data: dict[str, torch.Tensor],
                     loss = dpo_loss(pi["logp"][:B], pi["logp"][B:], ref["logp"][:B],
                                     ref["logp"][B:],
                                     method.beta).mean()
-                with warnings.catch_warnings():  # projbp: "no inputs require gradients" is expected
+                # projbp: "no inputs require gradients" is expected
+                with warnings.catch_warnings():
                     warnings.filterwarnings("ignore", message="Full backward hook is firing")
                     loss.backward()
                 if method.kind == "projgrad":

@@ -50,9 +50,10 @@ def boot_corr(x, y, n_boot: int, corr=pearson, seed: int = 0) -> tuple[float, fl
 
 
 def puzzle_table(final: pd.DataFrame, chains: int, n_boot: int, grad_tol: float) -> pd.DataFrame:
-    """Per (init, sparsity) cell at the last checkpoint: the between-seed LLC variance against chain
-    noise (mean chain variance / ``chains``), the loss-LLC Pearson r with its bootstrap interval,
-    and r over only the models with a positive LLC and only those with gradient norm < ``grad_tol``.
+    """Per (init, sparsity) cell at the last checkpoint: the between-seed LLC variance against
+    chain noise (mean chain variance / ``chains``), the loss-LLC Pearson r with its bootstrap
+    interval, and r over only the models with a positive LLC and only those with gradient norm <
+    ``grad_tol``.
 
     ``final`` has columns init, sparsity, llc, chain_var, loss, grad_norm."""
     rows = []
@@ -60,7 +61,8 @@ def puzzle_table(final: pd.DataFrame, chains: int, n_boot: int, grad_tol: float)
         noise_var = d.chain_var.mean() / chains
         r, lo, hi = boot_corr(d.llc.values, d.loss.values, n_boot)
         pos, flat = d[d.llc > 0], d[d.grad_norm < grad_tol]
-        rows.append(dict(init=init, sparsity=S, llc_mean=d.llc.mean(), between_seed_var=d.llc.var(),
+        rows.append(dict(init=init, sparsity=S, llc_mean=d.llc.mean(),
+                         between_seed_var=d.llc.var(),
                          chain_noise_var=noise_var, var_ratio=d.llc.var() / noise_var, r=r,
                          r_lo=lo, r_hi=hi,
                          n_neg=int((d.llc <= 0).sum()), r_llc_pos=pearson(pos.llc, pos.loss),
@@ -118,7 +120,8 @@ def start_contrast(grid: pd.DataFrame, n_boot: int, seed: int = 0) -> pd.DataFra
         wide = d.pivot_table(index="seed", columns="init", values="final_loss").dropna()
         a, c = wide["4-gon"].to_numpy(), wide["6-gon"].to_numpy()
         mean_d = stats.bootstrap(lambda x, y: x.mean() - y.mean(), a, c, n_boot=n_boot, seed=seed)
-        best_d = stats.bootstrap(lambda x, y: x.min() - y.min(), a, c, n_boot=n_boot, seed=seed + 1)
+        best_d = stats.bootstrap(lambda x, y: x.min() - y.min(), a, c, n_boot=n_boot,
+                                 seed=seed + 1)
         rows.append(dict(sparsity=S, n=len(a), mean_4=a.mean(), mean_6=c.mean(), best_4=a.min(),
                          best_6=c.min(),
                          mean_diff=a.mean() - c.mean(), mean_lo=stats.interval(mean_d)[0],
@@ -140,8 +143,8 @@ def barrier_summary(lmc: pd.DataFrame, n_boot: int, floor: float = 1e-6) -> pd.D
         if len(ratio) >= 2:
             med = float(np.median(ratio))
             lo, hi = stats.interval(stats.bootstrap(np.median, ratio, n_boot=n_boot))
-        rows.append(dict(kind=k, sparsity=S, n=len(ok), left_out=len(d) - len(ok), median_ratio=med,
-                         lo=lo, hi=hi,
+        rows.append(dict(kind=k, sparsity=S, n=len(ok), left_out=len(d) - len(ok),
+                         median_ratio=med, lo=lo, hi=hi,
                          frac_above_1pct=float((ratio > 0.01).mean()) if len(ratio) else np.nan))
     return pd.DataFrame(rows)
 

@@ -22,7 +22,8 @@ from helpers.chapter import format_interval
 from helpers.tms import llc
 from helpers.tms import model as tms
 
-__all__ = ["sweep", "choose_closest", "choose_on", "count_rises", "repeat_estimates", "is_interior",
+__all__ = ["sweep", "choose_closest", "choose_on", "count_rises", "repeat_estimates",
+           "is_interior",
            "theory_free_choice", "bias_interval", "known_critical_points", "calibration_reading",
            "calibrate", "crossover_n"]
 
@@ -117,7 +118,8 @@ def choose_on(table: pd.DataFrame, theory: dict[int, float],
               reps: list[int]) -> tuple[float, float, pd.DataFrame]:
     """:func:`choose_closest` on the mean of the estimates with ``rep`` in ``reps`` only (the
     selection seeds), so that the other repeats can report the chosen setting unbiased."""
-    sel = table[table.rep.isin(reps)].groupby(["polygon", "lr", "nbeta"], as_index=False).llc.mean()
+    sel = table[table.rep.isin(reps)].groupby(["polygon", "lr", "nbeta"],
+                                              as_index=False).llc.mean()
     return choose_closest(sel, theory)
 
 
@@ -170,7 +172,8 @@ def known_critical_points(n_quad: int = 4000) -> dict:
                           "loss x 6 (Chen et al.'s sum)": [6 * f[2] for f in fits.values()],
                           "Hessian rank": rank.tolist(), "rank / 2": list(theory.values())},
                          index=[f"{k}-gon" for k in fits])
-    return dict(polygons={k: f[:2] for k, f in fits.items()}, theory=theory, rank=rank, table=table)
+    return dict(polygons={k: f[:2] for k, f in fits.items()}, theory=theory, rank=rank,
+                table=table)
 
 
 def calibration_reading(

@@ -72,15 +72,18 @@ def scatter_figure(long: pd.DataFrame, steps: list[int], spars: list[float],
                    inits: tuple[str, ...]) -> plt.Figure:
     """Train loss against LLC, one column per checkpoint and one row per start, coloured by
     sparsity."""
-    fig, axes = plt.subplots(len(inits), len(steps), figsize=(11, 4.6), sharey="row", squeeze=False)
+    fig, axes = plt.subplots(len(inits), len(steps), figsize=(11, 4.6), sharey="row",
+                             squeeze=False)
     for r, init in enumerate(inits):
         for c, s in enumerate(steps):
             ax = axes[r, c]
             for j, S in enumerate(spars):
                 d = long[(long.init == init) & (long.step == s) & np.isclose(long.sparsity, S)]
-                ax.scatter(d.llc, d.loss, s=10, color=PALETTE[j % len(PALETTE)], label=f"S={S:.3f}")
+                ax.scatter(d.llc, d.loss, s=10, color=PALETTE[j % len(PALETTE)],
+                           label=f"S={S:.3f}")
             ax.set_yscale("log")
-            ax.set_xscale("symlog", linthresh=10)  # a few large negative estimates squeeze the rest
+            # a few large negative estimates squeeze the rest
+            ax.set_xscale("symlog", linthresh=10)
             ax.axvline(0, color=NULL_COLOR, lw=1)
             if r == 0:
                 ax.set_title(f"step {s}")
@@ -216,7 +219,8 @@ def correlation_figure(corr: pd.DataFrame, inits: tuple[str, ...]) -> plt.Figure
 
 def prune_summary_figure(summary: pd.DataFrame) -> plt.Figure:
     """Left: fraction of models keeping the dense model's polygon, pruned (IMP) and rewound without
-    pruning (control). Right: IMP's final loss over the control's (geometric mean, 95% interval)."""
+    pruning (control). Right: IMP's final loss over the control's (geometric mean, 95%
+    interval)."""
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.0))
     a1.plot(summary.weights, summary.kept_imp, marker="o", color=PALETTE[0],
             label="pruned and rewound")

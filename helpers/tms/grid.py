@@ -172,7 +172,8 @@ def minimum_check(
 def checkpoint_table(grid: pd.DataFrame, run: tms.TrainResult, L: dict, ckpt: list[int],
                      x_train: torch.Tensor) -> pd.DataFrame:
     """One row per (model, checkpoint): the LLC, its chain variance, the train loss at the same
-    step and at the next logged step (the reference's pairing), and the train-loss gradient norm."""
+    step and at the next logged step (the reference's pairing), and the train-loss gradient
+    norm."""
     out = []
     for k, s in enumerate(ckpt):
         j = run.at(s)
@@ -203,7 +204,8 @@ def reference_protocol_llc(
     return dict(mean=res.llc_mean.cpu(), var=res.llc_per_chain.var(-1).cpu())
 
 
-def seed_pairs(grid: pd.DataFrame, a: str, b: str, shift: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def seed_pairs(grid: pd.DataFrame, a: str, b: str,
+               shift: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Row indices (ia, ib) pairing each ``a``-start model with the ``b``-start model at the same
     sparsity and seed ``+ shift`` (mod the number of seeds); shift 1 with a == b is the
     same-start control."""
@@ -282,8 +284,8 @@ def features_per_dimension(D: torch.Tensor) -> torch.Tensor:
 
 
 def prune_table(grid: pd.DataFrame, P: dict) -> pd.DataFrame:
-    """One row per (pruned model, round): weights left, polygon, loss, the dense model's polygon and
-    loss, and the outcome: ``kept`` (same polygon), ``fewer corners`` or ``changed``."""
+    """One row per (pruned model, round): weights left, polygon, loss, the dense model's polygon
+    and loss, and the outcome: ``kept`` (same polygon), ``fewer corners`` or ``changed``."""
     rows = []
     for r, nw in enumerate(P["n_weights"]):
         for c, m in enumerate(P["sel"]):
@@ -332,7 +334,8 @@ def resolve_device(device: str) -> torch.device:
     fix)."""
     dev = torch.device(device)
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device='cuda' was requested but CUDA is not available; set device='cpu'.")
+        raise ValueError("device='cuda' was requested but CUDA is not available; "
+                         "set device='cpu'.")
     return dev
 
 

@@ -1,8 +1,8 @@
 """Local learning coefficient (LLC) by SGLD, batched over models and chains, for the TMS model.
 
 Reimplements devinterp 1.3.2's estimator (``estimate_learning_coeff_with_summary`` with its
-``SGLD`` sampler) for the stacked models of :mod:`helpers.tms.model`, so hundreds of models x chains
-sample in one tensor computation. Per chain, starting at the trained weights w*,
+``SGLD`` sampler) for the stacked models of :mod:`helpers.tms.model`, so hundreds of models x
+chains sample in one tensor computation. Per chain, starting at the trained weights w*,
 
     w <- w - (ε/2) (nβ ∇L_batch(w) + γ (w - w*)) + sqrt(ε) N(0, 1),
 
@@ -37,8 +37,8 @@ def default_nbeta(n: int) -> float:
 @dataclass
 class LLCResult:
     """Estimates for M models with C chains. ``llc_mean``/``llc_std`` ``[M]`` (mean and std over
-    chains); ``llc_per_chain`` ``[M, C]``; ``loss_trace`` ``[M, C, burnin + draws]`` (minibatch loss
-    at every step, burn-in included); ``init_loss`` ``[M]``; ``nbeta`` ``[M]``;
+    chains); ``llc_per_chain`` ``[M, C]``; ``loss_trace`` ``[M, C, burnin + draws]`` (minibatch
+    loss at every step, burn-in included); ``init_loss`` ``[M]``; ``nbeta`` ``[M]``;
     ``num_burnin_steps``."""
 
     llc_mean: torch.Tensor
@@ -50,7 +50,8 @@ class LLCResult:
     num_burnin_steps: int
 
     def llc_trace(self) -> torch.Tensor:
-        """Running LLC after each draw, like devinterp's online ``llc/trace``: ``[M, C, draws]``."""
+        """Running LLC after each draw, like devinterp's online ``llc/trace``:
+        ``[M, C, draws]``."""
         draws = self.loss_trace[:, :, self.num_burnin_steps :]
         running = draws.cumsum(-1) / torch.arange(1, draws.shape[-1] + 1, device=draws.device)
         return self.nbeta[:, None, None] * (running - self.init_loss[:, None, None])
@@ -104,8 +105,8 @@ def estimate_llc(
             loss stops being finite is frozen and its model's estimate is NaN (for sweeps that
             probe where a setting breaks).
         compress: evaluate each minibatch as counts of binary patterns (the same minibatches and
-            losses up to float rounding, far cheaper for binary data); None does so when x is binary
-            with more rows than patterns.
+            losses up to float rounding, far cheaper for binary data); None does so when x is
+            binary with more rows than patterns.
         importance: ``[F]`` per-feature weights of the squared error
             (:func:`helpers.tms.model.mse`); None: all 1.
     Returns: :class:`LLCResult`.
@@ -158,8 +159,8 @@ def estimate_llc(
             j = t % n_batches
             if j == 0:
                 # a fresh shuffle per epoch, like DataLoader(shuffle=True): one random permutation,
-                # relabelled per chain by a random cyclic shift (still a permutation for each chain,
-                # and far cheaper than sorting M*C random keys)
+                # relabelled per chain by a random cyclic shift (still a permutation for each
+                # chain, and far cheaper than sorting M*C random keys)
                 perm = torch.randperm(n, generator=gen, device=dev)
                 shift = torch.randint(n, (M * C, 1), generator=gen, device=dev)
             # last batch may be shorter (drop_last=False)

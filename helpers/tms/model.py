@@ -11,7 +11,8 @@ which is several times faster than autograd for a model this small; a test check
 autograd).
 
 Contents:
-    sparsities, make_data          the sparsity grid and the two data laws (binary, one-hot uniform)
+    sparsities, make_data          the sparsity grid and the two data laws (binary, one-hot
+                                   uniform)
     forward, mse, loss_and_grad    the model, its mean-squared error per model, and its gradient
     kgon, init_params              regular k-gons and the reference project's two initialisations
     log_steps, train               full-batch SGD with momentum, snapshots at log-spaced steps
@@ -65,12 +66,13 @@ def make_data(
     if n < 1:
         raise ValueError(f"Expected n >= 1 samples, but got {n}.")
     if law == "binary":
-        S = torch.as_tensor(sparsity if sparsity is not None else float("nan"), dtype=torch.float32)
+        S = torch.as_tensor(sparsity if sparsity is not None else float("nan"),
+                            dtype=torch.float32)
         if (S.dim() > 1 or (S.dim() == 1 and len(S) != n_features)
             or not bool(((S >= 0) & (S <= 1)).all())):
             raise ValueError(
-                f"The binary law needs a sparsity in [0, 1] (probability a feature is off), or one "
-                f"per feature, but got {sparsity}."
+                "The binary law needs a sparsity in [0, 1] (probability a feature is off), or "
+                f"one per feature, but got {sparsity}."
             )
         return (torch.rand(n, n_features, generator=generator) >= S).float()
     if sparsity is not None:
@@ -262,7 +264,8 @@ def init_params(
     ``"4-gon"``: a radius-0.9 square at a random rotation in features 0-3, features 4-5 at zero,
     plus N(0, noise_std²) on every weight, and b ~ N(0, bias_std²) (config 1.8/1.9).
     ``"6-gon"``: a radius-0.9 hexagon at a random rotation plus the same noise, and every bias at
-    -0.9999 (what its ``train.py`` does with ``use_optimal_solution``: only the bias is overridden).
+    -0.9999 (what its ``train.py`` does with ``use_optimal_solution``: only the bias is
+    overridden).
     """
     if init not in INITS:
         raise ValueError(f"Expected init to be one of {INITS}, but got {init!r}.")
@@ -350,7 +353,8 @@ def train(
         kappa = torch.as_tensor(pull, dtype=W0.dtype, device=W0.device).expand(M)
         if anchor[0].shape != W0.shape or not bool((kappa >= 0).all()):
             raise ValueError(f"Expected an anchor shaped like W0 {tuple(W0.shape)} and pull >= 0, "
-                             f"but got {tuple(anchor[0].shape)} and min pull {kappa.min().item()}.")
+                             f"but got {tuple(anchor[0].shape)} and min pull "
+                             f"{kappa.min().item()}.")
     wtr = wte = None
     if _should_compress(x_train, compress):
         patterns, ids = compress_binary(_batched_x(x_train, M))
@@ -397,9 +401,10 @@ def train(
                        torch.stack(te, 1))
 
 
-# -------------------------------------------------------------------------- exact loss, one-hot law
+# ---------------------------------------------------------------------- exact loss, one-hot law
 def onehot_population_loss(W: torch.Tensor, b: torch.Tensor, n_grid: int = 2000) -> torch.Tensor:
-    """Exact mean-MSE under the one-hot uniform law, by midpoint quadrature over the value: ``[M]``.
+    """Exact mean-MSE under the one-hot uniform law, by midpoint quadrature over the value:
+    ``[M]``.
 
     E over feature i ~ U{1..F} and value μ ~ U[0, 1] of mean_j (ReLU(μ (WᵀW)_ji + b_j) - μ δ_ij)².
     Multiply by F to get Chen et al.'s loss (summed over coordinates).
@@ -602,7 +607,8 @@ def prune_and_retrain(
                                    [mse(W_final, b_final, x_train)], [n_total])
     W_cur = W_final
     for r in range(rounds):
-        score = (W_cur.abs() + 1.0) * mask  # +1 keeps already-pruned (score 0) below every survivor
+        # +1 keeps already-pruned (score 0) below every survivor
+        score = (W_cur.abs() + 1.0) * mask
         flat = score.flatten(1)
         drop = flat.argsort(dim=1)[:, : (r + 1) * per_round]
         mask = torch.ones_like(flat).scatter_(1, drop, 0.0).view_as(W_final)
@@ -726,7 +732,8 @@ def hessian_rank(H: torch.Tensor, rel_tol: float = 1e-3) -> tuple[torch.Tensor, 
     """Rank of each Hessian ``[M, P, P]`` (eigenvalues above ``rel_tol`` x the largest) and its
     smallest eigenvalue (negative: a saddle, not a minimum). Returns rank ``[M]``, min eig
     ``[M]`` and all eigenvalues ``[M, P]`` (ascending). rank / 2 is the learning coefficient of a
-    minimum whose flat directions are exactly flat (minimally singular), a lower bound otherwise."""
+    minimum whose flat directions are exactly flat (minimally singular), a lower bound
+    otherwise."""
     ev = torch.linalg.eigvalsh(H)
     top = ev.abs().max(dim=1, keepdim=True).values.clamp_min(1e-300)
     return (ev > rel_tol * top).sum(1), ev[:, 0], ev
