@@ -101,8 +101,10 @@ def case_small(ref_pairs: int, repeat: int) -> list[dict]:
     n_pairs = lx * ly
     # Reference pairs spread over the grid (both diagonals-ish), the same for every metric.
     pairs = [(i * lx // ref_pairs, (i * 5 + 3) % ly) for i in range(ref_pairs)]
-    gram_floor, _ = _timed(lambda: [xs[:, i].contiguous() @ xs[:, i].contiguous().T for i in range(lx)]
-                           + [ys[:, j].contiguous() @ ys[:, j].contiguous().T for j in range(ly)], repeat)
+    gram_floor, _ = _timed(lambda: [xs[:, i].contiguous() @ xs[:, i].contiguous().T
+                                    for i in range(lx)]
+                           + [ys[:, j].contiguous() @ ys[:, j].contiguous().T for j in range(ly)],
+                           repeat)
     rows = []
     for metric in alignment.METRICS:
         # svcca's batched SVDs are slow on a busy CPU: time it once
@@ -124,7 +126,8 @@ def case_small(ref_pairs: int, repeat: int) -> list[dict]:
         alignment.layer_scores(xs, ys, metric, topk=k)
         c_b = time.process_time() - c0  # CPU seconds (all threads): less sensitive to contention
         sel = torch.tensor(m_pairs)
-        diff32 = (got.double()[sel[:, 0], sel[:, 1]] - want[sel[:, 0], sel[:, 1]]).abs().max().item()
+        diff32 = (got.double()[sel[:, 0], sel[:, 1]]
+                  - want[sel[:, 0], sel[:, 1]]).abs().max().item()
         # float64 check on a 2 x 2 corner of the grid
         x64, y64 = xs[:, :2].double(), ys[:, :2].double()
         got64 = alignment.layer_scores(x64, y64, metric, topk=k, dtype=torch.float64)
@@ -132,16 +135,18 @@ def case_small(ref_pairs: int, repeat: int) -> list[dict]:
         t_ref_all = t_ref_pair * n_pairs
         row = dict(
             case="1: N=1024, 12x768 vs 13x384", metric=metric, batched_s=t_b,
-            ref_s_per_pair=t_ref_pair, ref_pairs_timed=len(m_pairs), ref_s_all_pairs_extrapolated=t_ref_all,
+            ref_s_per_pair=t_ref_pair, ref_pairs_timed=len(m_pairs),
+            ref_s_all_pairs_extrapolated=t_ref_all,
             speedup=t_ref_all / t_b, floor=FLOORS.get(metric), gram_floor_s=gram_floor,
             x_gram_floor=t_b / gram_floor, batched_cpu_s=c_b, ref_cpu_s_per_pair=c_ref_pair,
-            speedup_cpu_time=c_ref_pair * n_pairs / c_b, max_abs_diff_f32=diff32, max_abs_diff_f64=diff64,
+            speedup_cpu_time=c_ref_pair * n_pairs / c_b, max_abs_diff_f32=diff32,
+            max_abs_diff_f64=diff64,
         )
         rows.append(row)
         print(f"  {metric:18s} batched {t_b:7.3f} s | ref {t_ref_pair:6.3f} s/pair x {n_pairs} "
-              f"= {t_ref_all:7.1f} s | {row['speedup']:7.1f}x | {t_b / gram_floor:5.2f}x Gram floor "
-              f"| CPU-time speedup {row['speedup_cpu_time']:6.1f}x | diff f32 {diff32:.1e} f64 {diff64:.1e}",
-              flush=True)
+              f"= {t_ref_all:7.1f} s | {row['speedup']:7.1f}x | {t_b / gram_floor:5.2f}x Gram "
+              f"floor | CPU-time speedup {row['speedup_cpu_time']:6.1f}x | diff f32 {diff32:.1e} "
+              f"f64 {diff64:.1e}", flush=True)
     return rows
 
 
@@ -160,7 +165,8 @@ def _large_child() -> None:
     s = alignment.layer_scores(xs, y, "mutual_knn", topk=10, progress=True)
     t_knn = time.perf_counter() - t0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
-    print(json.dumps(dict(generate_and_prepare_s=t_prep, mutual_knn_s=t_knn, peak_rss_gib=peak / 2**30,
+    print(json.dumps(dict(generate_and_prepare_s=t_prep, mutual_knn_s=t_knn,
+                          peak_rss_gib=peak / 2**30,
                           shape=list(s.shape), mean_score=s.mean().item())))
 
 
@@ -179,13 +185,16 @@ def case_grid(scale: float, device: str) -> dict:
     n = max(32, round(1024 * scale))
 
     def shrink(models):
-        return [(name, max(8, round(w * scale)), max(1, round(nl * scale))) for name, w, nl in models]
+        return [(name, max(8, round(w * scale)), max(1, round(nl * scale)))
+                for name, w, nl in models]
 
     vis, lang = shrink(VISION), shrink(LANGUAGE)
     g = torch.Generator(device=device).manual_seed(0)
     t0 = time.perf_counter()
-    lang_layers = [torch.randn(n, w, generator=g, device=device) for _, w, nl in lang for _ in range(nl)]
-    vis_layers = [torch.randn(n, w, generator=g, device=device) for _, w, nl in vis for _ in range(nl)]
+    lang_layers = [torch.randn(n, w, generator=g, device=device) for _, w, nl in lang
+                   for _ in range(nl)]
+    vis_layers = [torch.randn(n, w, generator=g, device=device) for _, w, nl in vis
+                  for _ in range(nl)]
     lang_layers = alignment.prepare(lang_layers)  # one threshold for all: random data, same scale
     vis_layers = alignment.prepare(vis_layers)
     if device.startswith("cuda"):
@@ -193,27 +202,31 @@ def case_grid(scale: float, device: str) -> dict:
     t_gen = time.perf_counter() - t0
     t0 = time.perf_counter()
     scores = alignment.layer_scores(lang_layers, vis_layers, "mutual_knn", topk=10, device=device)
-    bounds = lambda models: torch.cumsum(torch.tensor([0] + [nl for *_, nl in models]), 0).tolist()  # noqa: E731
+    bounds = lambda models: torch.cumsum(  # noqa: E731
+        torch.tensor([0] + [nl for *_, nl in models]), 0).tolist()
     lb, vb = bounds(lang), bounds(vis)
     table = torch.stack([torch.stack([scores[lb[i]:lb[i + 1], vb[j]:vb[j + 1]].max()
                                       for j in range(len(vis))]) for i in range(len(lang))])
     t_score = time.perf_counter() - t0
-    res = dict(case=f"3: paper grid x{scale}", device=device, n=n, language_layers=len(lang_layers),
+    res = dict(case=f"3: paper grid x{scale}", device=device, n=n,
+               language_layers=len(lang_layers),
                vision_layers=len(vis_layers), layer_pairs=len(lang_layers) * len(vis_layers),
                generate_and_prepare_s=t_gen, mutual_knn_all_pairs_s=t_score,
                model_table_shape=list(table.shape), mean_best_score=table.mean().item())
     print(f"  {res['language_layers']} x {res['vision_layers']} layers at N = {n} on {device}: "
-          f"{t_score:.2f} s for all {res['layer_pairs']} layer pairs (+ {t_gen:.2f} s random features)",
-          flush=True)
+          f"{t_score:.2f} s for all {res['layer_pairs']} layer pairs (+ {t_gen:.2f} s random "
+          "features)", flush=True)
     return res
 
 
 def main() -> None:
     if "--_large-child" in sys.argv:
         return _large_child()
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
-    p.add_argument("--ref-pairs", type=int, default=6, help="reference layer pairs timed per metric")
+    p.add_argument("--ref-pairs", type=int, default=6,
+                   help="reference layer pairs timed per metric")
     p.add_argument("--repeat", type=int, default=3, help="batched timings: best of this many")
     p.add_argument("--skip-large", action="store_true", help="skip case 2 (N = 20,000)")
     p.add_argument("--skip-small", action="store_true", help="skip case 1")
@@ -222,8 +235,10 @@ def main() -> None:
     p.add_argument("--peers-only", action="store_true", help="run case 4 only")
     p.add_argument("--full-peers", action="store_true",
                    help="case 4 with every row (N = 20,000 x 6 layers of widths 384 and 1024 too)")
-    p.add_argument("--grid-scale", type=float, default=1.0, help="shrink N, layers and widths (CPU tests)")
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="case 3 device")
+    p.add_argument("--grid-scale", type=float, default=1.0,
+                   help="shrink N, layers and widths (CPU tests)")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
+                   help="case 3 device")
     p.add_argument("--out", type=Path, default=RESULTS)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
@@ -231,7 +246,8 @@ def main() -> None:
         load = f.read().split()[:3]
     meta = dict(torch=torch.__version__, machine=platform.machine(), threads=args.threads,
                 loadavg_at_start=load, cpu_count=torch.get_num_threads())
-    print(f"torch {torch.__version__}, {args.threads} threads, load average at start {' '.join(load)}")
+    print(f"torch {torch.__version__}, {args.threads} threads, load average at start "
+          f"{' '.join(load)}")
     results = dict(meta=meta)
     if args.grid:
         print("case 3: PRH paper grid, mutual_knn")

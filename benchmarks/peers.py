@@ -183,7 +183,8 @@ def _memory_child(impl: str, n: int, width: int) -> None:
         fn(x, y, K)
         wall = time.perf_counter() - t0
         peak = _status("VmHWM")
-    print(json.dumps(dict(impl=impl, n=n, width=width, extra_mib=(peak - rss) / 2**20, wall_s=wall)))
+    print(json.dumps(dict(impl=impl, n=n, width=width, extra_mib=(peak - rss) / 2**20,
+                          wall_s=wall)))
 
 
 def _status(field: str) -> int:
@@ -211,8 +212,8 @@ def memory_rows(n: int = 20000, widths=(7, 1024)):
                             and row["ours_knn_extra_mib"] <= 1.10 * row["faiss_knn_extra_mib"])
         print(f"  N={n} width {width:5d}: peak extra memory, mutual kNN: ours "
               f"{row['ours_extra_mib']:.1f} MiB, faiss {row['faiss_extra_mib']:.1f} MiB "
-              f"({row['ratio']:.2f}x); one search: ours {row['ours_knn_extra_mib']:.1f} MiB, faiss "
-              f"{row['faiss_knn_extra_mib']:.1f} MiB ({row['knn_ratio']:.2f}x)", flush=True)
+              f"({row['ratio']:.2f}x); one search: ours {row['ours_knn_extra_mib']:.1f} MiB, "
+              f"faiss {row['faiss_knn_extra_mib']:.1f} MiB ({row['knn_ratio']:.2f}x)", flush=True)
         yield row
 
 
@@ -247,7 +248,8 @@ def cka_rows(n: int = 1024, shapes=((768, 6), (384, 6)), repeat: int = 3) -> lis
                          ratio=t[peer] / t["ours"], max_abs_diff=diff, repeats=repeat,
                          load_start=start, load_end=load()))
         print(f"  CKA, N={n}, {len(xs)}x{len(ys)} layer pairs: {peer} / ours = "
-              f"{t[peer] / t['ours']:.1f}x (ours {t['ours']:.3f} s), |diff| {diff:.0e}", flush=True)
+              f"{t[peer] / t['ours']:.1f}x (ours {t['ours']:.3f} s), |diff| {diff:.0e}",
+              flush=True)
     return rows
 
 
@@ -273,7 +275,8 @@ def null_row(n: int = 1024, n_perm: int = 200, shapes=((768, 4), (384, 4)), seed
         gen = torch.Generator().manual_seed(seed)  # the permutations permutation_null draws
         out["theirs"] = cs.calibrate_layers(
             xs, ys, lambda a, b: alignment.score(a, b, "mutual_knn", topk=K), agg="max",
-            K=n_perm, alpha=0.05, smax=1.0, perm_fn=lambda m, dev: torch.randperm(m, generator=gen))
+            K=n_perm, alpha=0.05, smax=1.0,
+            perm_fn=lambda m, dev: torch.randperm(m, generator=gen))
 
     start = load()
     times = {"ours": [], "theirs": []}
@@ -293,8 +296,8 @@ def null_row(n: int = 1024, n_perm: int = 200, shapes=((768, 4), (384, 4)), seed
                            and abs(row["ours_p"] - row["theirs_p"]) < 1e-6
                            and abs(row["ours_calibrated"] - row["theirs_calibrated"]) < 1e-6)
     print(f"  null, N={n}, {row['layers']} layers, {n_perm} permutations: calibrated-similarity / "
-          f"ours = {row['ratio']:.1f}x (ours {row['ours_s']:.2f} s, theirs {row['theirs_s']:.1f} s); "
-          f"same tau/p/calibrated: {row['same_numbers']} (tau {row['ours_tau']:.4f}, "
+          f"ours = {row['ratio']:.1f}x (ours {row['ours_s']:.2f} s, theirs {row['theirs_s']:.1f} "
+          f"s); same tau/p/calibrated: {row['same_numbers']} (tau {row['ours_tau']:.4f}, "
           f"calibrated {row['ours_calibrated']:.4f})", flush=True)
     return row
 
