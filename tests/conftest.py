@@ -58,7 +58,8 @@ def smoke_book(tmp_path_factory) -> SmokeBook:
     root = tmp_path_factory.mktemp("smoke_book")
     for name in ("_config.yml", "_toc.yml"):
         shutil.copy(REPO_ROOT / name, root / name)
-    shutil.copytree(BOOK_DIR, root / "book", ignore=shutil.ignore_patterns("*.ipynb", "*.py", ".*"))
+    shutil.copytree(BOOK_DIR, root / "book",
+                    ignore=shutil.ignore_patterns("*.ipynb", "*.py", ".*"))
     # two at a time: each chapter runs one torch thread, and CI has two cores
     results = {r.chapter: r for r in execute_chapters(list(CHAPTERS), "smoke", jobs=2,
                                                       output_dir=root / "book")}

@@ -154,7 +154,8 @@ def test_cknna_with_all_neighbours_is_unbiased_cka(models64):
 def test_null_draws_equal_scores_of_shuffled_inputs(metric, models64):
     """The cached relabelling must give what re-scoring the shuffled features gives."""
     xs, ys = models64
-    r = permutation_null(xs, ys, metric, topk=5, n_perm=2, seed=7, reduce=None, dtype=torch.float64)
+    r = permutation_null(xs, ys, metric, topk=5, n_perm=2, seed=7, reduce=None,
+                         dtype=torch.float64)
     gen = torch.Generator().manual_seed(7)
     for draw in r.null:
         perm = torch.randperm(xs.shape[0], generator=gen)

@@ -104,7 +104,8 @@ def test_matches_calibrated_similarity_with_shared_permutations():
         return score(a, b, "mutual_knn", topk=5)
 
     for alpha in (0.05, 0.2):
-        ours = permutation_null(xs, ys, "mutual_knn", topk=5, n_perm=n_perm, seed=seed, alpha=alpha)
+        ours = permutation_null(xs, ys, "mutual_knn", topk=5, n_perm=n_perm, seed=seed,
+                                alpha=alpha)
         cal, p, tau = cs.calibrate_layers(xs, ys, sim, agg="max", K=n_perm, alpha=alpha,
                                           smax=1.0, perm_fn=shared_perms())
         assert ours.critical_value == pytest.approx(float(tau), abs=1e-7)

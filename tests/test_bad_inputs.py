@@ -172,7 +172,8 @@ ALIGNMENT = [
     err("best: empty scores", lambda c: alignment.best(torch.ones(0, 2)), "scores"),
     err("best: all NaN", lambda c: alignment.best(torch.full((2, 2), math.nan)), "scores"),
     err("best: a list", lambda c: alignment.best([[1.0]]), "scores"),
-    ok("best: some NaN", lambda c: alignment.best(torch.tensor([[math.nan, 0.2], [0.5, math.nan]])),
+    ok("best: some NaN",
+       lambda c: alignment.best(torch.tensor([[math.nan, 0.2], [0.5, math.nan]])),
        lambda r: r == (0.5, (1, 0))),
     # permutation_null
     err("permutation_null: n_perm = 0", lambda c: alignment.permutation_null(X, Y, n_perm=0),
@@ -218,9 +219,11 @@ STATS = [
     err("hierarchical_means: not a dict", lambda c: stats.hierarchical_means(np.ones((2, 3))),
         "arrays"),
     err("hierarchical_means: empty dict", lambda c: stats.hierarchical_means({}), "arrays"),
-    err("hierarchical_means: 1-d", lambda c: stats.hierarchical_means({"a": np.ones(3)}), "arrays"),
+    err("hierarchical_means: 1-d", lambda c: stats.hierarchical_means({"a": np.ones(3)}),
+        "arrays"),
     err("hierarchical_means: shapes differ",
-        lambda c: stats.hierarchical_means({"a": np.ones((2, 3)), "b": np.ones((3, 3))}), "arrays"),
+        lambda c: stats.hierarchical_means({"a": np.ones((2, 3)), "b": np.ones((3, 3))}),
+        "arrays"),
     err("hierarchical_means: empty", lambda c: stats.hierarchical_means({"a": np.ones((0, 3))}),
         "arrays"),
     err("hierarchical_means: NaN",
@@ -440,7 +443,8 @@ READERS = [
     Case("load_image_folder: path None", lambda c: sources.load_image_folder(None), ("path",)),
     Case("load_image_folder: missing folder", lambda c: sources.load_image_folder(c.tmp / "nope"),
          ("nope",)),
-    Case("load_image_folder: a file", lambda c: sources.load_image_folder(c.a_file), ("{a_file}",)),
+    Case("load_image_folder: a file", lambda c: sources.load_image_folder(c.a_file),
+         ("{a_file}",)),
     Case("load_image_folder: no images", lambda c: sources.load_image_folder(c.empty_dir),
          ("{empty_dir}",)),
     Case("load_image_folder: a corrupt .png", lambda c: sources.load_image_folder(c.images),
@@ -595,7 +599,8 @@ def ctx(tmp_path_factory):
 def outcome(case: Case, c: SimpleNamespace) -> tuple[str, str]:
     """``("clear" | "correct" | "silent" | "unclear", detail)`` for one case."""
     names = [n.format(**{k: v for k, v in vars(c).items() if isinstance(v, Path)},
-                      path=c.demos.get(case.id.split(": ")[1].split(" ")[0], "")) if "{" in n else n
+                      path=c.demos.get(case.id.split(": ")[1].split(" ")[0], ""))
+             if "{" in n else n
              for n in (case.names or ())]
     try:
         value = case.call(c)
@@ -634,7 +639,7 @@ def test_summary(ctx, capsys):
     assert counts.get("silent", 0) == 0 and counts.get("unclear", 0) == 0, counts
 
 
-# --------------------------------------------------------------- silent-result classes in alignment
+# ----------------------------------------------------------- silent-result classes in alignment
 def test_prepare_does_not_zero_rows_whose_squared_norm_overflows():
     """Before: rows near 1e19 (float32) or 1e300 (float64) came back all zeros and every metric ran
     on them."""
@@ -645,7 +650,8 @@ def test_prepare_does_not_zero_rows_whose_squared_norm_overflows():
         assert _unit_rows(big)
         torch.testing.assert_close(big, alignment.prepare(base.to(dtype), q=1.0), rtol=1e-5,
                                    atol=1e-6)
-    ordinary = alignment.prepare(base)  # rows that do not overflow are normalised exactly as before
+    # rows that do not overflow are normalised exactly as before
+    ordinary = alignment.prepare(base)
     torch.testing.assert_close(ordinary, torch.nn.functional.normalize(
         base.clamp(-alignment._mean_row_quantile([base], 0.95, torch.float32),
                    alignment._mean_row_quantile([base], 0.95, torch.float32)), dim=-1), rtol=0,
@@ -662,7 +668,8 @@ def test_svcca_rejects_cca_dim_above_a_layers_rank():
                        match=r"cca_dim = 10 .* y layer 0 has rank 5 .* pass cca_dim <= 5"):
         alignment.score(torch.randn(200, 64, generator=g), low @ rotation, "svcca", cca_dim=10)
     with pytest.raises(ValueError, match=r"xs layer 1 has rank 5"):
-        alignment.layer_scores([torch.randn(200, 64, generator=g), low], [low], "svcca", cca_dim=10)
+        alignment.layer_scores([torch.randn(200, 64, generator=g), low], [low], "svcca",
+                               cca_dim=10)
     assert alignment.score(low, low @ rotation, "svcca", cca_dim=5) == pytest.approx(1.0, abs=1e-4)
 
 
@@ -699,7 +706,8 @@ def no_network(monkeypatch):
 
 
 def test_hub_loaders_detect_no_network_once_and_fail_fast(no_network):
-    """Before: every load retried the hub with back-off (47-53 s on this machine) before failing."""
+    """Before: every load retried the hub with back-off (47-53 s on this machine) before
+    failing."""
     from helpers.hub import ModelUnavailableError, load_language_model, load_timm_model
 
     for load, name in ((load_language_model, "org-does-not-exist/tiny-model"),
@@ -724,7 +732,8 @@ def test_invalid_repo_id_says_so():
 
 
 def test_feature_cache_entries_of_the_wrong_structure_are_recomputed(tmp_path, monkeypatch):
-    """Before: a stored features entry whose metadata had the wrong structure raised a TypeError."""
+    """Before: a stored features entry whose metadata had the wrong structure raised a
+    TypeError."""
     from helpers.features import cached_features
 
     monkeypatch.setenv("BOOK_CACHE", str(tmp_path))

@@ -299,7 +299,8 @@ def test_figure_driver_tells_responsive_figures_from_dead_ones(browser, tmp_path
     try:
         for name in figures:
             page = browser.new_page()
-            page.goto(f"http://127.0.0.1:{server.server_address[1]}/{name}.html", wait_until="load")
+            page.goto(f"http://127.0.0.1:{server.server_address[1]}/{name}.html",
+                      wait_until="load")
             if name.startswith("live"):
                 assert _drive_interactive_figures(page, name) == 1
             else:
@@ -346,9 +347,11 @@ def test_page_renders_offline_in_browser(served_book, browser, page_report, page
     page.on("pageerror", lambda error: errors.append(f"uncaught: {error}"))
     page.on("response", lambda r: r.status >= 400 and failed.append(f"{r.status} {r.url}"))
     start = time.perf_counter()
-    response = page.goto(f"{served_book}/book/{page_name}.html", wait_until="load", timeout=120_000)
+    response = page.goto(f"{served_book}/book/{page_name}.html", wait_until="load",
+                         timeout=120_000)
     load_s = time.perf_counter() - start
-    assert response is not None and response.ok, f"{page_name}: HTTP {response and response.status}"
+    assert response is not None and response.ok, (
+        f"{page_name}: HTTP {response and response.status}")
     titles = page.locator("article h1")
     assert titles.count() == 1 and titles.first.inner_text().strip(), f"{page_name}: no title"
     # lazily loaded images (animations served as files) load when asked to
@@ -390,4 +393,5 @@ def test_page_renders_offline_in_browser(served_book, browser, page_report, page
     assert not external, f"{page_name}: requests leaving the local server: {sorted(set(external))}"
     assert not failed, f"{page_name}: failed local requests: {failed}"
     assert not errors, f"{page_name}: console errors: {errors}"
-    assert html_bytes < MAX_PAGE_BYTES, f"{page_name}: {html_bytes / 1e6:.2f} MB of HTML (max 1 MB)"
+    assert html_bytes < MAX_PAGE_BYTES, (
+        f"{page_name}: {html_bytes / 1e6:.2f} MB of HTML (max 1 MB)")

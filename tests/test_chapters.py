@@ -17,7 +17,8 @@ def test_chapter_has_typed_parameters_and_known_overrides(chapter):
     for scale in ("smoke", "full"):
         check_parameters(chapter, notebook, load_overrides(chapter, scale))
     cell = next(c for c in notebook.cells if "parameters" in c.metadata.get("tags", []))
-    untyped = [line for line in cell.source.splitlines() if "=" in line and ":" not in line.split("=")[0]]
+    untyped = [line for line in cell.source.splitlines()
+               if "=" in line and ":" not in line.split("=")[0]]
     assert not untyped, f"parameters need type hints (papermill --help-notebook): {untyped}"
 
 
@@ -27,7 +28,8 @@ def test_chapter_executes_at_smoke_scale(smoke_book, chapter):
     result = smoke_book.results[chapter]
     assert result.ok, result.error
     notebook = nbformat.read(smoke_book.root / "book" / f"{chapter}.ipynb", as_version=4)
-    errors = [o for c in notebook.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
+    errors = [o for c in notebook.cells if c.cell_type == "code"
+              for o in c.get("outputs", []) if o.output_type == "error"]
     assert not errors, f"{chapter}: error outputs in the executed notebook"
     images = [o for c in notebook.cells if c.cell_type == "code" for o in c.get("outputs", [])
               if "image/png" in o.get("data", {}) or "text/html" in o.get("data", {})]

@@ -94,7 +94,8 @@ def test_last_block_after_norm_equals_forward_features():
     model = tiny_vit()
     x = smooth_images(5)
     feats = extract_vision_features(model, x, pool="cls", batch_size=2, progress=False)
-    assert feats.shape == (5, 3, 32) and feats.dtype == torch.float32 and feats.device.type == "cpu"
+    assert (feats.shape == (5, 3, 32) and feats.dtype == torch.float32
+            and feats.device.type == "cpu")
     with torch.no_grad():
         ref = model.forward_features(preprocess_images(x, vision_data_config(model)))
     torch.testing.assert_close(model.norm(feats[:, -1]), ref[:, 0], atol=1e-5, rtol=1e-5)
@@ -168,7 +169,8 @@ def test_transform_false_and_callable():
     with torch.no_grad():
         ref = model.forward_intermediates(x, return_prefix_tokens=True, output_fmt="NLC",
                                           intermediates_only=True)
-    torch.testing.assert_close(raw, torch.stack([p[:, 0] for _, p in ref], 1), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(raw, torch.stack([p[:, 0] for _, p in ref], 1), atol=1e-5,
+                               rtol=1e-5)
     via_callable = extract_vision_features(model, (x + 1) / 2, transform=lambda im: im * 2 - 1,
                                            progress=False)
     torch.testing.assert_close(via_callable, raw, atol=1e-5, rtol=1e-5)
@@ -463,7 +465,7 @@ def test_connection_error_is_reported_as_offline(monkeypatch):
         load_language_model("gpt2")
 
 
-# --------------------------------------------------------------------------- registry text encoders
+# ----------------------------------------------------------------------- registry text encoders
 CAPTIONS = ["A dog runs across a grassy park.", "A puppy is running on the grass in a park.",
             "Quarterly tax revenue fell by three percent.",
             "The stock market closed lower on Friday."]

@@ -88,7 +88,8 @@ def test_show_displays_html_and_plotly_json(monkeypatch):
     shown = []
     import IPython.display
 
-    monkeypatch.setattr(IPython.display, "display", lambda obj, raw=False: shown.append((obj, raw)))
+    monkeypatch.setattr(IPython.display, "display",
+                        lambda obj, raw=False: shown.append((obj, raw)))
     fig = go.Figure(go.Scatter(y=[3, 1, 2]))
     interactive.show(fig, "fig-x")
     (bundle, raw), = shown

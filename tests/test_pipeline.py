@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from helpers import cache
-from helpers.run import check_parameters, load_overrides, main, parameter_names, time_table, ChapterResult
+from helpers.run import (check_parameters, load_overrides, main, parameter_names, time_table,
+                         ChapterResult)
 from helpers.toy_views import make_noise_layers, make_two_views
 
 NOTEBOOK = """\
@@ -115,7 +116,8 @@ def test_two_views_share_a_latent_and_noise_scales():
 
 
 def _old_digest(key):
-    """The digest before keys were hashed exactly: plain keys must keep it (the warm cache stays valid)."""
+    """The digest before keys were hashed exactly: plain keys must keep it (the warm cache stays
+    valid)."""
     import hashlib
     import json
 
@@ -123,13 +125,15 @@ def _old_digest(key):
 
 
 def test_plain_keys_keep_their_digest():
-    for key in [{"model": "m", "n": 3}, {"grid": [[0.1, 2.0], [3, None]], "flag": True, "nested": {"a": [1, "x"]}},
+    for key in [{"model": "m", "n": 3},
+                {"grid": [[0.1, 2.0], [3, None]], "flag": True, "nested": {"a": [1, "x"]}},
                 {"seeds": (0, 1, 2), "lr": 1e-3, "inf": float("inf")}, {}]:
         assert cache.key_digest(key) == _old_digest(key), key
 
 
 def test_keys_are_hashed_exactly_and_do_not_collide():
-    """str() abbreviates large tensors and arrays, and JSON turns {1: ...} into {"1": ...}: both collided."""
+    """str() abbreviates large tensors and arrays, and JSON turns {1: ...} into {"1": ...}: both
+    collided."""
     import numpy as np
 
     a = torch.zeros(10_000)
@@ -139,14 +143,17 @@ def test_keys_are_hashed_exactly_and_do_not_collide():
     assert cache.key_digest({"x": a}) != cache.key_digest({"x": b})
     assert cache.key_digest({"x": a}) == cache.key_digest({"x": a.clone()})
     assert cache.key_digest({"x": a}) != cache.key_digest({"x": a.double()})  # dtype counts
-    assert cache.key_digest({"x": a}) != cache.key_digest({"x": a.reshape(100, 100)})  # shape counts
+    # shape counts
+    assert cache.key_digest({"x": a}) != cache.key_digest({"x": a.reshape(100, 100)})
     arr = np.zeros(5000)
     arr2 = arr.copy()
     arr2[2500] = 1e-9
     assert cache.key_digest({"x": arr}) != cache.key_digest({"x": arr2})
-    assert cache.key_digest({"t": torch.tensor([0.12345678])}) != cache.key_digest({"t": torch.tensor([0.1234568])})
+    assert (cache.key_digest({"t": torch.tensor([0.12345678])})
+            != cache.key_digest({"t": torch.tensor([0.1234568])}))
     assert cache.key_digest({"d": {1: "a"}}) != cache.key_digest({"d": {"1": "a"}})
-    assert cache.key_digest({"n": np.int64(3)}) == cache.key_digest({"n": 3}) != cache.key_digest({"n": "3"})
+    assert (cache.key_digest({"n": np.int64(3)}) == cache.key_digest({"n": 3})
+            != cache.key_digest({"n": "3"}))
     assert cache.key_digest({"d": {1: "a", 2: "b"}}) == cache.key_digest({"d": {2: "b", 1: "a"}})
 
 
@@ -192,15 +199,19 @@ def test_entries_of_the_wrong_structure_are_recomputed(tmp_path, monkeypatch):
     monkeypatch.setenv("BOOK_CACHE", str(tmp_path))
     key = {"model": "m"}
     path = cache.entry_path("demo", key)
-    for wrong in [{"key": key}, {"key": np.arange(3), "value": 1}, {"key": key, "value": 1, "x": 2}, [key, 1]]:
+    for wrong in [{"key": key}, {"key": np.arange(3), "value": 1},
+                  {"key": key, "value": 1, "x": 2}, [key, 1]]:
         torch.save(wrong, path)
         assert cache.load_entry("demo", key) is None
         assert cache.cached("demo", key, lambda: {"weights": 1}) == {"weights": 1}
     # a value of the wrong structure for its reader: validate says so and it is recomputed
     cache.save_entry("demo", key, ["not", "a", "dict"])
-    has_weights = lambda v: "weights" in v.keys()  # raises AttributeError on a list: counts as invalid
-    assert cache.cached("demo", key, lambda: {"weights": 2}, validate=has_weights) == {"weights": 2}
-    assert cache.cached("demo", key, lambda: {"weights": 3}, validate=has_weights) == {"weights": 2}
+    # raises AttributeError on a list: counts as invalid
+    has_weights = lambda v: "weights" in v.keys()
+    assert cache.cached("demo", key, lambda: {"weights": 2},
+                        validate=has_weights) == {"weights": 2}
+    assert cache.cached("demo", key, lambda: {"weights": 3},
+                        validate=has_weights) == {"weights": 2}
     with pytest.raises(ValueError, match="fails validate"):
         cache.cached("demo", {"model": "n"}, lambda: [], validate=has_weights)
 
@@ -222,17 +233,22 @@ def test_stale_temporaries_are_removed_on_the_next_write(tmp_path):
     for p in (old_file, old_dir, old_dir / "part", keep):
         os.utime(p, (hours_ago, hours_ago))
     cache.atomic_write(tmp_path / "entry.pt", lambda tmp: tmp.write_bytes(b"done"))
-    assert sorted(p.name for p in tmp_path.iterdir()) == [".other.pt.def456.tmp", "entry.pt", "notes.tmp"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".other.pt.def456.tmp", "entry.pt",
+                                                          "notes.tmp"]
 
 
 def test_parameter_values_are_checked_against_the_annotations():
-    notebook = jupytext.reads(NOTEBOOK + 'lr: float = 0.1\nks: list[int] = [1]\nname: str | None = None\n'
-                              'where: Path | None = None\n', fmt="py:percent")
-    assert check_parameters("demo", notebook, {"where": "/x"}) == {"where": "/x"}  # not understood: not checked
-    assert check_parameters("demo", notebook, {"n_samples": 3, "lr": "1e-3"}) == {"n_samples": 3, "lr": 0.001}
-    assert check_parameters("demo", notebook, {"lr": 1, "ks": [1, 2], "name": None})["ks"] == [1, 2]
-    for name, value in [("n_samples", "ten"), ("n_samples", 2.5), ("n_samples", True), ("lr", "fast"),
-                        ("ks", 5), ("ks", [1, "a"]), ("scale", 3), ("name", 4)]:
+    notebook = jupytext.reads(NOTEBOOK + 'lr: float = 0.1\nks: list[int] = [1]\n'
+                                         'name: str | None = None\n'
+                                         'where: Path | None = None\n', fmt="py:percent")
+    # not understood: not checked
+    assert check_parameters("demo", notebook, {"where": "/x"}) == {"where": "/x"}
+    assert (check_parameters("demo", notebook, {"n_samples": 3, "lr": "1e-3"})
+            == {"n_samples": 3, "lr": 0.001})
+    assert check_parameters("demo", notebook,
+                            {"lr": 1, "ks": [1, 2], "name": None})["ks"] == [1, 2]
+    for name, value in [("n_samples", "ten"), ("n_samples", 2.5), ("n_samples", True),
+                        ("lr", "fast"), ("ks", 5), ("ks", [1, "a"]), ("scale", 3), ("name", 4)]:
         with pytest.raises(ValueError, match=rf"parameter '{name}' is declared `{name}: "):
             check_parameters("demo", notebook, {name: value})
 
@@ -276,11 +292,14 @@ def test_chapters_run_two_at_a_time_and_a_reuser_waits_for_its_source(tmp_path, 
     results = run.execute_chapters(chapters, "smoke", jobs=2, output_dir=tmp_path / "out",
                                    execute=stand_in_chapter)
     assert [r.chapter for r in results] == chapters
-    assert [r.ok for r in results] == [True, True, True, False]  # a failure is reported, not raised
+    # a failure is reported, not raised
+    assert [r.ok for r in results] == [True, True, True, False]
     times = {c: json.loads((tmp_path / f"{c}.json").read_text()) for c in chapters}
-    first, second = times["reprpo_dpo"], times["primer"]  # the long chapter first, then reading order
+    # the long chapter first, then reading order
+    first, second = times["reprpo_dpo"], times["primer"]
     assert first["start"] < second["end"] and second["start"] < first["end"], "two at a time"
-    assert times["random_images"]["start"] >= times["prh_ood"]["end"], "chapter 2 reuses chapter 1's cache"
+    assert times["random_images"]["start"] >= times["prh_ood"]["end"], (
+        "chapter 2 reuses chapter 1's cache")
     assert times["prh_ood"]["start"] >= min(first["end"], second["end"]), "never three at a time"
     assert times["primer"]["output"] == str(tmp_path / "out" / "primer.ipynb")
     with pytest.raises(ValueError, match="jobs=0: need at least 1"):

@@ -44,7 +44,8 @@ def _write_tiny_gguf(path: Path, seed: int = 0) -> dict[str, np.ndarray]:
     for b in range(LAYERS):
         shapes.update({f"blk.{b}.attn_norm.weight": (H,), f"blk.{b}.ffn_norm.weight": (H,),
                        f"blk.{b}.attn_q.weight": (H, H), f"blk.{b}.attn_k.weight": (kv_dim, H),
-                       f"blk.{b}.attn_v.weight": (kv_dim, H), f"blk.{b}.attn_output.weight": (H, H),
+                       f"blk.{b}.attn_v.weight": (kv_dim, H),
+                       f"blk.{b}.attn_output.weight": (H, H),
                        f"blk.{b}.ffn_gate.weight": (FF, H), f"blk.{b}.ffn_up.weight": (FF, H),
                        f"blk.{b}.ffn_down.weight": (H, FF)})
     written = {}

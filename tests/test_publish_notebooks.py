@@ -90,5 +90,6 @@ def test_binder_pins_match_the_tested_set_with_cpu_torch():
         REPO_ROOT / "binder" / "requirements.txt").read_text()
     shared = set(binder) & set(tested) - {"torch", "torchvision"}
     assert {"numpy", "timm", "plotly", "transformers", "jupytext"} <= shared
-    differ = {name: (binder[name], tested[name]) for name in shared if binder[name] != tested[name]}
+    differ = {name: (binder[name], tested[name])
+              for name in shared if binder[name] != tested[name]}
     assert not differ, f"binder/requirements.txt and requirements.txt disagree: {differ}"

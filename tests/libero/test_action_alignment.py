@@ -1,4 +1,5 @@
-"""Tests for helpers.libero.action_alignment on procedural episodes with a known vision-action relation."""
+"""Tests for helpers.libero.action_alignment on procedural episodes with a known vision-action
+relation."""
 import numpy as np
 import pytest
 import torch
@@ -89,7 +90,8 @@ def test_mask_excludes_same_episode_neighbours():
 def test_plain_score_agrees_with_python_loop():
     feats, acts, ep, st = _episodes(n_ep=4, t=15)
     k = 4
-    got = va.masked_mutual_knn(feats[:, 1], acts, ep, st, exclude=None, topk=k, action_metric="cosine").item()
+    got = va.masked_mutual_knn(feats[:, 1], acts, ep, st, exclude=None, topk=k,
+                               action_metric="cosine").item()
     f = torch.nn.functional.normalize(va._prep(feats[:, 1]), dim=-1).numpy()
     a = acts / np.linalg.norm(acts, axis=1, keepdims=True)
     total = 0.0
@@ -133,8 +135,10 @@ def test_time_shared_structure_is_absorbed_by_episode_null():
     phase = np.tile(np.linspace(0, 1, t), n_ep)
     ep = np.repeat(np.arange(n_ep), t)
     st = np.tile(np.arange(t), n_ep)
-    acts = np.stack([np.sin(3 * phase + k) for k in range(7)], 1) + 0.05 * rng.normal(size=(n_ep * t, 7))
-    feats = torch.tensor(np.stack([np.cos(2 * phase + k) for k in range(16)], 1) + 0.05 * rng.normal(size=(n_ep * t, 16)))
+    acts = (np.stack([np.sin(3 * phase + k) for k in range(7)], 1)
+            + 0.05 * rng.normal(size=(n_ep * t, 7)))
+    feats = torch.tensor(np.stack([np.cos(2 * phase + k) for k in range(16)], 1)
+                         + 0.05 * rng.normal(size=(n_ep * t, 16)))
     rows = va.alignment_null(feats, acts, ep, st, mode="rows", exclude="episode", n_perm=20)
     eps = va.alignment_null(feats, acts, ep, st, mode="episodes", exclude="episode", n_perm=20)
     assert rows.p_best < 0.06

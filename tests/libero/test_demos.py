@@ -1,4 +1,5 @@
-"""Tests for helpers.libero.demos: LIBERO-layout HDF5 round trip and reading a raw LIBERO-style file."""
+"""Tests for helpers.libero.demos: LIBERO-layout HDF5 round trip and reading a raw LIBERO-style
+file."""
 import json
 from types import SimpleNamespace
 
@@ -23,13 +24,15 @@ def _episode(t, seed, size=8):
 
 def test_round_trip_keeps_layout_and_flips_frames(tmp_path):
     eps = [_episode(5, 0), _episode(3, 1)]
-    path = ld.write_demos(tmp_path / "task_demo.hdf5", eps, language="pick up the bowl", task_name="t")
+    path = ld.write_demos(tmp_path / "task_demo.hdf5", eps, language="pick up the bowl",
+                          task_name="t")
     with h5py.File(path) as f:
         g = f["data"]
         assert g.attrs["num_demos"] == 2 and g.attrs["total"] == 8
         assert json.loads(g.attrs["problem_info"])["language_instruction"] == "pick up the bowl"
         for key in ("actions", "states", "robot_states", "rewards", "dones", "obs/agentview_rgb",
-                    "obs/eye_in_hand_rgb", "obs/gripper_states", "obs/joint_states", "obs/ee_states"):
+                    "obs/eye_in_hand_rgb", "obs/gripper_states", "obs/joint_states",
+                    "obs/ee_states"):
             assert key in g["demo_0"], key
         assert g["demo_1"].attrs["num_samples"] == 3
     d = ld.read_demos(path)
@@ -44,7 +47,8 @@ def test_round_trip_keeps_layout_and_flips_frames(tmp_path):
 
 
 def test_reads_minimal_real_libero_file(tmp_path):
-    """Real LIBERO files order demos as demo_0, demo_1, ..., demo_10 and may lack wrist/robot states."""
+    """Real LIBERO files order demos as demo_0, demo_1, ..., demo_10 and may lack wrist/robot
+    states."""
     path = tmp_path / "real_demo.hdf5"
     with h5py.File(path, "w") as f:
         g = f.create_group("data")
@@ -107,26 +111,33 @@ def _raw_file(path, demos, problem_info=None):
 
 
 def _demo(t=3, frames=None, **extra):
-    return {"actions": np.zeros((t, 7)), "obs/agentview_rgb": np.zeros((t if frames is None else frames, 4, 4, 3),
+    return {"actions": np.zeros((t, 7)),
+            "obs/agentview_rgb": np.zeros((t if frames is None else frames, 4, 4, 3),
                                                                         np.uint8), **extra}
 
 
 def test_inconsistent_demos_are_rejected_naming_the_demo(tmp_path):
-    """Before, a demo with 4 frames and 3 actions, or float frames, was read silently and shifted every
-    later row's frame against its action."""
+    """Before, a demo with 4 frames and 3 actions, or float frames, was read silently and shifted
+    every later row's frame against its action."""
     cases = [
         ({"demo_0": _demo(), "demo_1": _demo(3, frames=4)},
          r"data/demo_1: obs/agentview_rgb has 4 frames but actions has 3"),
-        ({"demo_0": _demo(), "demo_1": {**_demo(), "obs/agentview_rgb": np.zeros((3, 4, 4, 3), np.float32)}},
+        ({"demo_0": _demo(),
+          "demo_1": {**_demo(), "obs/agentview_rgb": np.zeros((3, 4, 4, 3), np.float32)}},
          r"data/demo_1/obs/agentview_rgb has dtype float32; LIBERO frames are uint8"),
-        ({"demo_0": _demo(), "demo_1": {**_demo(), "obs/eye_in_hand_rgb": np.zeros((2, 4, 4, 3), np.uint8)}},
+        ({"demo_0": _demo(),
+          "demo_1": {**_demo(), "obs/eye_in_hand_rgb": np.zeros((2, 4, 4, 3), np.uint8)}},
          r"data/demo_1: obs/eye_in_hand_rgb has 2 frames but actions has 3"),
-        ({"demo_0": {**_demo(), "robot_states": np.zeros((5, 9))}}, r"data/demo_0: robot_states has shape \(5, 9\)"),
-        ({"demo_0": _demo(), "demo_1": {**_demo(), "obs/agentview_rgb": np.zeros((3, 8, 8, 3), np.uint8)}},
-         r"data/demo_1 has obs/agentview_rgb of shape \[T, 8, 8, 3\] but data/demo_0 has \[T, 4, 4, 3\]"),
+        ({"demo_0": {**_demo(), "robot_states": np.zeros((5, 9))}},
+         r"data/demo_0: robot_states has shape \(5, 9\)"),
+        ({"demo_0": _demo(),
+          "demo_1": {**_demo(), "obs/agentview_rgb": np.zeros((3, 8, 8, 3), np.uint8)}},
+         r"data/demo_1 has obs/agentview_rgb of shape \[T, 8, 8, 3\] but data/demo_0 has "
+         r"\[T, 4, 4, 3\]"),
         ({"demo_0": _demo(), "demo_1": {**_demo(), "actions": np.zeros((3, 6))}},
          r"data/demo_1 has actions of shape \[T, 6\]"),
-        ({"demo_0": {**_demo(), "actions": np.full((3, 7), np.nan)}}, r"data/demo_0/actions holds NaN"),
+        ({"demo_0": {**_demo(), "actions": np.full((3, 7), np.nan)}},
+         r"data/demo_0/actions holds NaN"),
         ({"demo_0": {**_demo(), "actions": np.zeros(3)}}, r"data/demo_0/actions has shape \(3,\)"),
     ]
     for i, (demos, message) in enumerate(cases):
@@ -145,15 +156,19 @@ def test_malformed_files_give_one_error_type_naming_the_file(tmp_path):
     with h5py.File(not_group, "w") as f:
         f.create_dataset("data", data=np.zeros(3))
     odd_name = _raw_file(tmp_path / "odd_demo.hdf5", {"demo_0": _demo(), "demo_x": _demo()})
-    bad_json = _raw_file(tmp_path / "json_demo.hdf5", {"demo_0": _demo()}, problem_info="{not json")
+    bad_json = _raw_file(tmp_path / "json_demo.hdf5", {"demo_0": _demo()},
+                         problem_info="{not json")
     list_json = _raw_file(tmp_path / "list_demo.hdf5", {"demo_0": _demo()}, problem_info="[1, 2]")
     good = _raw_file(tmp_path / "good_demo.hdf5", {"demo_0": _demo()})
     cases = [
-        (empty, {}, r"is not a readable HDF5 file \(0 bytes"), (text, {}, "is not a readable HDF5 file"),
+        (empty, {}, r"is not a readable HDF5 file \(0 bytes"),
+        (text, {}, "is not a readable HDF5 file"),
         (tmp_path, {}, "is a folder; pass one"),
-        (not_group, {}, "has 'data' that is not a group"), (odd_name, {}, "data/demo_x is not named demo_<integer>"),
+        (not_group, {}, "has 'data' that is not a group"),
+        (odd_name, {}, "data/demo_x is not named demo_<integer>"),
         (bad_json, {}, "problem_info is not JSON"), (list_json, {}, "problem_info is a JSON list"),
-        (good, {"max_demos": 0}, "max_demos must be None"), (good, {"max_demos": -1}, "max_demos must be None"),
+        (good, {"max_demos": 0}, "max_demos must be None"),
+        (good, {"max_demos": -1}, "max_demos must be None"),
         (good, {"max_demos": 1.5}, "max_demos must be None"),
         (good, {"upright": "yes"}, "upright must be True or False"),
     ]

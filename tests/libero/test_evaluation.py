@@ -40,7 +40,8 @@ def test_replay_and_chunked_policies():
     assert not chunked.needs_frames()  # the second action of the chunk needs no new frame
     second = chunked(frame, state)
     assert chunked.needs_frames()
-    np.testing.assert_allclose(np.stack([first, second]), policy.act_chunk(frame["agentview"][::-1],
+    np.testing.assert_allclose(np.stack([first, second]),
+                               policy.act_chunk(frame["agentview"][::-1],
                                                                            state, 0)[:2])
     with pytest.raises(ValueError, match="execute <= chunk"):
         ev.ChunkedPolicy(policy, 0, execute=5)

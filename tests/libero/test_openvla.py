@@ -1,5 +1,5 @@
-"""Tests for helpers.libero.openvla on fixtures: tiny timm ViTs as the two towers, a tiny Llama as the
-LLM, and a small HDF5 file in the LIBERO layout written here."""
+"""Tests for helpers.libero.openvla on fixtures: tiny timm ViTs as the two towers, a tiny Llama as
+the LLM, and a small HDF5 file in the LIBERO layout written here."""
 from types import SimpleNamespace
 
 import numpy as np
@@ -16,8 +16,8 @@ from helpers.libero.action_alignment import masked_mutual_knn, normalize_actions
 
 def _towers():
     torch.manual_seed(0)
-    dino = VisionTransformer(img_size=28, patch_size=14, embed_dim=16, depth=3, num_heads=2, reg_tokens=4,
-                             num_classes=0)
+    dino = VisionTransformer(img_size=28, patch_size=14, embed_dim=16, depth=3, num_heads=2,
+                             reg_tokens=4, num_classes=0)
     siglip = VisionTransformer(img_size=28, patch_size=14, embed_dim=24, depth=4, num_heads=2,
                                class_token=False, global_pool="avg", num_classes=0)
     return dino.eval(), siglip.eval()
@@ -46,7 +46,8 @@ def test_preprocess_rotates_and_normalises():
     np.testing.assert_allclose(x[0, 0, 0, 0].item(), -0.485 / 0.229, atol=1e-4)
     up = openvla.preprocess(f, size=8, rotate=False)
     assert up[0, 0].argmax().item() == 0
-    assert openvla.preprocess(np.zeros((2, 10, 10, 3), np.uint8), size=8, center_crop=True).shape == (2, 6, 8, 8)
+    assert openvla.preprocess(np.zeros((2, 10, 10, 3), np.uint8), size=8,
+                              center_crop=True).shape == (2, 6, 8, 8)
     with pytest.raises(ValueError, match=r"uint8 frames \[N, H, W, 3\]"):
         openvla.preprocess(np.zeros((1, 3, 8, 8), np.float32))
 
@@ -61,10 +62,12 @@ def test_tower_features_on_libero_fixture(tmp_path):
     # the block OpenVLA reads: second-to-last, patch tokens without prefix, no final norm
     ref = dino.forward_intermediates(pix[:, :3], indices=[1], norm=False, output_fmt="NLC",
                                      intermediates_only=True)[0].mean(1)
-    torch.testing.assert_close(feats["dinov2_mean"][:, openvla.USED_BLOCK], ref, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(feats["dinov2_mean"][:, openvla.USED_BLOCK], ref, atol=1e-5,
+                               rtol=1e-4)
     ref = siglip.forward_intermediates(pix[:, 3:], indices=[2], norm=False, output_fmt="NLC",
                                        intermediates_only=True)[0].mean(1)
-    torch.testing.assert_close(feats["siglip_mean"][:, openvla.USED_BLOCK], ref, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(feats["siglip_mean"][:, openvla.USED_BLOCK], ref, atol=1e-5,
+                               rtol=1e-4)
     scores = masked_mutual_knn(feats["siglip_mean"], normalize_actions(demos.actions)[:, :6],
                                demos.episode, demos.step, exclude="episode", topk=3)
     assert scores.shape == (4,) and torch.all((scores >= 0) & (scores <= 1))
@@ -78,7 +81,8 @@ def test_action_tokens_and_llm_states_with_tiny_llama():
     vocab = 300
     torch.manual_seed(0)
     lm = LlamaForCausalLM(LlamaConfig(vocab_size=vocab, hidden_size=32, intermediate_size=64,
-                                      num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=2)).eval()
+                                      num_hidden_layers=2, num_attention_heads=2,
+                                      num_key_value_heads=2)).eval()
     acts = np.array([[-1, -0.5, 0, 0.5, 1, 0.2, 1.0], [0.1] * 7])
     tok = openvla.action_token_ids(acts, vocab)
     assert tok.min() >= vocab - 256 and tok.max() <= vocab - 1
@@ -93,7 +97,8 @@ def test_action_tokens_and_llm_states_with_tiny_llama():
     torch.testing.assert_close(hs[:, -1], full[:, 4:11].float())
     with pytest.raises(ValueError, match="Expected 7 action tokens"):
         openvla.action_positions(prompt, vocab)
-    assert openvla.prompt("Pick up the Bowl") == "In: What action should the robot take to pick up the bowl?\nOut:"
+    assert openvla.prompt("Pick up the Bowl") == (
+        "In: What action should the robot take to pick up the bowl?\nOut:")
 
 
 def test_load_openvla_offline_error(monkeypatch):
@@ -111,19 +116,23 @@ def test_full_scale_path_on_libero_folder(tmp_path):
         _libero_file(tmp_path / f"task{i}_demo.hdf5", n_ep=3, t=6)
     (tmp_path / "notes.txt").write_text("not a demo file")
     towers = _towers()
-    demos, feats = openvla.libero_folder_features(tmp_path, towers=towers, max_demos=2, size=28, progress=False)
+    demos, feats = openvla.libero_folder_features(tmp_path, towers=towers, max_demos=2, size=28,
+                                                  progress=False)
     assert len(demos) == 2 and all(len(d) == 12 and d.n_episodes == 2 for d in demos)
     assert set(feats) == {"dinov2_cls", "dinov2_mean", "siglip_mean"}
-    assert feats["dinov2_cls"][0].shape == (12, 3, 16) and feats["siglip_mean"][1].shape == (12, 4, 24)
+    assert (feats["dinov2_cls"][0].shape == (12, 3, 16)
+            and feats["siglip_mean"][1].shape == (12, 4, 24))
     # frames were read raw and rotated 180 degrees, as OpenVLA does
     raw = libero_data.read_demos(tmp_path / "task0_demo.hdf5", max_demos=2, upright=False)
-    ref = openvla.tower_features(*towers, openvla.preprocess(raw.agentview, size=28), progress=False)
+    ref = openvla.tower_features(*towers, openvla.preprocess(raw.agentview, size=28),
+                                 progress=False)
     torch.testing.assert_close(feats["siglip_mean"][0], ref["siglip_mean"])
     res = encoder_alignment(feats, [d.actions for d in demos], [d.episode for d in demos],
                             [d.step for d in demos], topk=2, n_perm=4, seed=0)
     assert set(res) == set(feats)
     for r in res.values():
-        assert r["plain"].observed.shape == (len(r["plain"].observed),) and r["masked"].null.shape[0] == 4
+        assert (r["plain"].observed.shape == (len(r["plain"].observed),)
+                and r["masked"].null.shape[0] == 4)
         assert torch.all((r["masked"].observed >= 0) & (r["masked"].observed <= 1))
         assert 0 < r["plain"].p_best <= 1
     with pytest.raises(ValueError, match="No LIBERO \\*.hdf5 files.*libero_dir"):

@@ -19,7 +19,8 @@ def _demos(n_ep=4, t=12, size=16, seed=0, attempts=5):
     actions = rng.uniform(-1, 1, (n, 7)).astype(np.float32)
     actions[: n // 3, :3] = 0.01  # some near-zero translation steps
     args = json.dumps(dict(scripted_attempts=attempts, scripted_successes=n_ep))
-    return Demos(actions, frames, frames[:, ::-1].copy(), rng.normal(size=(n, 9)).astype(np.float32),
+    return Demos(actions, frames, frames[:, ::-1].copy(),
+                 rng.normal(size=(n, 9)).astype(np.float32),
                  np.repeat(np.arange(n_ep), t), np.tile(np.arange(t), n_ep), f"task {seed}",
                  dict(env_args=args))
 
@@ -41,7 +42,8 @@ def test_task_set_pools_in_task_order():
 
 
 def test_demo_and_action_tables():
-    data = pipeline.TaskSet("libero_spatial", {0: _demos(attempts=5), 2: _demos(seed=2, attempts=4)})
+    data = pipeline.TaskSet("libero_spatial",
+                            {0: _demos(attempts=5), 2: _demos(seed=2, attempts=4)})
     t = pipeline.demo_table(data)
     assert list(t.task) == [0, 2] and list(t.controller_success) == [0.8, 1.0]
     assert list(t.mean_steps) == [12.0, 12.0]
@@ -85,7 +87,8 @@ def test_layer_lists_score_like_stacked_layers():
 
 
 def test_variant_config_and_unknown_keys():
-    cfg = pipeline.variant_config(dict(name="v", encoder="vit", chunk=4, epochs=3, checkpoints=[3]),
+    cfg = pipeline.variant_config(dict(name="v", encoder="vit", chunk=4, epochs=3,
+                                       checkpoints=[3]),
                                   image_size=32, n_tasks=2, seed=5)
     assert (cfg.chunk, cfg.epochs, cfg.image_size, cfg.n_tasks, cfg.seed) == (4, 3, 32, 2, 5)
     assert bc.config_dict(cfg)["chunk"] == 4 and "wrist" not in bc.config_dict(cfg)

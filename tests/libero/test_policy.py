@@ -69,8 +69,8 @@ def test_a_few_batches_train():
 def test_mobilenet_policy_pretrained_frozen_and_chunked():
     frames, states, actions, tasks = _data(n=24, size=32)
     episodes = np.repeat(np.arange(4), 6)
-    cfg = bc.PolicyConfig(image_size=32, n_tasks=2, epochs=1, batch_size=12, encoder="mobilenet_v2",
-                          pretrained=True, freeze_encoder=True, chunk=3)
+    cfg = bc.PolicyConfig(image_size=32, n_tasks=2, epochs=1, batch_size=12,
+                          encoder="mobilenet_v2", pretrained=True, freeze_encoder=True, chunk=3)
     policy, ckpts, _ = bc.train_bc(frames, states, actions, tasks, cfg, (0, 1), progress=False,
                                    episodes=episodes)
     enc0 = {k: v for k, v in ckpts[0].items() if k.startswith("encoder.")}

@@ -27,7 +27,8 @@ def test_get_task_and_errors():
 def test_controller_phases_on_synthetic_observations():
     """Moving the eef exactly as commanded, the script reaches the grasp phase and closes."""
     c = ls.ScriptedPickPlace("bowl", "plate", trans_noise=0.0, rot_noise=0.0)
-    obs = {"robot0_eef_pos": np.array([0.0, 0.0, 1.2]), "robot0_eef_quat": np.array([0, 0, 0, 1.0]),
+    obs = {"robot0_eef_pos": np.array([0.0, 0.0, 1.2]),
+           "robot0_eef_quat": np.array([0, 0, 0, 1.0]),
            "bowl_pos": np.array([0.1, 0.1, 0.9]), "plate_pos": np.array([0.2, 0.2, 0.9])}
     grips = []
     for _ in range(80):
@@ -45,7 +46,8 @@ def test_env_builds_renders_and_records_offline():
         assert env.sim.model.vis.quality.shadowsize == 0  # fast llvmpipe settings applied
         ep = ls.run_episode(env, task, 0, max_steps=8, action_repeat=2)
         assert ep.actions.shape == (4, 7)
-        assert ep.agentview_rgb.shape == (4, 32, 32, 3) and ep.eye_in_hand_rgb.shape == (4, 32, 32, 3)
+        assert (ep.agentview_rgb.shape == (4, 32, 32, 3)
+                and ep.eye_in_hand_rgb.shape == (4, 32, 32, 3))
         assert ep.agentview_rgb.std() > 5  # a real scene, not a blank buffer
         assert ep.states.shape[0] == 4 and ep.robot_states.shape == (4, 9)
         assert not ep.success and ep.dones.sum() == 0

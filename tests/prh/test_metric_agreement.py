@@ -1,4 +1,5 @@
-"""Tests of helpers/prh/metric_agreement.py: block-max scores with a null, and Spearman agreement."""
+"""Tests of helpers/prh/metric_agreement.py: block-max scores with a null, and Spearman
+agreement."""
 import numpy as np
 import pandas as pd
 import pytest
@@ -13,9 +14,11 @@ def _planted(n=120, seed=0):
     base = torch.randn(n, 8, generator=g)
     noise = lambda d: torch.randn(n, d, generator=g)
     return {
-        # model a: layer 1 carries the shared structure; model b: layer 0 does; c is unrelated noise
+        # model a: layer 1 carries the shared structure; model b: layer 0 does; c is unrelated
+        # noise
         "a": alignment.prepare([noise(16), base @ torch.randn(8, 16, generator=g)]),
-        "b": alignment.prepare([base @ torch.randn(8, 24, generator=g) + 0.1 * noise(24), noise(24)]),
+        "b": alignment.prepare([base @ torch.randn(8, 24, generator=g) + 0.1 * noise(24),
+                                noise(24)]),
         "c": alignment.prepare([noise(12), noise(12)]),
     }
 
@@ -36,7 +39,8 @@ def test_block_scores_find_planted_layer_and_calibrate():
 
 def test_score_pairs_and_agreement():
     feats = _planted()
-    feats["d"] = [torch.cat([f, f], 1) / 2**0.5 for f in feats["a"]]  # a copy of a, wider, still unit norm
+    # a copy of a, wider, still unit norm
+    feats["d"] = [torch.cat([f, f], 1) / 2**0.5 for f in feats["a"]]
     configs = [("mutual_knn", 5), ("mutual_knn", 10), ("cka", 0)]
     t = ma.score_pairs(feats, configs, n_perm=3)
     assert len(t) == 6 * len(configs) and set(t.config) == {"mutual_knn@5", "mutual_knn@10", "cka"}
@@ -88,8 +92,11 @@ def test_keep_null_and_null_agreement():
     row = t.iloc[0]
     assert row.null_mean == pytest.approx(float(row.null.mean()))
     # the same shuffle j for every pair: a pair's draws match a direct block_scores call
-    direct = ma.block_scores(feats, feats, "mutual_knn", 5, n_perm=4, pairs=[("a", "b")], keep_null=True)
-    torch.testing.assert_close(direct.null[0], t.set_index(["config", "model_a", "model_b"]).loc[("mutual_knn@5", "a", "b")].null)
+    direct = ma.block_scores(feats, feats, "mutual_knn", 5, n_perm=4, pairs=[("a", "b")],
+                             keep_null=True)
+    torch.testing.assert_close(
+        direct.null[0],
+        t.set_index(["config", "model_a", "model_b"]).loc[("mutual_knn@5", "a", "b")].null)
     null = ma.null_agreement(t)
     assert null.shape == (4, 2, 2)
     assert ma.parse_config("cknna@50") == ("cknna", 50) and ma.parse_config("cka", 7) == ("cka", 7)
@@ -123,7 +130,8 @@ def test_off_diagonal_and_agreement_summary():
     t = ma.score_pairs(feats, [("mutual_knn", 5), ("mutual_knn", 10), ("cka", 0)], n_perm=5,
                        keep_null=True)
     maps = ma.agreement_maps(t)
-    assert maps["null"].shape == (5, 3, 3) and list(maps["spread"].index) == list(maps["raw"].index)
+    assert (maps["null"].shape == (5, 3, 3)
+            and list(maps["spread"].index) == list(maps["raw"].index))
     s = ma.agreement_summary(maps)
     assert -1 <= s["median rho, raw"] <= 1 and 0 <= s["median |rho| under the null"] <= 1
     # the pairs differ far more than shuffles do (a-d is a copy, a-c unrelated)
@@ -131,7 +139,8 @@ def test_off_diagonal_and_agreement_summary():
 
 
 def _null_maps(n_pairs=12, n_perm=30, signal=0.0, seed=0):
-    """score_pairs-like table of 2 configs over n_pairs pairs with planted signal and chance levels."""
+    """score_pairs-like table of 2 configs over n_pairs pairs with planted signal and chance
+    levels."""
     g = torch.Generator().manual_seed(seed)
     rows = []
     for p in range(n_pairs):
@@ -141,7 +150,8 @@ def _null_maps(n_pairs=12, n_perm=30, signal=0.0, seed=0):
             null = chance + noise * torch.randn(n_perm, generator=g, dtype=torch.float64)
             raw = chance + truth + noise * float(torch.randn(1, generator=g))
             rows.append({"model_a": f"a{p}", "model_b": f"b{p}", "config": c, "raw": raw,
-                         "null": null, "null_mean": float(null.mean()), "null_std": float(null.std()),
+                         "null": null, "null_mean": float(null.mean()),
+                         "null_std": float(null.std()),
                          "corrected": raw - float(null.mean())})
     return pd.DataFrame(rows)
 
@@ -176,7 +186,8 @@ def _graded_models(n_models=6, n=100, seed=0):
     feats = {}
     for i in range(n_models):
         w = i / (n_models - 1)
-        x = (1 - w) * base @ torch.randn(8, 16, generator=g) + 2 * w * torch.randn(n, 16, generator=g)
+        x = (1 - w) * base @ torch.randn(8, 16, generator=g) \
+            + 2 * w * torch.randn(n, 16, generator=g)
         feats[f"m{i}"] = alignment.prepare([x])
     return feats
 

@@ -83,7 +83,8 @@ def test_zoo_sources_give_each_member_its_own_step0_control():
                                           "vit-simclr-s0"]
     # initial weights depend on seed and objective: one control per member, at its step 0
     assert ms.names_in(s, "init") == [n + "-init" for n in ms.names_in(s, "trained")]
-    assert s["cnn-simclr-s0-init"].key == "cnn-simclr-s0@0" and s["cnn-simclr-s0"].key.endswith("@9")
+    assert (s["cnn-simclr-s0-init"].key == "cnn-simclr-s0@0"
+            and s["cnn-simclr-s0"].key.endswith("@9"))
     assert len(ms.group_pairs(s, "init", "init")) == 4  # different architectures only
     with pytest.raises(ValueError, match="not a trained seed"):
         ms.zoo_sources(zoo, seed=5, objectives=["supervised"])

@@ -82,7 +82,8 @@ def test_row_space_keeps_every_metric_of_the_chapter():
         before = ma.block_scores(wide, wide, metric, 5, n_perm=20, pairs=[("a", "b")])
         after = ma.block_scores(narrow, narrow, metric, 5, n_perm=20, pairs=[("a", "b")])
         for col in ("raw", "null_mean", "p_value", "corrected"):
-            assert after[col].iloc[0] == pytest.approx(before[col].iloc[0], abs=1e-5), (metric, col)
+            assert after[col].iloc[0] == pytest.approx(before[col].iloc[0], abs=1e-5), (
+                metric, col)
     x = torch.randn(30, 8, generator=g)
     assert npr.row_space(x) is x  # narrower than N: unchanged
     with pytest.raises(ValueError, match=r"x must be \[N, D\]"):

@@ -20,11 +20,12 @@ def _tiny_text_model(folder):
     words = "a photo of the caption page jellyfish goose volcano shape on with and".split()
     vocab = folder / "vocab.txt"
     folder.mkdir(parents=True)
-    vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words, *map(str, range(40))]) + "\n")
+    vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words,
+                                *map(str, range(40))]) + "\n")
     tok = BertTokenizerFast(vocab_file=str(vocab))
     torch.manual_seed(0)
-    cfg = BertConfig(vocab_size=len(tok), hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
-                     intermediate_size=32, max_position_embeddings=64)
+    cfg = BertConfig(vocab_size=len(tok), hidden_size=16, num_hidden_layers=2,
+                     num_attention_heads=2, intermediate_size=32, max_position_embeddings=64)
     BertModel(cfg).save_pretrained(folder)
     tok.save_pretrained(folder)
     return folder
@@ -46,7 +47,8 @@ def _tiny_vits(tmp_path):
 
     vits = []
     for i, dim in enumerate((32, 48, 32)):
-        args = dict(img_size=32, patch_size=8, embed_dim=dim, depth=2 + i % 2, num_heads=2, num_classes=0)
+        args = dict(img_size=32, patch_size=8, embed_dim=dim, depth=2 + i % 2, num_heads=2,
+                    num_classes=0)
         torch.manual_seed(i)
         vit = timm.create_model("vit_tiny_patch16_224", pretrained=False, **args)
         vits.append(str(save_timm_model(vit, tmp_path / f"vit{i}", model_args=args)))
@@ -66,9 +68,11 @@ def test_prh_ood_full_scale_on_fixtures(tmp_path, monkeypatch):
     with open(wit / "metadata.jsonl", "w") as fh:
         for i, f in enumerate(files):
             (wit / f"w{i}.png").write_bytes(f.read_bytes())
-            fh.write(json.dumps({"file_name": f"w{i}.png", "text": [f"a shape on page {i}", "page"]}) + "\n")
+            fh.write(json.dumps({"file_name": f"w{i}.png",
+                                 "text": [f"a shape on page {i}", "page"]}) + "\n")
     text = _tiny_text_model(tmp_path / "text")
-    extra = dict(vit_models=vits, language_models=[str(text)], id_source=str(wit), ood_source=str(tmp_path / "imagenet_o"),
+    extra = dict(vit_models=vits, language_models=[str(text)], id_source=str(wit),
+                 ood_source=str(tmp_path / "imagenet_o"),
                  n_eval=n, n_agree=n, topk=3, agree_ks=[3, 5], n_perm=3, n_perm_agree=2, n_boot=50,
                  n_init_controls=2, batch_size=8,
                  real_models=["mobilenet_v2", "efficientnet_lite0", "efficientnet_lite1",
@@ -93,9 +97,12 @@ def test_random_images_full_scale_on_fixtures(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     vits = _tiny_vits(tmp_path)
     write_image_folder(tmp_path / "photos", 24, LABELS)
-    extra = dict(vit_models=vits, blend_images=str(tmp_path / "photos"), n_images=24, families=["uniform", "collage"],
-                 family_metrics=["mutual_knn"], topk=3, n_perm=5, heatmap_configs=["mutual_knn@3", "mutual_knn@5", "cka"],
-                 heatmap_perm=3, blend_levels=3, blend_metrics=["mutual_knn"], noise_seeds=2, batch_size=8,
+    extra = dict(vit_models=vits, blend_images=str(tmp_path / "photos"), n_images=24,
+                 families=["uniform", "collage"],
+                 family_metrics=["mutual_knn"], topk=3, n_perm=5,
+                 heatmap_configs=["mutual_knn@3", "mutual_knn@5", "cka"],
+                 heatmap_perm=3, blend_levels=3, blend_metrics=["mutual_knn"], noise_seeds=2,
+                 batch_size=8,
                  real_models=["efficientnet_lite0", "mobilenet_v2", "hed_vgg16"], real_n_images=28,
                  real_input_size=32, real_perm=199, real_max_perm=5, real_blend_levels=3,
                  agreement_perm=49, n_boot=100)  # floor 1/50 below alpha / 2
@@ -109,7 +116,8 @@ def test_random_images_full_scale_on_fixtures(tmp_path, monkeypatch):
 def test_prh_ood_full_scale_needs_models(tmp_path):
     from helpers.run import execute_chapter
 
-    result = execute_chapter("prh_ood", "full", extra=dict(vit_models=[]), output=tmp_path / "x.ipynb")
+    result = execute_chapter("prh_ood", "full", extra=dict(vit_models=[]),
+                             output=tmp_path / "x.ipynb")
     assert not result.ok and "needs at least two vit_models" in result.error
 
 
@@ -118,16 +126,18 @@ def test_random_init_copy_and_param_count():
 
     from helpers.prh import sources as ps
 
-    vit = timm.create_model("vit_tiny_patch16_224", pretrained=False, img_size=32, patch_size=8, embed_dim=32,
-                            depth=2, num_heads=2, num_classes=0)
+    vit = timm.create_model("vit_tiny_patch16_224", pretrained=False, img_size=32, patch_size=8,
+                            embed_dim=32, depth=2, num_heads=2, num_classes=0)
     ctrl = ps.random_init_copy(vit, seed=1)
     assert ps.param_count(ctrl) == ps.param_count(vit) == sum(p.numel() for p in vit.parameters())
-    assert any(not torch.equal(a, b) for a, b in zip(vit.parameters(), ctrl.parameters()))  # fresh weights
+    # fresh weights
+    assert any(not torch.equal(a, b) for a, b in zip(vit.parameters(), ctrl.parameters()))
     assert ctrl.pretrained_cfg == vit.pretrained_cfg  # same preprocessing as the trained model
     again = ps.random_init_copy(vit, seed=1)
     assert all(torch.equal(a, b) for a, b in zip(ctrl.parameters(), again.parameters()))  # seeded
     mlp = torch.nn.Sequential(torch.nn.Linear(4, 3))
-    assert not torch.equal(ps.random_init_copy(mlp).state_dict()["0.weight"], mlp.state_dict()["0.weight"])
+    assert not torch.equal(ps.random_init_copy(mlp).state_dict()["0.weight"],
+                           mlp.state_dict()["0.weight"])
 
 
 def test_pretrained_members_and_vit_family():

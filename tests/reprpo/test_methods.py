@@ -127,7 +127,8 @@ def test_losses_are_finite_and_differentiable():
 
 
 def test_prefvec_hand_formula_and_unsaturated_dpo_part():
-    """prefvec = |1e5 * mean_h proj_pref(pi_cho - pi_rej)| + log sigmoid(-ptheta) (ref. 7a23287)."""
+    """prefvec = |1e5 * mean_h proj_pref(pi_cho - pi_rej)| + log sigmoid(-ptheta) (ref.
+    7a23287)."""
     pi, ref = _acts(keys=("1.hs",))
     pi["logp"] = pi["logp"].requires_grad_(True)
     B = 3
@@ -217,7 +218,8 @@ def test_tokenize_pairs_masks_and_truncation():
     d = rp.tokenize_pairs(recs, tok.encode, tok.encode, tok.pad_id)
     assert d["chosen_ids"].shape == (1, 8) and d["chosen_cmask"][0].tolist() == [0] * 6 + [1, 1]
     assert tok.decode(d["rejected_ids"][0][d["rejected_cmask"][0].bool()]) == "4 ;"
-    short = rp.tokenize_pairs(recs, tok.encode, tok.encode, tok.pad_id, max_prompt_len=3, max_len=4)
+    short = rp.tokenize_pairs(recs, tok.encode, tok.encode, tok.pad_id, max_prompt_len=3,
+                              max_len=4)
     # prompt left-, completion right-truncated
     assert tok.decode(short["chosen_ids"][0]) == "1 2 = 3"
     with pytest.raises(ValueError, match="no records"):
@@ -290,7 +292,8 @@ def test_full_scale_path_on_fixtures(tmp_path):
     pd.DataFrame({"prompt": ["the war began in"] * 6, "chosen": ["year one"] * 6,
                   "rejected": ["year two"] * 6}).to_parquet(tmp_path / "d" / "us_history_textbook"
                                                             / "train.parquet")
-    recs = gd.load_preference_records("us_history_textbook", "train", n=4, local_dir=tmp_path / "d")
+    recs = gd.load_preference_records("us_history_textbook", "train", n=4,
+                                      local_dir=tmp_path / "d")
     assert len(recs) == 4 and set(recs[0]) == {"prompt", "chosen", "rejected"}
     model, tok = gd.load_causal_lm(str(tmp_path / "m"))
     ep, ec, pad = gd.hf_encoders(tok)
@@ -311,7 +314,8 @@ def test_full_scale_offline_errors_name_model_and_dataset():
     code = ("from helpers.reprpo import genies as gd\n"
             "for f, a in ((gd.load_preference_records, ('us_history_textbook', 'train')),"
             " (gd.load_causal_lm, ('TinyLlama/TinyLlama-1.1B-Chat-v1.0',))):\n"
-            "    try:\n        f(*a)\n    except (RuntimeError, OSError) as e:\n        print(e)\n")
+            "    try:\n        f(*a)\n"
+            "    except (RuntimeError, OSError) as e:\n        print(e)\n")
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
                          timeout=120).stdout

@@ -1,4 +1,5 @@
-"""Tests for helpers.tms.basin: the O(2)-invariant distance, pull-and-release, and its summaries."""
+"""Tests for helpers.tms.basin: the O(2)-invariant distance, pull-and-release, and its
+summaries."""
 import math
 
 import numpy as np

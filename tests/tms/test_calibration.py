@@ -65,7 +65,8 @@ def test_is_interior():
 def test_theory_free_choice_takes_the_smallest_settled_step():
     t = pd.DataFrame(dict(polygon=[6, 5] * 3, lr=[1e-4, 1e-4, 1e-3, 1e-3, 1e-2, 1e-2],
                           nbeta=[50.0] * 6,
-                          llc=[8, 6, 9, 7, float("nan"), 7], drift=[0.5, 0.02, 0.05, 0.0, 0.0, 0.0],
+                          llc=[8, 6, 9, 7, float("nan"), 7],
+                          drift=[0.5, 0.02, 0.05, 0.0, 0.0, 0.0],
                           min_chain=[1.0] * 6))
     assert calibration.theory_free_choice(t, 50.0) == 1e-3  # 1e-4 has not settled, 1e-2 diverged
     t.loc[2, "drift"] = 0.5  # not settled at 1e-3 either

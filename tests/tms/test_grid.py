@@ -65,7 +65,8 @@ def test_seed_pairs_and_lmc_control(small):
     ja, jb = tgrid.seed_pairs(g, "4-gon", "4-gon", shift=1)
     assert (g.seed.to_numpy()[jb] == (g.seed.to_numpy()[ja] + 1) % 2).all()
     lmc = tgrid.lmc_table(g, run.W[:, -1], run.b[:, -1], 200, 5)
-    assert set(lmc.pair) == {"4-gon vs 6-gon start", "4-gon vs 4-gon start", "6-gon vs 6-gon start"}
+    assert set(lmc.pair) == {"4-gon vs 6-gon start", "4-gon vs 4-gon start",
+                             "6-gon vs 6-gon start"}
     assert (lmc.aligned >= -1e-6).all()
 
 
@@ -83,11 +84,13 @@ def test_minimum_check_tells_a_minimum_from_a_saddle_and_a_slope():
     x = tms.make_data(400, 0.7, "binary", generator=torch.Generator().manual_seed(0))
     W0, b0 = tms.kgon(4, 0.9)[None], torch.zeros(1, 6)
     trained = tms.train(W0, b0, x, 3000, [10, 3000], progress=False, compress=True)
-    # a trained model, the same run after 10 steps, and the origin (a saddle: W = 0 has no gradient)
+    # a trained model, the same run after 10 steps, and the origin (a saddle: W = 0 has no
+    # gradient)
     W = torch.stack([trained.W[0, -1], trained.W[0, 0], torch.zeros(2, 6)])
     b = torch.stack([trained.b[0, -1], trained.b[0, 0], torch.full((6,), 0.3)])
     chk = tgrid.minimum_check(W, b, x.expand(3, -1, -1), nbeta=1000.0, descent_steps=1000)
-    assert chk.descent[0] < 1 < chk.descent[1]  # lower loss is within reach only of the early model
+    # lower loss is within reach only of the early model
+    assert chk.descent[0] < 1 < chk.descent[1]
     assert chk.min_eig_rel[0] > -1e-3 and chk.min_eig_rel[2] < -1e-3
     assert chk.lam_hessian[0] == chk["rank"][0] / 2
     assert list(chk.status) == ["minimum", "descends", "saddle"]

@@ -52,15 +52,16 @@ def test_matches_devinterp_1_3_2():
         theirs = estimate_learning_coeff_with_summary(
             TiedTMS(W, b), loader, evaluate=evaluate_mse, sampling_method=SGLD,
             optimizer_kwargs=dict(kw),
-            num_chains=chains, num_draws=draws, num_burnin_steps=burnin, init_loss=init_loss.item(),
-            seed=7, verbose=False,
+            num_chains=chains, num_draws=draws, num_burnin_steps=burnin,
+            init_loss=init_loss.item(), seed=7, verbose=False,
         )
     theirs_chain = torch.as_tensor([float(theirs[f"llc-chain/{i}"]) for i in range(chains)])
     m1, m2 = ours.llc_mean.item(), theirs_chain.mean().item()
     se = (ours.llc_std.item() ** 2 / chains + theirs_chain.std().item() ** 2 / chains) ** 0.5
     assert m1 > 1 and m2 > 1  # a real, positive estimate at a minimum
     assert se < 0.25 * m2, "too few draws for the comparison to be able to fail"
-    assert abs(m1 - m2) < 4 * se, f"ours {m1:.3f} vs devinterp {m2:.3f} (se of difference {se:.3f})"
+    assert abs(m1 - m2) < 4 * se, (
+        f"ours {m1:.3f} vs devinterp {m2:.3f} (se of difference {se:.3f})")
     # the chain spreads agree too (within a factor of 2.5)
     assert 0.4 < ours.llc_std.item() / theirs_chain.std().item() < 2.5
 

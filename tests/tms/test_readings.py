@@ -174,7 +174,8 @@ def test_lmc_and_basin_readings_give_their_glued_phrases():
     assert r["texts"] == {"bar_cross_md": "0.500 [0.500, 0.500]",
                           "bar_ctrl_md": "0.000 [0.000, 0.000]", "lmc_md": r["text"]}
     crit = pd.DataFrame(dict(direction=["a start", "b start"] * 2, sparsity=[0.1, 0.1, 0.5, 0.5],
-                             n=10, control=[0.0, 0.25, 0.0, 0.0], half_pull=[0.03, 0.3, 0.03, 0.03],
+                             n=10, control=[0.0, 0.25, 0.0, 0.0],
+                             half_pull=[0.03, 0.3, 0.03, 0.03],
                              lo=[0.02, 0.2, 0.02, 0.02], hi=[0.05, np.inf, 0.05, 0.1]))
     t = readings.basin_reading(crit)["texts"]
     assert (t["basin_ctrl_md"], t["basin_apart_md"]) == ("25%", "1 of 2")
