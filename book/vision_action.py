@@ -435,7 +435,8 @@ verdict_table(rows)
 #   success need not move together.
 # - **Open.** This budget allowed {glue:md}`budget_text` on {glue:md}`n_tasks_text`: too few for
 #   small differences between variants, and a second task is not here (it would double demos,
-#   training and rollouts beyond the cold budget). Across encoders, architecture can drive
+#   training and rollouts beyond the cold budget; `-p task_ids '[0, 1]'` runs it, with fewer
+#   `variants` for a shorter run). Across encoders, architecture can drive
 #   both alignment and success, which is why the within-family correlation is the fairer reading.
 #   Scripted demos are smoother and less varied than human ones, our encoders are small, the wrist
 #   camera, higher resolution and the amount of training data were not varied for the policies, and
