@@ -38,7 +38,9 @@ def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, flo
     p = successes / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
+    # clamped to contain p: in floating point 6 of 6 gave hi = 0.9999999999999999 < p, a negative
+    # error bar that matplotlib refuses
+    return min(p, max(0.0, centre - half)), max(p, min(1.0, centre + half))
 
 
 class ReplayPolicy:

@@ -21,6 +21,16 @@ def test_wilson_interval_matches_the_formula_and_edges():
     assert row["successes"] == 2 and row["rollouts"] == 4 and row["success"] == 0.5
 
 
+def test_wilson_interval_contains_the_rate_for_every_count():
+    # 6 of 6 (the book's rollouts per checkpoint) once gave hi = 0.9999999999999999 < 1.0, and the
+    # success figure's error bar came out negative
+    for n in range(1, 61):
+        for k in range(n + 1):
+            lo, hi = ev.wilson_interval(k, n)
+            assert 0 <= lo <= k / n <= hi <= 1, (k, n, lo, hi)
+        assert ev.wilson_interval(0, n)[0] == 0 and ev.wilson_interval(n, n)[1] == 1
+
+
 def test_replay_and_chunked_policies():
     acts = np.arange(14, dtype=np.float32).reshape(2, 7)
     rep = ev.ReplayPolicy(acts)
